@@ -1,0 +1,266 @@
+//! The crate's one error type, its reason enums and the OAuth error codes they map to.
+
+use core::fmt;
+
+/// Everything that can go wrong in `token-engine`.
+///
+/// Each variant maps to one OAuth error code ([`Error::oauth_code`]). The `Display` text is
+/// meant for logs; what goes on the wire is the coarse code (see the `response` module once it
+/// exists). Token-verification failures carry a [`TokenError`] reason so tests, metrics and
+/// audit events can tell them apart without string matching.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A token failed verification; the reason says which check rejected it.
+    #[error("invalid token: {0}")]
+    InvalidToken(TokenError),
+    /// A key (PEM, DER, JWK, raw bytes or a JWKS) was rejected at import.
+    #[error("key rejected: {0}")]
+    Key(KeyError),
+    /// A configuration value is out of range or missing; the text says which.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// The platform's random number generator or a signing operation failed.
+    #[error("cryptographic operation failed: {0}")]
+    Crypto(&'static str),
+    /// Claims could not be serialized for signing.
+    #[error("claims could not be serialized: {0}")]
+    Serialize(String),
+}
+
+impl Error {
+    /// The OAuth 2.0 error code (RFC 6749 §5.2, RFC 6750 §3.1) this error maps to.
+    ///
+    /// Verification failures are `invalid_token`; key, configuration and internal failures are
+    /// `server_error`, which is what an authorization server reports when its own setup is wrong.
+    #[must_use]
+    pub fn oauth_code(&self) -> &'static str {
+        match self {
+            Error::InvalidToken(_) => "invalid_token",
+            Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
+                "server_error"
+            }
+        }
+    }
+}
+
+impl From<TokenError> for Error {
+    fn from(e: TokenError) -> Self {
+        Error::InvalidToken(e)
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Key(e)
+    }
+}
+
+/// Why a token was rejected.
+///
+/// Small and `Copy` so it can travel in events and counters. It names the check, never the
+/// token's contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Longer than the configured maximum; rejected before any decoding.
+    TooLong,
+    /// Not three non-empty dot-separated segments (an empty payload is allowed by JWS).
+    Malformed,
+    /// A segment is not strict base64url (padding, whitespace, stray characters, non-zero
+    /// trailing bits).
+    Base64,
+    /// The protected header is not a JSON object of the expected shape.
+    Header,
+    /// A header parameter appears twice.
+    DuplicateHeader,
+    /// The header names `alg: none` (in any letter case): never accepted.
+    AlgNone,
+    /// The header names an algorithm this crate does not implement.
+    UnsupportedAlgorithm,
+    /// The header's `alg` differs from the algorithm the selected key is bound to.
+    AlgorithmMismatch,
+    /// The header has no `kid` and the key set holds more than one key.
+    MissingKeyId,
+    /// No key in the set has the header's `kid`.
+    UnknownKeyId,
+    /// The header has a `crit` parameter: no extension is understood, so it always rejects.
+    CriticalHeader,
+    /// The header embeds or points to a key (`jwk`, `jku`, `x5u`, `x5c`): never trusted for
+    /// access tokens.
+    EmbeddedKey,
+    /// The header's `typ` is not the one the rules require.
+    WrongType,
+    /// The signature does not verify under the selected key.
+    InvalidSignature,
+    /// The payload is not a JSON object of registered and custom claims of the expected types
+    /// (for example `exp` as a string or a float).
+    Claims,
+    /// A claim appears twice in the payload.
+    DuplicateClaim,
+    /// A claim the rules require is absent.
+    MissingClaim(Claim),
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `iss` is not one of the accepted issuers.
+    Issuer,
+    /// `aud` names none of the accepted audiences.
+    Audience,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            TokenError::TooLong => "token exceeds the maximum length",
+            TokenError::Malformed => "not a compact JWS",
+            TokenError::Base64 => "invalid base64url",
+            TokenError::Header => "malformed protected header",
+            TokenError::DuplicateHeader => "duplicate header parameter",
+            TokenError::AlgNone => "unsecured JWS (alg none)",
+            TokenError::UnsupportedAlgorithm => "unsupported algorithm",
+            TokenError::AlgorithmMismatch => "algorithm does not match the key",
+            TokenError::MissingKeyId => "missing kid",
+            TokenError::UnknownKeyId => "unknown kid",
+            TokenError::CriticalHeader => "unsupported critical header",
+            TokenError::EmbeddedKey => "embedded or referenced key in header",
+            TokenError::WrongType => "wrong typ",
+            TokenError::InvalidSignature => "invalid signature",
+            TokenError::Claims => "malformed claims",
+            TokenError::DuplicateClaim => "duplicate claim",
+            TokenError::MissingClaim(c) => return write!(f, "missing claim {}", c.name()),
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not yet valid",
+            TokenError::IssuedInFuture => "issued in the future",
+            TokenError::Issuer => "issuer not accepted",
+            TokenError::Audience => "audience not accepted",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A registered claim of the access-token profile, named in [`TokenError::MissingClaim`] and
+/// in [`Validation::required`](crate::Validation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Claim {
+    /// `iss`
+    Iss,
+    /// `sub`
+    Sub,
+    /// `aud`
+    Aud,
+    /// `exp`
+    Exp,
+    /// `nbf`
+    Nbf,
+    /// `iat`
+    Iat,
+    /// `jti`
+    Jti,
+    /// `client_id`
+    ClientId,
+    /// `scope`
+    Scope,
+    /// `auth_time`
+    AuthTime,
+    /// `sid`
+    Sid,
+    /// `pv`
+    Pv,
+    /// `cnf`
+    Cnf,
+}
+
+impl Claim {
+    /// The claim's JSON name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Claim::Iss => "iss",
+            Claim::Sub => "sub",
+            Claim::Aud => "aud",
+            Claim::Exp => "exp",
+            Claim::Nbf => "nbf",
+            Claim::Iat => "iat",
+            Claim::Jti => "jti",
+            Claim::ClientId => "client_id",
+            Claim::Scope => "scope",
+            Claim::AuthTime => "auth_time",
+            Claim::Sid => "sid",
+            Claim::Pv => "pv",
+            Claim::Cnf => "cnf",
+        }
+    }
+
+    pub(crate) fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// Why a key was rejected at import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The PEM text is not one strict PEM block.
+    Pem,
+    /// The PEM label is not one this constructor accepts (for example `EC PRIVATE KEY`,
+    /// which must be converted to PKCS#8 first).
+    PemLabel,
+    /// The DER structure is malformed or not the expected one.
+    Der,
+    /// The key's type does not fit the algorithm it is being bound to.
+    WrongKeyType,
+    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2) or empty.
+    HmacTooShort,
+    /// RSA modulus outside 2048..=8192 bits, even, or with a bad public exponent.
+    RsaKeySize,
+    /// An elliptic-curve point or Ed25519 key of the wrong length or encoding.
+    PointEncoding,
+    /// `ring` rejected the private key (inconsistent, unsupported or malformed).
+    Rejected,
+    /// The JWK is not valid JSON of the JWK shape, or a member is not strict base64url.
+    JwkFormat,
+    /// The JWK's `kty`, `crv` or `alg` is not supported (the docs list what is).
+    UnsupportedKey,
+    /// The JWK's `alg` contradicts its `kty`/`crv`, or no algorithm can be determined.
+    AlgorithmMismatch,
+    /// The JWK's `use` is not `sig`, or its `key_ops` do not allow the operation.
+    KeyUse,
+    /// A public key set holds private key material, or a secret key set holds public keys.
+    MixedKeySet,
+    /// Two keys of one set share a `kid`.
+    DuplicateKeyId,
+    /// The key set holds more keys than the import limit.
+    TooManyKeys,
+    /// The algorithm cannot be used for this operation (for example generating RSA keys,
+    /// which `ring` does not do).
+    Unsupported,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            KeyError::Pem => "malformed PEM",
+            KeyError::PemLabel => "unexpected PEM label",
+            KeyError::Der => "malformed DER",
+            KeyError::WrongKeyType => "key type does not fit the algorithm",
+            KeyError::HmacTooShort => "HMAC secret shorter than the hash output",
+            KeyError::RsaKeySize => "RSA key outside 2048..=8192 bits or bad exponent",
+            KeyError::PointEncoding => "bad public key encoding",
+            KeyError::Rejected => "private key rejected",
+            KeyError::JwkFormat => "malformed JWK",
+            KeyError::UnsupportedKey => "unsupported key type, curve or algorithm",
+            KeyError::AlgorithmMismatch => "JWK alg does not fit the key",
+            KeyError::KeyUse => "key use or key_ops do not allow signatures",
+            KeyError::MixedKeySet => "key set mixes secret, private and public keys",
+            KeyError::DuplicateKeyId => "duplicate kid in key set",
+            KeyError::TooManyKeys => "too many keys in key set",
+            KeyError::Unsupported => "operation not supported for this algorithm",
+        };
+        f.write_str(s)
+    }
+}

@@ -1,0 +1,219 @@
+//! JWS algorithms (RFC 7518 §3, RFC 8037, RFC 9864) and their `ring` primitives.
+
+use core::fmt;
+
+use ring::{hmac, signature};
+
+/// A JWS signature algorithm. A key is bound to exactly one for its whole life.
+///
+/// `ES512` is not here: `ring` has no P-521, and this crate does not pull in a second
+/// cryptography library for it. Tokens naming `ES512` fail with
+/// [`TokenError::UnsupportedAlgorithm`](crate::TokenError::UnsupportedAlgorithm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048..=8192-bit keys).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256 and MGF1 with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384 and MGF1 with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512 and MGF1 with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256, signature as `r || s`.
+    ES256,
+    /// ECDSA on P-384 with SHA-384, signature as `r || s`.
+    ES384,
+    /// Ed25519 under the polymorphic name `EdDSA` (RFC 8037), emitted by default for
+    /// compatibility. A key with this algorithm also accepts tokens naming `Ed25519`.
+    EdDSA,
+    /// Ed25519 under its fully-specified name (RFC 9864). A key with this algorithm also
+    /// accepts tokens naming `EdDSA`.
+    Ed25519,
+}
+
+/// The kind of key an algorithm needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Family {
+    Hmac(hmac::Algorithm),
+    Rsa,
+    Ec,
+    Ed25519,
+}
+
+impl Algorithm {
+    /// Every supported algorithm.
+    pub const ALL: [Algorithm; 13] = [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+        Algorithm::Ed25519,
+    ];
+
+    /// The `alg` header value.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::Ed25519 => "Ed25519",
+        }
+    }
+
+    /// The algorithm with this exact (case-sensitive) `alg` name, if supported.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Whether a token whose header says `alg` may be verified by a key bound to `self`.
+    /// Exact match, except that the two names of Ed25519 accept each other.
+    #[inline]
+    #[must_use]
+    pub fn accepts(self, alg: &str) -> bool {
+        match self {
+            Algorithm::EdDSA | Algorithm::Ed25519 => alg == "EdDSA" || alg == "Ed25519",
+            _ => alg == self.name(),
+        }
+    }
+
+    pub(crate) fn family(self) -> Family {
+        match self {
+            Algorithm::HS256 => Family::Hmac(hmac::HMAC_SHA256),
+            Algorithm::HS384 => Family::Hmac(hmac::HMAC_SHA384),
+            Algorithm::HS512 => Family::Hmac(hmac::HMAC_SHA512),
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Family::Rsa,
+            Algorithm::ES256 | Algorithm::ES384 => Family::Ec,
+            Algorithm::EdDSA | Algorithm::Ed25519 => Family::Ed25519,
+        }
+    }
+
+    /// Whether this is an HMAC algorithm (the verification key is the secret).
+    #[must_use]
+    pub fn is_symmetric(self) -> bool {
+        matches!(self.family(), Family::Hmac(_))
+    }
+
+    pub(crate) fn rsa_verify(self) -> Option<&'static signature::RsaParameters> {
+        Some(match self {
+            Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn rsa_sign(self) -> Option<&'static dyn signature::RsaEncoding> {
+        Some(match self {
+            Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
+            Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
+            Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
+            Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+            Algorithm::PS384 => &signature::RSA_PSS_SHA384,
+            Algorithm::PS512 => &signature::RSA_PSS_SHA512,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn ecdsa_verify(self) -> Option<&'static signature::EcdsaVerificationAlgorithm> {
+        match self {
+            Algorithm::ES256 => Some(&signature::ECDSA_P256_SHA256_FIXED),
+            Algorithm::ES384 => Some(&signature::ECDSA_P384_SHA384_FIXED),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn ecdsa_sign(self) -> Option<&'static signature::EcdsaSigningAlgorithm> {
+        match self {
+            Algorithm::ES256 => Some(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
+            Algorithm::ES384 => Some(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+            _ => None,
+        }
+    }
+
+    /// The JWK `crv` of an EC or OKP algorithm.
+    pub(crate) fn curve(self) -> Option<&'static str> {
+        match self {
+            Algorithm::ES256 => Some("P-256"),
+            Algorithm::ES384 => Some("P-384"),
+            Algorithm::EdDSA | Algorithm::Ed25519 => Some("Ed25519"),
+            _ => None,
+        }
+    }
+
+    /// Length of an uncompressed EC point for this algorithm's curve.
+    pub(crate) fn ec_point_len(self) -> Option<usize> {
+        match self {
+            Algorithm::ES256 => Some(65),
+            Algorithm::ES384 => Some(97),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_case_sensitive() {
+        for alg in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
+        }
+        for bad in ["none", "NONE", "hs256", "ES512", "ES521", "RS1", ""] {
+            assert_eq!(Algorithm::from_name(bad), None);
+        }
+    }
+
+    #[test]
+    fn only_the_ed25519_names_accept_each_other() {
+        assert!(Algorithm::EdDSA.accepts("Ed25519"));
+        assert!(Algorithm::Ed25519.accepts("EdDSA"));
+        assert!(!Algorithm::RS256.accepts("PS256"));
+        assert!(!Algorithm::HS256.accepts("HS384"));
+        assert!(!Algorithm::ES256.accepts("none"));
+    }
+}

@@ -1,0 +1,545 @@
+//! Access-token claims (RFC 9068, RFC 7519 §4.1) with a generic, serde-typed slot for the
+//! application's own claims.
+//!
+//! Parsing is one pass over the payload: registered claims are recognised by name and parsed
+//! into their typed fields; every other member is handed to the custom type `T` as it streams
+//! by. No `serde(flatten)` buffering, no intermediate `Value`. Strings borrow from the decoded
+//! payload unless they contain escapes. A member that appears twice is rejected.
+
+use core::cell::Cell;
+use core::fmt;
+use core::marker::PhantomData;
+use std::borrow::Cow;
+
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::json::{CowStr, DupGuard};
+use crate::error::TokenError;
+use crate::policy::PolicyVersion;
+
+/// The claims of an access token. `'a` is the lifetime of the decoded payload when the claims
+/// borrow from it ([`Verifier::verify_borrowed`](crate::Verifier::verify_borrowed)); owned
+/// claims are `AccessTokenClaims<'static, T>`.
+///
+/// Every registered claim is optional here; which must be present is decided by
+/// [`Validation::required`](crate::Validation::required) (by default the RFC 9068 set:
+/// `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`). `T` receives every other member of
+/// the payload; it must not declare registered names (they never reach it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AccessTokenClaims<'a, T = NoCustomClaims> {
+    /// Issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<Cow<'a, str>>,
+    /// Subject: the user, or the client for client-credentials tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<Cow<'a, str>>,
+    /// Audience: one resource indicator or several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience<'a>>,
+    /// Expiry, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Not before, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Issued at, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Token id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<Cow<'a, str>>,
+    /// The OAuth client the token was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Cow<'a, str>>,
+    /// Granted scopes, space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Cow<'a, str>>,
+    /// When the user last authenticated, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// Session id: the refresh-token family the token was issued from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Cow<'a, str>>,
+    /// Security-policy version the session was authorised under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pv: Option<PolicyVersion>,
+    /// Confirmation: the key the token is bound to (RFC 7800, RFC 9449, RFC 8705).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation<'a>>,
+    /// The application's own claims (`role`, `tenant_id`, ...).
+    #[serde(flatten)]
+    pub custom: T,
+}
+
+impl<T: Default> Default for AccessTokenClaims<'_, T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<'a, T> AccessTokenClaims<'a, T> {
+    /// Claims with only the custom part set.
+    pub fn new(custom: T) -> Self {
+        Self {
+            iss: None,
+            sub: None,
+            aud: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            client_id: None,
+            scope: None,
+            auth_time: None,
+            sid: None,
+            pv: None,
+            cnf: None,
+            custom,
+        }
+    }
+
+    /// The granted scopes, one by one.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether `scope` was granted.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+
+    /// The same claims owning all their strings.
+    #[must_use]
+    pub fn into_owned(self) -> AccessTokenClaims<'static, T> {
+        let own = |c: Option<Cow<'a, str>>| c.map(|c| Cow::Owned(c.into_owned()));
+        AccessTokenClaims {
+            iss: own(self.iss),
+            sub: own(self.sub),
+            aud: self.aud.map(Audience::into_owned),
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
+            jti: own(self.jti),
+            client_id: own(self.client_id),
+            scope: own(self.scope),
+            auth_time: self.auth_time,
+            sid: own(self.sid),
+            pv: self.pv,
+            cnf: self.cnf.map(Confirmation::into_owned),
+            custom: self.custom,
+        }
+    }
+
+    pub(crate) fn has(&self, claim: crate::Claim) -> bool {
+        use crate::Claim;
+        match claim {
+            Claim::Iss => self.iss.is_some(),
+            Claim::Sub => self.sub.is_some(),
+            Claim::Aud => self.aud.is_some(),
+            Claim::Exp => self.exp.is_some(),
+            Claim::Nbf => self.nbf.is_some(),
+            Claim::Iat => self.iat.is_some(),
+            Claim::Jti => self.jti.is_some(),
+            Claim::ClientId => self.client_id.is_some(),
+            Claim::Scope => self.scope.is_some(),
+            Claim::AuthTime => self.auth_time.is_some(),
+            Claim::Sid => self.sid.is_some(),
+            Claim::Pv => self.pv.is_some(),
+            Claim::Cnf => self.cnf.is_some(),
+        }
+    }
+}
+
+/// No application claims: every unregistered member of the payload is ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoCustomClaims;
+
+impl Serialize for NoCustomClaims {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NoCustomClaims {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| NoCustomClaims)
+    }
+}
+
+/// The `aud` claim: a single string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// `"aud": "https://api.example.com"`
+    One(Cow<'a, str>),
+    /// `"aud": ["https://a.example.com", "https://b.example.com"]`
+    Many(Vec<Cow<'a, str>>),
+}
+
+impl<'a> Audience<'a> {
+    /// Whether `aud` names `audience`.
+    #[must_use]
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(a) => a == audience,
+            Audience::Many(v) => v.iter().any(|a| a == audience),
+        }
+    }
+
+    /// The audiences, one by one.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            Audience::One(a) => (Some(&**a), &[][..]),
+            Audience::Many(v) => (None, &v[..]),
+        };
+        one.into_iter().chain(many.iter().map(|c| &**c))
+    }
+
+    /// The same audience owning its strings.
+    #[must_use]
+    pub fn into_owned(self) -> Audience<'static> {
+        match self {
+            Audience::One(a) => Audience::One(Cow::Owned(a.into_owned())),
+            Audience::Many(v) => {
+                Audience::Many(v.into_iter().map(|a| Cow::Owned(a.into_owned())).collect())
+            }
+        }
+    }
+}
+
+impl From<&str> for Audience<'static> {
+    fn from(a: &str) -> Self {
+        Audience::One(Cow::Owned(a.to_owned()))
+    }
+}
+
+impl Serialize for Audience<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Audience::One(a) => s.serialize_str(a),
+            Audience::Many(v) => s.collect_seq(v.iter().map(|a| &**a)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Audience::One(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Audience::One(Cow::Owned(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(a) = seq.next_element::<CowStr<'de>>()? {
+                    out.push(a.0);
+                }
+                Ok(Audience::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `cnf` (confirmation) claim: what the token is bound to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Confirmation<'a> {
+    /// RFC 9449: SHA-256 thumbprint of the DPoP key.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<Cow<'a, str>>,
+    /// RFC 8705: SHA-256 thumbprint of the client certificate.
+    #[serde(
+        rename = "x5t#S256",
+        borrow,
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub x5t_s256: Option<Cow<'a, str>>,
+}
+
+impl Confirmation<'_> {
+    /// A DPoP binding to the key with this RFC 7638 thumbprint.
+    #[must_use]
+    pub fn jkt(thumbprint: impl Into<String>) -> Confirmation<'static> {
+        Confirmation {
+            jkt: Some(Cow::Owned(thumbprint.into())),
+            x5t_s256: None,
+        }
+    }
+
+    /// The same confirmation owning its strings.
+    #[must_use]
+    pub fn into_owned(self) -> Confirmation<'static> {
+        Confirmation {
+            jkt: self.jkt.map(|c| Cow::Owned(c.into_owned())),
+            x5t_s256: self.x5t_s256.map(|c| Cow::Owned(c.into_owned())),
+        }
+    }
+}
+
+/// The registered claims found so far, filled in by [`Filter`] as the map streams by.
+struct Registered<'de> {
+    iss: Option<Cow<'de, str>>,
+    sub: Option<Cow<'de, str>>,
+    aud: Option<Audience<'de>>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<Cow<'de, str>>,
+    client_id: Option<Cow<'de, str>>,
+    scope: Option<Cow<'de, str>>,
+    auth_time: Option<i64>,
+    sid: Option<Cow<'de, str>>,
+    pv: Option<PolicyVersion>,
+    cnf: Option<Confirmation<'de>>,
+}
+
+/// A map access that consumes registered claims itself and shows every other member to the
+/// custom-claims type.
+struct Filter<'m, 'de, A> {
+    map: &'m mut A,
+    reg: &'m mut Registered<'de>,
+    guard: &'m mut DupGuard<'de>,
+    reason: &'m Cell<TokenError>,
+}
+
+fn set_once<T, E: de::Error>(
+    slot: &mut Option<T>,
+    value: T,
+    reason: &Cell<TokenError>,
+) -> Result<(), E> {
+    if slot.is_some() {
+        reason.set(TokenError::DuplicateClaim);
+        return Err(E::custom("duplicate claim"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        while let Some(name) = self.map.next_key::<CowStr<'de>>()? {
+            let r = &mut *self.reg;
+            let why = self.reason;
+            match &*name.0 {
+                "iss" => set_once(&mut r.iss, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "sub" => set_once(&mut r.sub, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "aud" => set_once(&mut r.aud, self.map.next_value()?, why)?,
+                "exp" => set_once(&mut r.exp, self.map.next_value()?, why)?,
+                "nbf" => set_once(&mut r.nbf, self.map.next_value()?, why)?,
+                "iat" => set_once(&mut r.iat, self.map.next_value()?, why)?,
+                "jti" => set_once(&mut r.jti, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "client_id" => set_once(
+                    &mut r.client_id,
+                    self.map.next_value::<CowStr<'de>>()?.0,
+                    why,
+                )?,
+                "scope" => set_once(&mut r.scope, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "auth_time" => set_once(&mut r.auth_time, self.map.next_value()?, why)?,
+                "sid" => set_once(&mut r.sid, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "pv" => set_once(&mut r.pv, self.map.next_value()?, why)?,
+                "cnf" => set_once(&mut r.cnf, self.map.next_value()?, why)?,
+                _ => {
+                    if !self.guard.insert(&name.0) {
+                        why.set(TokenError::DuplicateClaim);
+                        return Err(de::Error::custom("duplicate claim"));
+                    }
+                    return match name.0 {
+                        Cow::Borrowed(b) => seed.deserialize(BorrowedStrDeserializer::new(b)),
+                        Cow::Owned(o) => seed.deserialize(StringDeserializer::new(o)),
+                    }
+                    .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+struct ClaimsSeed<'r, T> {
+    reason: &'r Cell<TokenError>,
+    _t: PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ClaimsSeed<'_, T> {
+    type Value = AccessTokenClaims<'de, T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
+    type Value = AccessTokenClaims<'de, T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut reg = Registered {
+            iss: None,
+            sub: None,
+            aud: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            client_id: None,
+            scope: None,
+            auth_time: None,
+            sid: None,
+            pv: None,
+            cnf: None,
+        };
+        let mut guard = DupGuard::new();
+        let mut filter = Filter {
+            map: &mut map,
+            reg: &mut reg,
+            guard: &mut guard,
+            reason: self.reason,
+        };
+        let custom = T::deserialize(MapAccessDeserializer::new(&mut filter))?;
+        // A custom type that stopped early leaves members unread: read them, so registered
+        // claims after that point are still seen and duplicates still caught.
+        while filter.next_key::<IgnoredAny>()?.is_some() {
+            filter.next_value::<IgnoredAny>()?;
+        }
+        Ok(AccessTokenClaims {
+            iss: reg.iss,
+            sub: reg.sub,
+            aud: reg.aud,
+            exp: reg.exp,
+            nbf: reg.nbf,
+            iat: reg.iat,
+            jti: reg.jti,
+            client_id: reg.client_id,
+            scope: reg.scope,
+            auth_time: reg.auth_time,
+            sid: reg.sid,
+            pv: reg.pv,
+            cnf: reg.cnf,
+            custom,
+        })
+    }
+}
+
+/// Parse a decoded payload into claims in one pass.
+pub(crate) fn parse_claims<'de, T: Deserialize<'de>>(
+    json: &'de [u8],
+) -> Result<AccessTokenClaims<'de, T>, TokenError> {
+    let reason = Cell::new(TokenError::Claims);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let parsed = ClaimsSeed::<T> {
+        reason: &reason,
+        _t: PhantomData,
+    }
+    .deserialize(&mut de)
+    .and_then(|c| de.end().map(|()| c));
+    parsed.map_err(|_| reason.get())
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for AccessTokenClaims<'de, T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let reason = Cell::new(TokenError::Claims);
+        ClaimsSeed::<T> {
+            reason: &reason,
+            _t: PhantomData,
+        }
+        .deserialize(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, Serialize, PartialEq, Default)]
+    struct App<'a> {
+        role: Option<&'a str>,
+        tenant_id: Option<String>,
+    }
+
+    const SEED: &str = r#"{"iss":"https://auth.example.com","sub":"user123456","aud":"https://api.example.com","iat":1714768000,"exp":1714768800,"jti":"abcd1234-ef56-gh78-ij90","scope":"read:profile write:settings","role":"admin","tenant_id":"org_987654321","client_id":"client_app_123","auth_time":1714767900,"sid":"fam","pv":"4.2","cnf":{"jkt":"abc"}}"#;
+
+    #[test]
+    fn one_pass_splits_registered_and_custom_and_borrows() {
+        let c: AccessTokenClaims<'_, App<'_>> = parse_claims(SEED.as_bytes()).unwrap();
+        assert!(matches!(c.sub, Some(Cow::Borrowed("user123456"))));
+        assert!(c.aud.as_ref().unwrap().contains("https://api.example.com"));
+        assert_eq!(c.exp, Some(1_714_768_800));
+        assert_eq!(c.pv, Some(PolicyVersion::new(4, 2)));
+        assert_eq!(c.cnf.as_ref().unwrap().jkt.as_deref(), Some("abc"));
+        assert_eq!(c.custom.role, Some("admin"));
+        assert_eq!(c.custom.tenant_id.as_deref(), Some("org_987654321"));
+        assert!(c.has_scope("write:settings") && !c.has_scope("write"));
+        // And back: serialization writes registered and custom members side by side.
+        let back: serde_json::Value = serde_json::to_value(&c).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn rejects_duplicates_wrong_types_and_non_objects() {
+        let dup_reg = SEED.replacen("\"sub\"", "\"sub\":\"x\",\"sub\"", 1);
+        let dup_custom = SEED.replacen("\"role\"", "\"role\":\"user\",\"role\"", 1);
+        let dup_unknown = SEED.replacen('{', r#"{"z":1,"z":2,"#, 1);
+        for json in [dup_reg, dup_custom, dup_unknown] {
+            let r = parse_claims::<App<'_>>(json.as_bytes());
+            assert_eq!(r.unwrap_err(), TokenError::DuplicateClaim, "{json}");
+        }
+        let cases = [
+            SEED.replace("\"exp\":1714768800", "\"exp\":\"1714768800\""),
+            SEED.replace("\"exp\":1714768800", "\"exp\":1714768800.5"),
+            SEED.replace("\"exp\":1714768800", "\"exp\":1e10"),
+            SEED.replace("\"aud\":\"https://api.example.com\"", "\"aud\":[1]"),
+            SEED.replace("\"pv\":\"4.2\"", "\"pv\":4"),
+            "[]".to_owned(),
+            "".to_owned(),
+            format!("{SEED}x"),
+        ];
+        for json in cases {
+            let r = parse_claims::<App<'_>>(json.as_bytes());
+            assert_eq!(r.unwrap_err(), TokenError::Claims, "{json}");
+        }
+        // Trailing whitespace is JSON; a trailing token is not.
+        assert!(parse_claims::<NoCustomClaims>(b"{} ").is_ok());
+    }
+
+    #[test]
+    fn audience_array_and_owned_conversion() {
+        let c: AccessTokenClaims<'_> = parse_claims(br#"{"aud":["a","b\u0063"]}"#).unwrap();
+        let aud = c.aud.clone().unwrap();
+        assert!(aud.contains("a") && aud.contains("bc") && !aud.contains("b"));
+        assert_eq!(aud.iter().collect::<Vec<_>>(), ["a", "bc"]);
+        let owned: AccessTokenClaims<'static> = c.into_owned();
+        assert_eq!(
+            serde_json::to_string(&owned).unwrap(),
+            r#"{"aud":["a","bc"]}"#
+        );
+    }
+}

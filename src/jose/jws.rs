@@ -1,0 +1,323 @@
+//! Compact JWS (RFC 7515 §7.1): split, header parse, key selection and signature check, and
+//! signing.
+//!
+//! The rules, each enforced before the signature is even looked at: three segments; strict
+//! base64url; the header a JSON object without duplicate parameters; `alg` present and not
+//! `none`; no `crit` (no extension is understood); no embedded or referenced key (`jwk`, `jku`,
+//! `x5u`, `x5c`); `kid` only picks a key of the set, whose own algorithm must equal `alg`.
+
+use core::cell::Cell;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::alg::Algorithm;
+use super::b64;
+use super::json::{CowStr, DupGuard};
+use super::key::{SigningKey, VerifyingKey};
+use crate::error::{Error, TokenError};
+
+/// Largest protected header accepted, decoded.
+const MAX_HEADER: usize = 1024;
+/// Largest signature accepted, decoded (RSA-8192).
+const MAX_SIGNATURE: usize = 1024;
+
+/// The parts of a protected header this crate acts on, borrowed from the decoded header.
+#[derive(Debug)]
+pub(crate) struct Header<'a> {
+    pub(crate) alg: CowStr<'a>,
+    pub(crate) kid: Option<CowStr<'a>>,
+    pub(crate) typ: Option<CowStr<'a>>,
+    pub(crate) crit: bool,
+    pub(crate) embedded_key: bool,
+}
+
+struct HeaderSeed<'r> {
+    reason: &'r Cell<TokenError>,
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
+    type Value = Header<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderSeed<'_> {
+    type Value = Header<'de>;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut guard = DupGuard::new();
+        let (mut alg, mut kid, mut typ) = (None, None, None);
+        let (mut crit, mut embedded_key) = (false, false);
+        while let Some(name) = map.next_key::<CowStr<'de>>()? {
+            if !guard.insert(&name.0) {
+                self.reason.set(TokenError::DuplicateHeader);
+                return Err(de::Error::custom("duplicate header parameter"));
+            }
+            match &*name.0 {
+                "alg" => alg = Some(map.next_value::<CowStr<'de>>()?),
+                "kid" => kid = Some(map.next_value::<CowStr<'de>>()?),
+                "typ" => typ = Some(map.next_value::<CowStr<'de>>()?),
+                "crit" => {
+                    map.next_value::<IgnoredAny>()?;
+                    crit = true;
+                }
+                "jwk" | "jku" | "x5u" | "x5c" => {
+                    map.next_value::<IgnoredAny>()?;
+                    embedded_key = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
+        Ok(Header {
+            alg,
+            kid,
+            typ,
+            crit,
+            embedded_key,
+        })
+    }
+}
+
+/// Parse a decoded protected header.
+pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, TokenError> {
+    let reason = Cell::new(TokenError::Header);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let header = HeaderSeed { reason: &reason }
+        .deserialize(&mut de)
+        .and_then(|h| de.end().map(|()| h));
+    header.map_err(|_| reason.get())
+}
+
+/// A compact JWS split at its dots. The signature is not checked yet.
+pub(crate) struct Compact<'t> {
+    /// `header.payload`, the bytes the signature covers.
+    pub(crate) signing_input: &'t [u8],
+    pub(crate) header: &'t [u8],
+    pub(crate) payload: &'t [u8],
+    pub(crate) signature: &'t [u8],
+}
+
+/// Split a compact JWS into its three segments. The header and signature must be non-empty;
+/// the payload may be empty (RFC 7515 allows it).
+pub(crate) fn split(token: &str) -> Result<Compact<'_>, TokenError> {
+    let bytes = token.as_bytes();
+    let mut dots = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'.')
+        .map(|(i, _)| i);
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+        return Err(TokenError::Malformed);
+    };
+    let header = bytes.get(..first).ok_or(TokenError::Malformed)?;
+    let payload = bytes.get(first + 1..second).ok_or(TokenError::Malformed)?;
+    let signature = bytes.get(second + 1..).ok_or(TokenError::Malformed)?;
+    let signing_input = bytes.get(..second).ok_or(TokenError::Malformed)?;
+    if header.is_empty() || signature.is_empty() {
+        return Err(TokenError::Malformed);
+    }
+    Ok(Compact {
+        signing_input,
+        header,
+        payload,
+        signature,
+    })
+}
+
+/// The key of `keys` that a header with this `kid` selects. Without a `kid`, only a set of
+/// exactly one key selects (trying several keys would multiply the cost of forged tokens).
+pub(crate) fn select_key<'k>(
+    keys: &'k [VerifyingKey],
+    kid: Option<&str>,
+) -> Result<&'k VerifyingKey, TokenError> {
+    match kid {
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.kid() == Some(kid))
+            .ok_or(TokenError::UnknownKeyId),
+        None => match keys {
+            [only] => Ok(only),
+            [] => Err(TokenError::UnknownKeyId),
+            _ => Err(TokenError::MissingKeyId),
+        },
+    }
+}
+
+/// Header checks that do not depend on the key: `alg` sane, no `crit`, no embedded key.
+pub(crate) fn check_header(header: &Header<'_>) -> Result<(), TokenError> {
+    let alg: &str = &header.alg.0;
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(TokenError::AlgNone);
+    }
+    if Algorithm::from_name(alg).is_none() {
+        return Err(TokenError::UnsupportedAlgorithm);
+    }
+    if header.crit {
+        return Err(TokenError::CriticalHeader);
+    }
+    if header.embedded_key {
+        return Err(TokenError::EmbeddedKey);
+    }
+    Ok(())
+}
+
+/// Decode and check the signature of `compact` with `key`.
+#[inline]
+pub(crate) fn check_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Result<(), TokenError> {
+    if b64::decoded_len(compact.signature.len()).is_some_and(|n| n > MAX_SIGNATURE) {
+        return Err(TokenError::InvalidSignature);
+    }
+    let mut sig = [0u8; MAX_SIGNATURE + 2];
+    let sig = b64::decode_into(compact.signature, &mut sig)?;
+    key.verify(compact.signing_input, sig)
+}
+
+/// Split, parse the header, select the key and check the signature. Returns the header's
+/// `typ` check result through `check_typ` and the base64url payload on success.
+pub(crate) fn verify_signature<'t>(
+    token: &'t str,
+    keys: &[VerifyingKey],
+    check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
+) -> Result<&'t [u8], TokenError> {
+    let compact = split(token)?;
+    if b64::decoded_len(compact.header.len()).is_some_and(|n| n > MAX_HEADER) {
+        return Err(TokenError::Header);
+    }
+    let mut header_buf = [0u8; MAX_HEADER + 2];
+    let header_json = b64::decode_into(compact.header, &mut header_buf)?;
+    let header = parse_header(header_json)?;
+    check_header(&header)?;
+    check_typ(header.typ.as_ref().map(|t| &*t.0))?;
+    let key = select_key(keys, header.kid.as_ref().map(|k| &*k.0))?;
+    if !key.alg().accepts(&header.alg.0) {
+        return Err(TokenError::AlgorithmMismatch);
+    }
+    check_signature(&compact, key)?;
+    Ok(compact.payload)
+}
+
+/// Verify a compact JWS with one of `keys` (selected by `kid`) and return its decoded
+/// payload, whatever it contains. No claim is looked at: for access tokens use
+/// [`Verifier`](crate::Verifier), which also validates the claims.
+pub fn verify_compact(
+    token: &str,
+    keys: &[VerifyingKey],
+    max_len: usize,
+) -> Result<Vec<u8>, Error> {
+    if token.len() > max_len {
+        return Err(TokenError::TooLong.into());
+    }
+    let payload = verify_signature(token, keys, |_| Ok(()))?;
+    let mut out = Vec::new();
+    b64::decode_vec(payload, &mut out)?;
+    Ok(out)
+}
+
+/// `base64url` of the protected header `{"alg":..,"typ":..,"kid":..}`.
+pub(crate) fn encode_header(alg: Algorithm, typ: Option<&str>, kid: Option<&str>) -> String {
+    #[derive(serde::Serialize)]
+    struct H<'a> {
+        alg: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        typ: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kid: Option<&'a str>,
+    }
+    let json = serde_json::to_vec(&H {
+        alg: alg.name(),
+        typ,
+        kid,
+    })
+    .unwrap_or_default();
+    b64::encode(&json)
+}
+
+/// Sign `payload` as a compact JWS with a header of `key`'s `alg` and `kid` and the given
+/// `typ`.
+pub fn sign_compact(key: &SigningKey, typ: Option<&str>, payload: &[u8]) -> Result<String, Error> {
+    let header = if typ == Some("at+jwt") {
+        key.at_jwt_header().to_owned()
+    } else {
+        encode_header(key.alg(), typ, key.kid())
+    };
+    sign_with_header(key, header, payload)
+}
+
+/// Sign with a pre-encoded header, appending to it.
+pub(crate) fn sign_with_header(
+    key: &SigningKey,
+    mut token: String,
+    payload: &[u8],
+) -> Result<String, Error> {
+    token.reserve(payload.len() * 4 / 3 + 4 + 700);
+    token.push('.');
+    b64::encode_to(payload, &mut token);
+    let mut sig = Vec::with_capacity(512);
+    key.sign_into(token.as_bytes(), &mut sig)?;
+    token.push('.');
+    b64::encode_to(&sig, &mut token);
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_parser_flags_what_it_must() {
+        let h =
+            parse_header(br#"{"alg":"ES256","typ":"at+jwt","kid":"k1","x":{"y":[1]}}"#).unwrap();
+        assert_eq!(&*h.alg.0, "ES256");
+        assert_eq!(h.kid.unwrap().0, "k1");
+        assert_eq!(h.typ.unwrap().0, "at+jwt");
+        assert!(!h.crit && !h.embedded_key);
+        assert!(
+            parse_header(br#"{"alg":"ES256","crit":["b64"]}"#)
+                .unwrap()
+                .crit
+        );
+        for k in ["jwk", "jku", "x5u", "x5c"] {
+            let json = format!(r#"{{"alg":"ES256","{k}":{{}}}}"#);
+            assert!(parse_header(json.as_bytes()).unwrap().embedded_key, "{k}");
+        }
+        assert_eq!(
+            parse_header(br#"{"alg":"HS256","alg":"none"}"#).unwrap_err(),
+            TokenError::DuplicateHeader
+        );
+        assert_eq!(
+            parse_header(br#"{"alg":"HS256","x":1,"x":2}"#).unwrap_err(),
+            TokenError::DuplicateHeader
+        );
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{}",
+            br#"{"alg":1}"#,
+            br#"{"alg":"HS256"} x"#,
+            b"\xff",
+        ] {
+            assert_eq!(
+                parse_header(bad).unwrap_err(),
+                TokenError::Header,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn split_needs_exactly_three_segments() {
+        assert!(split("a.b.c").is_ok());
+        assert!(split("a..c").is_ok());
+        for bad in ["", "a", "a.b", "a.b.c.d", ".b.c", "a.b.", "..", "a.b.c."] {
+            assert_eq!(split(bad).err(), Some(TokenError::Malformed), "{bad}");
+        }
+    }
+}

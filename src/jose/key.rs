@@ -1,0 +1,645 @@
+//! Algorithm-bound keys: [`SigningKey`] (private or secret) and [`VerifyingKey`] (public, or
+//! the HMAC secret), with import from PKCS#8/SPKI PEM and DER, raw bytes and components, key
+//! generation, RFC 7638 thumbprints and export of the public half.
+//!
+//! # Secret hygiene
+//! Every buffer this module owns that holds secret bytes (PEM text copies, decoded DER, JWK
+//! private members, generated documents) is [`Zeroizing`] and wiped when dropped. The key
+//! schedules inside `ring`'s own types (`hmac::Key`, `RsaKeyPair`, `EcdsaKeyPair`,
+//! `Ed25519KeyPair`) are not zeroized on drop: `ring` does not offer it, and this crate forbids
+//! `unsafe`. Keep signing keys for the life of the process rather than re-creating them.
+
+use core::fmt;
+use std::sync::Arc;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{self, KeyPair as _};
+use ring::{agreement, digest, hmac};
+use zeroize::Zeroizing;
+
+use super::alg::{Algorithm, Family};
+use super::{b64, der, pem};
+use crate::error::{Error, KeyError, TokenError};
+
+/// A key that verifies signatures of exactly one algorithm. Cheap to clone (shared).
+///
+/// For asymmetric algorithms it holds the public key; for HMAC it holds the secret, which is
+/// why its `Debug` output never shows key bytes and why HMAC keys are never exported to a JWKS.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    inner: Arc<VerifyingInner>,
+}
+
+#[derive(Clone)]
+struct VerifyingInner {
+    alg: Algorithm,
+    kid: Option<String>,
+    material: Public,
+}
+
+#[derive(Clone)]
+enum Public {
+    Hmac(hmac::Key),
+    Rsa { n: Box<[u8]>, e: Box<[u8]> },
+    Ec(Box<[u8]>),
+    Ed25519([u8; 32]),
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("VerifyingKey");
+        d.field("alg", &self.inner.alg)
+            .field("kid", &self.inner.kid);
+        match &self.inner.material {
+            Public::Hmac(_) => d.field("secret", &"[redacted]"),
+            _ => d.field("thumbprint", &self.thumbprint().unwrap_or_default()),
+        };
+        d.finish()
+    }
+}
+
+/// Split an uncompressed point `04 || x || y` into its coordinates.
+fn ec_coordinates(point: &[u8]) -> (&[u8], &[u8]) {
+    let xy = point.get(1..).unwrap_or_default();
+    xy.split_at(xy.len() / 2)
+}
+
+fn hmac_key(alg: Algorithm, secret: &[u8]) -> Result<hmac::Key, KeyError> {
+    let Family::Hmac(h) = alg.family() else {
+        return Err(KeyError::WrongKeyType);
+    };
+    // RFC 7518 §3.2: a key of the same size as the hash output or larger MUST be used.
+    if secret.len() < h.digest_algorithm().output_len() {
+        return Err(KeyError::HmacTooShort);
+    }
+    Ok(hmac::Key::new(h, secret))
+}
+
+/// Check an RSA public key the way `ring` will at verification time, but at import.
+fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
+    let (Some(&n_first), Some(&n_last), Some(&e_first), Some(&e_last)) =
+        (n.first(), n.last(), e.first(), e.last())
+    else {
+        return Err(KeyError::RsaKeySize);
+    };
+    // Minimal big-endian encodings (RFC 7518 §2 Base64urlUInt; DER INTEGER).
+    if n_first == 0 || e_first == 0 {
+        return Err(KeyError::RsaKeySize);
+    }
+    let bits = n.len() * 8 - n_first.leading_zeros() as usize;
+    if !(2048..=8192).contains(&bits) || n_last & 1 == 0 {
+        return Err(KeyError::RsaKeySize);
+    }
+    // ring accepts 3 <= e <= 2^33 - 1, odd.
+    let e_value = e.iter().try_fold(0u64, |acc, &b| {
+        if acc >> 55 != 0 {
+            None
+        } else {
+            Some((acc << 8) | u64::from(b))
+        }
+    });
+    match e_value {
+        Some(v) if (3..1 << 33).contains(&v) && e_last & 1 == 1 => Ok(()),
+        _ => Err(KeyError::RsaKeySize),
+    }
+}
+
+/// Check that `point` is an uncompressed point on the algorithm's curve, by using it as the
+/// peer key of one ECDH agreement with a fresh ephemeral key (ring validates peer points).
+fn check_ec_point(alg: Algorithm, point: &[u8]) -> Result<(), KeyError> {
+    if Some(point.len()) != alg.ec_point_len() || point.first() != Some(&4) {
+        return Err(KeyError::PointEncoding);
+    }
+    let curve = match alg {
+        Algorithm::ES256 => &agreement::ECDH_P256,
+        Algorithm::ES384 => &agreement::ECDH_P384,
+        _ => return Err(KeyError::WrongKeyType),
+    };
+    let rng = SystemRandom::new();
+    let ephemeral =
+        agreement::EphemeralPrivateKey::generate(curve, &rng).map_err(|_| KeyError::Rejected)?;
+    agreement::agree_ephemeral(
+        ephemeral,
+        &agreement::UnparsedPublicKey::new(curve, point),
+        |_| (),
+    )
+    .map_err(|_| KeyError::PointEncoding)
+}
+
+impl VerifyingKey {
+    fn build(alg: Algorithm, material: Public) -> Self {
+        Self {
+            inner: Arc::new(VerifyingInner {
+                alg,
+                kid: None,
+                material,
+            }),
+        }
+    }
+
+    /// An HMAC verification key (`HS256`/`HS384`/`HS512`): the shared secret, at least as
+    /// long as the hash output.
+    pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
+        Ok(Self::build(alg, Public::Hmac(hmac_key(alg, secret)?)))
+    }
+
+    /// An RSA public key from its modulus and public exponent (big-endian, no leading zeros).
+    pub fn rsa_from_components(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
+        if alg.family() != Family::Rsa {
+            return Err(KeyError::WrongKeyType);
+        }
+        check_rsa(n, e)?;
+        Ok(Self::build(
+            alg,
+            Public::Rsa {
+                n: n.into(),
+                e: e.into(),
+            },
+        ))
+    }
+
+    /// A public key in its raw form, as `ring` takes it: the uncompressed point (`0x04 || x ||
+    /// y`) for ES256/ES384, the 32-byte key for Ed25519, the PKCS#1 `RSAPublicKey` DER for
+    /// RSA, the secret for HMAC.
+    pub fn from_raw(alg: Algorithm, bytes: &[u8]) -> Result<Self, KeyError> {
+        match alg.family() {
+            Family::Hmac(_) => Self::hmac(alg, bytes),
+            Family::Rsa => {
+                let (n, e) = der::parse_rsa_public_key(bytes)?;
+                Self::rsa_from_components(alg, n, e)
+            }
+            Family::Ec => {
+                check_ec_point(alg, bytes)?;
+                Ok(Self::build(alg, Public::Ec(bytes.into())))
+            }
+            Family::Ed25519 => {
+                let pk: [u8; 32] = bytes.try_into().map_err(|_| KeyError::PointEncoding)?;
+                Ok(Self::build(alg, Public::Ed25519(pk)))
+            }
+        }
+    }
+
+    /// A public key from a DER SubjectPublicKeyInfo (what `openssl pkey -pubout -outform DER`
+    /// writes). The key type must fit `alg`.
+    pub fn from_spki_der(alg: Algorithm, spki: &[u8]) -> Result<Self, KeyError> {
+        let raw = match (der::parse_spki(spki)?, alg.family()) {
+            (der::SpkiKey::Rsa(k), Family::Rsa) => k,
+            (der::SpkiKey::P256(k), Family::Ec) if alg == Algorithm::ES256 => k,
+            (der::SpkiKey::P384(k), Family::Ec) if alg == Algorithm::ES384 => k,
+            (der::SpkiKey::Ed25519(k), Family::Ed25519) => k,
+            _ => return Err(KeyError::WrongKeyType),
+        };
+        Self::from_raw(alg, raw)
+    }
+
+    /// A public key from PEM: `PUBLIC KEY` (SubjectPublicKeyInfo) for every key type, or
+    /// `RSA PUBLIC KEY` (PKCS#1) for RSA.
+    pub fn from_pem(alg: Algorithm, pem_text: &str) -> Result<Self, KeyError> {
+        let (label, der) = pem::decode(pem_text)?;
+        match label {
+            "PUBLIC KEY" => Self::from_spki_der(alg, &der),
+            "RSA PUBLIC KEY" if alg.family() == Family::Rsa => Self::from_raw(alg, &der),
+            _ => Err(KeyError::PemLabel),
+        }
+    }
+
+    /// The same key with a `kid`.
+    #[must_use]
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).kid = Some(kid.into());
+        self
+    }
+
+    /// The algorithm this key is bound to.
+    #[must_use]
+    pub fn alg(&self) -> Algorithm {
+        self.inner.alg
+    }
+
+    /// The key id, if any.
+    #[must_use]
+    pub fn kid(&self) -> Option<&str> {
+        self.inner.kid.as_deref()
+    }
+
+    /// Whether this is an HMAC key (holds a secret).
+    #[must_use]
+    pub fn is_symmetric(&self) -> bool {
+        matches!(self.inner.material, Public::Hmac(_))
+    }
+
+    /// Verify `signature` over `message`. Constant-time for HMAC (inside `ring`).
+    #[inline]
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+        let ok = match &self.inner.material {
+            Public::Hmac(k) => hmac::verify(k, message, signature).is_ok(),
+            Public::Rsa { n, e } => match self.inner.alg.rsa_verify() {
+                Some(params) => signature::RsaPublicKeyComponents {
+                    n: &n[..],
+                    e: &e[..],
+                }
+                .verify(params, message, signature)
+                .is_ok(),
+                None => false,
+            },
+            Public::Ec(point) => match self.inner.alg.ecdsa_verify() {
+                Some(alg) => signature::UnparsedPublicKey::new(alg, &point[..])
+                    .verify(message, signature)
+                    .is_ok(),
+                None => false,
+            },
+            Public::Ed25519(pk) => signature::UnparsedPublicKey::new(&signature::ED25519, &pk[..])
+                .verify(message, signature)
+                .is_ok(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(TokenError::InvalidSignature)
+        }
+    }
+
+    /// The RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key, or `None` for an
+    /// HMAC key (its thumbprint would be a hash of the secret).
+    #[must_use]
+    pub fn thumbprint(&self) -> Option<String> {
+        let canonical = match &self.inner.material {
+            Public::Hmac(_) => return None,
+            Public::Rsa { n, e } => {
+                format!(
+                    r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                    b64::encode(e),
+                    b64::encode(n)
+                )
+            }
+            Public::Ec(point) => {
+                let (x, y) = ec_coordinates(point);
+                format!(
+                    r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+                    self.inner.alg.curve().unwrap_or_default(),
+                    b64::encode(x),
+                    b64::encode(y)
+                )
+            }
+            Public::Ed25519(pk) => {
+                format!(
+                    r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+                    b64::encode(pk)
+                )
+            }
+        };
+        Some(b64::encode(
+            digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref(),
+        ))
+    }
+
+    /// The public key as a JWK (`use: sig`, with `alg` and `kid`), or `None` for an HMAC key,
+    /// whose secret is never exported.
+    #[must_use]
+    pub fn to_jwk(&self) -> Option<super::jwk::Jwk> {
+        let (alg, kid) = (self.inner.alg, self.inner.kid.clone());
+        let jwk = match &self.inner.material {
+            Public::Hmac(_) => return None,
+            Public::Rsa { n, e } => super::jwk::Jwk::rsa(alg, kid, n, e),
+            Public::Ec(point) => {
+                let (x, y) = ec_coordinates(point);
+                super::jwk::Jwk::ec(alg, kid, x, y)
+            }
+            Public::Ed25519(pk) => super::jwk::Jwk::okp(alg, kid, pk),
+        };
+        Some(jwk)
+    }
+
+    /// The public key as DER SubjectPublicKeyInfo, or `None` for an HMAC key.
+    #[must_use]
+    pub fn to_spki_der(&self) -> Option<Vec<u8>> {
+        let rsa;
+        let key = match &self.inner.material {
+            Public::Hmac(_) => return None,
+            Public::Rsa { n, e } => {
+                rsa = der::encode_rsa_public_key(n, e);
+                der::SpkiKey::Rsa(&rsa)
+            }
+            Public::Ec(p) if self.inner.alg == Algorithm::ES256 => der::SpkiKey::P256(p),
+            Public::Ec(p) => der::SpkiKey::P384(p),
+            Public::Ed25519(pk) => der::SpkiKey::Ed25519(pk),
+        };
+        Some(der::encode_spki(&key))
+    }
+
+    /// The public key as a `PUBLIC KEY` PEM block, or `None` for an HMAC key.
+    #[must_use]
+    pub fn to_public_pem(&self) -> Option<String> {
+        self.to_spki_der()
+            .map(|der| pem::encode("PUBLIC KEY", &der).to_string())
+    }
+}
+
+/// A private (or, for HMAC, secret) key bound to one algorithm, used to sign tokens.
+///
+/// Not `Clone`: a signing key is loaded once and shared by reference or `Arc`. `Debug` shows
+/// the algorithm and `kid`, never key bytes.
+pub struct SigningKey {
+    alg: Algorithm,
+    kid: Option<String>,
+    material: Private,
+    /// `base64url({"alg":..,"typ":"at+jwt","kid":..})`, encoded once.
+    at_jwt_header: String,
+}
+
+enum Private {
+    Hmac(hmac::Key),
+    Rsa(signature::RsaKeyPair),
+    Ec(signature::EcdsaKeyPair),
+    Ed25519(signature::Ed25519KeyPair),
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+fn rejected(_: ring::error::KeyRejected) -> KeyError {
+    KeyError::Rejected
+}
+
+impl SigningKey {
+    fn build(alg: Algorithm, material: Private) -> Self {
+        let mut key = Self {
+            alg,
+            kid: None,
+            material,
+            at_jwt_header: String::new(),
+        };
+        if !alg.is_symmetric() {
+            // Asymmetric keys get their RFC 7638 thumbprint as kid unless told otherwise.
+            key.kid = key.verifying_key().thumbprint();
+        }
+        key.at_jwt_header = super::jws::encode_header(alg, Some("at+jwt"), key.kid.as_deref());
+        key
+    }
+
+    /// An HMAC signing key from a secret at least as long as the hash output (RFC 7518 §3.2).
+    pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
+        Ok(Self::build(alg, Private::Hmac(hmac_key(alg, secret)?)))
+    }
+
+    /// A private key from PKCS#8 DER (what `openssl genpkey` writes), bound to `alg`.
+    ///
+    /// RSA keys must be 2048..=4096 bits for signing (`ring`'s limit); Ed25519 accepts PKCS#8
+    /// v1 (no public key, as OpenSSL writes) and v2.
+    pub fn from_pkcs8_der(alg: Algorithm, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let material = match alg.family() {
+            Family::Hmac(_) => return Err(KeyError::WrongKeyType),
+            Family::Rsa => {
+                Private::Rsa(signature::RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
+            }
+            Family::Ec => {
+                let sign_alg = alg.ecdsa_sign().ok_or(KeyError::WrongKeyType)?;
+                Private::Ec(
+                    signature::EcdsaKeyPair::from_pkcs8(sign_alg, pkcs8, &SystemRandom::new())
+                        .map_err(rejected)?,
+                )
+            }
+            Family::Ed25519 => Private::Ed25519(
+                signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(rejected)?,
+            ),
+        };
+        Ok(Self::build(alg, material))
+    }
+
+    /// An Ed25519 key (`alg: EdDSA`) from PKCS#8 DER.
+    pub fn ed25519_from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
+        Self::from_pkcs8_der(Algorithm::EdDSA, pkcs8)
+    }
+
+    /// A private key from PEM: `PRIVATE KEY` (PKCS#8) for every type, or `RSA PRIVATE KEY`
+    /// (PKCS#1) for RSA. Encrypted keys and SEC1 `EC PRIVATE KEY` are rejected with
+    /// [`KeyError::PemLabel`]: convert with `openssl pkcs8 -topk8 -nocrypt`.
+    pub fn from_pem(alg: Algorithm, pem_text: &str) -> Result<Self, KeyError> {
+        let (label, der) = pem::decode(pem_text)?;
+        match label {
+            "PRIVATE KEY" => Self::from_pkcs8_der(alg, &der),
+            "RSA PRIVATE KEY" if alg.family() == Family::Rsa => Ok(Self::build(
+                alg,
+                Private::Rsa(signature::RsaKeyPair::from_der(&der).map_err(rejected)?),
+            )),
+            _ => Err(KeyError::PemLabel),
+        }
+    }
+
+    pub(crate) fn rsa_from_components(
+        alg: Algorithm,
+        components: &ring::rsa::KeyPairComponents<&[u8], &[u8]>,
+    ) -> Result<Self, KeyError> {
+        if alg.family() != Family::Rsa {
+            return Err(KeyError::WrongKeyType);
+        }
+        check_rsa(components.public_key.n, components.public_key.e)?;
+        let pair = signature::RsaKeyPair::from_components(components).map_err(rejected)?;
+        Ok(Self::build(alg, Private::Rsa(pair)))
+    }
+
+    pub(crate) fn ec_from_private(
+        alg: Algorithm,
+        d: &[u8],
+        point: &[u8],
+    ) -> Result<Self, KeyError> {
+        let sign_alg = alg.ecdsa_sign().ok_or(KeyError::WrongKeyType)?;
+        let pair = signature::EcdsaKeyPair::from_private_key_and_public_key(
+            sign_alg,
+            d,
+            point,
+            &SystemRandom::new(),
+        )
+        .map_err(rejected)?;
+        Ok(Self::build(alg, Private::Ec(pair)))
+    }
+
+    pub(crate) fn ed25519_from_seed(
+        alg: Algorithm,
+        seed: &[u8],
+        pk: &[u8],
+    ) -> Result<Self, KeyError> {
+        if alg.family() != Family::Ed25519 {
+            return Err(KeyError::WrongKeyType);
+        }
+        let pair =
+            signature::Ed25519KeyPair::from_seed_and_public_key(seed, pk).map_err(rejected)?;
+        Ok(Self::build(alg, Private::Ed25519(pair)))
+    }
+
+    /// Generate a fresh key for `alg` with the system RNG. Returns the key and its document
+    /// (PKCS#8 DER for ES256/ES384/Ed25519, the raw secret for HMAC) to store somewhere safe.
+    ///
+    /// RSA generation is not available: `ring` does not implement it. Generate RSA keys with
+    /// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072` and load the PEM.
+    pub fn generate(alg: Algorithm) -> Result<(Self, KeyDocument), Error> {
+        let rng = SystemRandom::new();
+        let doc = match alg.family() {
+            Family::Hmac(h) => {
+                let mut secret = Zeroizing::new(vec![0u8; h.digest_algorithm().output_len()]);
+                rng.fill(&mut secret)
+                    .map_err(|_| Error::Crypto("random generator failed"))?;
+                let key = Self::hmac(alg, &secret)?;
+                return Ok((
+                    key,
+                    KeyDocument {
+                        alg,
+                        bytes: secret,
+                        pkcs8: false,
+                    },
+                ));
+            }
+            Family::Rsa => return Err(KeyError::Unsupported.into()),
+            Family::Ec => {
+                let sign_alg = alg.ecdsa_sign().ok_or(KeyError::Unsupported)?;
+                signature::EcdsaKeyPair::generate_pkcs8(sign_alg, &rng)
+            }
+            Family::Ed25519 => signature::Ed25519KeyPair::generate_pkcs8(&rng),
+        }
+        .map_err(|_| Error::Crypto("key generation failed"))?;
+        let bytes = Zeroizing::new(doc.as_ref().to_vec());
+        let key = Self::from_pkcs8_der(alg, &bytes)?;
+        Ok((
+            key,
+            KeyDocument {
+                alg,
+                bytes,
+                pkcs8: true,
+            },
+        ))
+    }
+
+    /// The same key with this `kid` (replacing the default: the RFC 7638 thumbprint for
+    /// asymmetric keys, none for HMAC).
+    #[must_use]
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self.at_jwt_header =
+            super::jws::encode_header(self.alg, Some("at+jwt"), self.kid.as_deref());
+        self
+    }
+
+    /// The algorithm this key is bound to (and names in the tokens it signs).
+    #[must_use]
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The key id written into token headers.
+    #[must_use]
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The matching verification key (for HMAC, a copy of the secret).
+    #[must_use]
+    pub fn verifying_key(&self) -> VerifyingKey {
+        let material = match &self.material {
+            Private::Hmac(k) => Public::Hmac(k.clone()),
+            Private::Rsa(pair) => {
+                let c: signature::RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
+                Public::Rsa {
+                    n: c.n.into(),
+                    e: c.e.into(),
+                }
+            }
+            Private::Ec(pair) => Public::Ec(pair.public_key().as_ref().into()),
+            Private::Ed25519(pair) => {
+                let mut pk = [0u8; 32];
+                pk.copy_from_slice(pair.public_key().as_ref());
+                Public::Ed25519(pk)
+            }
+        };
+        VerifyingKey {
+            inner: Arc::new(VerifyingInner {
+                alg: self.alg,
+                kid: self.kid.clone(),
+                material,
+            }),
+        }
+    }
+
+    pub(crate) fn at_jwt_header(&self) -> &str {
+        &self.at_jwt_header
+    }
+
+    /// Sign `message`, appending the signature to `out`.
+    pub fn sign_into(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let failed = |_| Error::Crypto("signing failed");
+        match &self.material {
+            Private::Hmac(k) => out.extend_from_slice(hmac::sign(k, message).as_ref()),
+            Private::Ed25519(pair) => out.extend_from_slice(pair.sign(message).as_ref()),
+            Private::Ec(pair) => {
+                let sig = pair.sign(&SystemRandom::new(), message).map_err(failed)?;
+                out.extend_from_slice(sig.as_ref());
+            }
+            Private::Rsa(pair) => {
+                let padding = self
+                    .alg
+                    .rsa_sign()
+                    .ok_or(Error::Crypto("not an RSA algorithm"))?;
+                let start = out.len();
+                out.resize(start + pair.public().modulus_len(), 0);
+                let dest = out.get_mut(start..).unwrap_or_default();
+                pair.sign(padding, &SystemRandom::new(), message, dest)
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sign `message` and return the signature bytes.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(512);
+        self.sign_into(message, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The stored form of a generated key: PKCS#8 DER for asymmetric keys, the raw secret for
+/// HMAC. Zeroized on drop; `Debug` is redacted.
+pub struct KeyDocument {
+    alg: Algorithm,
+    bytes: Zeroizing<Vec<u8>>,
+    pkcs8: bool,
+}
+
+impl fmt::Debug for KeyDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyDocument({}, [redacted])", self.alg)
+    }
+}
+
+impl KeyDocument {
+    /// The algorithm the key was generated for.
+    #[must_use]
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The raw bytes: PKCS#8 DER, or the HMAC secret.
+    #[must_use]
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// `-----BEGIN PRIVATE KEY-----` PEM for asymmetric keys, `None` for HMAC secrets (use
+    /// [`KeyDocument::to_base64url`]).
+    #[must_use]
+    pub fn to_pem(&self) -> Option<Zeroizing<String>> {
+        self.pkcs8.then(|| pem::encode("PRIVATE KEY", &self.bytes))
+    }
+
+    /// The bytes as base64url, for environment variables.
+    #[must_use]
+    pub fn to_base64url(&self) -> Zeroizing<String> {
+        Zeroizing::new(b64::encode(&self.bytes))
+    }
+}

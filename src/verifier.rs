@@ -1,0 +1,203 @@
+//! The access-token verification hot path.
+//!
+//! Order of work, cheapest rejection first: length; split; header decode into a stack buffer
+//! and one borrowed parse; `alg`/`crit`/embedded-key/`typ` checks; key selection by `kid`;
+//! signature over the undecoded `header.payload` bytes; only then the payload is decoded and
+//! parsed, once, into typed claims; then the time window, issuer, audience and required
+//! claims. No I/O, no second JSON pass.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, KeyError};
+use crate::jose::{
+    AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, Validation, VerifyingKey,
+    b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, verify_signature,
+};
+
+/// The verification keys, replaceable at runtime. Readers clone an `Arc` under a read lock
+/// held for a few nanoseconds, so a key update never waits for a verification in flight and
+/// a verification never waits for more than the pointer swap.
+#[derive(Debug)]
+pub(crate) struct KeyCell {
+    keys: RwLock<Arc<Vec<VerifyingKey>>>,
+}
+
+impl KeyCell {
+    pub(crate) fn new(keys: Vec<VerifyingKey>) -> Self {
+        Self {
+            keys: RwLock::new(Arc::new(keys)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn load(&self) -> Arc<Vec<VerifyingKey>> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn store(&self, keys: Vec<VerifyingKey>) {
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+    }
+
+    /// Copy-on-write update; the new list is published only if `f` succeeds.
+    pub(crate) fn update<R>(
+        &self,
+        f: impl FnOnce(&mut Vec<VerifyingKey>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let mut guard = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = Vec::clone(&guard);
+        let r = f(&mut next)?;
+        *guard = Arc::new(next);
+        Ok(r)
+    }
+}
+
+/// Verifies access tokens: sync, no I/O, `Send + Sync`, cheap to clone (clones share keys).
+///
+/// Build it from the issuer's [`KeySet`](crate::KeySet) ([`KeySet::verifier`](crate::KeySet::verifier)),
+/// from verification keys ([`Verifier::new`]) or from a JWKS document
+/// ([`Verifier::from_jwks`]); replace its keys at runtime with [`Verifier::replace_jwks`].
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    keys: Arc<KeyCell>,
+    rules: Validation,
+    clock: Arc<dyn Clock>,
+}
+
+/// Decoded payloads up to this size stay on the stack in [`Verifier::verify`].
+const STACK_PAYLOAD: usize = 1024;
+
+impl Verifier {
+    pub(crate) fn with_cell(keys: Arc<KeyCell>, rules: Validation) -> Result<Self, Error> {
+        rules.check()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys,
+                rules,
+                clock: Arc::new(SystemClock),
+            }),
+        })
+    }
+
+    /// A verifier over these keys.
+    pub fn new(keys: Vec<VerifyingKey>, rules: Validation) -> Result<Self, Error> {
+        Self::with_cell(Arc::new(KeyCell::new(keys)), rules)
+    }
+
+    /// A verifier over the usable keys of a JWKS document (see [`Jwks::parse`] for the rules;
+    /// skipped keys are reported by [`Verifier::replace_jwks`]). Fails if no key is usable.
+    pub fn from_jwks(json: &str, rules: Validation) -> Result<Self, Error> {
+        let jwks = Jwks::parse(json, &JwksOptions::default())?;
+        if jwks.keys.is_empty() {
+            return Err(KeyError::UnsupportedKey.into());
+        }
+        Self::new(jwks.keys, rules)
+    }
+
+    /// The same verifier reading time from `clock` (tests, simulations).
+    #[must_use]
+    pub fn with_clock(self, clock: impl Clock + 'static) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                keys: Arc::clone(&self.inner.keys),
+                rules: self.inner.rules.clone(),
+                clock: Arc::new(clock),
+            }),
+        }
+    }
+
+    /// Replace the keys. Verifications already running finish with the keys they started
+    /// with; the next one uses the new keys.
+    pub fn replace_keys(&self, keys: Vec<VerifyingKey>) {
+        self.inner.keys.store(keys);
+    }
+
+    /// Replace the keys with the usable keys of a JWKS document (a resource server picking up
+    /// the authorization server's rotation). On error the current keys stay. Returns the
+    /// import report.
+    pub fn replace_jwks(&self, json: &str, options: &JwksOptions) -> Result<Jwks, Error> {
+        let jwks = Jwks::parse(json, options)?;
+        if jwks.keys.is_empty() {
+            return Err(KeyError::UnsupportedKey.into());
+        }
+        self.inner.keys.store(jwks.keys.clone());
+        Ok(jwks)
+    }
+
+    /// The validation rules.
+    #[must_use]
+    pub fn rules(&self) -> &Validation {
+        &self.inner.rules
+    }
+
+    /// The current keys.
+    #[must_use]
+    pub fn keys(&self) -> Arc<Vec<VerifyingKey>> {
+        self.inner.keys.load()
+    }
+
+    /// Check the signature and header; return the base64url payload.
+    #[inline]
+    fn check<'t>(&self, token: &'t str) -> Result<&'t [u8], Error> {
+        let rules = &self.inner.rules;
+        if token.len() > rules.max_len() {
+            return Err(crate::TokenError::TooLong.into());
+        }
+        let keys = self.inner.keys.load();
+        Ok(verify_signature(token, &keys, |typ| rules.check_typ(typ))?)
+    }
+
+    #[inline]
+    fn claims<'b, T: Deserialize<'b>>(
+        &self,
+        payload: &'b [u8],
+    ) -> Result<AccessTokenClaims<'b, T>, Error> {
+        let claims = parse_claims::<T>(payload)?;
+        self.inner
+            .rules
+            .check_claims(&claims, self.inner.clock.now_unix())?;
+        Ok(claims)
+    }
+
+    /// Verify an access token and return its registered claims (custom claims ignored).
+    pub fn verify(&self, token: &str) -> Result<AccessTokenClaims<'static>, Error> {
+        self.verify_as::<NoCustomClaims>(token)
+    }
+
+    /// Verify an access token and return its claims with the application's claims as `T`.
+    pub fn verify_as<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        let payload_b64 = self.check(token)?;
+        let mut stack = [0u8; STACK_PAYLOAD];
+        let mut heap = Vec::new();
+        let payload = if b64_decode_room(payload_b64.len()) <= STACK_PAYLOAD {
+            b64_decode_into(payload_b64, &mut stack)?
+        } else {
+            b64_decode_vec(payload_b64, &mut heap)?;
+            &heap[..]
+        };
+        Ok(self.claims::<T>(payload)?.into_owned())
+    }
+
+    /// Verify an access token, decoding its payload into `buf` (reused across calls: after
+    /// the first call no allocation is needed) and returning claims that borrow from it.
+    pub fn verify_borrowed<'b, T: Deserialize<'b>>(
+        &self,
+        token: &str,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<AccessTokenClaims<'b, T>, Error> {
+        let payload_b64 = self.check(token)?;
+        b64_decode_vec(payload_b64, buf)?;
+        self.claims::<T>(buf)
+    }
+}
