@@ -236,6 +236,8 @@ pub enum KeyError {
     DuplicateKeyId,
     /// The key set holds more keys than the import limit.
     TooManyKeys,
+    /// The document is larger than the import limit.
+    TooLarge,
     /// The algorithm cannot be used for this operation (for example generating RSA keys,
     /// which `ring` does not do).
     Unsupported,
@@ -259,6 +261,7 @@ impl fmt::Display for KeyError {
             KeyError::MixedKeySet => "key set mixes secret, private and public keys",
             KeyError::DuplicateKeyId => "duplicate kid in key set",
             KeyError::TooManyKeys => "too many keys in key set",
+            KeyError::TooLarge => "key document too large",
             KeyError::Unsupported => "operation not supported for this algorithm",
         };
         f.write_str(s)

@@ -15,7 +15,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, KeyError};
 use crate::jose::{
     AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, Validation, VerifyingKey,
-    b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, verify_signature,
+    b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, payload_error,
+    verify_signature,
 };
 
 /// The verification keys, replaceable at runtime. Readers clone an `Arc` under a read lock
@@ -55,6 +56,15 @@ impl KeyCell {
     }
 }
 
+fn check_distinct_kids(keys: &[VerifyingKey]) -> Result<(), KeyError> {
+    for (i, k) in keys.iter().enumerate() {
+        if k.kid().is_some() && keys.iter().skip(i + 1).any(|o| o.kid() == k.kid()) {
+            return Err(KeyError::DuplicateKeyId);
+        }
+    }
+    Ok(())
+}
+
 /// Verifies access tokens: sync, no I/O, `Send + Sync`, cheap to clone (clones share keys).
 ///
 /// Build it from the issuer's [`KeySet`](crate::KeySet) ([`KeySet::verifier`](crate::KeySet::verifier)),
@@ -87,8 +97,10 @@ impl Verifier {
         })
     }
 
-    /// A verifier over these keys.
+    /// A verifier over these keys. Their `kid`s must be distinct
+    /// ([`KeyError::DuplicateKeyId`]): a `kid` must name one key.
     pub fn new(keys: Vec<VerifyingKey>, rules: Validation) -> Result<Self, Error> {
+        check_distinct_kids(&keys)?;
         Self::with_cell(Arc::new(KeyCell::new(keys)), rules)
     }
 
@@ -114,10 +126,12 @@ impl Verifier {
         }
     }
 
-    /// Replace the keys. Verifications already running finish with the keys they started
-    /// with; the next one uses the new keys.
-    pub fn replace_keys(&self, keys: Vec<VerifyingKey>) {
+    /// Replace the keys (distinct `kid`s, as for [`Verifier::new`]). Verifications already
+    /// running finish with the keys they started with; the next one uses the new keys.
+    pub fn replace_keys(&self, keys: Vec<VerifyingKey>) -> Result<(), Error> {
+        check_distinct_kids(&keys)?;
         self.inner.keys.store(keys);
+        Ok(())
     }
 
     /// Replace the keys with the usable keys of a JWKS document (a resource server picking up
@@ -181,9 +195,9 @@ impl Verifier {
         let mut stack = [0u8; STACK_PAYLOAD];
         let mut heap = Vec::new();
         let payload = if b64_decode_room(payload_b64.len()) <= STACK_PAYLOAD {
-            b64_decode_into(payload_b64, &mut stack)?
+            b64_decode_into(payload_b64, &mut stack).map_err(|e| payload_error(payload_b64, e))?
         } else {
-            b64_decode_vec(payload_b64, &mut heap)?;
+            b64_decode_vec(payload_b64, &mut heap).map_err(|e| payload_error(payload_b64, e))?;
             &heap[..]
         };
         Ok(self.claims::<T>(payload)?.into_owned())
@@ -197,7 +211,7 @@ impl Verifier {
         buf: &'b mut Vec<u8>,
     ) -> Result<AccessTokenClaims<'b, T>, Error> {
         let payload_b64 = self.check(token)?;
-        b64_decode_vec(payload_b64, buf)?;
+        b64_decode_vec(payload_b64, buf).map_err(|e| payload_error(payload_b64, e))?;
         self.claims::<T>(buf)
     }
 }

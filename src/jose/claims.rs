@@ -448,12 +448,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
     }
 }
 
-/// Parse a decoded payload into claims in one pass.
+/// Parse a decoded payload into claims in one pass. UTF-8 is validated once for the whole
+/// payload, not string by string.
+#[inline]
 pub(crate) fn parse_claims<'de, T: Deserialize<'de>>(
     json: &'de [u8],
 ) -> Result<AccessTokenClaims<'de, T>, TokenError> {
     let reason = Cell::new(TokenError::Claims);
-    let mut de = serde_json::Deserializer::from_slice(json);
+    let json = core::str::from_utf8(json).map_err(|_| TokenError::Claims)?;
+    let mut de = serde_json::Deserializer::from_str(json);
     let parsed = ClaimsSeed::<T> {
         reason: &reason,
         _t: PhantomData,

@@ -302,7 +302,7 @@ impl RawJwk {
 
 fn parse_raw(json: &str) -> Result<RawJwk, KeyError> {
     if json.len() > MAX_JWK_BYTES {
-        return Err(KeyError::JwkFormat);
+        return Err(KeyError::TooLarge);
     }
     serde_json::from_str(json).map_err(|_| KeyError::JwkFormat)
 }
@@ -447,7 +447,7 @@ impl Jwks {
     /// Import a JWK Set document of verification keys.
     pub fn parse(json: &str, options: &JwksOptions) -> Result<Self, KeyError> {
         if json.len() > options.max_bytes {
-            return Err(KeyError::TooManyKeys);
+            return Err(KeyError::TooLarge);
         }
         let overflow = Cell::new(false);
         let mut de = serde_json::Deserializer::from_str(json);

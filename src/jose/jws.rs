@@ -89,7 +89,8 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
 /// Parse a decoded protected header.
 pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, TokenError> {
     let reason = Cell::new(TokenError::Header);
-    let mut de = serde_json::Deserializer::from_slice(json);
+    let json = core::str::from_utf8(json).map_err(|_| TokenError::Header)?;
+    let mut de = serde_json::Deserializer::from_str(json);
     let header = HeaderSeed { reason: &reason }
         .deserialize(&mut de)
         .and_then(|h| de.end().map(|()| h));
@@ -105,31 +106,36 @@ pub(crate) struct Compact<'t> {
     pub(crate) signature: &'t [u8],
 }
 
-/// Split a compact JWS into its three segments. The header and signature must be non-empty;
-/// the payload may be empty (RFC 7515 allows it).
+/// Split a compact JWS into its three segments. The header must be non-empty; the payload may
+/// be empty (RFC 7515 allows it); an empty signature is rejected after the header checks, so
+/// an unsecured `alg: none` token is reported as [`TokenError::AlgNone`].
+///
+/// Only the short header and signature segments are scanned for dots; a dot inside the
+/// payload segment (a fourth segment) is caught when the payload is decoded (see
+/// [`payload_error`]) and by the signature, which covers it.
 pub(crate) fn split(token: &str) -> Result<Compact<'_>, TokenError> {
     let bytes = token.as_bytes();
-    let mut dots = bytes
-        .iter()
-        .enumerate()
-        .filter(|&(_, &b)| b == b'.')
-        .map(|(i, _)| i);
-    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
-        return Err(TokenError::Malformed);
-    };
-    let header = bytes.get(..first).ok_or(TokenError::Malformed)?;
-    let payload = bytes.get(first + 1..second).ok_or(TokenError::Malformed)?;
-    let signature = bytes.get(second + 1..).ok_or(TokenError::Malformed)?;
-    let signing_input = bytes.get(..second).ok_or(TokenError::Malformed)?;
-    if header.is_empty() || signature.is_empty() {
+    let first = token.find('.').ok_or(TokenError::Malformed)?;
+    let last = token.rfind('.').ok_or(TokenError::Malformed)?;
+    if first == last || first == 0 {
         return Err(TokenError::Malformed);
     }
     Ok(Compact {
-        signing_input,
-        header,
-        payload,
-        signature,
+        signing_input: bytes.get(..last).ok_or(TokenError::Malformed)?,
+        header: bytes.get(..first).ok_or(TokenError::Malformed)?,
+        payload: bytes.get(first + 1..last).ok_or(TokenError::Malformed)?,
+        signature: bytes.get(last + 1..).ok_or(TokenError::Malformed)?,
     })
+}
+
+/// The error for a payload segment that failed to decode: a dot in it means the token had
+/// more than three segments.
+pub(crate) fn payload_error(payload: &[u8], e: TokenError) -> TokenError {
+    if payload.contains(&b'.') {
+        TokenError::Malformed
+    } else {
+        e
+    }
 }
 
 /// The key of `keys` that a header with this `kid` selects. Without a `kid`, only a set of
@@ -169,30 +175,82 @@ pub(crate) fn check_header(header: &Header<'_>) -> Result<(), TokenError> {
     Ok(())
 }
 
+/// Signatures up to this size (HMAC, ECDSA, Ed25519) are decoded into a small buffer.
+const SMALL_SIGNATURE: usize = 96;
+
 /// Decode and check the signature of `compact` with `key`.
 #[inline]
 pub(crate) fn check_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Result<(), TokenError> {
-    if b64::decoded_len(compact.signature.len()).is_some_and(|n| n > MAX_SIGNATURE) {
-        return Err(TokenError::InvalidSignature);
+    match b64::decoded_len(compact.signature.len()) {
+        Some(0) => Err(TokenError::InvalidSignature),
+        Some(n) if n <= SMALL_SIGNATURE => {
+            let mut sig = [0u8; SMALL_SIGNATURE + 2];
+            key.verify(
+                compact.signing_input,
+                b64::decode_into(compact.signature, &mut sig)?,
+            )
+        }
+        Some(n) if n <= MAX_SIGNATURE => check_large_signature(compact, key),
+        Some(_) => Err(TokenError::InvalidSignature),
+        None => Err(TokenError::Base64),
     }
-    let mut sig = [0u8; MAX_SIGNATURE + 2];
-    let sig = b64::decode_into(compact.signature, &mut sig)?;
-    key.verify(compact.signing_input, sig)
 }
 
-/// Split, parse the header, select the key and check the signature. Returns the header's
-/// `typ` check result through `check_typ` and the base64url payload on success.
+#[inline(never)]
+fn check_large_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Result<(), TokenError> {
+    let mut sig = [0u8; MAX_SIGNATURE + 2];
+    key.verify(
+        compact.signing_input,
+        b64::decode_into(compact.signature, &mut sig)?,
+    )
+}
+
+/// Headers up to this size (the usual `alg`, `typ`, `kid`) are decoded into a small buffer.
+const SMALL_HEADER: usize = 192;
+
+/// Split, parse the header, select the key and check the signature. `check_typ` judges the
+/// header's `typ`. Returns the base64url payload on success.
+#[inline]
 pub(crate) fn verify_signature<'t>(
     token: &'t str,
     keys: &[VerifyingKey],
     check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
 ) -> Result<&'t [u8], TokenError> {
     let compact = split(token)?;
-    if b64::decoded_len(compact.header.len()).is_some_and(|n| n > MAX_HEADER) {
-        return Err(TokenError::Header);
+    // Fast path: a header byte-identical to the one this crate writes for a key of the set
+    // parses to exactly that key, its algorithm, `typ: at+jwt`, no `crit`, no embedded key.
+    // A key without kid is only selected that way when it is alone (as in `select_key`).
+    if let Some(key) = keys.iter().find(|k| k.at_jwt_header() == compact.header) {
+        if key.kid().is_some() || keys.len() == 1 {
+            check_typ(Some("at+jwt"))?;
+            check_signature(&compact, key)?;
+            return Ok(compact.payload);
+        }
     }
-    let mut header_buf = [0u8; MAX_HEADER + 2];
-    let header_json = b64::decode_into(compact.header, &mut header_buf)?;
+    match b64::decoded_len(compact.header.len()) {
+        Some(n) if n <= SMALL_HEADER => {
+            let mut buf = [0u8; SMALL_HEADER + 2];
+            let header = b64::decode_into(compact.header, &mut buf)?;
+            verify_with_header(&compact, header, keys, check_typ)?;
+        }
+        Some(n) if n <= MAX_HEADER => {
+            let mut buf = vec![0u8; MAX_HEADER + 2];
+            let header = b64::decode_into(compact.header, &mut buf)?;
+            verify_with_header(&compact, header, keys, check_typ)?;
+        }
+        Some(_) => return Err(TokenError::Header),
+        None => return Err(TokenError::Base64),
+    }
+    Ok(compact.payload)
+}
+
+#[inline]
+fn verify_with_header(
+    compact: &Compact<'_>,
+    header_json: &[u8],
+    keys: &[VerifyingKey],
+    check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
+) -> Result<(), TokenError> {
     let header = parse_header(header_json)?;
     check_header(&header)?;
     check_typ(header.typ.as_ref().map(|t| &*t.0))?;
@@ -200,8 +258,7 @@ pub(crate) fn verify_signature<'t>(
     if !key.alg().accepts(&header.alg.0) {
         return Err(TokenError::AlgorithmMismatch);
     }
-    check_signature(&compact, key)?;
-    Ok(compact.payload)
+    check_signature(compact, key)
 }
 
 /// Verify a compact JWS with one of `keys` (selected by `kid`) and return its decoded
@@ -217,7 +274,7 @@ pub fn verify_compact(
     }
     let payload = verify_signature(token, keys, |_| Ok(()))?;
     let mut out = Vec::new();
-    b64::decode_vec(payload, &mut out)?;
+    b64::decode_vec(payload, &mut out).map_err(|e| payload_error(payload, e))?;
     Ok(out)
 }
 
@@ -316,8 +373,16 @@ mod tests {
     fn split_needs_exactly_three_segments() {
         assert!(split("a.b.c").is_ok());
         assert!(split("a..c").is_ok());
-        for bad in ["", "a", "a.b", "a.b.c.d", ".b.c", "a.b.", "..", "a.b.c."] {
+        assert!(split("a.b.").is_ok()); // rejected later, after the alg check
+        for bad in ["", "a", "a.b", ".b.c", ".."] {
             assert_eq!(split(bad).err(), Some(TokenError::Malformed), "{bad}");
         }
+        // More than three segments: the extra dot lands in the payload segment.
+        let extra = split("a.b.c.d").unwrap();
+        assert_eq!(extra.payload, b"b.c");
+        assert_eq!(
+            payload_error(extra.payload, TokenError::Base64),
+            TokenError::Malformed
+        );
     }
 }

@@ -35,6 +35,9 @@ struct VerifyingInner {
     alg: Algorithm,
     kid: Option<String>,
     material: Public,
+    /// `base64url({"alg":..,"typ":"at+jwt","kid":..})` as this crate writes it: a token whose
+    /// header segment is byte-identical needs no header decode or parse.
+    at_jwt_header: Box<str>,
 }
 
 #[derive(Clone)]
@@ -128,11 +131,17 @@ fn check_ec_point(alg: Algorithm, point: &[u8]) -> Result<(), KeyError> {
 
 impl VerifyingKey {
     fn build(alg: Algorithm, material: Public) -> Self {
+        Self::with_parts(alg, None, material)
+    }
+
+    fn with_parts(alg: Algorithm, kid: Option<String>, material: Public) -> Self {
+        let at_jwt_header = super::jws::encode_header(alg, Some("at+jwt"), kid.as_deref()).into();
         Self {
             inner: Arc::new(VerifyingInner {
                 alg,
-                kid: None,
+                kid,
                 material,
+                at_jwt_header,
             }),
         }
     }
@@ -206,8 +215,17 @@ impl VerifyingKey {
     /// The same key with a `kid`.
     #[must_use]
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).kid = Some(kid.into());
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.kid = Some(kid.into());
+        inner.at_jwt_header =
+            super::jws::encode_header(inner.alg, Some("at+jwt"), inner.kid.as_deref()).into();
         self
+    }
+
+    /// The canonical `at+jwt` header segment of tokens this crate signs with this key.
+    #[inline]
+    pub(crate) fn at_jwt_header(&self) -> &[u8] {
+        self.inner.at_jwt_header.as_bytes()
     }
 
     /// The algorithm this key is bound to.
@@ -557,13 +575,7 @@ impl SigningKey {
                 Public::Ed25519(pk)
             }
         };
-        VerifyingKey {
-            inner: Arc::new(VerifyingInner {
-                alg: self.alg,
-                kid: self.kid.clone(),
-                material,
-            }),
-        }
+        VerifyingKey::with_parts(self.alg, self.kid.clone(), material)
     }
 
     pub(crate) fn at_jwt_header(&self) -> &str {
@@ -610,6 +622,8 @@ pub struct KeyDocument {
     bytes: Zeroizing<Vec<u8>>,
     pkcs8: bool,
 }
+
+impl zeroize::ZeroizeOnDrop for KeyDocument {}
 
 impl fmt::Debug for KeyDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -26,4 +26,4 @@ pub(crate) use b64::{
 };
 pub(crate) use claims::parse_claims;
 pub(crate) use json::CowStr;
-pub(crate) use jws::{sign_with_header, verify_signature};
+pub(crate) use jws::{payload_error, sign_with_header, verify_signature};

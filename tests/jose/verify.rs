@@ -1,0 +1,158 @@
+//! The verifier end to end: every algorithm, owned and borrowed claims, custom claims.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use token_engine::{AccessTokenClaims, Algorithm, Claim, Error, TokenError, Validation, Verifier};
+
+use crate::common::*;
+
+#[test]
+fn every_algorithm_signs_and_verifies_the_seed_token() {
+    for alg in Algorithm::ALL {
+        let (keys, verifier, _) = setup(signing_key(alg));
+        let token = keys.sign_access_token(&seed_claims()).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&unb64(token.split('.').next().unwrap())).unwrap();
+        assert_eq!(header["alg"], alg.name());
+        assert_eq!(header["typ"], "at+jwt");
+        let claims = verifier.verify_as::<SeedApp>(&token).unwrap();
+        assert_eq!(claims, seed_claims(), "{alg}");
+        // Tampering with one byte of the payload breaks it.
+        let mut bytes = token.clone().into_bytes();
+        let dot = token.find('.').unwrap();
+        bytes[dot + 5] = if bytes[dot + 5] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert!(
+            matches!(verifier.verify(&tampered), Err(Error::InvalidToken(_))),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn ed25519_names_are_interchangeable() {
+    let (sk, _) = token_engine::SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let eddsa_view = token_engine::VerifyingKey::from_raw(Algorithm::EdDSA, &{
+        let jwk = sk.verifying_key().to_jwk().unwrap();
+        unb64(jwk.x.as_deref().unwrap())
+    })
+    .unwrap();
+    let token = forge_with(&sk, r#"{"alg":"Ed25519","typ":"at+jwt"}"#);
+    let verifier = Verifier::new(vec![eddsa_view], rules())
+        .unwrap()
+        .with_clock(token_engine::ManualClock::new(NOW + 1));
+    assert!(verifier.verify(&token).is_ok());
+    let token = forge_with(&sk, r#"{"alg":"EdDSA","typ":"at+jwt"}"#);
+    assert!(verifier.verify(&token).is_ok());
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Borrowed<'a> {
+    role: &'a str,
+    #[serde(borrow)]
+    tenant_id: Cow<'a, str>,
+}
+
+#[test]
+fn borrowed_verification_reuses_the_buffer_and_borrows_strings() {
+    let (keys, verifier, _) = setup(signing_key(Algorithm::HS256));
+    let token = keys.sign_access_token(&seed_claims()).unwrap();
+    let mut buf = Vec::new();
+    let claims: AccessTokenClaims<'_, Borrowed<'_>> =
+        verifier.verify_borrowed(&token, &mut buf).unwrap();
+    assert_eq!(claims.custom.role, "admin");
+    assert!(matches!(claims.sub, Some(Cow::Borrowed("user123456"))));
+    assert!(matches!(
+        claims.custom.tenant_id,
+        Cow::Borrowed("org_987654321")
+    ));
+    let capacity = buf.capacity();
+    for _ in 0..3 {
+        let c: AccessTokenClaims<'_> = verifier.verify_borrowed(&token, &mut buf).unwrap();
+        assert_eq!(c.exp, Some(NOW + 800));
+        assert_eq!(buf.capacity(), capacity);
+    }
+}
+
+#[test]
+fn missing_required_claims_and_custom_rules() {
+    let (keys, verifier, _) = setup(signing_key(Algorithm::HS256));
+    for (claim, strip) in [
+        (Claim::Sub, "sub"),
+        (Claim::Exp, "exp"),
+        (Claim::Iat, "iat"),
+        (Claim::Jti, "jti"),
+        (Claim::ClientId, "client_id"),
+        (Claim::Iss, "iss"),
+        (Claim::Aud, "aud"),
+    ] {
+        let mut v: serde_json::Value = serde_json::to_value(seed_claims()).unwrap();
+        v.as_object_mut().unwrap().remove(strip);
+        let token = keys.sign_access_token(&v).unwrap();
+        match verifier.verify(&token) {
+            Err(Error::InvalidToken(TokenError::MissingClaim(c))) => assert_eq!(c, claim),
+            other => panic!("{strip}: {other:?}"),
+        }
+    }
+    // A resource server that only needs exp can say so; iss and aud are still checked.
+    let relaxed = keys
+        .verifier(Validation::new(ISS, AUD).required(&[Claim::Exp]))
+        .unwrap()
+        .with_clock(token_engine::ManualClock::new(NOW));
+    let mut v: serde_json::Value = serde_json::to_value(seed_claims()).unwrap();
+    v.as_object_mut().unwrap().remove("jti");
+    assert!(relaxed.verify(&keys.sign_access_token(&v).unwrap()).is_ok());
+    // Custom-claims type errors are claim errors.
+    #[derive(Debug, Deserialize)]
+    struct NeedsLevel {
+        #[allow(dead_code)]
+        level: u8,
+    }
+    let token = keys.sign_access_token(&seed_claims()).unwrap();
+    assert!(matches!(
+        verifier.verify_as::<NeedsLevel>(&token),
+        Err(Error::InvalidToken(TokenError::Claims))
+    ));
+}
+
+#[test]
+fn multiple_audiences_and_issuers() {
+    let (keys, _, _) = setup(signing_key(Algorithm::ES256));
+    let verifier = keys
+        .verifier(
+            Validation::new("https://old-issuer", "https://a")
+                .also_issuer(ISS)
+                .also_audience(AUD),
+        )
+        .unwrap()
+        .with_clock(token_engine::ManualClock::new(NOW));
+    let mut c = seed_claims();
+    c.aud = Some(token_engine::Audience::Many(vec![
+        "https://z".into(),
+        AUD.into(),
+    ]));
+    assert!(
+        verifier
+            .verify(&keys.sign_access_token(&c).unwrap())
+            .is_ok()
+    );
+    c.aud = Some(token_engine::Audience::Many(vec![]));
+    assert!(matches!(
+        verifier.verify(&keys.sign_access_token(&c).unwrap()),
+        Err(Error::InvalidToken(TokenError::Audience))
+    ));
+}
+
+#[test]
+fn invalid_rules_are_config_errors() {
+    let (keys, _, _) = setup(signing_key(Algorithm::HS256));
+    for rules in [
+        Validation::new("", AUD),
+        Validation::new(ISS, ""),
+        Validation::new(ISS, AUD).leeway(time::Duration::hours(1)),
+        Validation::new(ISS, AUD).max_token_len(10 << 20),
+    ] {
+        assert!(matches!(keys.verifier(rules), Err(Error::Config(_))));
+    }
+}
