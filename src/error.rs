@@ -26,6 +26,23 @@ pub enum Error {
     /// Claims could not be serialized for signing.
     #[error("claims could not be serialized: {0}")]
     Serialize(String),
+    /// A refresh token (or other grant) was rejected; the reason says why. Nothing was
+    /// written, except where the reason says the family was revoked.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(GrantError),
+    /// A refresh token of an older generation was replayed outside the grace window: the
+    /// whole family has been revoked. Distinct from [`Error::InvalidGrant`] so callers and
+    /// alerting can tell theft from a stale token.
+    #[error("refresh token reuse detected: family revoked")]
+    ReuseDetected,
+    /// The session's security-policy major version is older than the current one: the family
+    /// has been revoked and the user must sign in again.
+    #[error("re-authentication required by a security-policy change")]
+    ReauthenticationRequired,
+    /// The token store failed. Never mistaken for an invalid token: the request may be
+    /// retried.
+    #[error("token store failed: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {
@@ -37,6 +54,10 @@ impl Error {
     pub fn oauth_code(&self) -> &'static str {
         match self {
             Error::InvalidToken(_) => "invalid_token",
+            Error::InvalidGrant(_) | Error::ReuseDetected | Error::ReauthenticationRequired => {
+                "invalid_grant"
+            }
+            Error::Store(_) => "server_error",
             Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
                 "server_error"
             }
@@ -53,6 +74,54 @@ impl From<TokenError> for Error {
 impl From<KeyError> for Error {
     fn from(e: KeyError) -> Self {
         Error::Key(e)
+    }
+}
+
+/// Why a refresh token (or another grant) was rejected with `invalid_grant`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrantError {
+    /// Not a refresh token of this format (length, prefix, base64url, format byte).
+    MalformedToken,
+    /// The tag does not verify under any accepted refresh secret: forged, or made under a
+    /// retired secret. Rejected before any store access.
+    InvalidTag,
+    /// No family with this id is stored (never created, or swept after expiry).
+    UnknownFamily,
+    /// The family was revoked earlier.
+    Revoked,
+    /// The family was not used within its idle lifetime.
+    IdleExpired,
+    /// The family reached its absolute lifetime (which never slides).
+    AbsoluteExpired,
+    /// The token claims a generation the family has not reached: a token minted with a
+    /// stolen MAC key, or a store rolled back. Rejected, no write, reported as an anomaly.
+    GenerationAhead,
+    /// The token was presented by a client other than the one it was issued to.
+    ClientMismatch,
+    /// Concurrent refreshes kept winning the compare-and-swap; the bounded retries ran out.
+    Contention,
+}
+
+impl fmt::Display for GrantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GrantError::MalformedToken => "malformed refresh token",
+            GrantError::InvalidTag => "refresh token tag does not verify",
+            GrantError::UnknownFamily => "unknown refresh-token family",
+            GrantError::Revoked => "refresh-token family revoked",
+            GrantError::IdleExpired => "refresh-token family idle-expired",
+            GrantError::AbsoluteExpired => "refresh-token family expired",
+            GrantError::GenerationAhead => "refresh token generation ahead of the family",
+            GrantError::ClientMismatch => "refresh token issued to another client",
+            GrantError::Contention => "too many concurrent refreshes",
+        })
+    }
+}
+
+impl From<GrantError> for Error {
+    fn from(e: GrantError) -> Self {
+        Error::InvalidGrant(e)
     }
 }
 
@@ -267,3 +336,7 @@ impl fmt::Display for KeyError {
         f.write_str(s)
     }
 }
+
+impl std::error::Error for TokenError {}
+impl std::error::Error for KeyError {}
+impl std::error::Error for GrantError {}

@@ -65,12 +65,17 @@ mod policy;
 mod verifier;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{Claim, Error, KeyError, TokenError};
+pub use error::{Claim, Error, GrantError, KeyError, TokenError};
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
     Jwk, JwkSet, Jwks, JwksOptions, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT, NoCustomClaims,
     SigningKey, SkippedKey, TypeCheck, Validation, VerifyingKey, sign_compact, verify_compact,
 };
 pub use keyset::KeySet;
-pub use policy::{ParsePolicyVersionError, PolicyVersion};
+pub use policy::{ParsePolicyVersionError, PolicyRegistry, PolicyVersion};
 pub use verifier::Verifier;
+
+/// The README's examples, compiled and run as doc tests so the README stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -6,6 +6,8 @@
 
 use core::fmt;
 use core::str::FromStr;
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -29,6 +31,64 @@ impl PolicyVersion {
 impl fmt::Display for PolicyVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The current policy: a global version and optional per-tenant overrides, changeable at
+/// runtime. The effective version for a tenant is the maximum of the levels, so an override
+/// can only tighten.
+#[derive(Debug, Default)]
+pub struct PolicyRegistry {
+    global: RwLock<PolicyVersion>,
+    tenants: RwLock<HashMap<String, PolicyVersion>>,
+}
+
+impl PolicyRegistry {
+    /// A registry at `global` with no overrides.
+    #[must_use]
+    pub fn new(global: PolicyVersion) -> Self {
+        Self {
+            global: RwLock::new(global),
+            tenants: RwLock::default(),
+        }
+    }
+
+    /// The global version.
+    #[must_use]
+    pub fn global(&self) -> PolicyVersion {
+        *self.global.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Set the global version. Lowering it is allowed (a rollback) but never re-activates a
+    /// family already revoked by a major bump.
+    pub fn set_global(&self, v: PolicyVersion) {
+        *self.global.write().unwrap_or_else(PoisonError::into_inner) = v;
+    }
+
+    /// Set (or with `None` remove) a tenant's override.
+    pub fn set_tenant(&self, tenant: &str, v: Option<PolicyVersion>) {
+        let mut t = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
+        match v {
+            Some(v) => {
+                t.insert(tenant.to_owned(), v);
+            }
+            None => {
+                t.remove(tenant);
+            }
+        }
+    }
+
+    /// The effective version for `tenant`: the maximum of the global and the tenant's.
+    #[must_use]
+    pub fn effective(&self, tenant: Option<&str>) -> PolicyVersion {
+        let global = self.global();
+        match tenant {
+            None => global,
+            Some(t) => {
+                let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
+                tenants.get(t).map_or(global, |&v| v.max(global))
+            }
+        }
     }
 }
 
@@ -102,6 +162,21 @@ mod tests {
         ] {
             assert!(bad.parse::<PolicyVersion>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn effective_version_is_the_maximum_of_the_levels() {
+        let r = PolicyRegistry::new(PolicyVersion::new(4, 2));
+        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(4, 2));
+        r.set_tenant("acme", Some(PolicyVersion::new(5, 0)));
+        r.set_tenant("lax", Some(PolicyVersion::new(3, 9)));
+        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(5, 0));
+        assert_eq!(r.effective(Some("lax")), PolicyVersion::new(4, 2));
+        assert_eq!(r.effective(None), PolicyVersion::new(4, 2));
+        r.set_global(PolicyVersion::new(6, 1));
+        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(6, 1));
+        r.set_tenant("acme", None);
+        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(6, 1));
     }
 
     #[test]

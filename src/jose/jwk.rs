@@ -607,9 +607,6 @@ mod tests {
             max_bytes: 10,
             ..JwksOptions::default()
         };
-        assert_eq!(
-            Jwks::parse(&many, &opts).unwrap_err(),
-            KeyError::TooManyKeys
-        );
+        assert_eq!(Jwks::parse(&many, &opts).unwrap_err(), KeyError::TooLarge);
     }
 }
