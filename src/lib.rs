@@ -59,20 +59,31 @@
 
 mod clock;
 mod error;
+mod family;
 mod jose;
 mod keyset;
+mod opaque;
 mod policy;
+pub mod store;
 mod verifier;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Claim, Error, GrantError, KeyError, TokenError};
+pub use family::{
+    DecideConfig, Decision, FamilyRecord, FamilyState, RevocationReason, SecretHash, decide,
+};
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
     Jwk, JwkSet, Jwks, JwksOptions, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT, NoCustomClaims,
     SigningKey, SkippedKey, TypeCheck, Validation, VerifyingKey, sign_compact, verify_compact,
 };
 pub use keyset::KeySet;
+pub use opaque::{
+    FamilyId, PresentedToken, REFRESH_TOKEN_LEN, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshSecret,
+    RefreshToken,
+};
 pub use policy::{ParsePolicyVersionError, PolicyRegistry, PolicyVersion};
+pub use store::{MemoryStore, TokenStore};
 pub use verifier::Verifier;
 
 /// The README's examples, compiled and run as doc tests so the README stays true.

@@ -1,0 +1,453 @@
+//! Refresh-token families: the stored record and the pure rotation state machine.
+//!
+//! A family is one login session on one client. The store keeps one [`FamilyRecord`] per
+//! family, whatever the number of rotations. [`decide`] is a pure function of the record,
+//! the presented token, the time and the configuration: no I/O, no clock read. The engine
+//! loops load → decide → compare-and-swap ([`refresh_family`]); a lost swap reloads and
+//! decides again, so the winner's rotation turns a concurrent duplicate into a grace retry
+//! (inside the grace window) or a reuse (outside it).
+//!
+//! | presented | decision |
+//! |---|---|
+//! | bad tag / unknown key id | rejected by [`RefreshKeys::parse`], before any store read |
+//! | family revoked, or past its idle or absolute expiry | [`Decision::Reject`] |
+//! | issued to another client | [`Decision::Revoke`] (counts as reuse) |
+//! | generation ahead of the record | [`Decision::Reject`] (`GenerationAhead`, an anomaly) |
+//! | older generation, outside the grace rule below | [`Decision::Revoke`] (reuse detected) |
+//! | policy major older than current | [`Decision::Revoke`] (`PolicyChanged`) |
+//! | current - 1, within `reuse_grace`, successor matches | [`Decision::GraceRetry`]: the same successor |
+//! | current, hash matches | [`Decision::Rotate`] (upgrading a minor policy version) |
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, GrantError};
+use crate::opaque::{
+    FamilyId, PresentedToken, RefreshKeys, RefreshToken, hash_secret, hashes_match,
+};
+use crate::policy::PolicyVersion;
+use crate::store::{CasOutcome, TokenStore};
+
+/// Why a family was revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RevocationReason {
+    /// A refresh token of an older generation was replayed (or used by another client).
+    ReuseDetected,
+    /// The security-policy major version moved past the family's.
+    PolicyChanged,
+    /// The user signed out of this session.
+    Logout,
+    /// The user signed out of every session.
+    SignOutEverywhere,
+    /// Revoked through RFC 7009 revocation of one of its tokens.
+    TokenRevoked,
+    /// Revoked by an administrator or by the application.
+    Administrative,
+}
+
+/// Whether a family can still be refreshed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FamilyState {
+    /// Refreshable (subject to its expiries).
+    Active,
+    /// Revoked at `at` (Unix seconds) for `reason`.
+    Revoked {
+        /// Why.
+        reason: RevocationReason,
+        /// When.
+        at: i64,
+    },
+}
+
+/// `SHA-256` of the current generation's secret: all the store learns of a refresh token.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not a secret, but a prefix is all a log needs.
+        write!(
+            f,
+            "SecretHash({:02x}{:02x}{:02x}{:02x}..)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// The one stored record of a refresh-token family. Its size does not depend on the number
+/// of rotations. Times are Unix seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    /// Family id (the access tokens' `sid`).
+    pub id: FamilyId,
+    /// The user.
+    pub subject: String,
+    /// The client the family belongs to.
+    pub client_id: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Tenant, for per-tenant policy versions.
+    pub tenant: Option<String>,
+    /// Device the session is bound to, if any.
+    pub device_id: Option<String>,
+    /// RFC 7638 thumbprint of the DPoP key the family is bound to, if any.
+    pub dpop_jkt: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// When the family was created.
+    pub created_at: i64,
+    /// When the family ends, whatever happens. Never moves.
+    pub absolute_expires_at: i64,
+    /// Last successful refresh (or creation); the idle expiry slides from it.
+    pub last_used_at: i64,
+    /// Security-policy version the session was authorised under.
+    pub policy: PolicyVersion,
+    /// Current generation (0 at creation).
+    pub generation: u32,
+    /// Refresh-secret key id the current generation was minted under.
+    pub key_id: u8,
+    /// Hash of the current generation's secret.
+    pub current_secret_hash: SecretHash,
+    /// When the current generation was minted by a rotation (0 before the first).
+    pub rotated_at: i64,
+    /// Active or revoked.
+    pub state: FamilyState,
+    /// Compare-and-swap version, incremented on every write.
+    pub version: u64,
+}
+
+/// What [`decide`] needs besides the record and the token.
+#[derive(Debug)]
+pub struct DecideConfig<'a> {
+    /// The refresh secrets (to derive and mint successors).
+    pub keys: &'a RefreshKeys,
+    /// The client presenting the token.
+    pub client_id: &'a str,
+    /// The effective policy version for the family's tenant.
+    pub policy: PolicyVersion,
+    /// How long after a rotation the previous token may be presented again and get the same
+    /// successor (0: never).
+    pub reuse_grace_secs: i64,
+    /// How long a family may go unused.
+    pub idle_ttl_secs: i64,
+}
+
+/// What to do with a presented refresh token. The caller must act on it.
+#[must_use]
+#[derive(Debug)]
+pub enum Decision {
+    /// Store `record` (compare-and-swap on the loaded version) and hand out `token`.
+    Rotate {
+        /// The record after rotation (`version` already incremented).
+        record: FamilyRecord,
+        /// The successor refresh token.
+        token: RefreshToken,
+        /// Whether the family's policy version was upgraded (a minor bump).
+        policy_upgraded: bool,
+    },
+    /// An honest retry within the grace window: hand out the same successor again; nothing
+    /// to write.
+    GraceRetry {
+        /// The successor minted by the rotation being retried.
+        token: RefreshToken,
+    },
+    /// Store `record` (now revoked) and fail the request.
+    Revoke {
+        /// The record after revocation.
+        record: FamilyRecord,
+        /// Why.
+        reason: RevocationReason,
+    },
+    /// Fail the request; nothing to write.
+    Reject(GrantError),
+}
+
+fn revoke(record: &FamilyRecord, reason: RevocationReason, now: i64) -> Decision {
+    let mut record = record.clone();
+    record.revoke(reason, now);
+    Decision::Revoke { record, reason }
+}
+
+/// The rotation state machine. Pure: no I/O, no clock; every branch is reachable from tests.
+pub fn decide(
+    record: &FamilyRecord,
+    presented: &PresentedToken,
+    now: i64,
+    cfg: &DecideConfig<'_>,
+) -> Decision {
+    if presented.family != record.id {
+        return Decision::Reject(GrantError::UnknownFamily);
+    }
+    if matches!(record.state, FamilyState::Revoked { .. }) {
+        return Decision::Reject(GrantError::Revoked);
+    }
+    if now >= record.absolute_expires_at {
+        return Decision::Reject(GrantError::AbsoluteExpired);
+    }
+    if now >= record.last_used_at.saturating_add(cfg.idle_ttl_secs) {
+        return Decision::Reject(GrantError::IdleExpired);
+    }
+    if presented.generation > record.generation {
+        return Decision::Reject(GrantError::GenerationAhead);
+    }
+    if cfg.client_id != record.client_id {
+        // A token of this family in another client's hands: treat as theft.
+        return revoke(record, RevocationReason::ReuseDetected, now);
+    }
+    let current = presented.generation == record.generation;
+    let previous = presented.generation.checked_add(1) == Some(record.generation);
+    if current {
+        if !hashes_match(
+            &hash_secret(&presented.secret),
+            &record.current_secret_hash.0,
+        ) {
+            // A genuine tag over a secret that is not the current one: two successors of one
+            // generation exist. Only a fork or a stolen MAC key does that; end the family.
+            return revoke(record, RevocationReason::ReuseDetected, now);
+        }
+    } else if !(previous && within_grace(record, now, cfg)) {
+        return revoke(record, RevocationReason::ReuseDetected, now);
+    }
+    if cfg.policy.major > record.policy.major {
+        return revoke(record, RevocationReason::PolicyChanged, now);
+    }
+    if current {
+        rotate(record, presented, now, cfg)
+    } else {
+        grace_retry(record, presented, now, cfg)
+    }
+}
+
+fn within_grace(record: &FamilyRecord, now: i64, cfg: &DecideConfig<'_>) -> bool {
+    cfg.reuse_grace_secs > 0
+        && now >= record.rotated_at
+        && now - record.rotated_at <= cfg.reuse_grace_secs
+}
+
+fn rotate(
+    record: &FamilyRecord,
+    presented: &PresentedToken,
+    now: i64,
+    cfg: &DecideConfig<'_>,
+) -> Decision {
+    let Some(next_gen) = record.generation.checked_add(1) else {
+        return Decision::Reject(GrantError::AbsoluteExpired); // 2^32 rotations: the family is done
+    };
+    let key_id = cfg.keys.current_id();
+    let minted = cfg
+        .keys
+        .successor(key_id, record.id, next_gen, &presented.secret)
+        .and_then(|secret| {
+            Ok((
+                hash_secret(&secret),
+                cfg.keys.mint(key_id, record.id, next_gen, &secret)?,
+            ))
+        });
+    let Ok((hash, token)) = minted else {
+        return Decision::Reject(GrantError::InvalidTag);
+    };
+    let mut next = record.clone();
+    next.generation = next_gen;
+    next.key_id = key_id;
+    next.current_secret_hash = SecretHash(hash);
+    next.rotated_at = now;
+    next.last_used_at = now;
+    let policy_upgraded = cfg.policy > record.policy;
+    if policy_upgraded {
+        next.policy = cfg.policy;
+    }
+    next.version = record.version.wrapping_add(1);
+    Decision::Rotate {
+        record: next,
+        token,
+        policy_upgraded,
+    }
+}
+
+fn grace_retry(
+    record: &FamilyRecord,
+    presented: &PresentedToken,
+    now: i64,
+    cfg: &DecideConfig<'_>,
+) -> Decision {
+    // Re-derive the successor the winning rotation minted; it must be the stored one.
+    let key_id = record.key_id;
+    let Ok(secret) = cfg
+        .keys
+        .successor(key_id, record.id, record.generation, &presented.secret)
+    else {
+        return Decision::Reject(GrantError::InvalidTag);
+    };
+    if !hashes_match(&hash_secret(&secret), &record.current_secret_hash.0) {
+        // Genuine previous-generation token whose successor is not the stored one: reuse.
+        return revoke(record, RevocationReason::ReuseDetected, now);
+    }
+    match cfg.keys.mint(key_id, record.id, record.generation, &secret) {
+        Ok(token) => Decision::GraceRetry { token },
+        Err(_) => Decision::Reject(GrantError::InvalidTag),
+    }
+}
+
+/// A new family record for generation 0 and its first refresh token.
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
+pub(crate) struct NewFamily {
+    pub(crate) record: FamilyRecord,
+    pub(crate) token: RefreshToken,
+}
+
+/// Everything that describes a new session.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
+pub(crate) struct FamilySpec<'a> {
+    pub(crate) subject: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) scope: &'a str,
+    pub(crate) tenant: Option<&'a str>,
+    pub(crate) device_id: Option<&'a str>,
+    pub(crate) dpop_jkt: Option<&'a str>,
+    pub(crate) auth_time: i64,
+    pub(crate) policy: PolicyVersion,
+    pub(crate) absolute_ttl_secs: i64,
+}
+
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
+pub(crate) fn new_family(
+    keys: &RefreshKeys,
+    spec: &FamilySpec<'_>,
+    now: i64,
+) -> Result<NewFamily, Error> {
+    let id = FamilyId::generate()?;
+    let secret = RefreshKeys::fresh_secret()?;
+    let key_id = keys.current_id();
+    let token = keys.mint(key_id, id, 0, &secret)?;
+    let own = |s: Option<&str>| s.map(str::to_owned);
+    Ok(NewFamily {
+        record: FamilyRecord {
+            id,
+            subject: spec.subject.to_owned(),
+            client_id: spec.client_id.to_owned(),
+            scope: spec.scope.to_owned(),
+            tenant: own(spec.tenant),
+            device_id: own(spec.device_id),
+            dpop_jkt: own(spec.dpop_jkt),
+            auth_time: spec.auth_time,
+            created_at: now,
+            absolute_expires_at: now.saturating_add(spec.absolute_ttl_secs),
+            last_used_at: now,
+            policy: spec.policy,
+            generation: 0,
+            key_id,
+            current_secret_hash: SecretHash(hash_secret(&secret)),
+            rotated_at: 0,
+            state: FamilyState::Active,
+            version: 0,
+        },
+        token,
+    })
+}
+
+/// How a refresh went.
+#[derive(Debug)]
+#[allow(dead_code)] // TEMP: the Engine (next commit) reads every field
+pub(crate) enum Refreshed {
+    /// This request rotated the family.
+    Rotated {
+        record: FamilyRecord,
+        token: RefreshToken,
+        policy_upgraded: bool,
+    },
+    /// This request retried a rotation within the grace window.
+    GraceRetry {
+        record: FamilyRecord,
+        token: RefreshToken,
+    },
+}
+
+/// The outcome of a refresh that failed because the family was revoked by this request.
+#[derive(Debug)]
+#[allow(dead_code)] // TEMP: the Engine (next commit) reads every field
+pub(crate) struct Revoked {
+    pub(crate) record: FamilyRecord,
+    pub(crate) reason: RevocationReason,
+}
+
+/// Why a refresh failed.
+#[derive(Debug)]
+#[allow(dead_code)] // TEMP: the Engine (next commit) reads every field
+pub(crate) enum RefreshFailure {
+    /// Rejected; nothing was written.
+    Rejected(GrantError, Option<FamilyRecord>),
+    /// This request revoked the family.
+    Revoked(Revoked),
+    /// The store failed.
+    Store(Error),
+}
+
+/// Compare-and-swap retries before giving up with [`GrantError::Contention`]. Each lost swap
+/// means another request made progress, so a handful is plenty.
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
+pub(crate) const MAX_CAS_ATTEMPTS: usize = 8;
+
+/// The load → decide → compare-and-swap loop.
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
+pub(crate) async fn refresh_family<S: TokenStore>(
+    store: &S,
+    presented: &PresentedToken,
+    now: i64,
+    cfg: &DecideConfig<'_>,
+) -> Result<Refreshed, RefreshFailure> {
+    let store_err = |e: S::Error| RefreshFailure::Store(Error::Store(Box::new(e)));
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let record = store
+            .load_family(&presented.family)
+            .await
+            .map_err(store_err)?
+            .ok_or(RefreshFailure::Rejected(GrantError::UnknownFamily, None))?;
+        match decide(&record, presented, now, cfg) {
+            Decision::Rotate {
+                record: next,
+                token,
+                policy_upgraded,
+            } => match store
+                .compare_and_swap_family(record.version, &next)
+                .await
+                .map_err(store_err)?
+            {
+                CasOutcome::Swapped => {
+                    return Ok(Refreshed::Rotated {
+                        record: next,
+                        token,
+                        policy_upgraded,
+                    });
+                }
+                CasOutcome::Conflict => {}
+            },
+            Decision::GraceRetry { token } => return Ok(Refreshed::GraceRetry { record, token }),
+            Decision::Revoke {
+                record: next,
+                reason,
+            } => {
+                match store
+                    .compare_and_swap_family(record.version, &next)
+                    .await
+                    .map_err(store_err)?
+                {
+                    CasOutcome::Swapped => {
+                        return Err(RefreshFailure::Revoked(Revoked {
+                            record: next,
+                            reason,
+                        }));
+                    }
+                    CasOutcome::Conflict => {}
+                }
+            }
+            Decision::Reject(e) => return Err(RefreshFailure::Rejected(e, Some(record))),
+        }
+    }
+    Err(RefreshFailure::Rejected(GrantError::Contention, None))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,545 @@
+//! Opaque refresh tokens: mint, parse, MAC check, successor derivation and hash at rest.
+//!
+//! ```text
+//! rt_ base64url( format(1) | key_id(1) | family_id(16) | generation(4, BE) | secret(32) | tag(16) )
+//! tag        = HMAC-SHA256(mac_key[key_id], everything before it)[..16]
+//! secret(g+1) = HMAC-SHA256(derive_key[key_id], family_id | g+1 | secret(g))
+//! stored      = SHA-256(secret)
+//! ```
+//!
+//! The `rt_` prefix lets secret scanners find leaked tokens. The tag is checked (in constant
+//! time) before anything else, so a forged token dies without a store read and cannot name,
+//! let alone revoke, someone else's family. The store keeps only the hash of the current
+//! secret: a stolen database mints nothing, and a stolen MAC key alone does not match a hash.
+
+use core::fmt;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, hkdf, hmac};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, GrantError};
+use crate::jose::{b64_decode_into, b64_encode_to};
+
+/// The prefix of every refresh token.
+pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
+const FORMAT_V1: u8 = 1;
+const SECRET_LEN: usize = 32;
+const TAG_LEN: usize = 16;
+const TAGGED_LEN: usize = 1 + 1 + 16 + 4 + SECRET_LEN;
+const BODY_LEN: usize = TAGGED_LEN + TAG_LEN;
+/// Length of a refresh token in characters: the prefix and 94 base64url characters.
+pub const REFRESH_TOKEN_LEN: usize = 3 + 94;
+
+/// A refresh-token family id: 16 random bytes, shown as 22 base64url characters. Not secret
+/// (it is the access token's `sid`), but unguessable.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FamilyId([u8; 16]);
+
+impl FamilyId {
+    /// A fresh random id.
+    pub fn generate() -> Result<Self, Error> {
+        let mut id = [0u8; 16];
+        SystemRandom::new()
+            .fill(&mut id)
+            .map_err(|_| Error::Crypto("random generator failed"))?;
+        Ok(Self(id))
+    }
+
+    /// The id's bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// An id from its bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parse the 22-character base64url form.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut out = [0u8; 18];
+        let decoded = b64_decode_into(s.as_bytes(), &mut out).ok()?;
+        decoded.try_into().ok().map(Self)
+    }
+}
+
+impl fmt::Display for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(22);
+        b64_encode_to(&self.0, &mut s);
+        f.write_str(&s)
+    }
+}
+
+impl serde::Serialize for FamilyId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FamilyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = crate::jose::CowStr::deserialize(d)?;
+        Self::parse(&s.0)
+            .ok_or_else(|| serde::de::Error::custom("family id must be 22 base64url characters"))
+    }
+}
+
+impl fmt::Debug for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FamilyId({self})")
+    }
+}
+
+/// A refresh token: a bearer secret. `Debug` is redacted, the string is zeroized on drop,
+/// equality is constant-time, and it is not `Clone`.
+pub struct RefreshToken(Zeroizing<String>);
+
+impl RefreshToken {
+    /// The token text, to send to the client. Handle with care: it is a credential.
+    #[must_use]
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// Wrap a token string received from a client.
+    #[must_use]
+    pub fn from_string(token: String) -> Self {
+        Self(Zeroizing::new(token))
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))] // TEMP: the Engine (next commit) uses it
+    pub(crate) fn duplicate(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken([redacted])")
+    }
+}
+
+impl PartialEq for RefreshToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for RefreshToken {}
+
+/// The master secret for refresh tokens (at least 32 bytes, from a secrets manager or
+/// `cargo run --example keygen`). Two keys are derived from it with HKDF-SHA256: one MACs
+/// tokens, one derives successor secrets. Its `id` (0 by default) goes into every token so
+/// several secrets can be accepted at once while one is being rotated out.
+pub struct RefreshSecret {
+    id: u8,
+    mac: hmac::Key,
+    derive: hmac::Key,
+}
+
+impl fmt::Debug for RefreshSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefreshSecret(id {}, [redacted])", self.id)
+    }
+}
+
+struct HmacLen;
+
+impl hkdf::KeyType for HmacLen {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+fn expand(prk: &hkdf::Prk, label: &[u8]) -> Result<hmac::Key, Error> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    prk.expand(&[label], HmacLen)
+        .and_then(|okm| okm.fill(&mut bytes[..]))
+        .map_err(|_| Error::Crypto("key derivation failed"))?;
+    Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes[..]))
+}
+
+impl RefreshSecret {
+    /// Minimum length of the master secret.
+    pub const MIN_LEN: usize = 32;
+
+    /// Derive the refresh keys from `secret` (at least 32 bytes), with key id 0.
+    pub fn from_bytes(secret: &[u8]) -> Result<Self, Error> {
+        if secret.len() < Self::MIN_LEN {
+            return Err(Error::Config("refresh secret must be at least 32 bytes"));
+        }
+        let prk =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, b"token-engine refresh-token v1").extract(secret);
+        Ok(Self {
+            id: 0,
+            mac: expand(&prk, b"mac")?,
+            derive: expand(&prk, b"successor")?,
+        })
+    }
+
+    /// A fresh random 32-byte master secret, for `keygen` and tests.
+    pub fn generate_bytes() -> Result<Zeroizing<[u8; 32]>, Error> {
+        let mut s = Zeroizing::new([0u8; 32]);
+        SystemRandom::new()
+            .fill(&mut s[..])
+            .map_err(|_| Error::Crypto("random generator failed"))?;
+        Ok(s)
+    }
+
+    /// The same secret under key id `id`.
+    #[must_use]
+    pub fn with_id(mut self, id: u8) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Its key id.
+    #[must_use]
+    pub fn id(&self) -> u8 {
+        self.id
+    }
+}
+
+/// A refresh token whose format and tag checked out. Only [`RefreshKeys::parse`] makes one.
+pub struct PresentedToken {
+    pub(crate) key_id: u8,
+    pub(crate) family: FamilyId,
+    pub(crate) generation: u32,
+    pub(crate) secret: Zeroizing<[u8; SECRET_LEN]>,
+}
+
+impl fmt::Debug for PresentedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresentedToken")
+            .field("key_id", &self.key_id)
+            .field("family", &self.family)
+            .field("generation", &self.generation)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl PresentedToken {
+    /// The family the token belongs to.
+    #[must_use]
+    pub fn family(&self) -> FamilyId {
+        self.family
+    }
+
+    /// Its generation (0 for the token issued at login).
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+/// The refresh secrets in use: one current (mints), any number of retiring ones (still
+/// accepted). Key ids must be distinct.
+pub struct RefreshKeys {
+    current: RefreshSecret,
+    retiring: Vec<RefreshSecret>,
+}
+
+impl fmt::Debug for RefreshKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshKeys")
+            .field("current", &self.current.id)
+            .field(
+                "retiring",
+                &self.retiring.iter().map(|s| s.id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl RefreshKeys {
+    /// Keys that mint with `current`.
+    #[must_use]
+    pub fn new(current: RefreshSecret) -> Self {
+        Self {
+            current,
+            retiring: Vec::new(),
+        }
+    }
+
+    /// Also accept tokens made under `old` (rotation of the refresh secret). Fails on a key
+    /// id already in use.
+    pub fn with_retiring(mut self, old: RefreshSecret) -> Result<Self, Error> {
+        if old.id == self.current.id || self.retiring.iter().any(|r| r.id == old.id) {
+            return Err(Error::Config("refresh secrets: duplicate key id"));
+        }
+        self.retiring.push(old);
+        Ok(self)
+    }
+
+    /// The id new tokens are minted under.
+    #[must_use]
+    pub fn current_id(&self) -> u8 {
+        self.current.id
+    }
+
+    fn by_id(&self, id: u8) -> Option<&RefreshSecret> {
+        if self.current.id == id {
+            return Some(&self.current);
+        }
+        self.retiring.iter().find(|s| s.id == id)
+    }
+
+    /// A fresh random secret for generation 0 of a new family.
+    pub(crate) fn fresh_secret() -> Result<Zeroizing<[u8; SECRET_LEN]>, Error> {
+        RefreshSecret::generate_bytes()
+    }
+
+    /// The token text for these parts, MACed under `key_id`.
+    pub(crate) fn mint(
+        &self,
+        key_id: u8,
+        family: FamilyId,
+        generation: u32,
+        secret: &[u8; SECRET_LEN],
+    ) -> Result<RefreshToken, Error> {
+        let key = self
+            .by_id(key_id)
+            .ok_or(Error::Config("refresh secrets: unknown key id"))?;
+        let mut body = Zeroizing::new([0u8; BODY_LEN]);
+        let (tagged, tag) = body.split_at_mut(TAGGED_LEN);
+        let fields: [&[u8]; 5] = [
+            &[FORMAT_V1],
+            &[key_id],
+            &family.0,
+            &generation.to_be_bytes(),
+            secret,
+        ];
+        let mut at = 0;
+        for f in fields {
+            if let Some(dst) = tagged.get_mut(at..at + f.len()) {
+                dst.copy_from_slice(f);
+            }
+            at += f.len();
+        }
+        let full = hmac::sign(&key.mac, tagged);
+        tag.copy_from_slice(full.as_ref().get(..TAG_LEN).unwrap_or_default());
+        let mut text = Zeroizing::new(String::with_capacity(REFRESH_TOKEN_LEN));
+        text.push_str(REFRESH_TOKEN_PREFIX);
+        b64_encode_to(&body[..], &mut text);
+        Ok(RefreshToken(text))
+    }
+
+    /// Check a presented token's format and tag. Strict and bounded: exactly
+    /// [`REFRESH_TOKEN_LEN`] characters, the prefix, strict base64url, format 1, a known key
+    /// id, and a tag that matches (compared in constant time). Anything else is
+    /// [`GrantError::MalformedToken`] or [`GrantError::InvalidTag`], before any store access.
+    pub fn parse(&self, token: &str) -> Result<PresentedToken, GrantError> {
+        let encoded = token
+            .strip_prefix(REFRESH_TOKEN_PREFIX)
+            .filter(|_| token.len() == REFRESH_TOKEN_LEN)
+            .ok_or(GrantError::MalformedToken)?;
+        let mut body = Zeroizing::new([0u8; BODY_LEN + 2]);
+        let decoded = b64_decode_into(encoded.as_bytes(), &mut body[..])
+            .map_err(|_| GrantError::MalformedToken)?;
+        let (tagged, tag) = decoded
+            .split_at_checked(TAGGED_LEN)
+            .ok_or(GrantError::MalformedToken)?;
+        let (&format, rest) = tagged.split_first().ok_or(GrantError::MalformedToken)?;
+        let (&key_id, rest) = rest.split_first().ok_or(GrantError::MalformedToken)?;
+        if format != FORMAT_V1 || tag.len() != TAG_LEN {
+            return Err(GrantError::MalformedToken);
+        }
+        let key = self.by_id(key_id).ok_or(GrantError::InvalidTag)?;
+        let expected = hmac::sign(&key.mac, tagged);
+        let expected = expected.as_ref().get(..TAG_LEN).unwrap_or_default();
+        if !bool::from(expected.ct_eq(tag)) {
+            return Err(GrantError::InvalidTag);
+        }
+        let (family, rest) = rest
+            .split_first_chunk::<16>()
+            .ok_or(GrantError::MalformedToken)?;
+        let (generation, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or(GrantError::MalformedToken)?;
+        let secret: [u8; SECRET_LEN] = rest.try_into().map_err(|_| GrantError::MalformedToken)?;
+        Ok(PresentedToken {
+            key_id,
+            family: FamilyId(*family),
+            generation: u32::from_be_bytes(*generation),
+            secret: Zeroizing::new(secret),
+        })
+    }
+
+    /// The successor secret of `secret` (generation `generation - 1`) under `key_id`'s
+    /// derivation key.
+    pub(crate) fn successor(
+        &self,
+        key_id: u8,
+        family: FamilyId,
+        generation: u32,
+        secret: &[u8; SECRET_LEN],
+    ) -> Result<Zeroizing<[u8; SECRET_LEN]>, Error> {
+        let key = self
+            .by_id(key_id)
+            .ok_or(Error::Config("refresh secrets: unknown key id"))?;
+        let mut ctx = hmac::Context::with_key(&key.derive);
+        ctx.update(&family.0);
+        ctx.update(&generation.to_be_bytes());
+        ctx.update(secret);
+        let mut out = Zeroizing::new([0u8; SECRET_LEN]);
+        out.copy_from_slice(ctx.sign().as_ref().get(..SECRET_LEN).unwrap_or_default());
+        Ok(out)
+    }
+}
+
+/// `SHA-256(secret)`: what the store keeps instead of the secret.
+pub(crate) fn hash_secret(secret: &[u8; SECRET_LEN]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, secret).as_ref());
+    out
+}
+
+/// Constant-time equality of two secret hashes.
+pub(crate) fn hashes_match(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> RefreshKeys {
+        RefreshKeys::new(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+    }
+
+    #[test]
+    fn mint_parse_round_trip_and_length() {
+        let k = keys();
+        let fam = FamilyId::generate().unwrap();
+        let secret = [9u8; 32];
+        let t = k.mint(0, fam, 41, &secret).unwrap();
+        assert_eq!(t.expose_secret().len(), REFRESH_TOKEN_LEN);
+        assert!(t.expose_secret().starts_with("rt_"));
+        let p = k.parse(t.expose_secret()).unwrap();
+        assert_eq!(
+            (p.key_id, p.family, p.generation, *p.secret),
+            (0, fam, 41, secret)
+        );
+    }
+
+    #[test]
+    fn every_single_character_change_is_rejected() {
+        let k = keys();
+        let t = k
+            .mint(0, FamilyId::from_bytes([1; 16]), 3, &[2; 32])
+            .unwrap();
+        let text = t.expose_secret().to_owned();
+        for i in 0..text.len() {
+            for c in ['A', 'z', '0', '-', '_', '.', ' '] {
+                let mut bytes = text.clone().into_bytes();
+                if bytes[i] == c as u8 {
+                    continue;
+                }
+                bytes[i] = c as u8;
+                let changed = String::from_utf8(bytes).unwrap();
+                assert!(k.parse(&changed).is_err(), "{i} {c}");
+            }
+        }
+        for bad in [
+            "",
+            "rt_",
+            &text[..text.len() - 1],
+            &format!("{text}A"),
+            &text[3..],
+        ] {
+            assert_eq!(k.parse(bad).unwrap_err(), GrantError::MalformedToken);
+        }
+    }
+
+    #[test]
+    fn other_secrets_and_unknown_key_ids_fail_the_tag() {
+        let t = keys()
+            .mint(0, FamilyId::from_bytes([1; 16]), 0, &[2; 32])
+            .unwrap();
+        let other = RefreshKeys::new(RefreshSecret::from_bytes(&[8; 32]).unwrap());
+        assert_eq!(
+            other.parse(t.expose_secret()).unwrap_err(),
+            GrantError::InvalidTag
+        );
+        let other_id = RefreshKeys::new(RefreshSecret::from_bytes(&[7; 32]).unwrap().with_id(5));
+        assert_eq!(
+            other_id.parse(t.expose_secret()).unwrap_err(),
+            GrantError::InvalidTag
+        );
+    }
+
+    #[test]
+    fn secret_rotation_keeps_old_tokens_until_retired() {
+        let old = keys();
+        let t = old
+            .mint(0, FamilyId::from_bytes([1; 16]), 0, &[2; 32])
+            .unwrap();
+        let rotated = RefreshKeys::new(RefreshSecret::from_bytes(&[8; 32]).unwrap().with_id(1))
+            .with_retiring(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+            .unwrap();
+        assert!(rotated.parse(t.expose_secret()).is_ok());
+        let fresh = rotated
+            .mint(
+                rotated.current_id(),
+                FamilyId::from_bytes([1; 16]),
+                1,
+                &[3; 32],
+            )
+            .unwrap();
+        assert!(rotated.parse(fresh.expose_secret()).is_ok());
+        assert_eq!(
+            old.parse(fresh.expose_secret()).unwrap_err(),
+            GrantError::InvalidTag
+        );
+        let retired = RefreshKeys::new(RefreshSecret::from_bytes(&[8; 32]).unwrap().with_id(1));
+        assert_eq!(
+            retired.parse(t.expose_secret()).unwrap_err(),
+            GrantError::InvalidTag
+        );
+        assert!(
+            RefreshKeys::new(RefreshSecret::from_bytes(&[8; 32]).unwrap())
+                .with_retiring(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn successor_is_deterministic_and_distinct() {
+        let k = keys();
+        let fam = FamilyId::from_bytes([1; 16]);
+        let a = k.successor(0, fam, 1, &[2; 32]).unwrap();
+        assert_eq!(*a, *k.successor(0, fam, 1, &[2; 32]).unwrap());
+        assert_ne!(*a, *k.successor(0, fam, 2, &[2; 32]).unwrap());
+        assert_ne!(
+            *a,
+            *k.successor(0, FamilyId::from_bytes([2; 16]), 1, &[2; 32])
+                .unwrap()
+        );
+        assert_ne!(*a, [2; 32]);
+    }
+
+    #[test]
+    fn debug_is_redacted_and_pinned() {
+        let k = keys();
+        let t = k
+            .mint(0, FamilyId::from_bytes([0; 16]), 0, &[2; 32])
+            .unwrap();
+        assert_eq!(format!("{t:?}"), "RefreshToken([redacted])");
+        assert_eq!(
+            format!("{:?}", RefreshSecret::from_bytes(&[7; 32]).unwrap()),
+            "RefreshSecret(id 0, [redacted])"
+        );
+        let p = k.parse(t.expose_secret()).unwrap();
+        assert_eq!(
+            format!("{p:?}"),
+            "PresentedToken { key_id: 0, family: FamilyId(AAAAAAAAAAAAAAAAAAAAAA), generation: 0, secret: \"[redacted]\" }"
+        );
+        assert!(RefreshSecret::from_bytes(&[7; 31]).is_err());
+    }
+}

@@ -1,0 +1,279 @@
+//! [`MemoryStore`]: the embedded default store.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::{
+    CasOutcome, CodeRecord, DeviceRecord, FamilyRecord, InsertOutcome, RevocationReason, TokenStore,
+};
+use crate::opaque::FamilyId;
+
+const SHARDS: usize = 16;
+
+/// An in-memory [`TokenStore`] for single-process applications, tests and the quick start.
+///
+/// Families live in 16 shards (picked by the random family id), each behind its own mutex, so
+/// refreshes of different families rarely contend; codes, device records and replay ids have
+/// a mutex each. No lock is ever held across an `.await` (there are none inside). Clones
+/// share the same data.
+///
+/// Memory: one [`FamilyRecord`] per family (about 270 bytes on 64-bit targets plus its
+/// strings) in a hash map, plus 16 bytes in the subject index; `benches/refresh.rs` measures
+/// the total per family. Nothing grows with the number of rotations. Expired records stay
+/// until [`TokenStore::delete_expired`] (or [`MemoryStore::sweep`]) is called.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    shards: [Mutex<HashMap<FamilyId, FamilyRecord>>; SHARDS],
+    subjects: Mutex<HashMap<String, Vec<FamilyId>>>,
+    codes: Mutex<HashMap<[u8; 32], CodeRecord>>,
+    devices: Mutex<Devices>,
+    replay: Mutex<HashMap<[u8; 32], i64>>,
+}
+
+#[derive(Debug, Default)]
+struct Devices {
+    by_key: HashMap<[u8; 32], DeviceRecord>,
+    by_user_code: HashMap<String, [u8; 32]>,
+}
+
+/// A poisoned lock only means another thread panicked mid-update of plain data; every
+/// update here is a single map operation, so the data is consistent: keep going.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inner {
+    #[allow(clippy::indexing_slicing)] // the index is reduced modulo the array length
+    fn shard(&self, id: &FamilyId) -> MutexGuard<'_, HashMap<FamilyId, FamilyRecord>> {
+        lock(&self.shards[usize::from(id.as_bytes()[0]) % SHARDS])
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of stored families (any state).
+    #[must_use]
+    pub fn family_count(&self) -> usize {
+        self.inner.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Delete everything that expired before `now` (the synchronous form of
+    /// [`TokenStore::delete_expired`]).
+    pub fn sweep(&self, now: i64) -> u64 {
+        let mut removed = 0u64;
+        let mut gone: Vec<(String, FamilyId)> = Vec::new();
+        for shard in &self.inner.shards {
+            let mut s = lock(shard);
+            s.retain(|id, f| {
+                let keep = f.absolute_expires_at > now;
+                if !keep {
+                    gone.push((f.subject.clone(), *id));
+                }
+                keep
+            });
+        }
+        removed += gone.len() as u64;
+        if !gone.is_empty() {
+            let mut subjects = lock(&self.inner.subjects);
+            for (subject, id) in gone {
+                if let Some(ids) = subjects.get_mut(&subject) {
+                    ids.retain(|i| *i != id);
+                    if ids.is_empty() {
+                        subjects.remove(&subject);
+                    }
+                }
+            }
+        }
+        let mut codes = lock(&self.inner.codes);
+        let before = codes.len();
+        codes.retain(|_, c| c.expires_at > now);
+        removed += (before - codes.len()) as u64;
+        drop(codes);
+        let mut devices = lock(&self.inner.devices);
+        let before = devices.by_key.len();
+        let Devices {
+            by_key,
+            by_user_code,
+        } = &mut *devices;
+        by_key.retain(|_, d| {
+            let keep = d.expires_at > now;
+            if !keep {
+                by_user_code.remove(&d.user_code);
+            }
+            keep
+        });
+        removed += (before - by_key.len()) as u64;
+        drop(devices);
+        let mut replay = lock(&self.inner.replay);
+        let before = replay.len();
+        replay.retain(|_, &mut exp| exp > now);
+        removed += (before - replay.len()) as u64;
+        removed
+    }
+}
+
+impl TokenStore for MemoryStore {
+    type Error = Infallible;
+
+    async fn create_family(&self, record: &FamilyRecord) -> Result<InsertOutcome, Infallible> {
+        {
+            let mut shard = self.inner.shard(&record.id);
+            if shard.contains_key(&record.id) {
+                return Ok(InsertOutcome::Exists);
+            }
+            shard.insert(record.id, record.clone());
+        }
+        lock(&self.inner.subjects)
+            .entry(record.subject.clone())
+            .or_default()
+            .push(record.id);
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn load_family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, Infallible> {
+        Ok(self.inner.shard(id).get(id).cloned())
+    }
+
+    async fn compare_and_swap_family(
+        &self,
+        expected_version: u64,
+        record: &FamilyRecord,
+    ) -> Result<CasOutcome, Infallible> {
+        let mut shard = self.inner.shard(&record.id);
+        match shard.get_mut(&record.id) {
+            Some(stored) if stored.version == expected_version => {
+                stored.clone_from(record);
+                Ok(CasOutcome::Swapped)
+            }
+            _ => Ok(CasOutcome::Conflict),
+        }
+    }
+
+    async fn list_families(&self, subject: &str) -> Result<Vec<FamilyRecord>, Infallible> {
+        let ids = lock(&self.inner.subjects)
+            .get(subject)
+            .cloned()
+            .unwrap_or_default();
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.inner.shard(id).get(id).cloned())
+            .collect())
+    }
+
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        reason: RevocationReason,
+        at: i64,
+    ) -> Result<u64, Infallible> {
+        let ids = lock(&self.inner.subjects)
+            .get(subject)
+            .cloned()
+            .unwrap_or_default();
+        let mut n = 0;
+        for id in ids {
+            if let Some(f) = self.inner.shard(&id).get_mut(&id) {
+                if f.is_active() {
+                    f.revoke(reason, at);
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn insert_code(&self, code: &CodeRecord) -> Result<InsertOutcome, Infallible> {
+        let mut codes = lock(&self.inner.codes);
+        if codes.contains_key(&code.key) {
+            return Ok(InsertOutcome::Exists);
+        }
+        codes.insert(code.key, code.clone());
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn take_code(&self, key: &[u8; 32]) -> Result<Option<CodeRecord>, Infallible> {
+        Ok(lock(&self.inner.codes).remove(key))
+    }
+
+    async fn insert_device(&self, record: &DeviceRecord) -> Result<InsertOutcome, Infallible> {
+        let mut d = lock(&self.inner.devices);
+        if d.by_key.contains_key(&record.key) || d.by_user_code.contains_key(&record.user_code) {
+            return Ok(InsertOutcome::Exists);
+        }
+        d.by_user_code.insert(record.user_code.clone(), record.key);
+        d.by_key.insert(record.key, record.clone());
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn load_device(&self, key: &[u8; 32]) -> Result<Option<DeviceRecord>, Infallible> {
+        Ok(lock(&self.inner.devices).by_key.get(key).cloned())
+    }
+
+    async fn load_device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> Result<Option<DeviceRecord>, Infallible> {
+        let d = lock(&self.inner.devices);
+        Ok(d.by_user_code
+            .get(user_code)
+            .and_then(|k| d.by_key.get(k))
+            .cloned())
+    }
+
+    async fn compare_and_swap_device(
+        &self,
+        expected_version: u64,
+        record: &DeviceRecord,
+    ) -> Result<CasOutcome, Infallible> {
+        let mut d = lock(&self.inner.devices);
+        let Devices {
+            by_key,
+            by_user_code,
+        } = &mut *d;
+        match by_key.get_mut(&record.key) {
+            Some(stored) if stored.version == expected_version => {
+                if stored.user_code != record.user_code {
+                    if by_user_code.contains_key(&record.user_code) {
+                        return Ok(CasOutcome::Conflict);
+                    }
+                    by_user_code.remove(&stored.user_code);
+                    by_user_code.insert(record.user_code.clone(), record.key);
+                }
+                stored.clone_from(record);
+                Ok(CasOutcome::Swapped)
+            }
+            _ => Ok(CasOutcome::Conflict),
+        }
+    }
+
+    async fn insert_replay_id(
+        &self,
+        id: &[u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<InsertOutcome, Infallible> {
+        let mut r = lock(&self.inner.replay);
+        match r.get(id) {
+            Some(&exp) if exp > now => Ok(InsertOutcome::Exists),
+            _ => {
+                r.insert(*id, expires_at);
+                Ok(InsertOutcome::Inserted)
+            }
+        }
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<u64, Infallible> {
+        Ok(self.sweep(now))
+    }
+}
