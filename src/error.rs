@@ -39,6 +39,15 @@ pub enum Error {
     /// has been revoked and the user must sign in again.
     #[error("re-authentication required by a security-policy change")]
     ReauthenticationRequired,
+    /// The requested scope is unknown, not allowed for the client, or wider than the grant.
+    #[error("invalid scope")]
+    InvalidScope,
+    /// The request is malformed; the text says how (for logs, not for the wire).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The client may not do this (for example revoke another client's token).
+    #[error("unauthorized client")]
+    UnauthorizedClient,
     /// The token store failed. Never mistaken for an invalid token: the request may be
     /// retried.
     #[error("token store failed: {0}")]
@@ -58,6 +67,9 @@ impl Error {
                 "invalid_grant"
             }
             Error::Store(_) => "server_error",
+            Error::InvalidScope => "invalid_scope",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::UnauthorizedClient => "unauthorized_client",
             Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
                 "server_error"
             }
@@ -179,6 +191,12 @@ pub enum TokenError {
     Issuer,
     /// `aud` names none of the accepted audiences.
     Audience,
+    /// The token's session (`sid`) is revoked, expired or unknown (checked only by
+    /// `verify_with_revocation`).
+    SessionRevoked,
+    /// The token's policy version (`pv`) major is older than the current one (checked only by
+    /// `verify_with_revocation`).
+    PolicyStale,
 }
 
 impl fmt::Display for TokenError {
@@ -206,6 +224,8 @@ impl fmt::Display for TokenError {
             TokenError::IssuedInFuture => "issued in the future",
             TokenError::Issuer => "issuer not accepted",
             TokenError::Audience => "audience not accepted",
+            TokenError::SessionRevoked => "session revoked",
+            TokenError::PolicyStale => "security policy changed",
         };
         f.write_str(s)
     }

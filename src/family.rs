@@ -94,6 +94,8 @@ pub struct FamilyRecord {
     pub device_id: Option<String>,
     /// RFC 7638 thumbprint of the DPoP key the family is bound to, if any.
     pub dpop_jkt: Option<String>,
+    /// The application's claims for the session's access tokens, as a compact JSON object.
+    pub claims: Option<String>,
     /// When the user authenticated.
     pub auth_time: i64,
     /// When the family was created.
@@ -119,7 +121,7 @@ pub struct FamilyRecord {
 }
 
 /// What [`decide`] needs besides the record and the token.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct DecideConfig<'a> {
     /// The refresh secrets (to derive and mint successors).
     pub keys: &'a RefreshKeys,
@@ -291,7 +293,6 @@ fn grace_retry(
 }
 
 /// A new family record for generation 0 and its first refresh token.
-#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
 pub(crate) struct NewFamily {
     pub(crate) record: FamilyRecord,
     pub(crate) token: RefreshToken,
@@ -299,7 +300,6 @@ pub(crate) struct NewFamily {
 
 /// Everything that describes a new session.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
 pub(crate) struct FamilySpec<'a> {
     pub(crate) subject: &'a str,
     pub(crate) client_id: &'a str,
@@ -307,12 +307,12 @@ pub(crate) struct FamilySpec<'a> {
     pub(crate) tenant: Option<&'a str>,
     pub(crate) device_id: Option<&'a str>,
     pub(crate) dpop_jkt: Option<&'a str>,
+    pub(crate) claims: Option<String>,
     pub(crate) auth_time: i64,
     pub(crate) policy: PolicyVersion,
     pub(crate) absolute_ttl_secs: i64,
 }
 
-#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
 pub(crate) fn new_family(
     keys: &RefreshKeys,
     spec: &FamilySpec<'_>,
@@ -332,6 +332,7 @@ pub(crate) fn new_family(
             tenant: own(spec.tenant),
             device_id: own(spec.device_id),
             dpop_jkt: own(spec.dpop_jkt),
+            claims: spec.claims.clone(),
             auth_time: spec.auth_time,
             created_at: now,
             absolute_expires_at: now.saturating_add(spec.absolute_ttl_secs),
@@ -350,7 +351,6 @@ pub(crate) fn new_family(
 
 /// How a refresh went.
 #[derive(Debug)]
-#[allow(dead_code)] // TEMP: the Engine (next commit) reads every field
 pub(crate) enum Refreshed {
     /// This request rotated the family.
     Rotated {
@@ -367,7 +367,6 @@ pub(crate) enum Refreshed {
 
 /// The outcome of a refresh that failed because the family was revoked by this request.
 #[derive(Debug)]
-#[allow(dead_code)] // TEMP: the Engine (next commit) reads every field
 pub(crate) struct Revoked {
     pub(crate) record: FamilyRecord,
     pub(crate) reason: RevocationReason,
@@ -375,28 +374,32 @@ pub(crate) struct Revoked {
 
 /// Why a refresh failed.
 #[derive(Debug)]
-#[allow(dead_code)] // TEMP: the Engine (next commit) reads every field
 pub(crate) enum RefreshFailure {
     /// Rejected; nothing was written.
     Rejected(GrantError, Option<FamilyRecord>),
     /// This request revoked the family.
     Revoked(Revoked),
+    /// The request itself is invalid (for example a widened scope); nothing was written and
+    /// the token stays good.
+    Request(Error),
     /// The store failed.
     Store(Error),
 }
 
 /// Compare-and-swap retries before giving up with [`GrantError::Contention`]. Each lost swap
 /// means another request made progress, so a handful is plenty.
-#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
 pub(crate) const MAX_CAS_ATTEMPTS: usize = 8;
 
-/// The load → decide → compare-and-swap loop.
-#[cfg_attr(not(feature = "conformance"), allow(dead_code))] // TEMP: the Engine (next commit) uses it
+/// The load → decide → compare-and-swap loop. `policy_for` gives the effective policy for a
+/// tenant; `accept` vets the request against the family before a rotation or retry is
+/// committed (reuse detection runs first, whatever the request asks).
 pub(crate) async fn refresh_family<S: TokenStore>(
     store: &S,
     presented: &PresentedToken,
     now: i64,
-    cfg: &DecideConfig<'_>,
+    base: &DecideConfig<'_>,
+    policy_for: impl Fn(Option<&str>) -> PolicyVersion,
+    accept: impl Fn(&FamilyRecord) -> Result<(), Error>,
 ) -> Result<Refreshed, RefreshFailure> {
     let store_err = |e: S::Error| RefreshFailure::Store(Error::Store(Box::new(e)));
     for _ in 0..MAX_CAS_ATTEMPTS {
@@ -405,26 +408,36 @@ pub(crate) async fn refresh_family<S: TokenStore>(
             .await
             .map_err(store_err)?
             .ok_or(RefreshFailure::Rejected(GrantError::UnknownFamily, None))?;
-        match decide(&record, presented, now, cfg) {
+        let cfg = DecideConfig {
+            policy: policy_for(record.tenant.as_deref()),
+            ..*base
+        };
+        match decide(&record, presented, now, &cfg) {
             Decision::Rotate {
                 record: next,
                 token,
                 policy_upgraded,
-            } => match store
-                .compare_and_swap_family(record.version, &next)
-                .await
-                .map_err(store_err)?
-            {
-                CasOutcome::Swapped => {
-                    return Ok(Refreshed::Rotated {
-                        record: next,
-                        token,
-                        policy_upgraded,
-                    });
+            } => {
+                accept(&record).map_err(RefreshFailure::Request)?;
+                match store
+                    .compare_and_swap_family(record.version, &next)
+                    .await
+                    .map_err(store_err)?
+                {
+                    CasOutcome::Swapped => {
+                        return Ok(Refreshed::Rotated {
+                            record: next,
+                            token,
+                            policy_upgraded,
+                        });
+                    }
+                    CasOutcome::Conflict => {}
                 }
-                CasOutcome::Conflict => {}
-            },
-            Decision::GraceRetry { token } => return Ok(Refreshed::GraceRetry { record, token }),
+            }
+            Decision::GraceRetry { token } => {
+                accept(&record).map_err(RefreshFailure::Request)?;
+                return Ok(Refreshed::GraceRetry { record, token });
+            }
             Decision::Revoke {
                 record: next,
                 reason,

@@ -144,8 +144,13 @@ impl KeySet {
 
     /// Sign `claims` as an RFC 9068 access token (`typ: at+jwt`) with the active key.
     pub fn sign_access_token<C: Serialize + ?Sized>(&self, claims: &C) -> Result<String, Error> {
-        let key = self.signing_key();
         let payload = serde_json::to_vec(claims).map_err(|e| Error::Serialize(e.to_string()))?;
-        sign_with_header(&key, key.at_jwt_header().to_owned(), &payload)
+        self.sign_access_token_json(&payload)
+    }
+
+    /// Sign an already serialized claims object as an access token.
+    pub(crate) fn sign_access_token_json(&self, payload: &[u8]) -> Result<String, Error> {
+        let key = self.signing_key();
+        sign_with_header(&key, key.at_jwt_header().to_owned(), payload)
     }
 }

@@ -57,17 +57,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
 mod clock;
+mod engine;
 mod error;
+pub mod event;
 mod family;
 mod jose;
 mod keyset;
 mod opaque;
 mod policy;
+pub mod response;
 pub mod store;
 mod verifier;
 
+pub use client::{Client, IssueRequest, RefreshRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Engine, EngineBuilder, RevocationOutcome, Session};
 pub use error::{Claim, Error, GrantError, KeyError, TokenError};
 pub use family::{
     DecideConfig, Decision, FamilyRecord, FamilyState, RevocationReason, SecretHash, decide,
@@ -83,6 +89,7 @@ pub use opaque::{
     RefreshToken,
 };
 pub use policy::{ParsePolicyVersionError, PolicyRegistry, PolicyVersion};
+pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
 pub use store::{MemoryStore, TokenStore};
 pub use verifier::Verifier;
 

@@ -111,11 +111,6 @@ impl RefreshToken {
     pub fn from_string(token: String) -> Self {
         Self(Zeroizing::new(token))
     }
-
-    #[cfg_attr(not(test), allow(dead_code))] // TEMP: the Engine (next commit) uses it
-    pub(crate) fn duplicate(&self) -> Self {
-        Self(self.0.clone())
-    }
 }
 
 impl fmt::Debug for RefreshToken {

@@ -12,12 +12,16 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, KeyError};
+use crate::error::{Error, KeyError, TokenError};
+use crate::event::{Event, EventSink};
 use crate::jose::{
     AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, Validation, VerifyingKey,
     b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, payload_error,
     verify_signature,
 };
+use crate::opaque::FamilyId;
+use crate::policy::PolicyRegistry;
+use crate::store::TokenStore;
 
 /// The verification keys, replaceable at runtime. Readers clone an `Arc` under a read lock
 /// held for a few nanoseconds, so a key update never waits for a verification in flight and
@@ -75,11 +79,22 @@ pub struct Verifier {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     keys: Arc<KeyCell>,
     rules: Validation,
     clock: Arc<dyn Clock>,
+    events: Option<Arc<dyn EventSink>>,
+    policy: Option<Arc<PolicyRegistry>>,
+}
+
+impl core::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("keys", &self.keys)
+            .field("rules", &self.rules)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Decoded payloads up to this size stay on the stack in [`Verifier::verify`].
@@ -93,6 +108,8 @@ impl Verifier {
                 keys,
                 rules,
                 clock: Arc::new(SystemClock),
+                events: None,
+                policy: None,
             }),
         })
     }
@@ -117,13 +134,49 @@ impl Verifier {
     /// The same verifier reading time from `clock` (tests, simulations).
     #[must_use]
     pub fn with_clock(self, clock: impl Clock + 'static) -> Self {
+        self.with_shared_clock(Arc::new(clock))
+    }
+
+    fn rebuild(&self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Inner {
+            keys: Arc::clone(&self.inner.keys),
+            rules: self.inner.rules.clone(),
+            clock: Arc::clone(&self.inner.clock),
+            events: self.inner.events.clone(),
+            policy: self.inner.policy.clone(),
+        };
+        f(&mut inner);
         Self {
-            inner: Arc::new(Inner {
-                keys: Arc::clone(&self.inner.keys),
-                rules: self.inner.rules.clone(),
-                clock: Arc::new(clock),
-            }),
+            inner: Arc::new(inner),
         }
+    }
+
+    /// The same verifier reading time from a shared clock.
+    #[must_use]
+    pub fn with_shared_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.rebuild(|i| i.clock = clock)
+    }
+
+    /// The same verifier reporting failures ([`Event::VerificationFailed`]) to `sink`.
+    #[must_use]
+    pub fn with_events(self, sink: Arc<dyn EventSink>) -> Self {
+        self.rebuild(|i| i.events = Some(sink))
+    }
+
+    /// The same verifier checking `pv` against `policy` in
+    /// [`Verifier::verify_with_revocation`].
+    #[must_use]
+    pub fn with_policy(self, policy: Arc<PolicyRegistry>) -> Self {
+        self.rebuild(|i| i.policy = Some(policy))
+    }
+
+    /// Report a failure to the event sink, if any. Off the hot path.
+    #[cold]
+    fn failed(&self, e: Error) -> Error {
+        if let (Some(sink), Error::InvalidToken(reason)) = (&self.inner.events, &e) {
+            sink.record(&Event::VerificationFailed { reason: *reason });
+        }
+        e
     }
 
     /// Replace the keys (distinct `kid`s, as for [`Verifier::new`]). Verifications already
@@ -191,6 +244,61 @@ impl Verifier {
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        self.verify_as_inner(token).map_err(|e| self.failed(e))
+    }
+
+    /// Verify an access token like [`Verifier::verify`], then reject it if its session
+    /// (`sid`) is revoked, expired or unknown in `store`, or if its `pv` major is older than
+    /// the current policy (when the verifier has one, as the engine's does). Tokens without
+    /// `sid` (client credentials) pass the session check. One store read.
+    pub async fn verify_with_revocation<S: TokenStore>(
+        &self,
+        store: &S,
+        token: &str,
+    ) -> Result<AccessTokenClaims<'static>, Error> {
+        let claims = self.verify(token)?;
+        let Some(sid) = claims.sid.as_deref() else {
+            return Ok(claims);
+        };
+        let family =
+            FamilyId::parse(sid).ok_or_else(|| self.failed(TokenError::SessionRevoked.into()))?;
+        let record = store
+            .load_family(&family)
+            .await
+            .map_err(|e| Error::Store(Box::new(e)))?;
+        let now = self.inner.clock.now_unix();
+        let live = record
+            .as_ref()
+            .is_some_and(|r| r.is_active() && now < r.absolute_expires_at);
+        if !live {
+            return Err(self.failed(TokenError::SessionRevoked.into()));
+        }
+        if let (Some(policy), Some(record)) = (&self.inner.policy, &record) {
+            let current = policy.effective(record.tenant.as_deref());
+            if claims.pv.is_none_or(|pv| pv.major < current.major) {
+                return Err(self.failed(TokenError::PolicyStale.into()));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Check signature, header, issuer and audience but not the time window; return the
+    /// `sid`. For revocation (RFC 7009 allows revoking expired tokens).
+    pub(crate) fn verify_ignoring_expiry(&self, token: &str) -> Result<Option<FamilyId>, Error> {
+        let payload_b64 = self.check(token)?;
+        let mut buf = Vec::new();
+        b64_decode_vec(payload_b64, &mut buf).map_err(|e| payload_error(payload_b64, e))?;
+        let mut claims = parse_claims::<NoCustomClaims>(&buf)?;
+        (claims.exp, claims.nbf, claims.iat) = (None, None, None);
+        let rules = self.inner.rules.clone().required(&[]);
+        rules.check_claims(&claims, self.inner.clock.now_unix())?;
+        Ok(claims.sid.as_deref().and_then(FamilyId::parse))
+    }
+
+    fn verify_as_inner<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
         let payload_b64 = self.check(token)?;
         let mut stack = [0u8; STACK_PAYLOAD];
         let mut heap = Vec::new();
@@ -210,8 +318,11 @@ impl Verifier {
         token: &str,
         buf: &'b mut Vec<u8>,
     ) -> Result<AccessTokenClaims<'b, T>, Error> {
-        let payload_b64 = self.check(token)?;
-        b64_decode_vec(payload_b64, buf).map_err(|e| payload_error(payload_b64, e))?;
-        self.claims::<T>(buf)
+        match self.check(token).and_then(|payload_b64| {
+            b64_decode_vec(payload_b64, buf).map_err(|e| payload_error(payload_b64, e).into())
+        }) {
+            Ok(()) => self.claims::<T>(buf).map_err(|e| self.failed(e)),
+            Err(e) => Err(self.failed(e)),
+        }
     }
 }

@@ -82,6 +82,7 @@ fn record(subject: &str, n: u8) -> FamilyRecord {
         tenant: Some("tenant-1".to_owned()),
         device_id: Some("device-\"quoted\"".to_owned()),
         dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned()),
+        claims: Some(r#"{"role":"admin","tenant_id":"org_987654321"}"#.to_owned()),
         auth_time: T0 - 5,
         created_at: T0,
         absolute_expires_at: T0 + 86_400,
@@ -111,6 +112,7 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
     revoked.tenant = None;
     revoked.device_id = None;
     revoked.dpop_jkt = None;
+    revoked.claims = None;
     revoked.state = FamilyState::Revoked {
         reason: RevocationReason::PolicyChanged,
         at: T0 + 9,
@@ -452,6 +454,7 @@ fn spec(subject: &str) -> FamilySpec<'_> {
         tenant: None,
         device_id: None,
         dpop_jkt: None,
+        claims: None,
         auth_time: T0,
         policy: PolicyVersion::new(1, 0),
         absolute_ttl_secs: 30 * 86_400,
@@ -475,8 +478,15 @@ pub async fn no_usable_token_at_rest<S: TokenStore>(store: &S) {
     let fam = new_family(&keys, &spec("grace"), T0).unwrap();
     create(store, &fam.record).await;
     let presented = keys.parse(fam.token.expose_secret()).unwrap();
-    let Ok(Refreshed::Rotated { token: next, .. }) =
-        refresh_family(store, &presented, T0 + 1, &config(&keys, 0)).await
+    let Ok(Refreshed::Rotated { token: next, .. }) = refresh_family(
+        store,
+        &presented,
+        T0 + 1,
+        &config(&keys, 0),
+        |_| PolicyVersion::new(1, 0),
+        |_| Ok(()),
+    )
+    .await
     else {
         panic!("first refresh must rotate");
     };
@@ -537,7 +547,15 @@ async fn race<S: TokenStore + 'static>(
             tokio::spawn(async move {
                 let presented = keys.parse(token.expose_secret()).unwrap();
                 barrier.wait().await;
-                refresh_family(&*store, &presented, T0 + 5, &config(&keys, grace)).await
+                refresh_family(
+                    &*store,
+                    &presented,
+                    T0 + 5,
+                    &config(&keys, grace),
+                    |_| PolicyVersion::new(1, 0),
+                    |_| Ok(()),
+                )
+                .await
             })
         })
         .collect();

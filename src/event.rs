@@ -1,0 +1,140 @@
+//! Audit events: what happened, typed, never with token material.
+//!
+//! The engine reports to an [`EventSink`]: issued, refreshed, grace retry served, reuse
+//! detected, family revoked, re-authentication required, refresh rejected, verification
+//! failed. Events carry family ids (not secret: they are the access tokens' `sid`), subjects
+//! and client ids, and reasons; never a token, a secret or a hash of one.
+
+use std::sync::{Mutex, PoisonError};
+
+use crate::error::{GrantError, TokenError};
+use crate::family::RevocationReason;
+use crate::opaque::FamilyId;
+use crate::policy::PolicyVersion;
+
+/// An audit event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A new family was created and tokens issued (after the application authenticated the
+    /// user).
+    Issued {
+        /// The new family.
+        family: FamilyId,
+        /// Its client.
+        client_id: String,
+        /// Its user.
+        subject: String,
+    },
+    /// A refresh rotated the family.
+    Refreshed {
+        /// The family.
+        family: FamilyId,
+        /// Its new generation.
+        generation: u32,
+        /// Set when a minor policy bump was adopted.
+        policy_upgraded: Option<PolicyVersion>,
+    },
+    /// A retry within the grace window got the existing successor again.
+    GraceRetryServed {
+        /// The family.
+        family: FamilyId,
+        /// The generation handed out again.
+        generation: u32,
+    },
+    /// An old refresh token was replayed (or used by another client): likely theft.
+    ReuseDetected {
+        /// The family, now revoked.
+        family: FamilyId,
+        /// The family's client.
+        client_id: String,
+        /// The family's user.
+        subject: String,
+        /// The client that presented the token.
+        presented_by: String,
+    },
+    /// A family was revoked.
+    FamilyRevoked {
+        /// The family.
+        family: FamilyId,
+        /// Why.
+        reason: RevocationReason,
+    },
+    /// A refresh failed because the security-policy major version moved on.
+    ReauthenticationRequired {
+        /// The family, now revoked.
+        family: FamilyId,
+        /// Its user.
+        subject: String,
+    },
+    /// A refresh was rejected without any write.
+    RefreshRejected {
+        /// The family, when the token named a real one (never for forged tokens).
+        family: Option<FamilyId>,
+        /// Why.
+        reason: GrantError,
+    },
+    /// An access token failed verification.
+    VerificationFailed {
+        /// Which check rejected it.
+        reason: TokenError,
+    },
+}
+
+/// Receives events. Called synchronously on the request path: keep it cheap (count, enqueue,
+/// log) and never block.
+pub trait EventSink: Send + Sync {
+    /// Record one event.
+    fn record(&self, event: &Event);
+}
+
+/// The default sink: drops every event.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn record(&self, _: &Event) {}
+}
+
+/// A sink that keeps every event, for tests.
+#[derive(Debug, Default)]
+pub struct CollectingSink {
+    events: Mutex<Vec<Event>>,
+}
+
+impl CollectingSink {
+    /// An empty sink.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events so far.
+    #[must_use]
+    pub fn events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Take the events so far, leaving the sink empty.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl EventSink for CollectingSink {
+    fn record(&self, event: &Event) {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event.clone());
+    }
+}
+
+impl<S: EventSink + ?Sized> EventSink for std::sync::Arc<S> {
+    fn record(&self, event: &Event) {
+        (**self).record(event);
+    }
+}
