@@ -1,82 +1,102 @@
-//! Quick start: sign an RFC 9068 access token, verify it, and watch forged tokens fail.
+//! Quick start: log a user in, verify the access token, refresh twice, then replay the first
+//! refresh token and watch reuse detection revoke the whole session. No setup: everything
+//! runs on the embedded `MemoryStore`.
 //!
 //! Run with `cargo run --example quickstart`.
 
-use serde::{Deserialize, Serialize};
-use token_engine::{AccessTokenClaims, Algorithm, KeySet, SigningKey, Validation};
+use token_engine::{
+    Algorithm, Client, Engine, Error, IssueRequest, MemoryStore, RefreshRequest, RefreshSecret,
+    SigningKey,
+};
 
-/// The application's own claims, next to the registered ones.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct AppClaims {
-    role: String,
-    tenant_id: String,
-}
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    // Configuration: in production, load the key from PEM and the secret from your secrets
+    // manager (see `cargo run --example keygen`).
+    let (signing_key, _pkcs8) = SigningKey::generate(Algorithm::EdDSA)?;
+    let secret = RefreshSecret::generate_bytes()?;
+    let engine = Engine::builder()
+        .issuer("https://auth.example.com")
+        .audience("https://api.example.com")
+        .signing_key(signing_key.with_kid("2026-11"))
+        .refresh_secret(RefreshSecret::from_bytes(&secret[..])?)
+        .build(MemoryStore::new())?;
 
-fn main() -> Result<(), token_engine::Error> {
-    // The authorization server's key. In production, load it: SigningKey::from_pem(alg, &pem).
-    let (key, _pkcs8) = SigningKey::generate(Algorithm::EdDSA)?;
-    let keys = KeySet::new(key.with_kid("2026-11"));
-
-    // Issue an access token with the seed's claim set.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mut claims = AccessTokenClaims::new(AppClaims {
-        role: "admin".into(),
-        tenant_id: "org_987654321".into(),
-    });
-    claims.iss = Some("https://auth.example.com".into());
-    claims.sub = Some("user123456".into());
-    claims.aud = Some("https://api.example.com".into());
-    claims.client_id = Some("client_app_123".into());
-    claims.scope = Some("read:profile write:settings".into());
-    claims.jti = Some("abcd1234-ef56-gh78-ij90".into());
-    claims.iat = Some(now);
-    claims.exp = Some(now + 15 * 60);
-    let token = keys.sign_access_token(&claims)?;
+    // The user signed in on their TV (the application checked the password).
+    let tv = Client::new("netflix-tv").allow_scopes(["profile:read", "stream"]);
+    let login = engine
+        .issue(
+            &tv,
+            IssueRequest::new("user123456")
+                .device("living-room-tv")
+                .claim("role", "subscriber"),
+        )
+        .await?;
+    let rt0 = login
+        .refresh_token
+        .ok_or(Error::InvalidRequest("no refresh token"))?;
     println!(
-        "issued   {} ({} bytes)",
-        token.get(..40).unwrap_or_default(),
-        token.len()
+        "1. logged in: access token valid {} s, refresh token …{}",
+        login.expires_in,
+        tail(rt0.expose_secret())
     );
 
-    // The resource server verifies: sync, no I/O.
-    let verifier = keys.verifier(Validation::new(
-        "https://auth.example.com",
-        "https://api.example.com",
-    ))?;
-    let verified = verifier.verify_as::<AppClaims>(&token)?;
+    // The API verifies the access token: sync, no I/O.
+    let claims = engine.verifier().verify(&login.access_token)?;
     println!(
-        "verified sub={} role={} scopes={:?}",
-        verified.sub.as_deref().unwrap_or("-"),
-        verified.custom.role,
-        verified.scopes().collect::<Vec<_>>()
+        "2. API verified the access token: sub={} scope={:?} session={}",
+        claims.sub.as_deref().unwrap_or("-"),
+        claims.scope.as_deref().unwrap_or("-"),
+        claims.sid.as_deref().unwrap_or("-"),
     );
 
-    // A token whose payload was edited, and an unsigned one, are rejected with a reason.
-    let mut parts = token.split('.');
-    let (header, _, signature) = (parts.next(), parts.next(), parts.next());
-    let promoted = serde_json::to_string(&claims)
-        .map_err(|e| token_engine::Error::Serialize(e.to_string()))?
-        .replace("\"admin\"", "\"superuser\"");
-    let forged_payload = base64url(promoted.as_bytes());
-    let tampered = format!(
-        "{}.{forged_payload}.{}",
-        header.unwrap_or_default(),
-        signature.unwrap_or_default()
+    // The access token expires while watching: the TV refreshes behind the scenes, twice.
+    let r1 = engine
+        .refresh(&tv, rt0.expose_secret(), RefreshRequest::default())
+        .await?;
+    let rt1 = r1
+        .refresh_token
+        .ok_or(Error::InvalidRequest("no refresh token"))?;
+    println!(
+        "3. refreshed: new refresh token …{} (the old one is now spent)",
+        tail(rt1.expose_secret())
     );
-    let unsigned = format!(
-        "{}.{forged_payload}.",
-        base64url(br#"{"alg":"none","typ":"at+jwt"}"#)
-    );
-    for (what, bad) in [("tampered", tampered), ("alg none", unsigned)] {
-        match verifier.verify(&bad) {
-            Ok(_) => println!("{what}: ACCEPTED (this is a bug)"),
-            Err(e) => println!("rejected {what}: {e}"),
+    let r2 = engine
+        .refresh(&tv, rt1.expose_secret(), RefreshRequest::default())
+        .await?;
+    let rt2 = r2
+        .refresh_token
+        .ok_or(Error::InvalidRequest("no refresh token"))?;
+    println!("4. refreshed again: …{}", tail(rt2.expose_secret()));
+
+    // Someone stole the first refresh token and tries it on another device.
+    match engine
+        .refresh(&tv, rt0.expose_secret(), RefreshRequest::default())
+        .await
+    {
+        Err(Error::ReuseDetected) => {
+            println!("5. replay of the first refresh token: reuse detected, session revoked")
         }
+        other => println!("5. unexpected: {other:?}"),
     }
+    // The whole family is gone: even the newest token, and the session's access tokens for
+    // resource servers that check revocation.
+    match engine
+        .refresh(&tv, rt2.expose_secret(), RefreshRequest::default())
+        .await
+    {
+        Err(e) => println!("6. the newest refresh token fails too: {e}"),
+        Ok(_) => println!("6. unexpected: the newest token still works"),
+    }
+    match engine.verify_with_revocation(&r2.access_token).await {
+        Err(e) => println!("7. its last access token, checked against the store: {e}"),
+        Ok(_) => println!("7. unexpected: the access token is still accepted"),
+    }
+    println!("   The user signs in again; the thief has nothing.");
     Ok(())
 }
 
-fn base64url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// The end of a token: enough to tell tokens apart in the output.
+fn tail(token: &str) -> &str {
+    token.get(token.len().saturating_sub(10)..).unwrap_or(token)
 }

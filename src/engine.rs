@@ -223,7 +223,8 @@ impl EngineBuilder {
             .verifier(rules)?
             .with_shared_clock(Arc::clone(&self.clock))
             .with_events(Arc::clone(&self.events))
-            .with_policy(Arc::clone(&policy));
+            .with_policy(Arc::clone(&policy))
+            .with_idle_ttl(self.idle_ttl);
         let audience = match self.audiences.as_slice() {
             [one] => Audience::One(Cow::Owned(one.clone())),
             many => Audience::Many(many.iter().cloned().map(Cow::Owned).collect()),
@@ -677,7 +678,7 @@ impl<S: TokenStore> Engine<S> {
                 return Err(Error::UnauthorizedClient);
             }
             let now = self.now();
-            if !record.is_active() || now >= record.absolute_expires_at {
+            if !record.is_live(now, self.inner.idle_ttl) {
                 return Ok(RevocationOutcome::AlreadyInactive { family });
             }
             let expected = record.version;
@@ -767,9 +768,7 @@ impl<S: TokenStore> Engine<S> {
     }
 
     fn family_expiry(&self, record: &FamilyRecord) -> i64 {
-        record
-            .absolute_expires_at
-            .min(record.last_used_at.saturating_add(self.inner.idle_ttl))
+        record.expires_at(self.inner.idle_ttl)
     }
 
     /// The subject's live sessions (active, not expired), most recently used first.
@@ -782,7 +781,7 @@ impl<S: TokenStore> Engine<S> {
             .await
             .map_err(store_error)?
             .into_iter()
-            .filter(|f| f.subject == subject && f.is_active() && now < self.family_expiry(f))
+            .filter(|f| f.subject == subject && f.is_live(now, self.inner.idle_ttl))
             .map(|f| Session {
                 family: f.id,
                 client_id: f.client_id.clone(),
@@ -817,7 +816,8 @@ impl<S: TokenStore> Engine<S> {
         }
     }
 
-    /// Sign the subject out everywhere: revoke every active session. Returns how many.
+    /// Sign the subject out everywhere: revoke every session. Returns how many live sessions
+    /// ended (expired ones are revoked too, but not counted or reported).
     pub async fn sign_out_everywhere(&self, subject: &str) -> Result<u64, Error> {
         let now = self.now();
         let families = self
@@ -826,19 +826,23 @@ impl<S: TokenStore> Engine<S> {
             .list_families(subject)
             .await
             .map_err(store_error)?;
-        let n = self
-            .inner
+        self.inner
             .store
             .revoke_subject(subject, RevocationReason::SignOutEverywhere, now)
             .await
             .map_err(store_error)?;
-        for f in families.iter().filter(|f| f.is_active()) {
+        let mut ended = 0;
+        for f in families
+            .iter()
+            .filter(|f| f.subject == subject && f.is_live(now, self.inner.idle_ttl))
+        {
+            ended += 1;
             self.emit(Event::FamilyRevoked {
                 family: f.id,
                 reason: RevocationReason::SignOutEverywhere,
             });
         }
-        Ok(n)
+        Ok(ended)
     }
 
     /// Delete expired records from the store (call it periodically).

@@ -97,3 +97,82 @@ pub use verifier::Verifier;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// Hooks for this crate's benches and fuzz targets. Not part of the API: no stability, no
+/// semver, hidden from the docs.
+#[doc(hidden)]
+pub mod __private {
+    use crate::FamilyRecord;
+    use crate::error::Error;
+    use crate::family::{DecideConfig, FamilySpec, RefreshFailure, Refreshed};
+    use crate::opaque::{FamilyId, RefreshKeys, RefreshToken};
+    use crate::policy::PolicyVersion;
+    use crate::store::TokenStore;
+
+    /// Mint a token under the current key.
+    pub fn mint(
+        keys: &RefreshKeys,
+        family: FamilyId,
+        generation: u32,
+        secret: &[u8; 32],
+    ) -> Result<RefreshToken, Error> {
+        keys.mint(keys.current_id(), family, generation, secret)
+    }
+
+    /// A generation-0 family for `subject` on `client_id`, 30 days absolute, policy 1.0.
+    pub fn new_family(
+        keys: &RefreshKeys,
+        subject: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<(FamilyRecord, RefreshToken), Error> {
+        let spec = FamilySpec {
+            subject,
+            client_id,
+            scope: "read",
+            tenant: None,
+            device_id: None,
+            dpop_jkt: None,
+            claims: None,
+            auth_time: now,
+            policy: PolicyVersion::new(1, 0),
+            absolute_ttl_secs: 30 * 86_400,
+        };
+        crate::family::new_family(keys, &spec, now).map(|f| (f.record, f.token))
+    }
+
+    /// The refresh loop (load → decide → compare-and-swap) without the access token: the
+    /// successor on a rotation or grace retry, the error otherwise.
+    pub async fn refresh_family<S: TokenStore>(
+        store: &S,
+        keys: &RefreshKeys,
+        token: &str,
+        client_id: &str,
+        now: i64,
+        reuse_grace_secs: i64,
+    ) -> Result<RefreshToken, Error> {
+        let presented = keys.parse(token)?;
+        let cfg = DecideConfig {
+            keys,
+            client_id,
+            policy: PolicyVersion::new(1, 0),
+            reuse_grace_secs,
+            idle_ttl_secs: 7 * 86_400,
+        };
+        match crate::family::refresh_family(
+            store,
+            &presented,
+            now,
+            &cfg,
+            |_| cfg.policy,
+            |_| Ok(()),
+        )
+        .await
+        {
+            Ok(Refreshed::Rotated { token, .. } | Refreshed::GraceRetry { token, .. }) => Ok(token),
+            Err(RefreshFailure::Rejected(e, _)) => Err(Error::InvalidGrant(e)),
+            Err(RefreshFailure::Revoked(_)) => Err(Error::ReuseDetected),
+            Err(RefreshFailure::Request(e) | RefreshFailure::Store(e)) => Err(e),
+        }
+    }
+}

@@ -177,6 +177,16 @@ impl RefreshSecret {
         })
     }
 
+    /// Derive the refresh keys from a base64url-encoded secret (as `keygen` prints it, for
+    /// an environment variable). The decoded bytes are zeroized.
+    pub fn from_base64url(encoded: &str) -> Result<Self, Error> {
+        let mut buf = Zeroizing::new([0u8; 258]);
+        let bytes = b64_decode_into(encoded.trim().as_bytes(), &mut buf[..]).map_err(|_| {
+            Error::Config("refresh secret: not base64url, or longer than 256 bytes")
+        })?;
+        Self::from_bytes(bytes)
+    }
+
     /// A fresh random 32-byte master secret, for `keygen` and tests.
     pub fn generate_bytes() -> Result<Zeroizing<[u8; 32]>, Error> {
         let mut s = Zeroizing::new([0u8; 32]);
@@ -536,5 +546,14 @@ mod tests {
             "PresentedToken { key_id: 0, family: FamilyId(AAAAAAAAAAAAAAAAAAAAAA), generation: 0, secret: \"[redacted]\" }"
         );
         assert!(RefreshSecret::from_bytes(&[7; 31]).is_err());
+        let encoded = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc";
+        let from_env =
+            RefreshKeys::new(RefreshSecret::from_base64url(&format!("{encoded}\n")).unwrap());
+        assert!(
+            from_env.parse(t.expose_secret()).is_ok(),
+            "same secret, same keys"
+        );
+        assert!(RefreshSecret::from_base64url("not base64!").is_err());
+        assert!(RefreshSecret::from_base64url("BwcH").is_err());
     }
 }

@@ -85,6 +85,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventSink>>,
     policy: Option<Arc<PolicyRegistry>>,
+    idle_ttl: Option<i64>,
 }
 
 impl core::fmt::Debug for Inner {
@@ -110,6 +111,7 @@ impl Verifier {
                 clock: Arc::new(SystemClock),
                 events: None,
                 policy: None,
+                idle_ttl: None,
             }),
         })
     }
@@ -144,6 +146,7 @@ impl Verifier {
             clock: Arc::clone(&self.inner.clock),
             events: self.inner.events.clone(),
             policy: self.inner.policy.clone(),
+            idle_ttl: self.inner.idle_ttl,
         };
         f(&mut inner);
         Self {
@@ -168,6 +171,13 @@ impl Verifier {
     #[must_use]
     pub fn with_policy(self, policy: Arc<PolicyRegistry>) -> Self {
         self.rebuild(|i| i.policy = Some(policy))
+    }
+
+    /// The same verifier also treating sessions unused for `idle_ttl` as ended in
+    /// [`Verifier::verify_with_revocation`] (the engine's verifier has its family idle TTL).
+    #[must_use]
+    pub fn with_idle_ttl(self, idle_ttl: time::Duration) -> Self {
+        self.rebuild(|i| i.idle_ttl = Some(idle_ttl.whole_seconds()))
     }
 
     /// Report a failure to the event sink, if any. Off the hot path.
@@ -248,33 +258,34 @@ impl Verifier {
     }
 
     /// Verify an access token like [`Verifier::verify`], then reject it if its session
-    /// (`sid`) is revoked, expired or unknown in `store`, or if its `pv` major is older than
-    /// the current policy (when the verifier has one, as the engine's does). Tokens without
-    /// `sid` (client credentials) pass the session check. One store read.
+    /// (`sid`) is revoked, expired (absolute expiry, and idle expiry when the verifier knows
+    /// the idle TTL, as the engine's does) or unknown in `store`, or if its `pv` major is
+    /// older than the current policy (when the verifier has one, as the engine's does).
+    /// Tokens without `sid` (client credentials) skip the session check, not the policy
+    /// check. At most one store read.
     pub async fn verify_with_revocation<S: TokenStore>(
         &self,
         store: &S,
         token: &str,
     ) -> Result<AccessTokenClaims<'static>, Error> {
         let claims = self.verify(token)?;
-        let Some(sid) = claims.sid.as_deref() else {
-            return Ok(claims);
-        };
-        let family =
-            FamilyId::parse(sid).ok_or_else(|| self.failed(TokenError::SessionRevoked.into()))?;
-        let record = store
-            .load_family(&family)
-            .await
-            .map_err(|e| Error::Store(Box::new(e)))?;
         let now = self.inner.clock.now_unix();
-        let live = record
-            .as_ref()
-            .is_some_and(|r| r.is_active() && now < r.absolute_expires_at);
-        if !live {
-            return Err(self.failed(TokenError::SessionRevoked.into()));
+        let mut tenant = None;
+        if let Some(sid) = claims.sid.as_deref() {
+            let family = FamilyId::parse(sid)
+                .ok_or_else(|| self.failed(TokenError::SessionRevoked.into()))?;
+            let record = store
+                .load_family(&family)
+                .await
+                .map_err(|e| Error::Store(Box::new(e)))?;
+            let idle = self.inner.idle_ttl.unwrap_or(i64::MAX);
+            match record {
+                Some(r) if r.is_live(now, idle) => tenant = r.tenant,
+                _ => return Err(self.failed(TokenError::SessionRevoked.into())),
+            }
         }
-        if let (Some(policy), Some(record)) = (&self.inner.policy, &record) {
-            let current = policy.effective(record.tenant.as_deref());
+        if let Some(policy) = &self.inner.policy {
+            let current = policy.effective(tenant.as_deref());
             if claims.pv.is_none_or(|pv| pv.major < current.major) {
                 return Err(self.failed(TokenError::PolicyStale.into()));
             }

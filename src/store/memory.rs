@@ -1,7 +1,9 @@
 //! [`MemoryStore`]: the embedded default store.
 
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
@@ -18,19 +20,57 @@ const SHARDS: usize = 16;
 /// a mutex each. No lock is ever held across an `.await` (there are none inside). Clones
 /// share the same data.
 ///
-/// Memory: one [`FamilyRecord`] per family (about 270 bytes on 64-bit targets plus its
-/// strings) in a hash map, plus 16 bytes in the subject index; `benches/refresh.rs` measures
-/// the total per family. Nothing grows with the number of rotations. Expired records stay
+/// Memory: one boxed [`FamilyRecord`] per family (about 300 bytes on 64-bit targets plus its
+/// strings), a slot in a shard's hash table and one in the subject index: about 420 bytes
+/// plus the family's strings in all, measured by `tests/alloc.rs`. Nothing grows with the number of rotations. Expired records stay
 /// until [`TokenStore::delete_expired`] (or [`MemoryStore::sweep`]) is called.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+/// Family ids of one subject. Most subjects have one session: no vector for them.
+#[derive(Debug)]
+enum Ids {
+    One(FamilyId),
+    Many(Vec<FamilyId>),
+}
+
+impl Ids {
+    fn push(&mut self, id: FamilyId) {
+        match self {
+            Ids::One(first) => *self = Ids::Many(vec![*first, id]),
+            Ids::Many(v) => v.push(id),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<FamilyId> {
+        match self {
+            Ids::One(id) => vec![*id],
+            Ids::Many(v) => v.clone(),
+        }
+    }
+
+    /// Remove `id`; `true` when nothing is left.
+    fn remove(&mut self, id: FamilyId) -> bool {
+        match self {
+            Ids::One(only) => *only == id,
+            Ids::Many(v) => {
+                v.retain(|i| *i != id);
+                v.is_empty()
+            }
+        }
+    }
+}
+
+/// Families live boxed: a hash table keeps spare slots, and spare slots of a pointer cost far
+/// less than spare slots of a whole record. The subject index is keyed by a keyed hash of the
+/// subject (no second copy of the string); lookups compare the records' subjects.
 #[derive(Debug, Default)]
 struct Inner {
-    shards: [Mutex<HashMap<FamilyId, FamilyRecord>>; SHARDS],
-    subjects: Mutex<HashMap<String, Vec<FamilyId>>>,
+    shards: [Mutex<HashMap<FamilyId, Box<FamilyRecord>>>; SHARDS],
+    subjects: Mutex<HashMap<u64, Ids>>,
+    hasher: RandomState,
     codes: Mutex<HashMap<[u8; 32], CodeRecord>>,
     devices: Mutex<Devices>,
     replay: Mutex<HashMap<[u8; 32], i64>>,
@@ -50,8 +90,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     #[allow(clippy::indexing_slicing)] // the index is reduced modulo the array length
-    fn shard(&self, id: &FamilyId) -> MutexGuard<'_, HashMap<FamilyId, FamilyRecord>> {
+    fn shard(&self, id: &FamilyId) -> MutexGuard<'_, HashMap<FamilyId, Box<FamilyRecord>>> {
         lock(&self.shards[usize::from(id.as_bytes()[0]) % SHARDS])
+    }
+
+    fn subject_key(&self, subject: &str) -> u64 {
+        self.hasher.hash_one(subject)
+    }
+
+    /// The ids indexed under `subject`'s hash (the caller filters by subject).
+    fn ids_of(&self, subject: &str) -> Vec<FamilyId> {
+        lock(&self.subjects)
+            .get(&self.subject_key(subject))
+            .map(Ids::to_vec)
+            .unwrap_or_default()
     }
 }
 
@@ -72,13 +124,13 @@ impl MemoryStore {
     /// [`TokenStore::delete_expired`]).
     pub fn sweep(&self, now: i64) -> u64 {
         let mut removed = 0u64;
-        let mut gone: Vec<(String, FamilyId)> = Vec::new();
+        let mut gone: Vec<(u64, FamilyId)> = Vec::new();
         for shard in &self.inner.shards {
             let mut s = lock(shard);
             s.retain(|id, f| {
                 let keep = f.absolute_expires_at > now;
                 if !keep {
-                    gone.push((f.subject.clone(), *id));
+                    gone.push((self.inner.subject_key(&f.subject), *id));
                 }
                 keep
             });
@@ -86,12 +138,9 @@ impl MemoryStore {
         removed += gone.len() as u64;
         if !gone.is_empty() {
             let mut subjects = lock(&self.inner.subjects);
-            for (subject, id) in gone {
-                if let Some(ids) = subjects.get_mut(&subject) {
-                    ids.retain(|i| *i != id);
-                    if ids.is_empty() {
-                        subjects.remove(&subject);
-                    }
+            for (key, id) in gone {
+                if subjects.get_mut(&key).is_some_and(|ids| ids.remove(id)) {
+                    subjects.remove(&key);
                 }
             }
         }
@@ -132,17 +181,21 @@ impl TokenStore for MemoryStore {
             if shard.contains_key(&record.id) {
                 return Ok(InsertOutcome::Exists);
             }
-            shard.insert(record.id, record.clone());
+            shard.insert(record.id, Box::new(record.clone()));
         }
-        lock(&self.inner.subjects)
-            .entry(record.subject.clone())
-            .or_default()
-            .push(record.id);
+        let key = self.inner.subject_key(&record.subject);
+        let mut subjects = lock(&self.inner.subjects);
+        match subjects.get_mut(&key) {
+            Some(ids) => ids.push(record.id),
+            None => {
+                subjects.insert(key, Ids::One(record.id));
+            }
+        }
         Ok(InsertOutcome::Inserted)
     }
 
     async fn load_family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, Infallible> {
-        Ok(self.inner.shard(id).get(id).cloned())
+        Ok(self.inner.shard(id).get(id).map(|f| FamilyRecord::clone(f)))
     }
 
     async fn compare_and_swap_family(
@@ -153,7 +206,7 @@ impl TokenStore for MemoryStore {
         let mut shard = self.inner.shard(&record.id);
         match shard.get_mut(&record.id) {
             Some(stored) if stored.version == expected_version => {
-                stored.clone_from(record);
+                FamilyRecord::clone_from(stored, record);
                 Ok(CasOutcome::Swapped)
             }
             _ => Ok(CasOutcome::Conflict),
@@ -161,13 +214,17 @@ impl TokenStore for MemoryStore {
     }
 
     async fn list_families(&self, subject: &str) -> Result<Vec<FamilyRecord>, Infallible> {
-        let ids = lock(&self.inner.subjects)
-            .get(subject)
-            .cloned()
-            .unwrap_or_default();
-        Ok(ids
+        Ok(self
+            .inner
+            .ids_of(subject)
             .iter()
-            .filter_map(|id| self.inner.shard(id).get(id).cloned())
+            .filter_map(|id| {
+                self.inner
+                    .shard(id)
+                    .get(id)
+                    .filter(|f| f.subject == subject)
+                    .map(|f| FamilyRecord::clone(f))
+            })
             .collect())
     }
 
@@ -177,14 +234,10 @@ impl TokenStore for MemoryStore {
         reason: RevocationReason,
         at: i64,
     ) -> Result<u64, Infallible> {
-        let ids = lock(&self.inner.subjects)
-            .get(subject)
-            .cloned()
-            .unwrap_or_default();
         let mut n = 0;
-        for id in ids {
+        for id in self.inner.ids_of(subject) {
             if let Some(f) = self.inner.shard(&id).get_mut(&id) {
-                if f.is_active() {
+                if f.is_active() && f.subject == subject {
                     f.revoke(reason, at);
                     n += 1;
                 }

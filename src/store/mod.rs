@@ -228,6 +228,20 @@ impl FamilyRecord {
         matches!(self.state, FamilyState::Active)
     }
 
+    /// When the family ends if nobody uses it: its idle expiry, capped by its absolute one.
+    #[must_use]
+    pub fn expires_at(&self, idle_ttl_secs: i64) -> i64 {
+        self.absolute_expires_at
+            .min(self.last_used_at.saturating_add(idle_ttl_secs))
+    }
+
+    /// Whether the family can still be refreshed at `now`: not revoked, not past its idle or
+    /// absolute expiry.
+    #[must_use]
+    pub fn is_live(&self, now: i64, idle_ttl_secs: i64) -> bool {
+        self.is_active() && now < self.expires_at(idle_ttl_secs)
+    }
+
     /// Mark the family revoked and bump its version.
     pub fn revoke(&mut self, reason: RevocationReason, at: i64) {
         self.state = FamilyState::Revoked { reason, at };

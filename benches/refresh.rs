@@ -1,0 +1,232 @@
+//! The refresh path: its primitives, the full `Engine::refresh` against `MemoryStore` with
+//! HS256 and EdDSA access tokens, the signature alone (so the refresh cost excluding it can
+//! be read off), and two threads refreshing distinct families.
+//!
+//! Run: `cargo bench --bench refresh`. The `refresh/summary` line printed at the end gives
+//! the refresh cost excluding the access-token signature, from interleaved measurements.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration as StdDuration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use token_engine::{
+    __private, Algorithm, Client, DecideConfig, Engine, IssueRequest, KeySet, ManualClock,
+    MemoryStore, PolicyVersion, RefreshKeys, RefreshRequest, RefreshSecret, SigningKey, decide,
+};
+
+const NOW: i64 = 1_800_000_000;
+
+/// `MemoryStore` futures are always ready: poll once with a no-op waker (no runtime cost).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn engine(alg: Algorithm) -> Engine<MemoryStore> {
+    let key = SigningKey::generate(alg).unwrap().0.with_kid("k1");
+    Engine::builder()
+        .issuer("https://auth.example.com")
+        .audience("https://api.example.com")
+        .signing_key(key)
+        .refresh_secret(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+        .clock(ManualClock::new(NOW))
+        .build(MemoryStore::new())
+        .unwrap()
+}
+
+fn client() -> Client {
+    Client::new("client_app_123").allow_scopes(["read:profile", "write:settings"])
+}
+
+fn login(engine: &Engine<MemoryStore>) -> String {
+    let req = IssueRequest::new("user123456")
+        .tenant("org_987654321")
+        .claim("role", "admin")
+        .claim("tenant_id", "org_987654321");
+    let r = block_on(engine.issue(&client(), req)).unwrap();
+    r.refresh_token.unwrap().expose_secret().to_owned()
+}
+
+fn bench_primitives(c: &mut Criterion) {
+    let keys = RefreshKeys::new(RefreshSecret::from_bytes(&[7; 32]).unwrap());
+    let (record, token) =
+        __private::new_family(&keys, "user123456", "client_app_123", NOW).unwrap();
+    let text = token.expose_secret().to_owned();
+    let mut g = c.benchmark_group("refresh/primitives");
+    g.bench_function("mint", |b| {
+        b.iter(|| __private::mint(&keys, black_box(record.id), 1, black_box(&[3; 32])).unwrap())
+    });
+    g.bench_function("parse_mac", |b| {
+        b.iter(|| keys.parse(black_box(&text)).unwrap())
+    });
+    let presented = keys.parse(&text).unwrap();
+    let cfg = DecideConfig {
+        keys: &keys,
+        client_id: "client_app_123",
+        policy: PolicyVersion::new(1, 0),
+        reuse_grace_secs: 0,
+        idle_ttl_secs: 7 * 86_400,
+    };
+    g.bench_function("decide", |b| {
+        b.iter(|| black_box(decide(black_box(&record), &presented, NOW + 1, &cfg)))
+    });
+    g.bench_function("new_family", |b| {
+        b.iter(|| __private::new_family(&keys, "user123456", "client_app_123", NOW).unwrap())
+    });
+    g.finish();
+}
+
+/// Refresh once with `*token`, keep the successor.
+fn refresh_once(engine: &Engine<MemoryStore>, token: &RefCell<String>) {
+    let r =
+        block_on(engine.refresh(&client(), &token.borrow(), RefreshRequest::default())).unwrap();
+    *token.borrow_mut() = r.refresh_token.unwrap().expose_secret().to_owned();
+    black_box(r.access_token);
+}
+
+fn bench_engine(c: &mut Criterion) {
+    let mut summary = Vec::new();
+    for alg in [Algorithm::HS256, Algorithm::EdDSA] {
+        let engine = engine(alg);
+        let token = RefCell::new(login(&engine));
+        // The same access-token claims the refresh signs, signed alone.
+        let keys: &KeySet = engine.key_set();
+        let sample =
+            block_on(engine.refresh(&client(), &token.borrow(), RefreshRequest::default()))
+                .unwrap();
+        *token.borrow_mut() = sample.refresh_token.unwrap().expose_secret().to_owned();
+        let claims: serde_json::Value = {
+            let payload = sample.access_token.split('.').nth(1).unwrap();
+            let bytes =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                    .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        let store_only = MemoryStore::new();
+        let rkeys = RefreshKeys::new(RefreshSecret::from_bytes(&[9; 32]).unwrap());
+        let (rec, t) = __private::new_family(&rkeys, "user123456", "client_app_123", NOW).unwrap();
+        assert_eq!(
+            block_on(token_engine::TokenStore::create_family(&store_only, &rec)).unwrap(),
+            token_engine::store::InsertOutcome::Inserted
+        );
+        let loop_token = RefCell::new(t.expose_secret().to_owned());
+
+        let mut g = c.benchmark_group(format!("refresh/{alg}"));
+        g.bench_function("engine_refresh", |b| {
+            b.iter(|| refresh_once(&engine, &token))
+        });
+        g.bench_function("sign_access_token_only", |b| {
+            b.iter(|| black_box(keys.sign_access_token(black_box(&claims)).unwrap()))
+        });
+        g.bench_function("family_loop_only", |b| {
+            b.iter(|| {
+                let next = block_on(__private::refresh_family(
+                    &store_only,
+                    &rkeys,
+                    &loop_token.borrow(),
+                    "client_app_123",
+                    NOW + 1,
+                    0,
+                ))
+                .unwrap();
+                *loop_token.borrow_mut() = next.expose_secret().to_owned();
+            })
+        });
+        // Interleaved: refresh and sign-only alternate in batches, so the difference is not
+        // skewed by interference between two separate runs.
+        let totals = RefCell::new(([StdDuration::ZERO; 2], 0u64));
+        g.bench_function("paired_refresh_vs_sign", |b| {
+            b.iter_custom(|iters| {
+                let mut t = [StdDuration::ZERO; 2];
+                let mut left = iters;
+                while left > 0 {
+                    let n = left.min(16);
+                    let s = Instant::now();
+                    for _ in 0..n {
+                        refresh_once(&engine, &token);
+                    }
+                    t[0] += s.elapsed();
+                    let s = Instant::now();
+                    for _ in 0..n {
+                        black_box(keys.sign_access_token(black_box(&claims)).unwrap());
+                    }
+                    t[1] += s.elapsed();
+                    left -= n;
+                }
+                let mut tot = totals.borrow_mut();
+                tot.0[0] += t[0];
+                tot.0[1] += t[1];
+                tot.1 += iters;
+                t[0]
+            })
+        });
+        g.finish();
+        let (t, n) = totals.into_inner();
+        if n > 0 {
+            summary.push((alg, t, n));
+        }
+    }
+    for (alg, t, n) in summary {
+        let per = |d: StdDuration| d.as_secs_f64() * 1e6 / n as f64;
+        eprintln!(
+            "refresh/summary {alg}: full refresh {:.2} µs, access-token signing alone {:.2} µs, \
+             refresh excluding the signature {:.2} µs (interleaved, {n} iterations)",
+            per(t[0]),
+            per(t[1]),
+            per(t[0]) - per(t[1]),
+        );
+    }
+}
+
+fn bench_parallel(c: &mut Criterion) {
+    let engine = engine(Algorithm::HS256);
+    let mut g = c.benchmark_group("refresh/HS256_2_threads");
+    g.bench_function("engine_refresh_distinct_families", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(2);
+            let tokens: Vec<String> = (0..2).map(|_| login(&engine)).collect();
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for t in tokens {
+                    let engine = &engine;
+                    s.spawn(move || {
+                        let token = RefCell::new(t);
+                        for _ in 0..per_thread {
+                            refresh_once(engine, &token);
+                        }
+                    });
+                }
+            });
+            // `iters` refreshes done by two threads: criterion divides by `iters`, giving the
+            // wall time per refresh at two-way parallelism (the throughput view).
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(StdDuration::from_secs(1))
+        .measurement_time(StdDuration::from_secs(4));
+    targets = bench_primitives, bench_engine, bench_parallel
+}
+criterion_main!(benches);

@@ -1,0 +1,137 @@
+//! Heap use, measured with a counting global allocator: bytes per refresh-token family in
+//! `MemoryStore`, and allocations per access-token verification.
+//!
+//! One test function on purpose: the counters are process-wide, and tests of one binary run
+//! on parallel threads. Run `cargo test --test alloc -- --nocapture` to see the numbers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::alloc::System;
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use serde::Deserialize;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use token_engine::{
+    __private, AccessTokenClaims, Algorithm, KeySet, ManualClock, MemoryStore, RefreshKeys,
+    RefreshSecret, SigningKey, TokenStore, Validation,
+};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const NOW: i64 = 1_800_000_000;
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct App<'a> {
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(borrow)]
+    tenant_id: Cow<'a, str>,
+}
+
+#[test]
+fn heap_use_per_family_and_per_verify() {
+    // --- Memory per family in MemoryStore ------------------------------------------------
+    const FAMILIES: usize = 20_000;
+    let keys = RefreshKeys::new(RefreshSecret::from_bytes(&[7; 32]).unwrap());
+    let records: Vec<_> = (0..FAMILIES)
+        .map(|i| {
+            __private::new_family(&keys, &format!("user{i:07}"), "client_app_1", NOW)
+                .unwrap()
+                .0
+        })
+        .collect();
+    // The application's strings, which the target excludes: subject, client id, scope.
+    let strings: usize = records
+        .iter()
+        .map(|r| r.subject.len() + r.client_id.len() + r.scope.len())
+        .sum::<usize>()
+        / FAMILIES;
+    let store = MemoryStore::new();
+    let region = Region::new(GLOBAL);
+    for r in &records {
+        assert_eq!(
+            block_on(store.create_family(r)).unwrap(),
+            token_engine::store::InsertOutcome::Inserted
+        );
+    }
+    let change = region.change();
+    let live = (change.bytes_allocated + change.bytes_reallocated.max(0) as usize)
+        .saturating_sub(change.bytes_deallocated);
+    let per_family = live / FAMILIES;
+    eprintln!(
+        "MemoryStore: {per_family} bytes per family ({} of them the family's own strings), over {FAMILIES} families",
+        strings
+    );
+    assert!(
+        per_family <= 512 + strings,
+        "memory per family {per_family} B exceeds 512 B + {strings} B of strings"
+    );
+    drop(store);
+
+    // --- Allocations per HS256 verification -------------------------------------------------
+    let keys = KeySet::new(
+        SigningKey::hmac(Algorithm::HS256, &[5; 32])
+            .unwrap()
+            .with_kid("k"),
+    );
+    let mut claims: AccessTokenClaims<'_, serde_json::Value> =
+        AccessTokenClaims::new(serde_json::json!({"role": "admin", "tenant_id": "org_987654321"}));
+    claims.iss = Some("https://as".into());
+    claims.sub = Some("user123456".into());
+    claims.aud = Some("https://api".into());
+    claims.exp = Some(NOW + 900);
+    claims.iat = Some(NOW);
+    claims.jti = Some("abcd1234-ef56-gh78-ij90".into());
+    claims.client_id = Some("client_app_123".into());
+    claims.scope = Some("read:profile write:settings".into());
+    let token = keys.sign_access_token(&claims).unwrap();
+    let verifier = keys
+        .verifier(Validation::new("https://as", "https://api"))
+        .unwrap()
+        .with_clock(ManualClock::new(NOW));
+    let mut buf = Vec::new();
+    // Warm up: the buffer grows once; lazily initialised statics are set up.
+    verifier
+        .verify_borrowed::<App<'_>>(&token, &mut buf)
+        .unwrap();
+    const N: usize = 1000;
+    let region = Region::new(GLOBAL);
+    for _ in 0..N {
+        let c = verifier
+            .verify_borrowed::<App<'_>>(&token, &mut buf)
+            .unwrap();
+        assert_eq!(c.custom.role, "admin");
+    }
+    let borrowed = region.change().allocations;
+    let region = Region::new(GLOBAL);
+    for _ in 0..N {
+        verifier.verify(&token).unwrap();
+    }
+    let owned = region.change().allocations;
+    eprintln!(
+        "HS256 verify: {:.1} allocations per borrowed verify, {:.1} per owned verify",
+        borrowed as f64 / N as f64,
+        owned as f64 / N as f64
+    );
+    assert_eq!(borrowed, 0, "a borrowed HS256 verify must not allocate");
+}

@@ -1,0 +1,240 @@
+//! Shared helpers: a harness (engine + manual clock + collecting sink), the standard clients,
+//! and the check that no event carries token material.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use time::Duration;
+use token_engine::event::{CollectingSink, Event};
+use token_engine::{
+    AccessTokenClaims, Algorithm, Client, Engine, EngineBuilder, Error, FamilyId, IssueRequest,
+    ManualClock, MemoryStore, RefreshKeys, RefreshRequest, RefreshSecret, RevocationOutcome,
+    SigningKey, TokenResponse,
+};
+
+pub const ISS: &str = "https://auth.example.com";
+pub const AUD: &str = "https://api.example.com";
+/// 2024-05-03T20:26:40Z.
+pub const NOW: i64 = 1_714_768_000;
+pub const SUBJECT: &str = "user-42";
+pub const SECRET: [u8; 32] = [7; 32];
+/// Default access-token lifetime, in seconds.
+pub const ACCESS_TTL: i64 = 15 * 60;
+/// Default verifier leeway, in seconds.
+pub const LEEWAY: i64 = 30;
+
+/// The client the tests log in with: may have `read` and `write`.
+pub fn client() -> Client {
+    Client::new("app").allow_scopes(["read", "write"])
+}
+
+/// Another client with the same scopes.
+pub fn other_client() -> Client {
+    Client::new("intruder").allow_scopes(["read", "write"])
+}
+
+/// A builder with every required setting, reading `clock` and reporting to `sink`.
+pub fn builder(clock: &ManualClock, sink: &Arc<CollectingSink>) -> EngineBuilder {
+    Engine::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .signing_key(SigningKey::generate(Algorithm::EdDSA).unwrap().0)
+        .refresh_secret(RefreshSecret::from_bytes(&SECRET).unwrap())
+        .clock(clock.clone())
+        .events(Arc::clone(sink))
+}
+
+/// The application claims the tests put in access tokens.
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct App {
+    pub role: String,
+    pub tenant_id: String,
+}
+
+/// An engine at [`NOW`] with its clock, its events, and every token it handed out (for the
+/// token-material check, which also runs on drop over the events nobody took).
+pub struct Harness {
+    pub engine: Engine<MemoryStore>,
+    pub clock: ManualClock,
+    sink: Arc<CollectingSink>,
+    tokens: Mutex<Vec<String>>,
+}
+
+impl Harness {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Self::with(|b| b)
+    }
+
+    /// The default configuration changed by `f`.
+    pub fn with(f: impl FnOnce(EngineBuilder) -> EngineBuilder) -> Self {
+        let clock = ManualClock::new(NOW);
+        let sink = Arc::new(CollectingSink::new());
+        let engine = f(builder(&clock, &sink)).build(MemoryStore::new()).unwrap();
+        Self {
+            engine,
+            clock,
+            sink,
+            tokens: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `engine.issue`, remembering the tokens.
+    pub async fn issue(&self, client: &Client, req: IssueRequest) -> Result<TokenResponse, Error> {
+        let r = self.engine.issue(client, req).await;
+        if let Ok(r) = &r {
+            self.remember_response(r);
+        }
+        r
+    }
+
+    /// Issue for [`SUBJECT`] on [`client`] with the defaults; must succeed.
+    pub async fn login(&self) -> TokenResponse {
+        self.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap()
+    }
+
+    /// `engine.refresh`, remembering the tokens.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        token: &str,
+        req: RefreshRequest,
+    ) -> Result<TokenResponse, Error> {
+        self.remember(token);
+        let r = self.engine.refresh(client, token, req).await;
+        if let Ok(r) = &r {
+            self.remember_response(r);
+        }
+        r
+    }
+
+    /// Refresh on [`client`] with no options; must succeed.
+    pub async fn rotate(&self, token: &str) -> TokenResponse {
+        self.refresh(&client(), token, RefreshRequest::default())
+            .await
+            .unwrap()
+    }
+
+    /// Revoke `token` on [`client`]; it must revoke its family.
+    pub async fn revoke_ok(&self, token: &str) {
+        let out = self.engine.revoke(&client(), token).await.unwrap();
+        assert!(matches!(out, RevocationOutcome::Revoked { .. }), "{out:?}");
+    }
+
+    /// Remember a token (or token-like string) that must never appear in an event.
+    pub fn remember(&self, token: &str) {
+        self.tokens.lock().unwrap().push(token.to_owned());
+    }
+
+    fn remember_response(&self, r: &TokenResponse) {
+        self.remember(&r.access_token);
+        if let Some(rt) = &r.refresh_token {
+            self.remember(rt.expose_secret());
+        }
+    }
+
+    /// Move the clock.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Set the clock to `NOW + secs`.
+    pub fn at(&self, secs: i64) {
+        self.clock.set(NOW + secs);
+    }
+
+    /// Take the events so far, after checking that none carries token material.
+    pub fn events(&self) -> Vec<Event> {
+        let events = self.sink.take();
+        assert_no_token_material(&events, &self.tokens.lock().unwrap());
+        events
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let tokens = self.tokens.lock().unwrap().clone();
+            assert_no_token_material(&self.sink.events(), &tokens);
+        }
+    }
+}
+
+/// Fails if the `{:?}` form of any event contains a token, a segment of one, or any
+/// 20-character window of one (needles under 8 characters are skipped).
+pub fn assert_no_token_material(events: &[Event], tokens: &[String]) {
+    let printed: Vec<String> = events.iter().map(|e| format!("{e:?}")).collect();
+    for token in tokens {
+        // Strings this short are not token material ("", "a.b.c"); every real token and
+        // segment is far longer.
+        let mut needles: Vec<&str> = vec![token.as_str()];
+        needles.extend(token.split('.'));
+        needles.retain(|n| n.len() >= 8);
+        let bytes = token.as_bytes();
+        if bytes.len() >= 20 {
+            needles.extend((0..=bytes.len() - 20).filter_map(|i| token.get(i..i + 20)));
+        }
+        for (event, text) in events.iter().zip(&printed) {
+            for needle in &needles {
+                assert!(
+                    !text.contains(needle),
+                    "event {event:?} contains token material {needle:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The refresh token of a response, as text.
+pub fn rt(r: &TokenResponse) -> &str {
+    r.refresh_token
+        .as_ref()
+        .expect("a refresh token")
+        .expose_secret()
+}
+
+/// The family a refresh token names, read with the tests' copy of the refresh secret.
+pub fn family_of(refresh_token: &str) -> FamilyId {
+    RefreshKeys::new(RefreshSecret::from_bytes(&SECRET).unwrap())
+        .parse(refresh_token)
+        .unwrap()
+        .family()
+}
+
+/// The generation of a refresh token.
+pub fn generation_of(refresh_token: &str) -> u32 {
+    RefreshKeys::new(RefreshSecret::from_bytes(&SECRET).unwrap())
+        .parse(refresh_token)
+        .unwrap()
+        .generation()
+}
+
+/// The access token's claims through the engine's verifier (signature and time checked).
+pub fn claims(h: &Harness, access_token: &str) -> AccessTokenClaims<'static> {
+    h.engine.verifier().verify(access_token).unwrap()
+}
+
+/// The access token's `sid` as a family id.
+pub fn sid(h: &Harness, access_token: &str) -> FamilyId {
+    FamilyId::parse(claims(h, access_token).sid.as_deref().expect("a sid")).unwrap()
+}
+
+/// A refresh token with one character of its tag changed: well formed, but the tag no
+/// longer verifies.
+pub fn tampered(token: &str) -> String {
+    let at = token.len() - 4;
+    let old = &token[at..=at];
+    let new = if old == "A" { "B" } else { "A" };
+    format!("{}{new}{}", &token[..at], &token[at + 1..])
+}
+
+/// An access token with one signature character changed.
+pub fn tampered_jwt(token: &str) -> String {
+    let (head, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = sig.to_owned();
+    let first = sig.remove(0);
+    sig.insert(0, if first == 'A' { 'B' } else { 'A' });
+    format!("{head}.{sig}")
+}

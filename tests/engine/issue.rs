@@ -1,0 +1,218 @@
+//! `Engine::issue`: the token response, the access token's claims, scopes, application
+//! claims, and issuing without a refresh token.
+
+use token_engine::event::Event;
+use token_engine::{Client, Error, IssueRequest, PolicyVersion, REFRESH_TOKEN_LEN, TokenType};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn issue_returns_a_bearer_response_with_lifetime_scope_and_refresh_token() {
+    let h = Harness::new();
+    let r = h.login().await;
+    assert_eq!(r.token_type, TokenType::Bearer);
+    assert_eq!(r.expires_in, 900);
+    assert_eq!(r.scope.as_deref(), Some("read write"));
+    let refresh = rt(&r);
+    assert!(refresh.starts_with("rt_"));
+    assert_eq!(refresh.len(), REFRESH_TOKEN_LEN);
+    assert_eq!(generation_of(refresh), 0);
+}
+
+#[tokio::test]
+async fn access_token_verifies_and_carries_the_session_claims() {
+    let h = Harness::new();
+    let r = h
+        .issue(&client(), IssueRequest::new(SUBJECT).auth_time(NOW - 100))
+        .await
+        .unwrap();
+    let c = h.engine.verifier().verify(&r.access_token).unwrap();
+    assert_eq!(c.iss.as_deref(), Some(ISS));
+    assert_eq!(c.sub.as_deref(), Some(SUBJECT));
+    assert!(c.aud.as_ref().unwrap().contains(AUD));
+    assert_eq!(c.client_id.as_deref(), Some("app"));
+    assert_eq!(c.scope.as_deref(), Some("read write"));
+    assert_eq!(c.auth_time, Some(NOW - 100));
+    assert_eq!(c.iat, Some(NOW));
+    assert_eq!(c.exp, Some(NOW + ACCESS_TTL));
+    assert!(c.jti.as_deref().is_some_and(|j| !j.is_empty()));
+    assert_eq!(c.pv, Some(PolicyVersion::new(1, 0)));
+    let family = family_of(rt(&r));
+    assert_eq!(c.sid.as_deref(), Some(family.to_string().as_str()));
+    assert_eq!(
+        h.events(),
+        [Event::Issued {
+            family,
+            client_id: "app".into(),
+            subject: SUBJECT.into(),
+        }]
+    );
+}
+
+#[tokio::test]
+async fn auth_time_defaults_to_now() {
+    let h = Harness::new();
+    let r = h.login().await;
+    assert_eq!(claims(&h, &r.access_token).auth_time, Some(NOW));
+}
+
+#[tokio::test]
+async fn pv_is_the_effective_policy_of_the_tenant() {
+    let h = Harness::with(|b| b.policy(PolicyVersion::new(4, 2)));
+    h.engine
+        .policy()
+        .set_tenant("acme", Some(PolicyVersion::new(5, 1)));
+    let plain = h.login().await;
+    let acme = h
+        .issue(&client(), IssueRequest::new(SUBJECT).tenant("acme"))
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(&h, &plain.access_token).pv,
+        Some(PolicyVersion::new(4, 2))
+    );
+    assert_eq!(
+        claims(&h, &acme.access_token).pv,
+        Some(PolicyVersion::new(5, 1))
+    );
+}
+
+#[tokio::test]
+async fn application_claims_are_in_every_access_token_of_the_session() {
+    let h = Harness::new();
+    let r = h
+        .issue(
+            &client(),
+            IssueRequest::new(SUBJECT)
+                .claim("role", "admin")
+                .claim("tenant_id", "org_987654321"),
+        )
+        .await
+        .unwrap();
+    let want = App {
+        role: "admin".into(),
+        tenant_id: "org_987654321".into(),
+    };
+    let c = h
+        .engine
+        .verifier()
+        .verify_as::<App>(&r.access_token)
+        .unwrap();
+    assert_eq!(c.custom, want);
+    assert_eq!(c.sub.as_deref(), Some(SUBJECT));
+
+    let next = h.rotate(rt(&r)).await;
+    let c = h
+        .engine
+        .verifier()
+        .verify_as::<App>(&next.access_token)
+        .unwrap();
+    assert_eq!(c.custom, want);
+}
+
+#[tokio::test]
+async fn scope_defaults_to_everything_the_client_may_have() {
+    let h = Harness::new();
+    let wide = Client::new("app").allow_scopes(["read", "write", "admin"]);
+    let r = h.issue(&wide, IssueRequest::new(SUBJECT)).await.unwrap();
+    assert_eq!(r.scope.as_deref(), Some("read write admin"));
+    assert_eq!(
+        claims(&h, &r.access_token).scope.as_deref(),
+        Some("read write admin")
+    );
+}
+
+#[tokio::test]
+async fn a_requested_subset_of_the_allowed_scopes_is_granted() {
+    let h = Harness::new();
+    let r = h
+        .issue(&client(), IssueRequest::new(SUBJECT).scope("write"))
+        .await
+        .unwrap();
+    assert_eq!(r.scope.as_deref(), Some("write"));
+    assert_eq!(claims(&h, &r.access_token).scope.as_deref(), Some("write"));
+}
+
+#[tokio::test]
+async fn a_scope_the_client_may_not_have_is_invalid_scope() {
+    let h = Harness::new();
+    for scope in ["admin", "read admin", "rea", "read\"write"] {
+        let e = h
+            .issue(&client(), IssueRequest::new(SUBJECT).scope(scope))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidScope), "{scope}: {e:?}");
+    }
+    assert_eq!(h.engine.store().family_count(), 0);
+    assert_eq!(h.events(), []);
+}
+
+#[tokio::test]
+async fn registered_claim_names_are_refused() {
+    let h = Harness::new();
+    for name in [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "client_id",
+        "scope",
+        "auth_time",
+        "sid",
+        "pv",
+        "cnf",
+    ] {
+        let e = h
+            .issue(&client(), IssueRequest::new(SUBJECT).claim(name, "x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidRequest(_)), "{name}: {e:?}");
+    }
+    assert_eq!(h.engine.store().family_count(), 0);
+    assert_eq!(h.events(), []);
+}
+
+#[tokio::test]
+async fn an_empty_subject_is_invalid_request() {
+    let h = Harness::new();
+    let e = h.issue(&client(), IssueRequest::new("")).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidRequest(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn without_refresh_token_gives_no_refresh_token_no_sid_and_no_session() {
+    let h = Harness::new();
+    let r = h
+        .issue(
+            &client(),
+            IssueRequest::new(SUBJECT).without_refresh_token(),
+        )
+        .await
+        .unwrap();
+    assert!(r.refresh_token.is_none());
+    assert_eq!(r.scope.as_deref(), Some("read write"));
+    let c = claims(&h, &r.access_token);
+    assert_eq!(c.sid, None);
+    assert_eq!(c.sub.as_deref(), Some(SUBJECT));
+    assert_eq!(c.pv, Some(PolicyVersion::new(1, 0)));
+    assert_eq!(h.engine.store().family_count(), 0);
+    assert!(h.engine.sessions(SUBJECT).await.unwrap().is_empty());
+    // Nothing to revoke it by: it passes the revocation check and expires on its own.
+    h.engine
+        .verify_with_revocation(&r.access_token)
+        .await
+        .unwrap();
+    assert_eq!(h.events(), []);
+}
+
+#[tokio::test]
+async fn several_audiences_make_aud_an_array() {
+    let h = Harness::with(|b| b.audience("https://files.example.com"));
+    let r = h.login().await;
+    let c = claims(&h, &r.access_token);
+    let aud: Vec<&str> = c.aud.as_ref().unwrap().iter().collect();
+    assert_eq!(aud, [AUD, "https://files.example.com"]);
+}

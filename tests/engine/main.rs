@@ -1,0 +1,26 @@
+//! Integration tests of the `Engine` facade, end to end on `MemoryStore` with a manual clock
+//! and a collecting event sink: issue, expiry, refresh and rotation, reuse detection and the
+//! grace retry, revocation, policy versions, introspection, sessions, events, the wire JSON,
+//! builder validation, and sharing one engine between clones.
+
+// Test code: a panic is a test failure, which is what these lints would prevent elsewhere.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+mod config;
+mod events;
+mod expiry;
+mod introspection;
+mod issue;
+mod policy;
+mod refresh;
+mod reuse;
+mod revocation;
+mod serialization;
+mod sessions;
+mod shared;
