@@ -109,6 +109,15 @@ pub mod __private {
     use crate::policy::PolicyVersion;
     use crate::store::TokenStore;
 
+    /// Parse a decoded JWT payload into claims in one pass and validate them at `now`
+    /// against fixed rules (issuer `https://as`, audience `https://api`, RFC 9068 required
+    /// claims, 30 s leeway).
+    pub fn validate_claims(json: &[u8], now: i64) -> Result<crate::AccessTokenClaims<'_, serde_json::Value>, Error> {
+        let claims = crate::jose::parse_claims::<serde_json::Value>(json)?;
+        crate::Validation::new("https://as", "https://api").check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
     /// Mint a token under the current key.
     pub fn mint(
         keys: &RefreshKeys,
