@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cache;
 mod client;
 mod clock;
 mod engine;
@@ -112,7 +113,10 @@ pub mod __private {
     /// Parse a decoded JWT payload into claims in one pass and validate them at `now`
     /// against fixed rules (issuer `https://as`, audience `https://api`, RFC 9068 required
     /// claims, 30 s leeway).
-    pub fn validate_claims(json: &[u8], now: i64) -> Result<crate::AccessTokenClaims<'_, serde_json::Value>, Error> {
+    pub fn validate_claims(
+        json: &[u8],
+        now: i64,
+    ) -> Result<crate::AccessTokenClaims<'_, serde_json::Value>, Error> {
         let claims = crate::jose::parse_claims::<serde_json::Value>(json)?;
         crate::Validation::new("https://as", "https://api").check_claims(&claims, now)?;
         Ok(claims)

@@ -11,11 +11,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, KeyError, TokenError};
 use crate::event::{Event, EventSink};
 use crate::jose::{
-    AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, Validation, VerifyingKey,
+    AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, SignatureOk, Validation, VerifyingKey,
     b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, payload_error,
     verify_signature,
 };
@@ -25,26 +26,62 @@ use crate::store::TokenStore;
 
 /// The verification keys, replaceable at runtime. Readers clone an `Arc` under a read lock
 /// held for a few nanoseconds, so a key update never waits for a verification in flight and
-/// a verification never waits for more than the pointer swap.
+/// a verification never waits for more than the pointer swap. Every change bumps the
+/// generation, which invalidates the verified-token cache.
 #[derive(Debug)]
 pub(crate) struct KeyCell {
-    keys: RwLock<Arc<Vec<VerifyingKey>>>,
+    snapshot: RwLock<Snapshot>,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    keys: Arc<Vec<VerifyingKey>>,
+    generation: u64,
 }
 
 impl KeyCell {
     pub(crate) fn new(keys: Vec<VerifyingKey>) -> Self {
         Self {
-            keys: RwLock::new(Arc::new(keys)),
+            snapshot: RwLock::new(Snapshot {
+                keys: Arc::new(keys),
+                generation: 0,
+            }),
         }
     }
 
     #[inline]
     pub(crate) fn load(&self) -> Arc<Vec<VerifyingKey>> {
-        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .snapshot
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys,
+        )
+    }
+
+    /// The keys and the generation they belong to, read together.
+    #[inline]
+    fn load_with_generation(&self) -> (Arc<Vec<VerifyingKey>>, u64) {
+        let s = self.snapshot.read().unwrap_or_else(PoisonError::into_inner);
+        (Arc::clone(&s.keys), s.generation)
+    }
+
+    #[inline]
+    fn generation(&self) -> u64 {
+        self.snapshot
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generation
     }
 
     pub(crate) fn store(&self, keys: Vec<VerifyingKey>) {
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        let mut s = self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.keys = Arc::new(keys);
+        s.generation = s.generation.wrapping_add(1);
     }
 
     /// Copy-on-write update; the new list is published only if `f` succeeds.
@@ -52,10 +89,14 @@ impl KeyCell {
         &self,
         f: impl FnOnce(&mut Vec<VerifyingKey>) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let mut guard = self.keys.write().unwrap_or_else(PoisonError::into_inner);
-        let mut next = Vec::clone(&guard);
+        let mut s = self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut next = Vec::clone(&s.keys);
         let r = f(&mut next)?;
-        *guard = Arc::new(next);
+        s.keys = Arc::new(next);
+        s.generation = s.generation.wrapping_add(1);
         Ok(r)
     }
 }
@@ -86,6 +127,7 @@ struct Inner {
     events: Option<Arc<dyn EventSink>>,
     policy: Option<Arc<PolicyRegistry>>,
     idle_ttl: Option<i64>,
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl core::fmt::Debug for Inner {
@@ -96,6 +138,13 @@ impl core::fmt::Debug for Inner {
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
+}
+
+/// A cache lookup: where the token goes, and its payload on a hit.
+struct Lookup<'c> {
+    cache: &'c TokenCache,
+    hash: u64,
+    hit: Option<Arc<[u8]>>,
 }
 
 /// Decoded payloads up to this size stay on the stack in [`Verifier::verify`].
@@ -112,6 +161,7 @@ impl Verifier {
                 events: None,
                 policy: None,
                 idle_ttl: None,
+                cache: None,
             }),
         })
     }
@@ -147,6 +197,7 @@ impl Verifier {
             events: self.inner.events.clone(),
             policy: self.inner.policy.clone(),
             idle_ttl: self.inner.idle_ttl,
+            cache: self.inner.cache.clone(),
         };
         f(&mut inner);
         Self {
@@ -178,6 +229,22 @@ impl Verifier {
     #[must_use]
     pub fn with_idle_ttl(self, idle_ttl: time::Duration) -> Self {
         self.rebuild(|i| i.idle_ttl = Some(idle_ttl.whole_seconds()))
+    }
+
+    /// The same verifier with a verified-token cache of about `capacity` entries (at most
+    /// 2^20): repeated presentations of the same asymmetrically signed token skip the header
+    /// and signature checks; the claims are still parsed and validated against the clock on
+    /// every hit. Failures are never cached; key changes invalidate every entry; only tokens
+    /// up to 2 KiB are cached, so memory stays under about `capacity × 4 KiB`. Off by default.
+    #[must_use]
+    pub fn with_cache(self, capacity: usize) -> Self {
+        self.rebuild(|i| i.cache = Some(Arc::new(TokenCache::new(capacity))))
+    }
+
+    /// Number of tokens in the verified-token cache (0 without one).
+    #[must_use]
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, |c| c.len())
     }
 
     /// Report a failure to the event sink, if any. Off the hot path.
@@ -223,13 +290,29 @@ impl Verifier {
 
     /// Check the signature and header; return the base64url payload.
     #[inline]
-    fn check<'t>(&self, token: &'t str) -> Result<&'t [u8], Error> {
+    fn check<'t>(&self, token: &'t str) -> Result<(SignatureOk<'t>, u64), Error> {
         let rules = &self.inner.rules;
         if token.len() > rules.max_len() {
             return Err(crate::TokenError::TooLong.into());
         }
-        let keys = self.inner.keys.load();
-        Ok(verify_signature(token, &keys, |typ| rules.check_typ(typ))?)
+        let (keys, generation) = self.inner.keys.load_with_generation();
+        Ok((
+            verify_signature(token, &keys, |typ| rules.check_typ(typ))?,
+            generation,
+        ))
+    }
+
+    /// The cache, the token's slot hash and, on a hit, the verified payload of exactly this
+    /// token under the current keys. `None` without a cache or for uncacheable tokens.
+    #[inline]
+    fn cached(&self, token: &str) -> Option<Lookup<'_>> {
+        let cache = self.inner.cache.as_deref()?;
+        if token.len() > crate::cache::MAX_CACHED_TOKEN {
+            return None;
+        }
+        let hash = cache.hash(token);
+        let hit = cache.get(hash, token, self.inner.keys.generation());
+        Some(Lookup { cache, hash, hit })
     }
 
     #[inline]
@@ -296,7 +379,7 @@ impl Verifier {
     /// Check signature, header, issuer and audience but not the time window; return the
     /// `sid`. For revocation (RFC 7009 allows revoking expired tokens).
     pub(crate) fn verify_ignoring_expiry(&self, token: &str) -> Result<Option<FamilyId>, Error> {
-        let payload_b64 = self.check(token)?;
+        let payload_b64 = self.check(token)?.0.payload;
         let mut buf = Vec::new();
         b64_decode_vec(payload_b64, &mut buf).map_err(|e| payload_error(payload_b64, e))?;
         let mut claims = parse_claims::<NoCustomClaims>(&buf)?;
@@ -310,7 +393,23 @@ impl Verifier {
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
-        let payload_b64 = self.check(token)?;
+        let cached = self.cached(token);
+        if let Some(Lookup {
+            cache,
+            hash,
+            hit: Some(payload),
+        }) = &cached
+        {
+            return match self.claims::<T>(payload) {
+                Ok(c) => Ok(c.into_owned()),
+                Err(e) => {
+                    cache.remove(*hash, token);
+                    Err(e)
+                }
+            };
+        }
+        let (ok, generation) = self.check(token)?;
+        let payload_b64 = ok.payload;
         let mut stack = [0u8; STACK_PAYLOAD];
         let mut heap = Vec::new();
         let payload = if b64_decode_room(payload_b64.len()) <= STACK_PAYLOAD {
@@ -319,7 +418,19 @@ impl Verifier {
             b64_decode_vec(payload_b64, &mut heap).map_err(|e| payload_error(payload_b64, e))?;
             &heap[..]
         };
-        Ok(self.claims::<T>(payload)?.into_owned())
+        let claims = self.claims::<T>(payload)?.into_owned();
+        if let (
+            Some(Lookup {
+                cache,
+                hash,
+                hit: None,
+            }),
+            true,
+        ) = (cached, ok.asymmetric)
+        {
+            cache.insert(hash, token, payload, generation);
+        }
+        Ok(claims)
     }
 
     /// Verify an access token, decoding its payload into `buf` (reused across calls: after
@@ -329,11 +440,44 @@ impl Verifier {
         token: &str,
         buf: &'b mut Vec<u8>,
     ) -> Result<AccessTokenClaims<'b, T>, Error> {
-        match self.check(token).and_then(|payload_b64| {
-            b64_decode_vec(payload_b64, buf).map_err(|e| payload_error(payload_b64, e).into())
-        }) {
-            Ok(()) => self.claims::<T>(buf).map_err(|e| self.failed(e)),
-            Err(e) => Err(self.failed(e)),
+        let cached = self.cached(token);
+        if let Some(Lookup {
+            cache,
+            hash,
+            hit: Some(payload),
+        }) = &cached
+        {
+            buf.clear();
+            buf.extend_from_slice(payload);
+            if let Err(e) = self.claims::<crate::NoCustomClaims>(buf) {
+                cache.remove(*hash, token);
+                return Err(self.failed(e));
+            }
+            return self.claims::<T>(buf).map_err(|e| self.failed(e));
         }
+        let checked = self.check(token).and_then(|(ok, generation)| {
+            b64_decode_vec(ok.payload, buf)
+                .map(|()| (ok, generation))
+                .map_err(|e| payload_error(ok.payload, e).into())
+        });
+        let (ok, generation) = match checked {
+            Ok(v) => v,
+            Err(e) => return Err(self.failed(e)),
+        };
+        if let (
+            Some(Lookup {
+                cache,
+                hash,
+                hit: None,
+            }),
+            true,
+        ) = (&cached, ok.asymmetric)
+        {
+            // Cache only what validates; the borrowed claims are parsed once more below.
+            if self.claims::<crate::NoCustomClaims>(buf).is_ok() {
+                cache.insert(*hash, token, buf, generation);
+            }
+        }
+        self.claims::<T>(buf).map_err(|e| self.failed(e))
     }
 }

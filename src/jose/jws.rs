@@ -208,14 +208,23 @@ fn check_large_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Result<()
 /// Headers up to this size (the usual `alg`, `typ`, `kid`) are decoded into a small buffer.
 const SMALL_HEADER: usize = 192;
 
+/// A compact JWS whose signature checked out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SignatureOk<'t> {
+    /// The base64url payload segment.
+    pub(crate) payload: &'t [u8],
+    /// Whether the key was asymmetric (such tokens are worth caching).
+    pub(crate) asymmetric: bool,
+}
+
 /// Split, parse the header, select the key and check the signature. `check_typ` judges the
-/// header's `typ`. Returns the base64url payload on success.
+/// header's `typ`.
 #[inline]
 pub(crate) fn verify_signature<'t>(
     token: &'t str,
     keys: &[VerifyingKey],
     check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
-) -> Result<&'t [u8], TokenError> {
+) -> Result<SignatureOk<'t>, TokenError> {
     let compact = split(token)?;
     // Fast path: a header byte-identical to the one this crate writes for a key of the set
     // parses to exactly that key, its algorithm, `typ: at+jwt`, no `crit`, no embedded key.
@@ -224,24 +233,30 @@ pub(crate) fn verify_signature<'t>(
         if key.kid().is_some() || keys.len() == 1 {
             check_typ(Some("at+jwt"))?;
             check_signature(&compact, key)?;
-            return Ok(compact.payload);
+            return Ok(SignatureOk {
+                payload: compact.payload,
+                asymmetric: !key.is_symmetric(),
+            });
         }
     }
-    match b64::decoded_len(compact.header.len()) {
+    let asymmetric = match b64::decoded_len(compact.header.len()) {
         Some(n) if n <= SMALL_HEADER => {
             let mut buf = [0u8; SMALL_HEADER + 2];
             let header = b64::decode_into(compact.header, &mut buf)?;
-            verify_with_header(&compact, header, keys, check_typ)?;
+            verify_with_header(&compact, header, keys, check_typ)?
         }
         Some(n) if n <= MAX_HEADER => {
             let mut buf = vec![0u8; MAX_HEADER + 2];
             let header = b64::decode_into(compact.header, &mut buf)?;
-            verify_with_header(&compact, header, keys, check_typ)?;
+            verify_with_header(&compact, header, keys, check_typ)?
         }
         Some(_) => return Err(TokenError::Header),
         None => return Err(TokenError::Base64),
-    }
-    Ok(compact.payload)
+    };
+    Ok(SignatureOk {
+        payload: compact.payload,
+        asymmetric,
+    })
 }
 
 #[inline]
@@ -250,7 +265,7 @@ fn verify_with_header(
     header_json: &[u8],
     keys: &[VerifyingKey],
     check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
-) -> Result<(), TokenError> {
+) -> Result<bool, TokenError> {
     let header = parse_header(header_json)?;
     check_header(&header)?;
     check_typ(header.typ.as_ref().map(|t| &*t.0))?;
@@ -258,7 +273,8 @@ fn verify_with_header(
     if !key.alg().accepts(&header.alg.0) {
         return Err(TokenError::AlgorithmMismatch);
     }
-    check_signature(compact, key)
+    check_signature(compact, key)?;
+    Ok(!key.is_symmetric())
 }
 
 /// Verify a compact JWS with one of `keys` (selected by `kid`) and return its decoded
@@ -272,7 +288,7 @@ pub fn verify_compact(
     if token.len() > max_len {
         return Err(TokenError::TooLong.into());
     }
-    let payload = verify_signature(token, keys, |_| Ok(()))?;
+    let payload = verify_signature(token, keys, |_| Ok(()))?.payload;
     let mut out = Vec::new();
     b64::decode_vec(payload, &mut out).map_err(|e| payload_error(payload, e))?;
     Ok(out)

@@ -27,4 +27,4 @@ pub(crate) use b64::{
 };
 pub(crate) use claims::parse_claims;
 pub(crate) use json::CowStr;
-pub(crate) use jws::{payload_error, sign_with_header, verify_signature};
+pub(crate) use jws::{SignatureOk, payload_error, sign_with_header, verify_signature};

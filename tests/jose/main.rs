@@ -10,6 +10,7 @@
 )]
 
 mod attacks;
+mod cache;
 mod common;
 mod keys;
 mod rotation;

@@ -1,0 +1,163 @@
+//! The verified-token cache: repeated presentations of the same asymmetrically signed token
+//! skip the header parse and the signature check (as Envoy's JWT filter does).
+//!
+//! Safety rules:
+//! - Only tokens that passed *everything* (signature, header, claims, time window) are
+//!   stored; failures are never cached, so a bad token can never be served from it.
+//! - A hit is an exact byte match of the whole token (the hash only picks the slot).
+//! - Every hit re-parses the cached payload and re-runs the claim validation against the
+//!   clock: an entry never outlives its token's `exp`, `nbf` still applies.
+//! - Entries remember the key-set generation they were verified under: replacing, rotating
+//!   or retiring keys invalidates them all.
+//! - Bounded: a fixed number of entries (FIFO eviction per shard), and only tokens up to
+//!   [`MAX_CACHED_TOKEN`] bytes, so memory stays under about `capacity × 2 × 2 KiB`.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Longest token the cache stores (longer ones are verified every time).
+pub const MAX_CACHED_TOKEN: usize = 2048;
+/// Largest capacity accepted.
+pub const MAX_CACHE_CAPACITY: usize = 1 << 20;
+const SHARDS: usize = 16;
+
+struct Entry {
+    token: Box<[u8]>,
+    payload: Arc<[u8]>,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<u64, Entry>,
+    order: VecDeque<u64>,
+}
+
+/// A bounded, sharded map from token to its verified, decoded payload.
+pub(crate) struct TokenCache {
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+impl core::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("capacity", &(self.per_shard * SHARDS))
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A poisoned shard only means a panic elsewhere mid-operation on plain data: the worst
+    // case is a stale eviction order, never a wrong entry (entries are checked on hit).
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TokenCache {
+    /// A cache of about `capacity` entries (rounded up to a multiple of the shard count).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let per_shard = capacity.clamp(1, MAX_CACHE_CAPACITY).div_ceil(SHARDS);
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard,
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> Option<&Mutex<Shard>> {
+        self.shards.get((hash as usize) % SHARDS)
+    }
+
+    /// The hash that locates `token` (keyed, so an attacker cannot aim at a slot).
+    #[inline]
+    pub(crate) fn hash(&self, token: &str) -> u64 {
+        self.hasher.hash_one(token.as_bytes())
+    }
+
+    /// The cached payload of exactly `token`, verified under key generation `generation`.
+    #[inline]
+    pub(crate) fn get(&self, hash: u64, token: &str, generation: u64) -> Option<Arc<[u8]>> {
+        let shard = lock(self.shard(hash)?);
+        let e = shard.map.get(&hash)?;
+        (e.generation == generation && *e.token == *token.as_bytes())
+            .then(|| Arc::clone(&e.payload))
+    }
+
+    /// Forget `token` (its cached payload failed validation, e.g. it expired).
+    pub(crate) fn remove(&self, hash: u64, token: &str) {
+        if let Some(m) = self.shard(hash) {
+            let mut shard = lock(m);
+            if shard
+                .map
+                .get(&hash)
+                .is_some_and(|e| *e.token == *token.as_bytes())
+            {
+                shard.map.remove(&hash);
+                shard.order.retain(|h| *h != hash);
+            }
+        }
+    }
+
+    /// Remember a token that passed every check.
+    pub(crate) fn insert(&self, hash: u64, token: &str, payload: &[u8], generation: u64) {
+        if token.len() > MAX_CACHED_TOKEN {
+            return;
+        }
+        let Some(m) = self.shard(hash) else { return };
+        let mut shard = lock(m);
+        if shard.map.contains_key(&hash) {
+            // Same slot: replace (a colliding different token simply takes the slot over).
+            shard.order.retain(|h| *h != hash);
+        }
+        while shard.map.len() >= self.per_shard {
+            match shard.order.pop_front() {
+                Some(old) => {
+                    shard.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        shard.map.insert(
+            hash,
+            Entry {
+                token: token.as_bytes().into(),
+                payload: payload.into(),
+                generation,
+            },
+        );
+        shard.order.push_back(hash);
+    }
+
+    /// Number of cached entries.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).map.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_match_generation_and_bounds() {
+        let c = TokenCache::new(32);
+        let h = c.hash("a.b.c");
+        c.insert(h, "a.b.c", b"{}", 1);
+        assert_eq!(c.get(h, "a.b.c", 1).as_deref(), Some(&b"{}"[..]));
+        assert_eq!(c.get(h, "a.b.c", 2), None, "another key generation");
+        assert_eq!(c.get(h, "a.b.d", 1), None, "same slot, other token");
+        c.remove(h, "a.b.c");
+        assert_eq!(c.get(h, "a.b.c", 1), None);
+        for i in 0..1000 {
+            let t = format!("t{i}");
+            c.insert(c.hash(&t), &t, b"{}", 1);
+        }
+        assert!(c.len() <= 32, "{}", c.len());
+        let long = "x".repeat(MAX_CACHED_TOKEN + 1);
+        c.insert(c.hash(&long), &long, b"{}", 1);
+        assert_eq!(c.get(c.hash(&long), &long, 1), None);
+    }
+}
