@@ -1,20 +1,23 @@
-//! Access-token verification, side by side in one run, on the identical ~450-byte token (the
-//! seed's claim set):
+//! Access-token verification, side by side in one run, on the identical ~500-byte token (the
+//! seed's claim set), for HS256, RS256, ES256 and EdDSA:
 //!
 //! - `ours_owned`: `Verifier::verify_as::<App>` (signature, decode, validation, owned claims)
 //! - `ours_borrowed`: `Verifier::verify_borrowed::<BorrowedApp>` into a reused buffer
-//! - `jsonwebtoken`: `jsonwebtoken::decode::<Claims>` 9.3 (also on ring) with the same checks
-//! - `floor`: the raw ring signature check + base64 decode + one borrowed serde parse, no
+//! - `ours_cached`: `verify_as::<App>` on a verifier with the verified-token cache, the token
+//!   already cached (only asymmetric tokens are cached: for HS256 this is the uncached path)
+//! - `jsonwebtoken`: `jsonwebtoken::decode` 9.3 (on ring) with the same checks
+//! - `jwt_simple`: `jwt-simple` 0.14 with its pure-Rust crypto, same checks
+//! - `floor`: the raw ring signature check + one base64 decode + one borrowed serde parse; no
 //!   header parse and no validation: what no verifier can beat
 //! - `ring_sig_only`: the raw ring signature check on pre-decoded bytes
 //!
-//! Each algorithm is then measured again in `paired/<alg>`: all contenders interleaved in
-//! batches of 8 inside one timing loop, so interference on a shared machine hits them alike;
-//! the ratios of their totals are printed (`paired/<alg>: ...`). Those are the numbers the
-//! README reports.
+//! Each contender is measured on its own (`verify/<alg>/<name>`), then all of them again
+//! interleaved in batches of 8 inside one timing loop (`paired/<alg>`), so interference on a
+//! shared machine hits them alike; the ratios of those totals are printed
+//! (`paired/<alg>: ...`) and are the numbers the README reports. `revocation/HS256` measures
+//! `Engine::verify_with_revocation` against `MemoryStore` next to plain `verify`.
 //!
-//! Run: `cargo bench --bench verify`. Compare ratios within one run; absolute times drift on
-//! shared machines.
+//! Run: `cargo bench --bench verify`.
 
 #![allow(
     missing_docs,
@@ -26,15 +29,24 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
+use jwt_simple::prelude::{
+    ECDSAP256PublicKeyLike, EdDSAPublicKeyLike, MACLike, RSAPublicKeyLike, VerificationOptions,
+};
 use ring::{hmac, signature};
 use serde::{Deserialize, Serialize};
-use token_engine::{AccessTokenClaims, Algorithm, KeySet, SigningKey, Validation, Verifier};
+use token_engine::{
+    AccessTokenClaims, Algorithm, Client, Engine, IssueRequest, KeySet, ManualClock, MemoryStore,
+    RefreshSecret, SigningKey, Validation,
+};
 
 const ISS: &str = "https://auth.example.com";
 const AUD: &str = "https://api.example.com";
@@ -87,7 +99,18 @@ struct JwtClaims {
     tenant_id: String,
 }
 
-fn keys_dir(name: &str) -> String {
+/// jwt-simple parses the registered claims itself; these are the rest.
+#[derive(Debug, Serialize, Deserialize)]
+#[allow(dead_code)]
+struct SimpleCustom {
+    client_id: String,
+    scope: String,
+    auth_time: i64,
+    role: String,
+    tenant_id: String,
+}
+
+fn key_file(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/data/keys/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -112,52 +135,87 @@ fn seed_claims(now: i64) -> AccessTokenClaims<'static, App> {
     c
 }
 
-/// A raw ring signature check, as a closure over the signing input and signature.
+/// A raw ring signature check over the signing input and signature.
 type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+/// A competitor's whole verification of a token.
+type Peer = Box<dyn Fn(&str) -> bool>;
+/// A named contender of one round: verifies the case's token once.
+type Contender<'a> = (&'static str, Box<dyn Fn() + 'a>);
 
 struct Case {
     alg: Algorithm,
     signing: SigningKey,
-    jwt_key: jsonwebtoken::DecodingKey,
-    jwt_alg: jsonwebtoken::Algorithm,
+    jsonwebtoken: Peer,
+    jwt_simple: Peer,
     raw: RawVerify,
+}
+
+fn jsonwebtoken_peer(key: jsonwebtoken::DecodingKey, alg: jsonwebtoken::Algorithm) -> Peer {
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_issuer(&[ISS]);
+    v.set_audience(&[AUD]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    Box::new(move |t| jsonwebtoken::decode::<JwtClaims>(t, &key, &v).is_ok())
+}
+
+fn simple_options() -> VerificationOptions {
+    VerificationOptions {
+        allowed_issuers: Some([ISS.to_owned()].into_iter().collect()),
+        allowed_audiences: Some([AUD.to_owned()].into_iter().collect()),
+        ..VerificationOptions::default()
+    }
 }
 
 fn cases() -> Vec<Case> {
     let secret = [0x5au8; 32];
     let hmac_key = hmac::Key::new(hmac::HMAC_SHA256, &secret);
-    let rsa = SigningKey::from_pem(Algorithm::RS256, &keys_dir("rsa2048.pkcs8.pem")).unwrap();
+    let rsa = SigningKey::from_pem(Algorithm::RS256, &key_file("rsa2048.pkcs8.pem")).unwrap();
     let rsa_jwk = rsa.verifying_key().to_jwk().unwrap();
-    let (n, e) = (
-        URL_SAFE_NO_PAD
-            .decode(rsa_jwk.n.as_deref().unwrap())
-            .unwrap(),
-        URL_SAFE_NO_PAD
-            .decode(rsa_jwk.e.as_deref().unwrap())
-            .unwrap(),
-    );
-    let ec = SigningKey::from_pem(Algorithm::ES256, &keys_dir("p256.pkcs8.pem")).unwrap();
+    let n = URL_SAFE_NO_PAD
+        .decode(rsa_jwk.n.as_deref().unwrap())
+        .unwrap();
+    let e = URL_SAFE_NO_PAD
+        .decode(rsa_jwk.e.as_deref().unwrap())
+        .unwrap();
+    let ec = SigningKey::from_pem(Algorithm::ES256, &key_file("p256.pkcs8.pem")).unwrap();
     let ec_spki = ec.verifying_key().to_spki_der().unwrap();
     let ec_point = ec_spki[ec_spki.len() - 65..].to_vec();
-    let ed = SigningKey::from_pem(Algorithm::EdDSA, &keys_dir("ed25519.pkcs8.pem")).unwrap();
+    let ed = SigningKey::from_pem(Algorithm::EdDSA, &key_file("ed25519.pkcs8.pem")).unwrap();
     let ed_spki = ed.verifying_key().to_spki_der().unwrap();
     let ed_pk = ed_spki[ed_spki.len() - 32..].to_vec();
-    let (n2, e2) = (n.clone(), e.clone());
-    let ec_point2 = ec_point.clone();
-    let ed_pk2 = ed_pk.clone();
+
+    let simple_hs = jwt_simple::prelude::HS256Key::from_bytes(&secret);
+    let simple_rs = jwt_simple::prelude::RS256PublicKey::from_components(&n, &e).unwrap();
+    let simple_es = jwt_simple::prelude::ES256PublicKey::from_bytes(&ec_point).unwrap();
+    let simple_ed = jwt_simple::prelude::Ed25519PublicKey::from_bytes(&ed_pk).unwrap();
+    let (n2, e2, point2, pk2) = (n.clone(), e.clone(), ec_point.clone(), ed_pk.clone());
     vec![
         Case {
             alg: Algorithm::HS256,
             signing: SigningKey::hmac(Algorithm::HS256, &secret).unwrap(),
-            jwt_key: jsonwebtoken::DecodingKey::from_secret(&secret),
-            jwt_alg: jsonwebtoken::Algorithm::HS256,
+            jsonwebtoken: jsonwebtoken_peer(
+                jsonwebtoken::DecodingKey::from_secret(&secret),
+                jsonwebtoken::Algorithm::HS256,
+            ),
+            jwt_simple: Box::new(move |t| {
+                simple_hs
+                    .verify_token::<SimpleCustom>(t, Some(simple_options()))
+                    .is_ok()
+            }),
             raw: Box::new(move |m, s| hmac::verify(&hmac_key, m, s).is_ok()),
         },
         Case {
             alg: Algorithm::RS256,
             signing: rsa,
-            jwt_key: jsonwebtoken::DecodingKey::from_rsa_raw_components(&n2, &e2),
-            jwt_alg: jsonwebtoken::Algorithm::RS256,
+            jsonwebtoken: jsonwebtoken_peer(
+                jsonwebtoken::DecodingKey::from_rsa_raw_components(&n2, &e2),
+                jsonwebtoken::Algorithm::RS256,
+            ),
+            jwt_simple: Box::new(move |t| {
+                simple_rs
+                    .verify_token::<SimpleCustom>(t, Some(simple_options()))
+                    .is_ok()
+            }),
             raw: Box::new(move |m, s| {
                 signature::RsaPublicKeyComponents { n: &n, e: &e }
                     .verify(&signature::RSA_PKCS1_2048_8192_SHA256, m, s)
@@ -167,8 +225,15 @@ fn cases() -> Vec<Case> {
         Case {
             alg: Algorithm::ES256,
             signing: ec,
-            jwt_key: jsonwebtoken::DecodingKey::from_ec_der(&ec_point2),
-            jwt_alg: jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken: jsonwebtoken_peer(
+                jsonwebtoken::DecodingKey::from_ec_der(&point2),
+                jsonwebtoken::Algorithm::ES256,
+            ),
+            jwt_simple: Box::new(move |t| {
+                simple_es
+                    .verify_token::<SimpleCustom>(t, Some(simple_options()))
+                    .is_ok()
+            }),
             raw: Box::new(move |m, s| {
                 signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &ec_point)
                     .verify(m, s)
@@ -178,8 +243,15 @@ fn cases() -> Vec<Case> {
         Case {
             alg: Algorithm::EdDSA,
             signing: ed,
-            jwt_key: jsonwebtoken::DecodingKey::from_ed_der(&ed_pk2),
-            jwt_alg: jsonwebtoken::Algorithm::EdDSA,
+            jsonwebtoken: jsonwebtoken_peer(
+                jsonwebtoken::DecodingKey::from_ed_der(&pk2),
+                jsonwebtoken::Algorithm::EdDSA,
+            ),
+            jwt_simple: Box::new(move |t| {
+                simple_ed
+                    .verify_token::<SimpleCustom>(t, Some(simple_options()))
+                    .is_ok()
+            }),
             raw: Box::new(move |m, s| {
                 signature::UnparsedPublicKey::new(&signature::ED25519, &ed_pk)
                     .verify(m, s)
@@ -204,136 +276,187 @@ fn floor<'b>(token: &str, raw: &RawVerify, buf: &'b mut Vec<u8>) -> FloorClaims<
     serde_json::from_slice(buf).unwrap()
 }
 
+/// `MemoryStore` futures are always ready: poll once with a no-op waker.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 fn bench_verify(c: &mut Criterion) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for case in cases() {
         let keys = KeySet::new(case.signing.with_kid("2026-11"));
         let token = keys.sign_access_token(&seed_claims(now)).unwrap();
-        let verifier: Verifier = keys.verifier(Validation::new(ISS, AUD)).unwrap();
-        let mut jwt_validation = jsonwebtoken::Validation::new(case.jwt_alg);
-        jwt_validation.set_issuer(&[ISS]);
-        jwt_validation.set_audience(&[AUD]);
-        jwt_validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let verifier = keys.verifier(Validation::new(ISS, AUD)).unwrap();
+        let cached = verifier.clone().with_cache(1024);
+        let (input, sig_b64) = token.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig_b64).unwrap();
 
         // Every contender must accept the token before it is timed.
         verifier.verify_as::<App>(&token).unwrap();
-        jsonwebtoken::decode::<JwtClaims>(&token, &case.jwt_key, &jwt_validation).unwrap();
-        let (input, sig_b64) = token.rsplit_once('.').unwrap();
-        let sig = URL_SAFE_NO_PAD.decode(sig_b64).unwrap();
+        cached.verify_as::<App>(&token).unwrap();
+        assert!(
+            (case.jsonwebtoken)(&token),
+            "jsonwebtoken rejects the token"
+        );
+        assert!((case.jwt_simple)(&token), "jwt-simple rejects the token");
         assert!((case.raw)(input.as_bytes(), &sig));
 
+        let buf = RefCell::new(Vec::new());
+        let fbuf = RefCell::new(Vec::new());
+        let contenders: Vec<Contender<'_>> = vec![
+            (
+                "ours_owned",
+                Box::new(|| {
+                    drop(black_box(
+                        verifier.verify_as::<App>(black_box(&token)).unwrap(),
+                    ))
+                }),
+            ),
+            (
+                "ours_borrowed",
+                Box::new(|| {
+                    let mut b = buf.borrow_mut();
+                    let c = verifier
+                        .verify_borrowed::<BorrowedApp<'_>>(black_box(&token), &mut b)
+                        .unwrap();
+                    black_box((c.exp, c.custom.role.len(), c.custom.tenant_id.len()));
+                }),
+            ),
+            (
+                "ours_cached",
+                Box::new(|| {
+                    drop(black_box(
+                        cached.verify_as::<App>(black_box(&token)).unwrap(),
+                    ))
+                }),
+            ),
+            (
+                "jsonwebtoken",
+                Box::new(|| assert!((case.jsonwebtoken)(black_box(&token)))),
+            ),
+            (
+                "jwt_simple",
+                Box::new(|| assert!((case.jwt_simple)(black_box(&token)))),
+            ),
+            (
+                "floor",
+                Box::new(|| {
+                    let mut b = fbuf.borrow_mut();
+                    black_box(floor(black_box(&token), &case.raw, &mut b).exp);
+                }),
+            ),
+            (
+                "ring_sig_only",
+                Box::new(|| assert!((case.raw)(black_box(input.as_bytes()), black_box(&sig)))),
+            ),
+        ];
+
         let mut group = c.benchmark_group(format!("verify/{}", case.alg));
-        group.bench_function("ours_owned", |b| {
-            b.iter(|| verifier.verify_as::<App>(black_box(&token)).unwrap())
-        });
-        let mut buf = Vec::new();
-        group.bench_function("ours_borrowed", |b| {
-            b.iter(|| {
-                let c = verifier
-                    .verify_borrowed::<BorrowedApp<'_>>(black_box(&token), &mut buf)
-                    .unwrap();
-                black_box((c.exp, c.custom.role.len(), c.custom.tenant_id.len()));
-            })
-        });
-        group.bench_function("jsonwebtoken", |b| {
-            b.iter(|| {
-                jsonwebtoken::decode::<JwtClaims>(black_box(&token), &case.jwt_key, &jwt_validation)
-                    .unwrap()
-            })
-        });
-        let mut fbuf = Vec::new();
-        group.bench_function("floor", |b| {
-            b.iter(|| {
-                let c = floor(black_box(&token), &case.raw, &mut fbuf);
-                black_box(c.exp);
-            })
-        });
-        group.bench_function("ring_sig_only", |b| {
-            b.iter(|| assert!((case.raw)(black_box(input.as_bytes()), black_box(&sig))))
-        });
+        for (name, f) in &contenders {
+            group.bench_function(*name, |b| b.iter(f));
+        }
         group.finish();
         eprintln!("verify/{}: token is {} bytes", case.alg, token.len());
 
-        // The same contenders again, interleaved in batches of 8 inside one timing loop, so a
-        // burst of interference on this shared machine hits all of them alike. Criterion
-        // reports ours_owned; the ratios of the accumulated totals are printed.
-        let totals = RefCell::new([Duration::ZERO; 5]);
-        let mut pbuf = Vec::new();
-        let mut fbuf2 = Vec::new();
+        let totals = RefCell::new(vec![Duration::ZERO; contenders.len()]);
         let mut group = c.benchmark_group(format!("paired/{}", case.alg));
         group.bench_function("round_robin", |b| {
             b.iter_custom(|iters| {
-                let mut t = [Duration::ZERO; 5];
+                let mut t = vec![Duration::ZERO; contenders.len()];
                 let mut left = iters;
                 while left > 0 {
                     let n = left.min(8);
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        black_box(verifier.verify_as::<App>(black_box(&token)).unwrap());
+                    for (slot, (_, f)) in t.iter_mut().zip(&contenders) {
+                        let start = Instant::now();
+                        for _ in 0..n {
+                            f();
+                        }
+                        *slot += start.elapsed();
                     }
-                    t[0] += start.elapsed();
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        let c = verifier
-                            .verify_borrowed::<BorrowedApp<'_>>(black_box(&token), &mut pbuf)
-                            .unwrap();
-                        black_box((c.exp, c.custom.role.len(), c.custom.tenant_id.len()));
-                    }
-                    t[1] += start.elapsed();
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        black_box(
-                            jsonwebtoken::decode::<JwtClaims>(
-                                black_box(&token),
-                                &case.jwt_key,
-                                &jwt_validation,
-                            )
-                            .unwrap(),
-                        );
-                    }
-                    t[2] += start.elapsed();
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        black_box(floor(black_box(&token), &case.raw, &mut fbuf2).exp);
-                    }
-                    t[3] += start.elapsed();
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        assert!((case.raw)(black_box(input.as_bytes()), black_box(&sig)));
-                    }
-                    t[4] += start.elapsed();
                     left -= n;
                 }
-                let mut totals = totals.borrow_mut();
-                for (acc, d) in totals.iter_mut().zip(t) {
-                    *acc += d;
+                for (acc, d) in totals.borrow_mut().iter_mut().zip(&t) {
+                    *acc += *d;
                 }
                 t[0]
             })
         });
         group.finish();
-        let t = totals.into_inner().map(|d| d.as_secs_f64());
+        let t: Vec<f64> = totals
+            .into_inner()
+            .iter()
+            .map(Duration::as_secs_f64)
+            .collect();
         if t.contains(&0.0) {
             continue; // filtered out of this run
         }
+        let at = |name: &str| t[contenders.iter().position(|(n, _)| *n == name).unwrap()];
         eprintln!(
-            "paired/{}: ours_owned/floor {:.3}  ours_borrowed/floor {:.3}  ours_owned/ring_sig {:.3}  ours_borrowed/ring_sig {:.3}  jsonwebtoken/ours_owned {:.3}  jsonwebtoken/ours_borrowed {:.3}",
+            "paired/{}: ours_owned/floor {:.3}  ours_borrowed/floor {:.3}  ours_owned/ring_sig {:.3}  \
+             ours_borrowed/ring_sig {:.3}  ours_cached/ours_owned {:.3}  jsonwebtoken/ours_owned {:.3}  \
+             jsonwebtoken/ours_borrowed {:.3}  jwt_simple/ours_owned {:.3}  jwt_simple/ours_borrowed {:.3}",
             case.alg,
-            t[0] / t[3],
-            t[1] / t[3],
-            t[0] / t[4],
-            t[1] / t[4],
-            t[2] / t[0],
-            t[2] / t[1],
+            at("ours_owned") / at("floor"),
+            at("ours_borrowed") / at("floor"),
+            at("ours_owned") / at("ring_sig_only"),
+            at("ours_borrowed") / at("ring_sig_only"),
+            at("ours_cached") / at("ours_owned"),
+            at("jsonwebtoken") / at("ours_owned"),
+            at("jsonwebtoken") / at("ours_borrowed"),
+            at("jwt_simple") / at("ours_owned"),
+            at("jwt_simple") / at("ours_borrowed"),
         );
     }
+}
+
+fn bench_revocation(c: &mut Criterion) {
+    let engine = Engine::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .signing_key(
+            SigningKey::hmac(Algorithm::HS256, &[7; 32])
+                .unwrap()
+                .with_kid("k"),
+        )
+        .refresh_secret(RefreshSecret::from_bytes(&[8; 32]).unwrap())
+        .clock(ManualClock::new(
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        ))
+        .build(MemoryStore::new())
+        .unwrap();
+    let client = Client::new("client_app_123").allow_scopes(["read:profile", "write:settings"]);
+    // Some other sessions in the store, so the lookup is not in an empty map.
+    for i in 0..1000 {
+        block_on(engine.issue(&client, IssueRequest::new(format!("user{i}")))).unwrap();
+    }
+    let issued = block_on(engine.issue(
+        &client,
+        IssueRequest::new("user123456").claim("role", "admin"),
+    ))
+    .unwrap();
+    let token = issued.access_token;
+    block_on(engine.verify_with_revocation(&token)).unwrap();
+    let mut group = c.benchmark_group("revocation/HS256");
+    group.bench_function("verify", |b| {
+        b.iter(|| engine.verifier().verify(black_box(&token)).unwrap())
+    });
+    group.bench_function("verify_with_revocation_memory_store", |b| {
+        b.iter(|| block_on(engine.verify_with_revocation(black_box(&token))).unwrap())
+    });
+    group.finish();
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(5));
-    targets = bench_verify
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    targets = bench_verify, bench_revocation
 }
 criterion_main!(benches);
