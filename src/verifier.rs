@@ -441,43 +441,35 @@ impl Verifier {
         buf: &'b mut Vec<u8>,
     ) -> Result<AccessTokenClaims<'b, T>, Error> {
         let cached = self.cached(token);
-        if let Some(Lookup {
-            cache,
-            hash,
-            hit: Some(payload),
-        }) = &cached
-        {
-            buf.clear();
-            buf.extend_from_slice(payload);
-            if let Err(e) = self.claims::<crate::NoCustomClaims>(buf) {
-                cache.remove(*hash, token);
-                return Err(self.failed(e));
-            }
-            return self.claims::<T>(buf).map_err(|e| self.failed(e));
-        }
-        let checked = self.check(token).and_then(|(ok, generation)| {
-            b64_decode_vec(ok.payload, buf)
-                .map(|()| (ok, generation))
-                .map_err(|e| payload_error(ok.payload, e).into())
-        });
-        let (ok, generation) = match checked {
-            Ok(v) => v,
-            Err(e) => return Err(self.failed(e)),
-        };
-        if let (
+        let fresh = match &cached {
             Some(Lookup {
-                cache,
-                hash,
-                hit: None,
-            }),
-            true,
-        ) = (&cached, ok.asymmetric)
-        {
-            // Cache only what validates; the borrowed claims are parsed once more below.
-            if self.claims::<crate::NoCustomClaims>(buf).is_ok() {
-                cache.insert(*hash, token, buf, generation);
+                hit: Some(payload), ..
+            }) => {
+                buf.clear();
+                buf.extend_from_slice(payload);
+                None
+            }
+            _ => match self.check(token) {
+                Ok((ok, generation)) => {
+                    if let Err(e) = b64_decode_vec(ok.payload, buf) {
+                        return Err(self.failed(payload_error(ok.payload, e).into()));
+                    }
+                    Some((ok.asymmetric, generation))
+                }
+                Err(e) => return Err(self.failed(e)),
+            },
+        };
+        let payload: &'b [u8] = buf;
+        let claims = self.claims::<T>(payload);
+        if let Some(Lookup { cache, hash, hit }) = &cached {
+            match (&claims, hit, fresh) {
+                (Err(_), Some(_), _) => cache.remove(*hash, token),
+                (Ok(_), None, Some((true, generation))) => {
+                    cache.insert(*hash, token, payload, generation)
+                }
+                _ => {}
             }
         }
-        self.claims::<T>(buf).map_err(|e| self.failed(e))
+        claims.map_err(|e| self.failed(e))
     }
 }

@@ -387,7 +387,11 @@ fn rejected(_: ring::error::KeyRejected) -> KeyError {
 }
 
 impl SigningKey {
-    fn build(alg: Algorithm, material: Private) -> Self {
+    /// Wrap `material`; an asymmetric key must pass a self-test (sign a fixed message and
+    /// verify it with its own public key). `ring` checks parts of some private keys only when
+    /// signing (an RSA key's CRT exponents, for instance): a key that cannot sign is rejected
+    /// here, at load, not at the first token issuance.
+    fn build(alg: Algorithm, material: Private) -> Result<Self, KeyError> {
         let mut key = Self {
             alg,
             kid: None,
@@ -395,16 +399,20 @@ impl SigningKey {
             at_jwt_header: String::new(),
         };
         if !alg.is_symmetric() {
+            const PROBE: &[u8] = b"token-engine signing key self-test";
+            let public = key.verifying_key();
+            let sig = key.sign(PROBE).map_err(|_| KeyError::Rejected)?;
+            public.verify(PROBE, &sig).map_err(|_| KeyError::Rejected)?;
             // Asymmetric keys get their RFC 7638 thumbprint as kid unless told otherwise.
-            key.kid = key.verifying_key().thumbprint();
+            key.kid = public.thumbprint();
         }
         key.at_jwt_header = super::jws::encode_header(alg, Some("at+jwt"), key.kid.as_deref());
-        key
+        Ok(key)
     }
 
     /// An HMAC signing key from a secret at least as long as the hash output (RFC 7518 §3.2).
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
-        Ok(Self::build(alg, Private::Hmac(hmac_key(alg, secret)?)))
+        Self::build(alg, Private::Hmac(hmac_key(alg, secret)?))
     }
 
     /// A private key from PKCS#8 DER (what `openssl genpkey` writes), bound to `alg`.
@@ -428,7 +436,7 @@ impl SigningKey {
                 signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(rejected)?,
             ),
         };
-        Ok(Self::build(alg, material))
+        Self::build(alg, material)
     }
 
     /// An Ed25519 key (`alg: EdDSA`) from PKCS#8 DER.
@@ -443,10 +451,10 @@ impl SigningKey {
         let (label, der) = pem::decode(pem_text)?;
         match label {
             "PRIVATE KEY" => Self::from_pkcs8_der(alg, &der),
-            "RSA PRIVATE KEY" if alg.family() == Family::Rsa => Ok(Self::build(
+            "RSA PRIVATE KEY" if alg.family() == Family::Rsa => Self::build(
                 alg,
                 Private::Rsa(signature::RsaKeyPair::from_der(&der).map_err(rejected)?),
-            )),
+            ),
             _ => Err(KeyError::PemLabel),
         }
     }
@@ -460,7 +468,7 @@ impl SigningKey {
         }
         check_rsa(components.public_key.n, components.public_key.e)?;
         let pair = signature::RsaKeyPair::from_components(components).map_err(rejected)?;
-        Ok(Self::build(alg, Private::Rsa(pair)))
+        Self::build(alg, Private::Rsa(pair))
     }
 
     pub(crate) fn ec_from_private(
@@ -476,7 +484,7 @@ impl SigningKey {
             &SystemRandom::new(),
         )
         .map_err(rejected)?;
-        Ok(Self::build(alg, Private::Ec(pair)))
+        Self::build(alg, Private::Ec(pair))
     }
 
     pub(crate) fn ed25519_from_seed(
@@ -489,7 +497,7 @@ impl SigningKey {
         }
         let pair =
             signature::Ed25519KeyPair::from_seed_and_public_key(seed, pk).map_err(rejected)?;
-        Ok(Self::build(alg, Private::Ed25519(pair)))
+        Self::build(alg, Private::Ed25519(pair))
     }
 
     /// Generate a fresh key for `alg` with the system RNG. Returns the key and its document
