@@ -4,7 +4,13 @@
 //!
 //! Run: `cargo bench --bench sign`.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -53,12 +59,19 @@ fn raw_signer(alg: Algorithm, pkcs8_or_secret: &[u8]) -> RawSign {
         }
         Algorithm::ES256 => {
             let rng = SystemRandom::new();
-            let key = signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8_or_secret, &rng)
-                .unwrap();
-            Box::new(move |m, out| out.extend_from_slice(key.sign(&SystemRandom::new(), m).unwrap().as_ref()))
+            let key = signature::EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                pkcs8_or_secret,
+                &rng,
+            )
+            .unwrap();
+            Box::new(move |m, out| {
+                out.extend_from_slice(key.sign(&SystemRandom::new(), m).unwrap().as_ref())
+            })
         }
         _ => {
-            let key = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8_or_secret).unwrap();
+            let key =
+                signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8_or_secret).unwrap();
             Box::new(move |m, out| out.extend_from_slice(key.sign(m).as_ref()))
         }
     }
@@ -86,11 +99,18 @@ fn bench_sign(c: &mut Criterion) {
         let keys = KeySet::new(key.with_kid("2026-11"));
         let sample = keys.sign_access_token(&claims).unwrap();
         let header_b64 = sample.split('.').next().unwrap().to_owned();
-        assert_eq!(floor(&header_b64, &claims, &raw).split('.').nth(1), sample.split('.').nth(1));
+        assert_eq!(
+            floor(&header_b64, &claims, &raw).split('.').nth(1),
+            sample.split('.').nth(1)
+        );
 
         let mut g = c.benchmark_group(format!("sign/{alg}"));
-        g.bench_function("ours", |b| b.iter(|| black_box(keys.sign_access_token(black_box(&claims)).unwrap())));
-        g.bench_function("floor", |b| b.iter(|| black_box(floor(&header_b64, black_box(&claims), &raw))));
+        g.bench_function("ours", |b| {
+            b.iter(|| black_box(keys.sign_access_token(black_box(&claims)).unwrap()))
+        });
+        g.bench_function("floor", |b| {
+            b.iter(|| black_box(floor(&header_b64, black_box(&claims), &raw)))
+        });
         g.finish();
 
         let totals = RefCell::new([Duration::ZERO; 2]);
@@ -122,7 +142,10 @@ fn bench_sign(c: &mut Criterion) {
         g.finish();
         let t = totals.into_inner();
         if !t[1].is_zero() {
-            eprintln!("paired/{alg}: ours/floor {:.3}", t[0].as_secs_f64() / t[1].as_secs_f64());
+            eprintln!(
+                "paired/{alg}: ours/floor {:.3}",
+                t[0].as_secs_f64() / t[1].as_secs_f64()
+            );
         }
     }
 }

@@ -2,7 +2,12 @@
 //! measured with a counting allocator. The tests of this binary run one at a time (a lock)
 //! because the allocation counters are process-wide.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::alloc::System;
 use std::sync::Mutex;
@@ -11,8 +16,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use token_engine::{
-    Algorithm, Error, Jwks, JwksOptions, KeyError, KeySet, ManualClock, SigningKey, TokenError, Validation,
-    Verifier,
+    Algorithm, Error, Jwks, JwksOptions, KeyError, KeySet, ManualClock, SigningKey, TokenError,
+    Validation, Verifier,
 };
 
 #[global_allocator]
@@ -24,7 +29,9 @@ const MIB: usize = 1 << 20;
 
 /// Held for the whole of each test: nothing else allocates while one measures.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Run `f` and return its result with the bytes it allocated.
@@ -61,7 +68,12 @@ fn reason(r: Result<impl std::fmt::Debug, Error>) -> TokenError {
 fn one_mib_of_garbage_is_rejected_before_any_decoding() {
     let _serial = serial();
     let garbage: String = (0..MIB).map(|i| (b'!' + (i % 90) as u8) as char).collect();
-    let dotted = format!("{}.{}.{}", &garbage[..MIB / 3], &garbage[..MIB / 3], &garbage[..MIB / 3]);
+    let dotted = format!(
+        "{}.{}.{}",
+        &garbage[..MIB / 3],
+        &garbage[..MIB / 3],
+        &garbage[..MIB / 3]
+    );
     let v = verifier(64 * 1024);
     for input in [&garbage, &dotted] {
         let (r, bytes) = measured(|| v.verify(input));
@@ -73,7 +85,8 @@ fn one_mib_of_garbage_is_rejected_before_any_decoding() {
     let (r, bytes) = measured(|| token_engine::verify_compact(&garbage, &keys, 8192));
     assert!(matches!(r, Err(Error::InvalidToken(TokenError::TooLong))));
     assert_eq!(bytes, 0);
-    let refresh = token_engine::RefreshKeys::new(token_engine::RefreshSecret::from_bytes(&[2; 32]).unwrap());
+    let refresh =
+        token_engine::RefreshKeys::new(token_engine::RefreshSecret::from_bytes(&[2; 32]).unwrap());
     let (r, bytes) = measured(|| refresh.parse(&garbage));
     assert!(r.is_err());
     assert_eq!(bytes, 0);
@@ -96,40 +109,73 @@ fn a_jwks_with_ten_thousand_keys_is_refused_with_bounded_memory() {
     assert_eq!(r.unwrap_err(), KeyError::TooManyKeys);
     // Bounded by the key-count limit (101 keys parsed), not by the 1.4 MiB document.
     assert!(bytes < MIB, "parsing stopped late: {bytes} bytes allocated");
-    let (r, _) = measured(|| Verifier::from_jwks(&doc, Validation::new("https://as", "https://api")));
+    let (r, _) =
+        measured(|| Verifier::from_jwks(&doc, Validation::new("https://as", "https://api")));
     assert!(matches!(r, Err(Error::Key(KeyError::TooLarge))));
 }
 
 #[test]
 fn claims_nested_ten_thousand_deep_are_rejected_without_recursing() {
     let _serial = serial();
-    let deep = format!(r#"{{"iss":"https://as","x":{}1{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+    let deep = format!(
+        r#"{{"iss":"https://as","x":{}1{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     let token = signed(&deep);
     assert!(token.len() < 64 * 1024);
     let v = verifier(64 * 1024);
     // Ignored members are skipped without recursion (serde_json keeps an explicit stack):
     // the token is handled, then rejected for what it lacks.
     let (r, bytes) = measured(|| v.verify(&token));
-    assert_eq!(reason(r), TokenError::MissingClaim(token_engine::Claim::Aud));
+    assert_eq!(
+        reason(r),
+        TokenError::MissingClaim(token_engine::Claim::Aud)
+    );
     assert!(bytes < 128 * 1024, "{bytes}");
     // Parsed into a custom claims type, the depth limit (128) rejects it.
     let (r, bytes) = measured(|| v.verify_as::<serde_json::Value>(&token));
     assert_eq!(reason(r), TokenError::Claims);
     assert!(bytes < 128 * 1024, "{bytes}");
     // Deep objects, and a deep header, likewise.
-    let deep_obj = format!(r#"{{"x":{}1{}}}"#, r#"{"a":"#.repeat(5_000), "}".repeat(5_000));
-    assert_eq!(reason(v.verify_as::<serde_json::Value>(&signed(&deep_obj))), TokenError::Claims);
+    let deep_obj = format!(
+        r#"{{"x":{}1{}}}"#,
+        r#"{"a":"#.repeat(5_000),
+        "}".repeat(5_000)
+    );
+    assert_eq!(
+        reason(v.verify_as::<serde_json::Value>(&signed(&deep_obj))),
+        TokenError::Claims
+    );
     // A deep unknown header member is skipped likewise (the header is at most 1 KiB); the
     // token then fails on what it is: no `typ`, and no valid signature.
-    let header = format!(r#"{{"alg":"HS256","x":{}1{}}}"#, "[".repeat(300), "]".repeat(300));
-    let t = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(&header), URL_SAFE_NO_PAD.encode("{}"), "AAAA");
+    let header = format!(
+        r#"{{"alg":"HS256","x":{}1{}}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let t = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(&header),
+        URL_SAFE_NO_PAD.encode("{}"),
+        "AAAA"
+    );
     assert_eq!(reason(v.verify(&t)), TokenError::WrongType);
     let typed = header.replacen('{', r#"{"typ":"at+jwt","#, 1);
-    let t = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(&typed), URL_SAFE_NO_PAD.encode("{}"), "AAAA");
+    let t = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(&typed),
+        URL_SAFE_NO_PAD.encode("{}"),
+        "AAAA"
+    );
     assert_eq!(reason(v.verify(&t)), TokenError::InvalidSignature);
     // And through the JWK importer: the deep unknown member is skipped, the key is judged
     // on its own members (an EC key without a curve).
-    let deep_jwk = format!(r#"{{"kty":"EC","x5c":{}1{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+    let deep_jwk = format!(
+        r#"{{"kty":"EC","x5c":{}1{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     let (r, bytes) = measured(|| token_engine::VerifyingKey::from_jwk(&deep_jwk));
     assert_eq!(r.unwrap_err(), KeyError::UnsupportedKey);
     assert!(bytes < 128 * 1024, "{bytes}");
