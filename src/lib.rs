@@ -1,39 +1,45 @@
 //! # token-engine
 //!
-//! An embeddable OAuth 2.0 token engine: it signs and verifies JWT access tokens (RFC 9068)
-//! on [`ring`], with algorithm-bound keys, JWK/JWKS import and export, and key rotation by
-//! `kid`. It does no HTTP and owns no database.
+//! An embeddable OAuth 2.0 token engine: JWT access tokens (RFC 9068) signed and verified on
+//! [`ring`] with algorithm-bound keys, JWK/JWKS and key rotation by `kid`; opaque refresh
+//! tokens rotated on every use, with reuse detection that revokes the whole session, idle and
+//! absolute lifetimes and security-policy versions; storage behind the [`TokenStore`] trait.
+//! It does no HTTP and owns no database: your handlers call it, your database implements the
+//! store (or use the embedded [`MemoryStore`]).
 //!
 //! ## Quick start
 //!
 //! ```
-//! use token_engine::{AccessTokenClaims, Algorithm, KeySet, SigningKey, Validation};
+//! use token_engine::{Algorithm, Client, Engine, Error, IssueRequest, MemoryStore, RefreshRequest, RefreshSecret, SigningKey};
 //!
-//! # fn main() -> Result<(), token_engine::Error> {
-//! // The authorization server: one signing key (generated here; load yours from PEM).
-//! let (key, _pkcs8) = SigningKey::generate(Algorithm::EdDSA)?;
-//! let keys = KeySet::new(key.with_kid("2026-11"));
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let engine = Engine::builder()
+//!     .issuer("https://auth.example.com")
+//!     .audience("https://api.example.com")
+//!     .signing_key(SigningKey::generate(Algorithm::EdDSA)?.0) // load yours from PEM
+//!     .refresh_secret(RefreshSecret::from_bytes(&[7; 32])?) // and this from your secrets
+//!     .build(MemoryStore::new())?;
+//! let client = Client::new("web-app").allow_scopes(["profile"]);
 //!
-//! let now = time::OffsetDateTime::now_utc().unix_timestamp();
-//! let mut claims: AccessTokenClaims = AccessTokenClaims::default();
-//! claims.iss = Some("https://auth.example.com".into());
-//! claims.sub = Some("user123456".into());
-//! claims.aud = Some("https://api.example.com".into());
-//! claims.client_id = Some("client_app_123".into());
-//! claims.jti = Some("abcd1234".into());
-//! claims.iat = Some(now);
-//! claims.exp = Some(now + 900);
-//! let token = keys.sign_access_token(&claims)?;
-//!
-//! // The resource server: verify. Sync, no I/O.
-//! let verifier = keys.verifier(Validation::new("https://auth.example.com", "https://api.example.com"))?;
-//! let verified = verifier.verify(&token)?;
-//! assert_eq!(verified.sub.as_deref(), Some("user123456"));
+//! // After your login handler authenticated the user:
+//! let tokens = engine.issue(&client, IssueRequest::new("user123456")).await?;
+//! // A resource server verifies the access token: sync, no I/O.
+//! let claims = engine.verifier().verify(&tokens.access_token)?;
+//! assert_eq!(claims.sub.as_deref(), Some("user123456"));
+//! // The client refreshes: the refresh token rotates ...
+//! let first = tokens.refresh_token.expect("issued with a refresh token");
+//! let next = engine.refresh(&client, first.expose_secret(), RefreshRequest::default()).await?;
+//! // ... and replaying the spent one revokes the whole session.
+//! let replay = engine.refresh(&client, first.expose_secret(), RefreshRequest::default()).await;
+//! assert!(matches!(replay, Err(Error::ReuseDetected)));
+//! # let _ = next;
 //! # Ok(()) }
 //! ```
 //!
 //! A resource server that holds only the issuer's public keys builds
-//! [`Verifier::from_jwks`] and refreshes it with [`Verifier::replace_jwks`].
+//! [`Verifier::from_jwks`] and refreshes it with [`Verifier::replace_jwks`]. The README has
+//! the axum handler, the defaults table and the measurements.
 //!
 //! ## Threat model, in a few lines
 //!
@@ -41,14 +47,18 @@
 //!   must equal it and never selects it; `none` does not exist; `kid` only picks among the
 //!   keys you configured; keys embedded in or referenced by the header (`jwk`, `jku`, `x5u`,
 //!   `x5c`) reject the token.
-//! - **Malformed input**: every failure is a typed [`TokenError`]; nothing panics; tokens are
-//!   length-limited before any decoding; base64url is strict; duplicate JSON members reject.
+//! - **Malformed input**: every failure is a typed [`TokenError`], [`GrantError`] or
+//!   [`KeyError`]; nothing panics; tokens are length-limited before any decoding; base64url
+//!   is strict; duplicate JSON members reject.
 //! - **Token misuse**: `typ: at+jwt` is required by default, so an ID token signed by the same
 //!   key does not pass as an access token; issuer and audience are always checked.
+//! - **Refresh-token theft**: a replayed (older) refresh token revokes its family; forged
+//!   refresh tokens fail their MAC before any store access; the store holds only hashes.
 //! - **Secret leakage**: secret types print `[redacted]`; buffers this crate owns that hold
 //!   key bytes are zeroized (see [`SigningKey`] for what `ring` keeps).
-//! - **Not covered**: a stolen signing key, or a stolen bearer token within its lifetime
-//!   (keep access tokens short-lived).
+//! - **Not covered**: a stolen signing key or refresh secret; a stolen access token within its
+//!   lifetime (keep it short, or use `verify_with_revocation`); a stolen refresh token used
+//!   before the rightful client ever uses it again.
 //!
 //! `ES512` is not supported: `ring` has no P-521, and this crate does not add a second
 //! cryptography library for it. RSA keys cannot be generated here (`ring` does not); load
