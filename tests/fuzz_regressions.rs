@@ -12,10 +12,10 @@ use token_engine::{KeyError, SigningKey};
 
 /// `jwk_import`: an RSA private JWK (RS384, 2048 bits) whose `d`, `dp` and `dq` do not fit
 /// its primes (the fuzzer truncated them; `n`, `e`, `p`, `q` and `qi` are consistent).
-/// `ring` validates the CRT exponents only when signing, so `SigningKey::from_jwk` accepts the
-/// key and every `sign` then fails with `Error::Crypto("signing failed")`: a server configured
-/// with it starts and then fails every token issuance. An inconsistent private key must be
-/// rejected at import, like the other keys `ring` rejects.
+/// `ring` validates the CRT exponents only when signing, so `SigningKey::from_jwk` accepted the
+/// key and every `sign` then failed with `Error::Crypto("signing failed")`: a server configured
+/// with it started and then failed every token issuance. An inconsistent private key must be
+/// rejected at import (fixed by the load-time sign-and-verify self-test).
 #[test]
 fn jwk_rsa_inconsistent_crt_is_rejected_at_import() {
     const INPUT: &[u8] = concat!(

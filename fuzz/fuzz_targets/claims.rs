@@ -16,18 +16,40 @@ const LEEWAY: i64 = 30;
 
 fn check_rules(c: &AccessTokenClaims<'_, serde_json::Value>) {
     assert_eq!(c.iss.as_deref(), Some("https://as"));
-    assert!(c.aud.as_ref().is_some_and(|a| a.contains("https://api")), "aud {:?}", c.aud);
+    assert!(
+        c.aud.as_ref().is_some_and(|a| a.contains("https://api")),
+        "aud {:?}",
+        c.aud
+    );
     let exp = c.exp.expect("exp is required");
     assert!(NOW < exp.saturating_add(LEEWAY), "expired: exp {exp}");
-    assert!(c.iat.is_none_or(|iat| iat <= NOW + LEEWAY), "iat {:?}", c.iat);
-    assert!(c.nbf.is_none_or(|nbf| nbf <= NOW + LEEWAY), "nbf {:?}", c.nbf);
+    assert!(
+        c.iat.is_none_or(|iat| iat <= NOW + LEEWAY),
+        "iat {:?}",
+        c.iat
+    );
+    assert!(
+        c.nbf.is_none_or(|nbf| nbf <= NOW + LEEWAY),
+        "nbf {:?}",
+        c.nbf
+    );
     // The rest of the RFC 9068 set the rules require.
-    let required = [c.sub.is_some(), c.iat.is_some(), c.jti.is_some(), c.client_id.is_some()];
-    assert!(required.iter().all(|&p| p), "required claim missing: {required:?}");
+    let required = [
+        c.sub.is_some(),
+        c.iat.is_some(),
+        c.jti.is_some(),
+        c.client_id.is_some(),
+    ];
+    assert!(
+        required.iter().all(|&p| p),
+        "required claim missing: {required:?}"
+    );
 }
 
 /// Everything but the custom claims (whose floats may not survive a serde_json round trip).
-fn registered<'c>(c: &'c AccessTokenClaims<'_, serde_json::Value>) -> impl PartialEq + core::fmt::Debug + 'c {
+fn registered<'c>(
+    c: &'c AccessTokenClaims<'_, serde_json::Value>,
+) -> impl PartialEq + core::fmt::Debug + 'c {
     (
         (&c.iss, &c.sub, &c.aud, c.exp, c.nbf, c.iat, &c.jti),
         (&c.client_id, &c.scope, c.auth_time, &c.sid, c.pv, &c.cnf),
@@ -35,11 +57,16 @@ fn registered<'c>(c: &'c AccessTokenClaims<'_, serde_json::Value>) -> impl Parti
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(claims) = __private::validate_claims(data, NOW) else { return };
+    let Ok(claims) = __private::validate_claims(data, NOW) else {
+        return;
+    };
     check_rules(&claims);
     let json = serde_json::to_vec(&claims).expect("accepted claims serialize");
     let again = __private::validate_claims(&json, NOW).unwrap_or_else(|e| {
-        panic!("re-serialized claims rejected: {e:?}: {}", String::from_utf8_lossy(&json))
+        panic!(
+            "re-serialized claims rejected: {e:?}: {}",
+            String::from_utf8_lossy(&json)
+        )
     });
     assert_eq!(registered(&again), registered(&claims));
 });

@@ -23,10 +23,10 @@ use std::sync::LazyLock;
 use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
+use token_engine::store::InsertOutcome;
 use token_engine::{
-    __private, DecideConfig, Decision, Error, FamilyRecord, FamilyState,
-    MemoryStore, PolicyVersion, PresentedToken, RefreshKeys, RefreshSecret, RefreshToken,
-    TokenStore, decide,
+    __private, DecideConfig, Decision, Error, FamilyRecord, FamilyState, MemoryStore,
+    PolicyVersion, PresentedToken, RefreshKeys, RefreshSecret, RefreshToken, TokenStore, decide,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -36,7 +36,21 @@ const OTHER: &str = "intruder";
 const MAX_STEPS: usize = 48;
 /// Time steps worth hitting exactly: grace and expiry boundaries.
 const DELTAS: [i64; 16] = [
-    0, 1, 2, 29, 30, 31, 59, 60, 61, 3_600, 86_400, IDLE - 1, IDLE, IDLE + 1, 23 * 86_400,
+    0,
+    1,
+    2,
+    29,
+    30,
+    31,
+    59,
+    60,
+    61,
+    3_600,
+    86_400,
+    IDLE - 1,
+    IDLE,
+    IDLE + 1,
+    23 * 86_400,
     30 * 86_400,
 ];
 
@@ -51,7 +65,9 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let secret = |b: u8| RefreshSecret::from_bytes(&[b; 32]).expect("secret");
     Fixture {
         before: RefreshKeys::new(secret(7)),
-        after: RefreshKeys::new(secret(8).with_id(1)).with_retiring(secret(7)).expect("keys"),
+        after: RefreshKeys::new(secret(8).with_id(1))
+            .with_retiring(secret(7))
+            .expect("keys"),
     }
 });
 
@@ -108,10 +124,20 @@ fn check(
 ) {
     assert_eq!(record.absolute_expires_at, initial.absolute_expires_at);
     let size = serde_json::to_vec(record).expect("serialize").len();
-    assert!(size <= initial_size + 96, "record grew from {initial_size} to {size} bytes");
+    assert!(
+        size <= initial_size + 96,
+        "record grew from {initial_size} to {size} bytes"
+    );
     let revoked = matches!(record.state, FamilyState::Revoked { .. });
-    assert_eq!(revoked, m.reuse_detected, "revoked exactly when reuse was detected");
-    assert_eq!(record.generation as usize + 1, m.issued.len(), "one token per generation");
+    assert_eq!(
+        revoked, m.reuse_detected,
+        "revoked exactly when reuse was detected"
+    );
+    assert_eq!(
+        record.generation as usize + 1,
+        m.issued.len(),
+        "one token per generation"
+    );
     assert_eq!(record.last_used_at, m.last_used);
     assert_eq!(record.rotated_at, m.rotated_at);
     let dead = m.reuse_detected
@@ -131,10 +157,17 @@ fn check(
             for (i, (text, p)) in m.issued.iter().enumerate() {
                 let is_newest = i + 1 == n;
                 match decide(record, p, now, &cfg) {
-                    Decision::Rotate { record: next, token, .. } => {
+                    Decision::Rotate {
+                        record: next,
+                        token,
+                        ..
+                    } => {
                         rotations += 1;
                         assert!(!dead, "dead family rotated (token {i} of {n})");
-                        assert!(is_newest && client == CLIENT, "token {i} of {n} rotated by {client}");
+                        assert!(
+                            is_newest && client == CLIENT,
+                            "token {i} of {n} rotated by {client}"
+                        );
                         assert_eq!(next.generation, record.generation + 1);
                         assert_eq!(next.absolute_expires_at, record.absolute_expires_at);
                         assert_eq!(next.version, record.version.wrapping_add(1));
@@ -145,7 +178,10 @@ fn check(
                     Decision::GraceRetry { token } => {
                         assert!(!dead, "dead family granted a retry (token {i} of {n})");
                         assert!(i + 2 == n && client == CLIENT, "retry for token {i} of {n}");
-                        assert!(g > 0 && now >= m.rotated_at && now - m.rotated_at <= g, "grace {g}");
+                        assert!(
+                            g > 0 && now >= m.rotated_at && now - m.rotated_at <= g,
+                            "grace {g}"
+                        );
                         assert_eq!(token.expose_secret(), newest(m), "retry gave another token");
                     }
                     Decision::Revoke { record: next, .. } => {
@@ -155,7 +191,10 @@ fn check(
                     }
                     Decision::Reject(e) => {
                         // A live family rotates its newest token for its own client.
-                        assert!(dead || !(is_newest && client == CLIENT), "newest rejected: {e:?}");
+                        assert!(
+                            dead || !(is_newest && client == CLIENT),
+                            "newest rejected: {e:?}"
+                        );
                     }
                 }
             }
@@ -181,7 +220,8 @@ fuzz_target!(|data: &[u8]| {
     let (initial, token) = __private::new_family(keys, "user", CLIENT, now).expect("family");
     let family = initial.id;
     let initial_size = serde_json::to_vec(&initial).expect("serialize").len();
-    assert!(matches!(block_on(store.create_family(&initial)), Ok(_)));
+    let created = block_on(store.create_family(&initial)).expect("create");
+    assert_eq!(created, InsertOutcome::Inserted);
     let first = keys.parse(token.expose_secret()).expect("parses");
     let mut m = Model {
         issued: vec![(token.expose_secret().to_owned(), first)],
@@ -219,7 +259,11 @@ fuzz_target!(|data: &[u8]| {
             }
             6 => {
                 let b = input.byte().unwrap_or(0);
-                now += if b < 0xc0 { DELTAS[usize::from(b) % DELTAS.len()] } else { i64::from(input.u32() % (40 * 86_400)) };
+                now += if b < 0xc0 {
+                    DELTAS[usize::from(b) % DELTAS.len()]
+                } else {
+                    i64::from(input.u32() % (40 * 86_400))
+                };
                 None
             }
             7 => {
@@ -235,10 +279,14 @@ fuzz_target!(|data: &[u8]| {
         if let Some((token, client)) = presented {
             let text = token.expose_secret();
             let is_forged = !m.issued.iter().any(|(t, _)| t == text);
-            let before = block_on(store.load_family(&family)).expect("load").expect("stored");
+            let before = block_on(store.load_family(&family))
+                .expect("load")
+                .expect("stored");
             // What `decide` says on the stored record is what `refresh_family` does.
             let expected = {
-                let p = keys.parse(text).expect("every presented token has a genuine tag");
+                let p = keys
+                    .parse(text)
+                    .expect("every presented token has a genuine tag");
                 let cfg = DecideConfig {
                     keys,
                     client_id: client,
@@ -248,11 +296,25 @@ fuzz_target!(|data: &[u8]| {
                 };
                 decide(&before, &p, now, &cfg)
             };
-            let outcome = block_on(__private::refresh_family(&store, keys, text, client, now, grace));
-            let after = block_on(store.load_family(&family)).expect("load").expect("stored");
+            let outcome = block_on(__private::refresh_family(
+                &store, keys, text, client, now, grace,
+            ));
+            let after = block_on(store.load_family(&family))
+                .expect("load")
+                .expect("stored");
             match (expected, outcome) {
-                (Decision::Rotate { record, token: want, .. }, Ok(got)) => {
-                    assert!(!is_forged && text == newest(&m), "a token other than the newest rotated");
+                (
+                    Decision::Rotate {
+                        record,
+                        token: want,
+                        ..
+                    },
+                    Ok(got),
+                ) => {
+                    assert!(
+                        !is_forged && text == newest(&m),
+                        "a token other than the newest rotated"
+                    );
                     assert_eq!(got.expose_secret(), want.expose_secret());
                     assert_eq!(after, record);
                     m.last_used = now;
@@ -277,14 +339,13 @@ fuzz_target!(|data: &[u8]| {
                 }
                 (d, o) => panic!("decide said {d:?}, refresh_family did {o:?}"),
             }
-            if is_forged {
-                if let Ok(p) = keys.parse(text) {
-                    m.forged.push(p);
-                }
+            if is_forged && let Ok(p) = keys.parse(text) {
+                m.forged.push(p);
             }
-            drop(token);
         }
-        let record = block_on(store.load_family(&family)).expect("load").expect("stored");
+        let record = block_on(store.load_family(&family))
+            .expect("load")
+            .expect("stored");
         check(keys, &record, &initial, initial_size, &m, now, grace);
     }
 });

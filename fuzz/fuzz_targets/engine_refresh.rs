@@ -39,8 +39,22 @@ const MAX_SESSIONS: usize = 6;
 const SUBJECTS: [&str; 2] = ["alice", "bob"];
 /// Clock steps worth hitting exactly: grace, access-token and family expiry boundaries.
 const DELTAS: [i64; 16] = [
-    1, 2, 30, 59, 60, 61, ACCESS_TTL - 1, ACCESS_TTL + LEEWAY - 1, ACCESS_TTL + LEEWAY, 3_600,
-    86_400, IDLE - 1, IDLE, IDLE + 1, 23 * 86_400, 40 * 86_400,
+    1,
+    2,
+    30,
+    59,
+    60,
+    61,
+    ACCESS_TTL - 1,
+    ACCESS_TTL + LEEWAY - 1,
+    ACCESS_TTL + LEEWAY,
+    3_600,
+    86_400,
+    IDLE - 1,
+    IDLE,
+    IDLE + 1,
+    23 * 86_400,
+    40 * 86_400,
 ];
 
 static CLIENTS: LazyLock<[Client; 2]> = LazyLock::new(|| {
@@ -65,7 +79,9 @@ struct Input<'a>(&'a [u8]);
 
 impl Input<'_> {
     fn byte(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else { return 0 };
+        let Some((&b, rest)) = self.0.split_first() else {
+            return 0;
+        };
         self.0 = rest;
         b
     }
@@ -140,15 +156,24 @@ impl World {
         let expected = s.live(self.now) && a.pv_major >= self.global().major && fresh;
         match result {
             Ok(claims) => {
-                assert!(expected, "accepted: live {} stale pv {} fresh {fresh}", s.live(self.now), a.pv_major);
+                assert!(
+                    expected,
+                    "accepted: live {} stale pv {} fresh {fresh}",
+                    s.live(self.now),
+                    a.pv_major
+                );
                 assert_eq!(claims.sid.as_deref(), Some(&*s.sid));
                 assert_eq!(claims.sub.as_deref(), Some(SUBJECTS[s.subject]));
                 assert_eq!(claims.client_id.as_deref(), Some(CLIENTS[s.client].id()));
             }
-            Err(Error::InvalidToken(e)) => assert!(!expected, "live session's token rejected: {e:?}"),
+            Err(Error::InvalidToken(e)) => {
+                assert!(!expected, "live session's token rejected: {e:?}")
+            }
             Err(e) => panic!("verify_with_revocation: {e:?}"),
         }
-        let active = block_on(self.engine.introspect(&a.token)).expect("introspect").active;
+        let active = block_on(self.engine.introspect(&a.token))
+            .expect("introspect")
+            .active;
         assert_eq!(active, expected, "introspection of an access token");
     }
 }
@@ -158,10 +183,21 @@ fn issue(w: &mut World, b: u8) {
         return;
     }
     let (client, subject) = (usize::from(b & 1), usize::from((b >> 1) & 1));
-    let r = block_on(w.engine.issue(&CLIENTS[client], IssueRequest::new(SUBJECTS[subject])))
-        .expect("issue");
-    let refresh = r.refresh_token.expect("a refresh token").expose_secret().to_owned();
-    let claims = w.engine.verifier().verify(&r.access_token).expect("fresh access token verifies");
+    let r = block_on(
+        w.engine
+            .issue(&CLIENTS[client], IssueRequest::new(SUBJECTS[subject])),
+    )
+    .expect("issue");
+    let refresh = r
+        .refresh_token
+        .expect("a refresh token")
+        .expose_secret()
+        .to_owned();
+    let claims = w
+        .engine
+        .verifier()
+        .verify(&r.access_token)
+        .expect("fresh access token verifies");
     let policy = w.global();
     assert_eq!(claims.pv, Some(policy));
     w.sessions.push(Session {
@@ -169,7 +205,11 @@ fn issue(w: &mut World, b: u8) {
         subject,
         sid: claims.sid.expect("sid").into_owned(),
         refresh: vec![refresh],
-        access: vec![Access { token: r.access_token, iat: w.now, pv_major: policy.major }],
+        access: vec![Access {
+            token: r.access_token,
+            iat: w.now,
+            pv_major: policy.major,
+        }],
         revoked: false,
         dead: false,
         created: w.now,
@@ -202,9 +242,17 @@ fn refresh(w: &mut World, si: usize, index: usize, client: usize, scope: u8) {
     } else if client != s.client {
         Want::Reuse
     } else if index + 1 == n {
-        if s.stale(global) { Want::Reauth } else { Want::Rotate }
+        if s.stale(global) {
+            Want::Reauth
+        } else {
+            Want::Rotate
+        }
     } else if index + 2 == n && grace > 0 && now >= s.rotated_at && now - s.rotated_at <= grace {
-        if s.stale(global) { Want::Reauth } else { Want::Retry }
+        if s.stale(global) {
+            Want::Reauth
+        } else {
+            Want::Retry
+        }
     } else {
         Want::Reuse
     };
@@ -214,28 +262,54 @@ fn refresh(w: &mut World, si: usize, index: usize, client: usize, scope: u8) {
     if let Ok(r) = &result {
         assert!(!was_dead, "a dead session refreshed");
         assert!(!widened, "a widened scope was granted");
-        assert_eq!(r.scope.as_deref(), Some(if scope % 4 == 2 { "read" } else { "read write" }));
+        assert_eq!(
+            r.scope.as_deref(),
+            Some(if scope % 4 == 2 { "read" } else { "read write" })
+        );
     }
     match (want, result) {
         (Want::Rotate | Want::Retry, Err(Error::InvalidScope)) if widened => {}
         (Want::Rotate, Ok(r)) => {
-            let rt = r.refresh_token.expect("a refresh token").expose_secret().to_owned();
-            assert!(!s.refresh.contains(&rt), "a rotation handed out an old token");
+            let rt = r
+                .refresh_token
+                .expect("a refresh token")
+                .expose_secret()
+                .to_owned();
+            assert!(
+                !s.refresh.contains(&rt),
+                "a rotation handed out an old token"
+            );
             s.refresh.push(rt);
             s.last_used = now;
             s.rotated_at = now;
             s.policy = s.policy.max(global);
-            s.access.push(Access { token: r.access_token, iat: now, pv_major: s.policy.major });
+            s.access.push(Access {
+                token: r.access_token,
+                iat: now,
+                pv_major: s.policy.major,
+            });
         }
         (Want::Retry, Ok(r)) => {
             let rt = r.refresh_token.expect("a refresh token");
-            assert_eq!(rt.expose_secret(), s.refresh[n - 1], "a retry handed out another token");
-            s.access.push(Access { token: r.access_token, iat: now, pv_major: s.policy.major });
+            assert_eq!(
+                rt.expose_secret(),
+                s.refresh[n - 1],
+                "a retry handed out another token"
+            );
+            s.access.push(Access {
+                token: r.access_token,
+                iat: now,
+                pv_major: s.policy.major,
+            });
         }
-        (Want::Reject, Err(Error::InvalidGrant(
-            GrantError::Revoked | GrantError::IdleExpired | GrantError::AbsoluteExpired,
-        ))) => {}
-        (Want::Reuse, Err(Error::ReuseDetected)) | (Want::Reauth, Err(Error::ReauthenticationRequired)) => {
+        (
+            Want::Reject,
+            Err(Error::InvalidGrant(
+                GrantError::Revoked | GrantError::IdleExpired | GrantError::AbsoluteExpired,
+            )),
+        ) => {}
+        (Want::Reuse, Err(Error::ReuseDetected))
+        | (Want::Reauth, Err(Error::ReauthenticationRequired)) => {
             s.revoked = true;
         }
         (want, got) => {
@@ -268,7 +342,11 @@ fn revoke(w: &mut World, si: usize, b: u8) {
     match outcome {
         Err(Error::UnauthorizedClient) => assert_ne!(client, s.client),
         Ok(RevocationOutcome::Revoked { .. }) => {
-            assert!(client == s.client && s.live(now), "revoked: {}", s.live(now));
+            assert!(
+                client == s.client && s.live(now),
+                "revoked: {}",
+                s.live(now)
+            );
             s.revoked = true;
         }
         Ok(RevocationOutcome::AlreadyInactive { .. }) => {
@@ -280,7 +358,11 @@ fn revoke(w: &mut World, si: usize, b: u8) {
 
 fn sign_out(w: &mut World, subject: usize) {
     let now = w.now;
-    let live = w.sessions.iter().filter(|s| s.subject == subject && s.live(now)).count();
+    let live = w
+        .sessions
+        .iter()
+        .filter(|s| s.subject == subject && s.live(now))
+        .count();
     let ended = block_on(w.engine.sign_out_everywhere(SUBJECTS[subject])).expect("sign out");
     assert_eq!(ended, live as u64);
     for s in w.sessions.iter_mut().filter(|s| s.subject == subject) {
@@ -308,7 +390,12 @@ fn introspect(w: &World, si: usize, b: u8) {
     for (i, t) in s.refresh.iter().enumerate() {
         let r = block_on(w.engine.introspect(t)).expect("introspect");
         let expected = i + 1 == s.refresh.len() && s.live(w.now) && !s.stale(w.global());
-        assert_eq!(r.active, expected, "refresh token {i} of {}", s.refresh.len());
+        assert_eq!(
+            r.active,
+            expected,
+            "refresh token {i} of {}",
+            s.refresh.len()
+        );
         if r.active {
             active += 1;
             assert_eq!(r.sub.as_deref(), Some(SUBJECTS[s.subject]));
@@ -317,7 +404,10 @@ fn introspect(w: &World, si: usize, b: u8) {
             assert_eq!(r.token_type.as_deref(), Some("refresh_token"));
         }
     }
-    assert!(active <= 1, "{active} refresh tokens of one session are active");
+    assert!(
+        active <= 1,
+        "{active} refresh tokens of one session are active"
+    );
     w.check_access(s, &s.access[usize::from(b) % s.access.len()]);
 }
 
@@ -325,7 +415,9 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let grace = i64::from(input.byte() % 61);
     let clock = ManualClock::new(T0);
-    let key = SigningKey::hmac(Algorithm::HS256, &[7; 32]).expect("key").with_kid("hs");
+    let key = SigningKey::hmac(Algorithm::HS256, &[7; 32])
+        .expect("key")
+        .with_kid("hs");
     let engine = Engine::builder()
         .issuer("https://as")
         .audience("https://api")
@@ -335,7 +427,13 @@ fuzz_target!(|data: &[u8]| {
         .clock(clock.clone())
         .build(MemoryStore::new())
         .expect("engine");
-    let mut w = World { engine, clock, now: T0, grace, sessions: Vec::new() };
+    let mut w = World {
+        engine,
+        clock,
+        now: T0,
+        grace,
+        sessions: Vec::new(),
+    };
     issue(&mut w, 0);
     for _ in 0..MAX_OPS {
         if input.0.is_empty() {
@@ -364,11 +462,15 @@ fuzz_target!(|data: &[u8]| {
             }
             7 => {
                 let g = w.global();
-                w.engine.policy().set_global(PolicyVersion::new(g.major + 1, 0));
+                w.engine
+                    .policy()
+                    .set_global(PolicyVersion::new(g.major + 1, 0));
             }
             8 => {
                 let g = w.global();
-                w.engine.policy().set_global(PolicyVersion::new(g.major, g.minor + 1));
+                w.engine
+                    .policy()
+                    .set_global(PolicyVersion::new(g.major, g.minor + 1));
             }
             9 => revoke(&mut w, si, b >> 3),
             10 => sign_out(&mut w, usize::from(b >> 3) & 1),

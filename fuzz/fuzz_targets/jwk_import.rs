@@ -7,14 +7,14 @@
 //!   `thumbprint`; HMAC keys export nothing and have no thumbprint;
 //! - a signing key imported from a JWK signs a message that its `verifying_key()` verifies
 //!   (and a different message does not), and its public half passes the export check above
-//!   (RSA keys that fail to sign are tolerated: a known bug, see the comment below);
+//!   (regression: tests/fuzz_regressions.rs, `jwk_rsa_inconsistent_crt_is_rejected_at_import`);
 //! - an imported set never holds more keys than the limit, and its `kid`s are distinct.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use token_engine::{Algorithm, Error, Jwks, JwksOptions, SigningKey, VerifyingKey};
+use token_engine::{Algorithm, Jwks, JwksOptions, SigningKey, VerifyingKey};
 
 const MESSAGE: &[u8] = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmdXp6In0";
 
@@ -24,11 +24,6 @@ static OPTIONS: LazyLock<[JwksOptions; 2]> = LazyLock::new(|| {
     rsa_default.max_keys = 4;
     [JwksOptions::default(), rsa_default]
 });
-
-fn is_rsa(alg: Algorithm) -> bool {
-    use Algorithm::*;
-    matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
-}
 
 /// The export / re-import property of one verification key.
 fn check_export(key: &VerifyingKey) {
@@ -49,8 +44,14 @@ fn check_export(key: &VerifyingKey) {
     let jwks = Jwks::parse(&set, &JwksOptions::default())
         .unwrap_or_else(|e| panic!("exported JWK {text} does not re-import as a set: {e:?}"));
     assert!(jwks.skipped.is_empty(), "{text}: {:?}", jwks.skipped);
-    let [one] = jwks.keys.as_slice() else { panic!("{text}: {} keys", jwks.keys.len()) };
-    assert_eq!((one.alg(), one.thumbprint()), (key.alg(), thumbprint), "{text}");
+    let [one] = jwks.keys.as_slice() else {
+        panic!("{text}: {} keys", jwks.keys.len())
+    };
+    assert_eq!(
+        (one.alg(), one.thumbprint()),
+        (key.alg(), thumbprint),
+        "{text}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -62,18 +63,14 @@ fuzz_target!(|data: &[u8]| {
         let public = key.verifying_key();
         assert_eq!(public.alg(), key.alg());
         assert_eq!(public.kid(), key.kid());
-        match key.sign(MESSAGE) {
-            Ok(sig) => {
-                public.verify(MESSAGE, &sig).expect("its verifying key verifies its signature");
-                assert!(public.verify(b"another message", &sig).is_err(), "verifies anything");
-            }
-            // KNOWN BUG (tests/fuzz_regressions.rs, `jwk_rsa_inconsistent_crt_is_rejected_at_import`):
-            // an RSA key whose d/dp/dq do not fit its primes imports (ring checks them only
-            // when signing) and then never signs. Tolerated here, for RSA only, so the target
-            // keeps looking for other bugs; remove this arm once import rejects such keys.
-            Err(Error::Crypto(_)) if is_rsa(key.alg()) => {}
-            Err(e) => panic!("an imported {:?} key does not sign: {e:?}", key.alg()),
-        }
+        let sig = key.sign(MESSAGE).expect("an imported key signs");
+        public
+            .verify(MESSAGE, &sig)
+            .expect("its verifying key verifies its signature");
+        assert!(
+            public.verify(b"another message", &sig).is_err(),
+            "verifies anything"
+        );
         check_export(&public);
     }
     for options in OPTIONS.iter() {
@@ -81,7 +78,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(set.keys.len() + set.skipped.len() <= options.max_keys);
             for (i, k) in set.keys.iter().enumerate() {
                 if let Some(kid) = k.kid() {
-                    assert!(set.keys.iter().skip(i + 1).all(|o| o.kid() != Some(kid)), "dup kid");
+                    assert!(
+                        set.keys.iter().skip(i + 1).all(|o| o.kid() != Some(kid)),
+                        "dup kid"
+                    );
                 }
                 check_export(k);
             }

@@ -29,7 +29,9 @@ struct Fixture {
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let secret = |b: u8| RefreshSecret::from_bytes(&[b; 32]).expect("secret");
     Fixture {
-        keys: RefreshKeys::new(secret(7)).with_retiring(secret(8).with_id(1)).expect("keys"),
+        keys: RefreshKeys::new(secret(7))
+            .with_retiring(secret(8).with_id(1))
+            .expect("keys"),
         retiring: RefreshKeys::new(secret(8).with_id(1)),
     }
 });
@@ -86,7 +88,11 @@ fn text_mode(f: &Fixture, data: &[u8]) {
         other => panic!("accepted a token under unknown key id {other}"),
     };
     let again = __private::mint(minter, p.family(), p.generation(), &secret).expect("mint");
-    assert_eq!(again.expose_secret(), &*token, "accepted a non-canonical spelling");
+    assert_eq!(
+        again.expose_secret(),
+        &*token,
+        "accepted a non-canonical spelling"
+    );
 }
 
 fn structured_mode(f: &Fixture, data: &[u8]) {
@@ -102,7 +108,10 @@ fn structured_mode(f: &Fixture, data: &[u8]) {
     assert_eq!(text.len(), REFRESH_TOKEN_LEN);
     let p = f.keys.parse(text).expect("a minted token parses");
     assert_eq!((p.family(), p.generation()), (family, generation));
-    assert_eq!(parts(text), Some((0, *family.as_bytes(), generation, secret)));
+    assert_eq!(
+        parts(text),
+        Some((0, *family.as_bytes(), generation, secret))
+    );
 
     let at = usize::from(u16::from_be_bytes([buf[52], buf[53]])) % text.len();
     let mut bytes = text.as_bytes().to_vec();
@@ -117,7 +126,9 @@ fn structured_mode(f: &Fixture, data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     let f = &*FIXTURE;
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     if mode & 1 == 0 {
         text_mode(f, rest);
     } else {

@@ -32,11 +32,31 @@ const CODES: [&str; 7] = [
 static TOKEN_ERRORS: LazyLock<Vec<TokenError>> = LazyLock::new(|| {
     use TokenError::*;
     vec![
-        TooLong, Malformed, Base64, Header, DuplicateHeader, AlgNone, UnsupportedAlgorithm,
-        AlgorithmMismatch, MissingKeyId, UnknownKeyId, CriticalHeader, EmbeddedKey, WrongType,
-        InvalidSignature, Claims, DuplicateClaim, MissingClaim(Claim::Exp),
-        MissingClaim(Claim::Sid), Expired, NotYetValid, IssuedInFuture, Issuer, Audience,
-        SessionRevoked, PolicyStale,
+        TooLong,
+        Malformed,
+        Base64,
+        Header,
+        DuplicateHeader,
+        AlgNone,
+        UnsupportedAlgorithm,
+        AlgorithmMismatch,
+        MissingKeyId,
+        UnknownKeyId,
+        CriticalHeader,
+        EmbeddedKey,
+        WrongType,
+        InvalidSignature,
+        Claims,
+        DuplicateClaim,
+        MissingClaim(Claim::Exp),
+        MissingClaim(Claim::Sid),
+        Expired,
+        NotYetValid,
+        IssuedInFuture,
+        Issuer,
+        Audience,
+        SessionRevoked,
+        PolicyStale,
     ]
 });
 
@@ -80,7 +100,9 @@ fn error(sel: u8, text: &str) -> Error {
 }
 
 fn error_json(data: &[u8]) {
-    let Ok(parsed) = serde_json::from_slice::<ErrorResponse>(data) else { return };
+    let Ok(parsed) = serde_json::from_slice::<ErrorResponse>(data) else {
+        return;
+    };
     assert!(matches!(parsed.http_status(), 400 | 401 | 500));
     let json = serde_json::to_vec(&parsed).expect("serialize");
     let again: ErrorResponse = serde_json::from_slice(&json).expect("re-parse");
@@ -88,13 +110,18 @@ fn error_json(data: &[u8]) {
 }
 
 fn from_error(data: &[u8]) {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let e = error(sel, &String::from_utf8_lossy(rest));
     let r = ErrorResponse::from_error(&e);
     assert_eq!(r, ErrorResponse::from(&e));
     let v: Value = serde_json::to_value(&r).expect("serialize");
     let obj = v.as_object().expect("an object");
-    let code = obj.get("error").and_then(Value::as_str).expect("error is a string");
+    let code = obj
+        .get("error")
+        .and_then(Value::as_str)
+        .expect("error is a string");
     assert!(CODES.contains(&code), "unknown code {code}");
     assert_eq!(code, e.oauth_code());
     assert!(obj.get("error_description").is_some_and(Value::is_string));
@@ -108,7 +135,9 @@ fn from_error(data: &[u8]) {
 }
 
 fn token_response(data: &[u8]) {
-    let Some((&flags, rest)) = data.split_first() else { return };
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
     let (num, rest) = rest.split_at(rest.len().min(8));
     let mut n = [0u8; 8];
     n[..num.len()].copy_from_slice(num);
@@ -118,7 +147,11 @@ fn token_response(data: &[u8]) {
     let access = fields.next().unwrap_or_default().to_owned();
     let refresh = (flags & 2 != 0).then(|| fields.next().unwrap_or_default().to_owned());
     let scope = (flags & 4 != 0).then(|| fields.next().unwrap_or_default().to_owned());
-    let token_type = if flags & 1 == 0 { TokenType::Bearer } else { TokenType::DPoP };
+    let token_type = if flags & 1 == 0 {
+        TokenType::Bearer
+    } else {
+        TokenType::DPoP
+    };
     let r = TokenResponse {
         access_token: access.clone(),
         token_type,
@@ -127,7 +160,11 @@ fn token_response(data: &[u8]) {
         scope: scope.clone(),
     };
     // Debug redacts both tokens: it is exactly this, whatever they hold.
-    let rt_debug = if refresh.is_some() { "Some(RefreshToken([redacted]))" } else { "None" };
+    let rt_debug = if refresh.is_some() {
+        "Some(RefreshToken([redacted]))"
+    } else {
+        "None"
+    };
     let expected_debug = format!(
         "TokenResponse {{ access_token: \"[redacted]\", token_type: {token_type:?}, \
          expires_in: {expires_in}, refresh_token: {rt_debug}, scope: {scope:?} }}"
@@ -150,7 +187,9 @@ fn token_response(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     match mode % 3 {
         0 => error_json(rest),
         1 => from_error(rest),
