@@ -1,253 +1,33 @@
 //! The facade: [`Engine`] wires keys, refresh secrets, store, clock, policy and events into
-//! issue, refresh, verify, revoke, introspect and session management.
-//!
-//! # Defaults, and why
-//!
-//! | setting | default | allowed | why |
-//! |---|---|---|---|
-//! | `access_ttl` | 15 min | 1 min ..= 24 h | a stolen access token is usable until it expires: keep it short; refresh is cheap |
-//! | `family_idle_ttl` | 7 days | 1 min ..= 365 days | a session nobody used for a week is abandoned or stolen |
-//! | `family_absolute_ttl` | 30 days | idle ..= 400 days | bounds any session, however active; never slides |
-//! | `reuse_grace` | 0 | 0 ..= 60 s | strict by default: any replay revokes; a few seconds absorb honest client retries |
-//! | `leeway` | 30 s | 0 ..= 5 min | clock skew between servers behind NTP is far below |
-//! | `policy` | 1.0 | any | bump the major to force re-authentication, the minor to upgrade silently |
-//!
-//! The issuer, at least one audience, a signing key and a refresh secret are required.
+//! issue, refresh, verify, revoke, introspect and session management. The defaults, with the
+//! reasons, are on [`EngineBuilder`].
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use ring::rand::{SecureRandom, SystemRandom};
-use time::Duration;
 
 use crate::client::{
     Client, IssueRequest, RefreshRequest, encode_claims, grant_scope, narrow_scope,
 };
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::error::{Error, GrantError};
-use crate::event::{Event, EventSink, NoEvents};
+use crate::event::{Event, EventSink};
 use crate::family::{
     DecideConfig, FamilyRecord, FamilySpec, RefreshFailure, Refreshed, RevocationReason,
     new_family, refresh_family,
 };
-use crate::jose::{
-    AccessTokenClaims, Audience, Confirmation, SigningKey, Validation, b64_encode_to,
-};
+use crate::jose::{AccessTokenClaims, Audience, Confirmation, b64_encode_to};
 use crate::keyset::KeySet;
-use crate::opaque::{FamilyId, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshSecret, RefreshToken};
+use crate::opaque::{FamilyId, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshToken};
 use crate::policy::{PolicyRegistry, PolicyVersion};
 use crate::response::{IntrospectionResponse, TokenResponse, TokenType};
 use crate::store::{CasOutcome, InsertOutcome, TokenStore};
 use crate::verifier::Verifier;
 
-/// Configures an [`Engine`]; see the module docs for the defaults and limits.
-#[must_use]
-pub struct EngineBuilder {
-    issuer: Option<String>,
-    audiences: Vec<String>,
-    keys: Option<KeySet>,
-    refresh: Option<RefreshKeys>,
-    access_ttl: Duration,
-    idle_ttl: Duration,
-    absolute_ttl: Duration,
-    reuse_grace: Duration,
-    leeway: Duration,
-    policy: PolicyVersion,
-    clock: Arc<dyn Clock>,
-    events: Arc<dyn EventSink>,
-}
+mod builder;
 
-impl core::fmt::Debug for EngineBuilder {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("EngineBuilder")
-            .field("issuer", &self.issuer)
-            .field("audiences", &self.audiences)
-            .field("access_ttl", &self.access_ttl)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for EngineBuilder {
-    fn default() -> Self {
-        Self {
-            issuer: None,
-            audiences: Vec::new(),
-            keys: None,
-            refresh: None,
-            access_ttl: Duration::minutes(15),
-            idle_ttl: Duration::days(7),
-            absolute_ttl: Duration::days(30),
-            reuse_grace: Duration::ZERO,
-            leeway: crate::jose::DEFAULT_LEEWAY,
-            policy: PolicyVersion::new(1, 0),
-            clock: Arc::new(SystemClock),
-            events: Arc::new(NoEvents),
-        }
-    }
-}
-
-impl EngineBuilder {
-    /// The `iss` of every access token (required).
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
-        self
-    }
-
-    /// An `aud` for the access tokens (at least one is required; several make `aud` an array).
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
-        self
-    }
-
-    /// The signing key (or use [`EngineBuilder::key_set`] to share a rotating set).
-    pub fn signing_key(mut self, key: SigningKey) -> Self {
-        self.keys = Some(KeySet::new(key));
-        self
-    }
-
-    /// The key set to sign with; rotations on it apply to the engine at once.
-    pub fn key_set(mut self, keys: KeySet) -> Self {
-        self.keys = Some(keys);
-        self
-    }
-
-    /// The refresh-token master secret (required, or [`EngineBuilder::refresh_keys`]).
-    pub fn refresh_secret(mut self, secret: RefreshSecret) -> Self {
-        self.refresh = Some(RefreshKeys::new(secret));
-        self
-    }
-
-    /// Several refresh secrets, while one is being rotated out.
-    pub fn refresh_keys(mut self, keys: RefreshKeys) -> Self {
-        self.refresh = Some(keys);
-        self
-    }
-
-    /// Access-token lifetime.
-    pub fn access_ttl(mut self, ttl: Duration) -> Self {
-        self.access_ttl = ttl;
-        self
-    }
-
-    /// How long a session may go unused.
-    pub fn family_idle_ttl(mut self, ttl: Duration) -> Self {
-        self.idle_ttl = ttl;
-        self
-    }
-
-    /// How long a session may last at most.
-    pub fn family_absolute_ttl(mut self, ttl: Duration) -> Self {
-        self.absolute_ttl = ttl;
-        self
-    }
-
-    /// How long after a rotation the previous refresh token may be presented again (an honest
-    /// retry) and get the same successor.
-    pub fn reuse_grace(mut self, grace: Duration) -> Self {
-        self.reuse_grace = grace;
-        self
-    }
-
-    /// Clock-skew leeway of the engine's verifier.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
-        self
-    }
-
-    /// The current global security-policy version.
-    pub fn policy(mut self, version: PolicyVersion) -> Self {
-        self.policy = version;
-        self
-    }
-
-    /// The clock (tests, simulations).
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Where audit events go.
-    pub fn events(mut self, sink: impl EventSink + 'static) -> Self {
-        self.events = Arc::new(sink);
-        self
-    }
-
-    /// Check the configuration and build the engine over `store`.
-    pub fn build<S: TokenStore>(self, store: S) -> Result<Engine<S>, Error> {
-        let issuer = self
-            .issuer
-            .filter(|i| !i.is_empty())
-            .ok_or(Error::Config("engine: an issuer is required"))?;
-        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
-            return Err(Error::Config(
-                "engine: at least one non-empty audience is required",
-            ));
-        }
-        let keys = self
-            .keys
-            .ok_or(Error::Config("engine: a signing key is required"))?;
-        let refresh = self
-            .refresh
-            .ok_or(Error::Config("engine: a refresh secret is required"))?;
-        let within = |d: Duration, lo: Duration, hi: Duration| d >= lo && d <= hi;
-        if !within(self.access_ttl, Duration::minutes(1), Duration::hours(24)) {
-            return Err(Error::Config(
-                "engine: access_ttl must be between 1 minute and 24 hours",
-            ));
-        }
-        if !within(self.idle_ttl, Duration::minutes(1), Duration::days(365)) {
-            return Err(Error::Config(
-                "engine: family_idle_ttl must be between 1 minute and 365 days",
-            ));
-        }
-        if !within(self.absolute_ttl, self.idle_ttl, Duration::days(400)) {
-            return Err(Error::Config(
-                "engine: family_absolute_ttl must be at least family_idle_ttl and at most 400 days",
-            ));
-        }
-        if !within(self.reuse_grace, Duration::ZERO, Duration::seconds(60)) {
-            return Err(Error::Config(
-                "engine: reuse_grace must be between 0 and 60 seconds",
-            ));
-        }
-        let mut rules = Validation::new(
-            issuer.clone(),
-            self.audiences.first().cloned().unwrap_or_default(),
-        )
-        .leeway(self.leeway);
-        for a in self.audiences.iter().skip(1) {
-            rules = rules.also_audience(a.clone());
-        }
-        let policy = Arc::new(PolicyRegistry::new(self.policy));
-        let verifier = keys
-            .verifier(rules)?
-            .with_shared_clock(Arc::clone(&self.clock))
-            .with_events(Arc::clone(&self.events))
-            .with_policy(Arc::clone(&policy))
-            .with_idle_ttl(self.idle_ttl);
-        let audience = match self.audiences.as_slice() {
-            [one] => Audience::One(Cow::Owned(one.clone())),
-            many => Audience::Many(many.iter().cloned().map(Cow::Owned).collect()),
-        };
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                issuer,
-                audience,
-                keys,
-                refresh,
-                store,
-                clock: self.clock,
-                policy,
-                events: self.events,
-                verifier,
-                access_ttl: self.access_ttl.whole_seconds(),
-                idle_ttl: self.idle_ttl.whole_seconds(),
-                absolute_ttl: self.absolute_ttl.whole_seconds(),
-                reuse_grace: self.reuse_grace.whole_seconds(),
-            }),
-        })
-    }
-}
+pub use builder::EngineBuilder;
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
 pub struct Engine<S> {
