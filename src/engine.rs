@@ -501,7 +501,7 @@ impl<S: TokenStore> Engine<S> {
                 );
             let stale =
                 self.inner.policy.effective(record.tenant.as_deref()).major > record.policy.major;
-            if !record.is_active() || now >= expires_at || !current || stale {
+            if !record.is_live(now, self.inner.idle_ttl) || !current || stale {
                 return Ok(IntrospectionResponse::inactive());
             }
             let mut r = IntrospectionResponse::inactive();
