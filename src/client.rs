@@ -110,7 +110,7 @@ pub(crate) fn narrow_scope(granted: &str, requested: Option<&str>) -> Result<Str
 }
 
 /// Claim names the engine writes itself; application claims may not use them.
-const REGISTERED: [&str; 16] = [
+const REGISTERED: [&str; 17] = [
     "iss",
     "sub",
     "aud",
@@ -122,6 +122,7 @@ const REGISTERED: [&str; 16] = [
     "scope",
     "auth_time",
     "sid",
+    "tenant",
     "pv",
     "cnf",
     "azp",

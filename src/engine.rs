@@ -7,27 +7,25 @@ use std::sync::Arc;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::client::{
-    Client, IssueRequest, RefreshRequest, encode_claims, grant_scope, narrow_scope,
-};
+use crate::client::{Client, IssueRequest, encode_claims, grant_scope};
 use crate::clock::Clock;
-use crate::error::{Error, GrantError};
+use crate::error::Error;
 use crate::event::{Event, EventSink};
-use crate::family::{
-    DecideConfig, FamilyRecord, FamilySpec, RefreshFailure, Refreshed, RevocationReason,
-    new_family, refresh_family,
-};
+use crate::family::{FamilySpec, new_family};
 use crate::jose::{AccessTokenClaims, Audience, Confirmation, b64_encode_to};
 use crate::keyset::KeySet;
-use crate::opaque::{FamilyId, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshToken};
-use crate::policy::{PolicyRegistry, PolicyVersion};
-use crate::response::{IntrospectionResponse, TokenResponse, TokenType};
-use crate::store::{CasOutcome, InsertOutcome, TokenStore};
+use crate::opaque::{FamilyId, RefreshKeys, RefreshToken};
+use crate::policy::{PolicyCache, PolicyVersion};
+use crate::response::{TokenResponse, TokenType};
+use crate::store::{InsertOutcome, TokenStore};
 use crate::verifier::Verifier;
 
 mod builder;
+mod refresh;
+mod revocation;
 
 pub use builder::EngineBuilder;
+pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
 pub struct Engine<S> {
@@ -59,7 +57,7 @@ struct Inner<S> {
     refresh: RefreshKeys,
     store: S,
     clock: Arc<dyn Clock>,
-    policy: Arc<PolicyRegistry>,
+    policy: PolicyCache,
     events: Arc<dyn EventSink>,
     verifier: Verifier,
     access_ttl: i64,
@@ -117,6 +115,7 @@ struct AccessParts<'a> {
     scope: &'a str,
     auth_time: i64,
     sid: Option<FamilyId>,
+    tenant: Option<&'a str>,
     policy: PolicyVersion,
     jkt: Option<&'a str>,
     claims: Option<&'a str>,
@@ -143,10 +142,67 @@ impl<S: TokenStore> Engine<S> {
         &self.inner.keys
     }
 
-    /// The security-policy versions (bump them here).
-    #[must_use]
-    pub fn policy(&self) -> &PolicyRegistry {
-        &self.inner.policy
+    /// The effective security-policy version for `tenant` (`None`: sessions without a
+    /// tenant): the maximum of this engine's configured minimum
+    /// ([`EngineBuilder::policy`]), the global version saved in the store and the tenant's.
+    /// Read through this instance's cache, so it may be up to
+    /// [`EngineBuilder::policy_refresh`] old.
+    pub async fn policy_version(&self, tenant: Option<&str>) -> Result<PolicyVersion, Error> {
+        self.effective_policy(tenant, self.now()).await
+    }
+
+    /// Save the security-policy version of `tenant` (`None`: the global level) in the store,
+    /// or with `version: None` remove the level. Every engine over the same store applies it
+    /// within its [`EngineBuilder::policy_refresh`]; this one at once. Bump the major to force
+    /// every older session to re-authenticate at its next refresh (and make its access tokens
+    /// fail [`Engine::verify_with_revocation`]); bump the minor to upgrade sessions silently at
+    /// their next rotation. Lowering a version never brings back a revoked session, and never
+    /// goes below an engine's configured minimum.
+    pub async fn set_policy(
+        &self,
+        tenant: Option<&str>,
+        version: Option<PolicyVersion>,
+    ) -> Result<(), Error> {
+        self.inner
+            .store
+            .save_policy(tenant, version)
+            .await
+            .map_err(store_error)?;
+        self.inner.policy.put(tenant, version, self.now());
+        Ok(())
+    }
+
+    /// The stored version of one level, through the cache.
+    async fn policy_level(
+        &self,
+        tenant: Option<&str>,
+        now: i64,
+    ) -> Result<Option<PolicyVersion>, Error> {
+        if let Some(v) = self.inner.policy.fresh(tenant, now) {
+            return Ok(v);
+        }
+        let v = self
+            .inner
+            .store
+            .load_policy(tenant)
+            .await
+            .map_err(store_error)?;
+        self.inner.policy.put(tenant, v, now);
+        Ok(v)
+    }
+
+    /// The effective version for `tenant` at `now`.
+    pub(crate) async fn effective_policy(
+        &self,
+        tenant: Option<&str>,
+        now: i64,
+    ) -> Result<PolicyVersion, Error> {
+        let global = self.policy_level(None, now).await?;
+        let own = match tenant {
+            Some(t) => self.policy_level(Some(t), now).await?,
+            None => None,
+        };
+        Ok(self.inner.policy.effective(global, own))
     }
 
     /// The store.
@@ -181,6 +237,7 @@ impl<S: TokenStore> Engine<S> {
             scope: Some(Cow::Borrowed(p.scope)),
             auth_time: Some(p.auth_time),
             sid: p.sid.map(|s| Cow::Owned(s.to_string())),
+            tenant: p.tenant.map(Cow::Borrowed),
             pv: Some(p.policy),
             cnf: p.jkt.map(Confirmation::jkt),
             ..AccessTokenClaims::default()
@@ -231,13 +288,14 @@ impl<S: TokenStore> Engine<S> {
         let claims = encode_claims(&req.claims)?;
         let now = self.now();
         let auth_time = req.auth_time.unwrap_or(now);
-        let policy = self.inner.policy.effective(req.tenant.as_deref());
+        let policy = self.effective_policy(req.tenant.as_deref(), now).await?;
         let mut parts = AccessParts {
             subject: &req.subject,
             client_id: client.id(),
             scope: &scope,
             auth_time,
             sid: None,
+            tenant: req.tenant.as_deref(),
             policy,
             jkt: None,
             claims: claims.as_deref(),
@@ -287,344 +345,6 @@ impl<S: TokenStore> Engine<S> {
         ))
     }
 
-    /// Refresh: rotation with reuse detection (load → decide → compare-and-swap, bounded
-    /// retries). The scope may be narrowed, never widened; a token used by a client other
-    /// than its own counts as reuse.
-    pub async fn refresh(
-        &self,
-        client: &Client,
-        refresh_token: &str,
-        req: RefreshRequest,
-    ) -> Result<TokenResponse, Error> {
-        let presented = match self.inner.refresh.parse(refresh_token) {
-            Ok(p) => p,
-            Err(reason) => {
-                self.emit(Event::RefreshRejected {
-                    family: None,
-                    reason,
-                });
-                return Err(Error::InvalidGrant(reason));
-            }
-        };
-        let now = self.now();
-        let policy = &self.inner.policy;
-        let cfg = DecideConfig {
-            keys: &self.inner.refresh,
-            client_id: client.id(),
-            policy: PolicyVersion::default(),
-            reuse_grace_secs: self.inner.reuse_grace,
-            idle_ttl_secs: self.inner.idle_ttl,
-        };
-        // Reuse detection comes first: a replayed token revokes the family whatever scope it
-        // asks for. Only a request that would succeed is checked for a widened scope.
-        let scope_check =
-            |record: &FamilyRecord| narrow_scope(&record.scope, req.scope.as_deref()).map(|_| ());
-        let outcome = refresh_family(
-            &self.inner.store,
-            &presented,
-            now,
-            &cfg,
-            |tenant| policy.effective(tenant),
-            scope_check,
-        )
-        .await;
-        let (record, token) = match outcome {
-            Ok(Refreshed::Rotated {
-                record,
-                token,
-                policy_upgraded,
-            }) => {
-                self.emit(Event::Refreshed {
-                    family: record.id,
-                    generation: record.generation,
-                    policy_upgraded: policy_upgraded.then_some(record.policy),
-                });
-                (record, token)
-            }
-            Ok(Refreshed::GraceRetry { record, token }) => {
-                self.emit(Event::GraceRetryServed {
-                    family: record.id,
-                    generation: record.generation,
-                });
-                (record, token)
-            }
-            Err(failure) => return Err(self.refresh_failed(failure, presented.family(), client)),
-        };
-        let scope = narrow_scope(&record.scope, req.scope.as_deref())?;
-        let access = self.access_token(&AccessParts {
-            subject: &record.subject,
-            client_id: &record.client_id,
-            scope: &scope,
-            auth_time: record.auth_time,
-            sid: Some(record.id),
-            policy: record.policy,
-            jkt: record.dpop_jkt.as_deref(),
-            claims: record.claims.as_deref(),
-            now,
-        })?;
-        Ok(self.response(access, Some(token), &scope, record.dpop_jkt.is_some()))
-    }
-
-    fn refresh_failed(&self, failure: RefreshFailure, family: FamilyId, client: &Client) -> Error {
-        match failure {
-            RefreshFailure::Store(e) => e,
-            RefreshFailure::Request(e) => e,
-            RefreshFailure::Rejected(reason, record) => {
-                let known = record.is_some()
-                    || !matches!(reason, GrantError::UnknownFamily | GrantError::Contention);
-                self.emit(Event::RefreshRejected {
-                    family: known.then_some(family),
-                    reason,
-                });
-                Error::InvalidGrant(reason)
-            }
-            RefreshFailure::Revoked(revoked) => {
-                let record = revoked.record;
-                match revoked.reason {
-                    RevocationReason::PolicyChanged => {
-                        self.emit(Event::ReauthenticationRequired {
-                            family: record.id,
-                            subject: record.subject.clone(),
-                        });
-                        self.emit(Event::FamilyRevoked {
-                            family: record.id,
-                            reason: revoked.reason,
-                        });
-                        Error::ReauthenticationRequired
-                    }
-                    reason => {
-                        self.emit(Event::ReuseDetected {
-                            family: record.id,
-                            client_id: record.client_id.clone(),
-                            subject: record.subject.clone(),
-                            presented_by: client.id().to_owned(),
-                        });
-                        self.emit(Event::FamilyRevoked {
-                            family: record.id,
-                            reason,
-                        });
-                        Error::ReuseDetected
-                    }
-                }
-            }
-        }
-    }
-
-    /// Verify an access token and also reject it when its session (`sid`) is revoked or
-    /// expired, or its policy major is older than the current one. One store read.
-    pub async fn verify_with_revocation(
-        &self,
-        token: &str,
-    ) -> Result<AccessTokenClaims<'static>, Error> {
-        self.inner
-            .verifier
-            .verify_with_revocation(&self.inner.store, token)
-            .await
-    }
-
-    /// Revoke a token (RFC 7009). A refresh token revokes its family; an access token
-    /// revokes its family through `sid`. Malformed or unknown tokens are not an error (answer
-    /// 200 anyway); the outcome says what happened. A token of another client is
-    /// [`Error::UnauthorizedClient`] and revokes nothing.
-    pub async fn revoke(&self, client: &Client, token: &str) -> Result<RevocationOutcome, Error> {
-        let family = if token.starts_with(REFRESH_TOKEN_PREFIX) {
-            match self.inner.refresh.parse(token) {
-                Ok(p) => p.family(),
-                Err(_) => return Ok(RevocationOutcome::Unknown),
-            }
-        } else {
-            match self.inner.verifier.verify_ignoring_expiry(token) {
-                Ok(Some(sid)) => sid,
-                Ok(None) => return Ok(RevocationOutcome::NoSession),
-                Err(_) => return Ok(RevocationOutcome::Unknown),
-            }
-        };
-        self.revoke_family(Some(client), family, RevocationReason::TokenRevoked)
-            .await
-    }
-
-    async fn revoke_family(
-        &self,
-        client: Option<&Client>,
-        family: FamilyId,
-        reason: RevocationReason,
-    ) -> Result<RevocationOutcome, Error> {
-        let store = &self.inner.store;
-        for _ in 0..crate::family::MAX_CAS_ATTEMPTS {
-            let Some(mut record) = store.load_family(&family).await.map_err(store_error)? else {
-                return Ok(RevocationOutcome::Unknown);
-            };
-            if client.is_some_and(|c| c.id() != record.client_id) {
-                return Err(Error::UnauthorizedClient);
-            }
-            let now = self.now();
-            if !record.is_live(now, self.inner.idle_ttl) {
-                return Ok(RevocationOutcome::AlreadyInactive { family });
-            }
-            let expected = record.version;
-            record.revoke(reason, now);
-            if store
-                .compare_and_swap_family(expected, &record)
-                .await
-                .map_err(store_error)?
-                == CasOutcome::Swapped
-            {
-                self.emit(Event::FamilyRevoked { family, reason });
-                return Ok(RevocationOutcome::Revoked { family });
-            }
-        }
-        Err(Error::InvalidGrant(GrantError::Contention))
-    }
-
-    /// Introspect a token (RFC 7662). Anything invalid, expired, revoked or unknown is
-    /// `{"active":false}`, with no detail. Only a store failure is an error.
-    pub async fn introspect(&self, token: &str) -> Result<IntrospectionResponse, Error> {
-        if token.starts_with(REFRESH_TOKEN_PREFIX) {
-            let Ok(p) = self.inner.refresh.parse(token) else {
-                return Ok(IntrospectionResponse::inactive());
-            };
-            let Some(record) = self
-                .inner
-                .store
-                .load_family(&p.family())
-                .await
-                .map_err(store_error)?
-            else {
-                return Ok(IntrospectionResponse::inactive());
-            };
-            let now = self.now();
-            let expires_at = self.family_expiry(&record);
-            let current = p.generation() == record.generation
-                && crate::opaque::hashes_match(
-                    &crate::opaque::hash_secret(&p.secret),
-                    &record.current_secret_hash.0,
-                );
-            let stale =
-                self.inner.policy.effective(record.tenant.as_deref()).major > record.policy.major;
-            if !record.is_live(now, self.inner.idle_ttl) || !current || stale {
-                return Ok(IntrospectionResponse::inactive());
-            }
-            let mut r = IntrospectionResponse::inactive();
-            r.active = true;
-            r.scope = Some(record.scope.clone());
-            r.client_id = Some(record.client_id.clone());
-            r.sub = Some(record.subject.clone());
-            r.exp = Some(expires_at);
-            r.iat = Some(if record.rotated_at == 0 {
-                record.created_at
-            } else {
-                record.rotated_at
-            });
-            r.iss = Some(self.inner.issuer.clone());
-            r.token_type = Some("refresh_token".to_owned());
-            return Ok(r);
-        }
-        match self.verify_with_revocation(token).await {
-            Ok(c) => {
-                let mut r = IntrospectionResponse::inactive();
-                r.active = true;
-                r.token_type = Some(
-                    if c.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
-                        "DPoP"
-                    } else {
-                        "Bearer"
-                    }
-                    .to_owned(),
-                );
-                r.scope = c.scope.map(Cow::into_owned);
-                r.client_id = c.client_id.map(Cow::into_owned);
-                r.sub = c.sub.map(Cow::into_owned);
-                r.exp = c.exp;
-                r.iat = c.iat;
-                r.aud = c.aud;
-                r.iss = c.iss.map(Cow::into_owned);
-                r.jti = c.jti.map(Cow::into_owned);
-                r.cnf = c.cnf;
-                Ok(r)
-            }
-            Err(Error::Store(e)) => Err(Error::Store(e)),
-            Err(_) => Ok(IntrospectionResponse::inactive()),
-        }
-    }
-
-    fn family_expiry(&self, record: &FamilyRecord) -> i64 {
-        record.expires_at(self.inner.idle_ttl)
-    }
-
-    /// The subject's live sessions (active, not expired), most recently used first.
-    pub async fn sessions(&self, subject: &str) -> Result<Vec<Session>, Error> {
-        let now = self.now();
-        let mut out: Vec<Session> = self
-            .inner
-            .store
-            .list_families(subject)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|f| f.subject == subject && f.is_live(now, self.inner.idle_ttl))
-            .map(|f| Session {
-                family: f.id,
-                client_id: f.client_id.clone(),
-                device_id: f.device_id.clone(),
-                created_at: f.created_at,
-                last_used_at: f.last_used_at,
-                expires_at: self.family_expiry(&f),
-            })
-            .collect();
-        out.sort_by_key(|s| core::cmp::Reverse(s.last_used_at));
-        Ok(out)
-    }
-
-    /// Sign one session out (it must belong to `subject`).
-    pub async fn revoke_session(
-        &self,
-        subject: &str,
-        family: FamilyId,
-    ) -> Result<RevocationOutcome, Error> {
-        match self
-            .inner
-            .store
-            .load_family(&family)
-            .await
-            .map_err(store_error)?
-        {
-            Some(f) if f.subject == subject => {
-                self.revoke_family(None, family, RevocationReason::Logout)
-                    .await
-            }
-            _ => Ok(RevocationOutcome::Unknown),
-        }
-    }
-
-    /// Sign the subject out everywhere: revoke every session. Returns how many live sessions
-    /// ended (expired ones are revoked too, but not counted or reported).
-    pub async fn sign_out_everywhere(&self, subject: &str) -> Result<u64, Error> {
-        let now = self.now();
-        let families = self
-            .inner
-            .store
-            .list_families(subject)
-            .await
-            .map_err(store_error)?;
-        self.inner
-            .store
-            .revoke_subject(subject, RevocationReason::SignOutEverywhere, now)
-            .await
-            .map_err(store_error)?;
-        let mut ended = 0;
-        for f in families
-            .iter()
-            .filter(|f| f.subject == subject && f.is_live(now, self.inner.idle_ttl))
-        {
-            ended += 1;
-            self.emit(Event::FamilyRevoked {
-                family: f.id,
-                reason: RevocationReason::SignOutEverywhere,
-            });
-        }
-        Ok(ended)
-    }
-
     /// Delete expired records from the store (call it periodically).
     pub async fn delete_expired(&self) -> Result<u64, Error> {
         self.inner
@@ -634,3 +354,6 @@ impl<S: TokenStore> Engine<S> {
             .map_err(store_error)
     }
 }
+
+#[cfg(test)]
+mod tests;

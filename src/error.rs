@@ -109,8 +109,6 @@ pub enum GrantError {
     /// The token claims a generation the family has not reached: a token minted with a
     /// stolen MAC key, or a store rolled back. Rejected, no write, reported as an anomaly.
     GenerationAhead,
-    /// The token was presented by a client other than the one it was issued to.
-    ClientMismatch,
     /// Concurrent refreshes kept winning the compare-and-swap; the bounded retries ran out.
     Contention,
 }
@@ -125,7 +123,6 @@ impl fmt::Display for GrantError {
             GrantError::IdleExpired => "refresh-token family idle-expired",
             GrantError::AbsoluteExpired => "refresh-token family expired",
             GrantError::GenerationAhead => "refresh token generation ahead of the family",
-            GrantError::ClientMismatch => "refresh token issued to another client",
             GrantError::Contention => "too many concurrent refreshes",
         })
     }

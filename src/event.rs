@@ -4,6 +4,11 @@
 //! detected, family revoked, re-authentication required, refresh rejected, verification
 //! failed. Events carry family ids (not secret: they are the access tokens' `sid`), subjects
 //! and client ids, and reasons; never a token, a secret or a hash of one.
+//!
+//! Security events are delivered at least once across lost store answers: when a request's
+//! revoking write committed but its answer was lost, the retry finds the revocation made under
+//! its own operation id and reports it again with `possible_repeat: true`. Alerting should
+//! count such duplicates once; it never misses a detection.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -52,6 +57,9 @@ pub enum Event {
         subject: String,
         /// The client that presented the token.
         presented_by: String,
+        /// Set when this reports a detection that an earlier attempt of the same request
+        /// (whose answer was lost) may already have reported: count it once.
+        possible_repeat: bool,
     },
     /// A family was revoked.
     FamilyRevoked {
@@ -59,6 +67,9 @@ pub enum Event {
         family: FamilyId,
         /// Why.
         reason: RevocationReason,
+        /// Set when an earlier attempt of the same request (whose answer was lost) may
+        /// already have reported this revocation.
+        possible_repeat: bool,
     },
     /// A refresh failed because the security-policy major version moved on.
     ReauthenticationRequired {
@@ -66,6 +77,9 @@ pub enum Event {
         family: FamilyId,
         /// Its user.
         subject: String,
+        /// Set when an earlier attempt of the same request (whose answer was lost) may
+        /// already have reported this.
+        possible_repeat: bool,
     },
     /// A refresh was rejected without any write.
     RefreshRejected {

@@ -2,10 +2,10 @@
 //!
 //! A family is one login session on one client. The store keeps one [`FamilyRecord`] per
 //! family, whatever the number of rotations. [`decide`] is a pure function of the record,
-//! the presented token, the time and the configuration: no I/O, no clock read. The engine
-//! loops load → decide → compare-and-swap ([`refresh_family`]); a lost swap reloads and
-//! decides again, so the winner's rotation turns a concurrent duplicate into a grace retry
-//! (inside the grace window) or a reuse (outside it).
+//! the presented token, the time and the configuration: no I/O, no clock read, no store. The
+//! engine loops load → decide → compare-and-swap, reading the clock afresh on every pass; a
+//! lost swap reloads and decides again, so the winner's rotation turns a concurrent duplicate
+//! into a grace retry (inside the grace window) or a reuse (outside it).
 //!
 //! | presented | decision |
 //! |---|---|
@@ -15,7 +15,7 @@
 //! | generation ahead of the record | [`Decision::Reject`] (`GenerationAhead`, an anomaly) |
 //! | older generation, outside the grace rule below | [`Decision::Revoke`] (reuse detected) |
 //! | policy major older than current | [`Decision::Revoke`] (`PolicyChanged`) |
-//! | current - 1, within `reuse_grace`, successor matches | [`Decision::GraceRetry`]: the same successor |
+//! | current - 1, within `reuse_grace` of `rotated_at` in either direction, successor matches | [`Decision::GraceRetry`]: the same successor |
 //! | current, hash matches | [`Decision::Rotate`] (upgrading a minor policy version) |
 
 use core::fmt;
@@ -27,7 +27,6 @@ use crate::opaque::{
     FamilyId, PresentedToken, RefreshKeys, RefreshToken, hash_secret, hashes_match,
 };
 use crate::policy::PolicyVersion;
-use crate::store::{CasOutcome, TokenStore};
 
 /// Why a family was revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,13 +51,63 @@ pub enum RevocationReason {
 pub enum FamilyState {
     /// Refreshable (subject to its expiries).
     Active,
-    /// Revoked at `at` (Unix seconds) for `reason`.
+    /// Revoked at `at` (Unix seconds) for `reason`, by the request `operation`.
     Revoked {
         /// Why.
         reason: RevocationReason,
         /// When.
         at: i64,
+        /// Which request revoked it, so a retry of that request (whose first answer was lost)
+        /// can tell that it may have done it and report it again.
+        operation: OperationId,
     },
+}
+
+/// Identifies the request that revoked a family: 16 bytes of SHA-256 over a label and the
+/// request's inputs (for a refresh: the family, the presented generation and the hash of the
+/// presented secret; for a sign-out: the subject). A retry of the same request computes the
+/// same id, so when it finds the family already revoked under its own id it knows that its
+/// earlier attempt may have committed the revocation and reports it again (marked as a possible
+/// repeat). Not secret, and no token or secret can be recovered from it.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OperationId(pub [u8; 16]);
+
+impl OperationId {
+    /// The id of the request labelled `label` with these inputs (each length-prefixed, so
+    /// distinct inputs never collide by concatenation).
+    #[must_use]
+    pub fn of(label: &str, parts: &[&[u8]]) -> Self {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in core::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(ctx.finish().as_ref().get(..16).unwrap_or(&[0; 16]));
+        Self(id)
+    }
+
+    /// The id of a refresh by `client_id` presenting this token: a retry is the same client
+    /// presenting the same token again.
+    #[must_use]
+    pub fn of_refresh(presented: &PresentedToken, client_id: &str) -> Self {
+        Self::of(
+            "refresh",
+            &[
+                presented.family.as_bytes(),
+                &presented.generation.to_be_bytes(),
+                &hash_secret(&presented.secret),
+                client_id.as_bytes(),
+            ],
+        )
+    }
+}
+
+impl fmt::Debug for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, ..] = self.0;
+        write!(f, "OperationId({a:02x}{b:02x}{c:02x}{d:02x}..)")
+    }
 }
 
 /// `SHA-256` of the current generation's secret: all the store learns of a refresh token.
@@ -120,6 +169,51 @@ pub struct FamilyRecord {
     pub version: u64,
 }
 
+impl FamilyRecord {
+    /// Whether the family is not revoked (it may still be expired).
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, FamilyState::Active)
+    }
+
+    /// When the family ends if nobody uses it: its idle expiry, capped by its absolute one.
+    #[must_use]
+    pub fn expires_at(&self, idle_ttl_secs: i64) -> i64 {
+        self.absolute_expires_at
+            .min(self.last_used_at.saturating_add(idle_ttl_secs))
+    }
+
+    /// Whether the family can still be refreshed at `now`: not revoked, not past its idle or
+    /// absolute expiry. (The policy version is checked separately, against the current one.)
+    #[must_use]
+    pub fn is_live(&self, now: i64, idle_ttl_secs: i64) -> bool {
+        self.is_active() && now < self.expires_at(idle_ttl_secs)
+    }
+
+    /// Mark the family revoked by `operation` and bump its version.
+    pub fn revoke(&mut self, reason: RevocationReason, at: i64, operation: OperationId) {
+        self.state = FamilyState::Revoked {
+            reason,
+            at,
+            operation,
+        };
+        self.version = self.version.wrapping_add(1);
+    }
+
+    /// The revocation, if the family is revoked.
+    #[must_use]
+    pub fn revocation(&self) -> Option<(RevocationReason, i64, OperationId)> {
+        match self.state {
+            FamilyState::Active => None,
+            FamilyState::Revoked {
+                reason,
+                at,
+                operation,
+            } => Some((reason, at, operation)),
+        }
+    }
+}
+
 /// What [`decide`] needs besides the record and the token.
 #[derive(Clone, Copy, Debug)]
 pub struct DecideConfig<'a> {
@@ -129,8 +223,9 @@ pub struct DecideConfig<'a> {
     pub client_id: &'a str,
     /// The effective policy version for the family's tenant.
     pub policy: PolicyVersion,
-    /// How long after a rotation the previous token may be presented again and get the same
-    /// successor (0: never).
+    /// How long before or after a rotation's `rotated_at` the previous token may be presented
+    /// again and get the same successor (0: never). The window is symmetric because the
+    /// instance deciding a retry may have a clock behind the one that rotated.
     pub reuse_grace_secs: i64,
     /// How long a family may go unused.
     pub idle_ttl_secs: i64,
@@ -166,9 +261,19 @@ pub enum Decision {
     Reject(GrantError),
 }
 
-fn revoke(record: &FamilyRecord, reason: RevocationReason, now: i64) -> Decision {
+fn revoke(
+    record: &FamilyRecord,
+    presented: &PresentedToken,
+    cfg: &DecideConfig<'_>,
+    reason: RevocationReason,
+    now: i64,
+) -> Decision {
     let mut record = record.clone();
-    record.revoke(reason, now);
+    record.revoke(
+        reason,
+        now,
+        OperationId::of_refresh(presented, cfg.client_id),
+    );
     Decision::Revoke { record, reason }
 }
 
@@ -196,7 +301,7 @@ pub fn decide(
     }
     if cfg.client_id != record.client_id {
         // A token of this family in another client's hands: treat as theft.
-        return revoke(record, RevocationReason::ReuseDetected, now);
+        return revoke(record, presented, cfg, RevocationReason::ReuseDetected, now);
     }
     let current = presented.generation == record.generation;
     let previous = presented.generation.checked_add(1) == Some(record.generation);
@@ -207,13 +312,13 @@ pub fn decide(
         ) {
             // A genuine tag over a secret that is not the current one: two successors of one
             // generation exist. Only a fork or a stolen MAC key does that; end the family.
-            return revoke(record, RevocationReason::ReuseDetected, now);
+            return revoke(record, presented, cfg, RevocationReason::ReuseDetected, now);
         }
     } else if !(previous && within_grace(record, now, cfg)) {
-        return revoke(record, RevocationReason::ReuseDetected, now);
+        return revoke(record, presented, cfg, RevocationReason::ReuseDetected, now);
     }
     if cfg.policy.major > record.policy.major {
-        return revoke(record, RevocationReason::PolicyChanged, now);
+        return revoke(record, presented, cfg, RevocationReason::PolicyChanged, now);
     }
     if current {
         rotate(record, presented, now, cfg)
@@ -222,10 +327,12 @@ pub fn decide(
     }
 }
 
+/// Within the grace window on either side of the rotation: the instance that rotated and the
+/// one deciding the retry may read clocks a second or two apart, and a request that stalled
+/// may be decided after a retry that started later. A retry after the window is reuse.
 fn within_grace(record: &FamilyRecord, now: i64, cfg: &DecideConfig<'_>) -> bool {
     cfg.reuse_grace_secs > 0
-        && now >= record.rotated_at
-        && now - record.rotated_at <= cfg.reuse_grace_secs
+        && now.abs_diff(record.rotated_at) <= cfg.reuse_grace_secs.unsigned_abs()
 }
 
 fn rotate(
@@ -284,7 +391,7 @@ fn grace_retry(
     };
     if !hashes_match(&hash_secret(&secret), &record.current_secret_hash.0) {
         // Genuine previous-generation token whose successor is not the stored one: reuse.
-        return revoke(record, RevocationReason::ReuseDetected, now);
+        return revoke(record, presented, cfg, RevocationReason::ReuseDetected, now);
     }
     match cfg.keys.mint(key_id, record.id, record.generation, &secret) {
         Ok(token) => Decision::GraceRetry { token },
@@ -347,119 +454,6 @@ pub(crate) fn new_family(
         },
         token,
     })
-}
-
-/// How a refresh went.
-#[derive(Debug)]
-pub(crate) enum Refreshed {
-    /// This request rotated the family.
-    Rotated {
-        record: FamilyRecord,
-        token: RefreshToken,
-        policy_upgraded: bool,
-    },
-    /// This request retried a rotation within the grace window.
-    GraceRetry {
-        record: FamilyRecord,
-        token: RefreshToken,
-    },
-}
-
-/// The outcome of a refresh that failed because the family was revoked by this request.
-#[derive(Debug)]
-pub(crate) struct Revoked {
-    pub(crate) record: FamilyRecord,
-    pub(crate) reason: RevocationReason,
-}
-
-/// Why a refresh failed.
-#[derive(Debug)]
-pub(crate) enum RefreshFailure {
-    /// Rejected; nothing was written.
-    Rejected(GrantError, Option<FamilyRecord>),
-    /// This request revoked the family.
-    Revoked(Revoked),
-    /// The request itself is invalid (for example a widened scope); nothing was written and
-    /// the token stays good.
-    Request(Error),
-    /// The store failed.
-    Store(Error),
-}
-
-/// Compare-and-swap retries before giving up with [`GrantError::Contention`]. Each lost swap
-/// means another request made progress, so a handful is plenty.
-pub(crate) const MAX_CAS_ATTEMPTS: usize = 8;
-
-/// The load → decide → compare-and-swap loop. `policy_for` gives the effective policy for a
-/// tenant; `accept` vets the request against the family before a rotation or retry is
-/// committed (reuse detection runs first, whatever the request asks).
-pub(crate) async fn refresh_family<S: TokenStore>(
-    store: &S,
-    presented: &PresentedToken,
-    now: i64,
-    base: &DecideConfig<'_>,
-    policy_for: impl Fn(Option<&str>) -> PolicyVersion,
-    accept: impl Fn(&FamilyRecord) -> Result<(), Error>,
-) -> Result<Refreshed, RefreshFailure> {
-    let store_err = |e: S::Error| RefreshFailure::Store(Error::Store(Box::new(e)));
-    for _ in 0..MAX_CAS_ATTEMPTS {
-        let record = store
-            .load_family(&presented.family)
-            .await
-            .map_err(store_err)?
-            .ok_or(RefreshFailure::Rejected(GrantError::UnknownFamily, None))?;
-        let cfg = DecideConfig {
-            policy: policy_for(record.tenant.as_deref()),
-            ..*base
-        };
-        match decide(&record, presented, now, &cfg) {
-            Decision::Rotate {
-                record: next,
-                token,
-                policy_upgraded,
-            } => {
-                accept(&record).map_err(RefreshFailure::Request)?;
-                match store
-                    .compare_and_swap_family(record.version, &next)
-                    .await
-                    .map_err(store_err)?
-                {
-                    CasOutcome::Swapped => {
-                        return Ok(Refreshed::Rotated {
-                            record: next,
-                            token,
-                            policy_upgraded,
-                        });
-                    }
-                    CasOutcome::Conflict => {}
-                }
-            }
-            Decision::GraceRetry { token } => {
-                accept(&record).map_err(RefreshFailure::Request)?;
-                return Ok(Refreshed::GraceRetry { record, token });
-            }
-            Decision::Revoke {
-                record: next,
-                reason,
-            } => {
-                match store
-                    .compare_and_swap_family(record.version, &next)
-                    .await
-                    .map_err(store_err)?
-                {
-                    CasOutcome::Swapped => {
-                        return Err(RefreshFailure::Revoked(Revoked {
-                            record: next,
-                            reason,
-                        }));
-                    }
-                    CasOutcome::Conflict => {}
-                }
-            }
-            Decision::Reject(e) => return Err(RefreshFailure::Rejected(e, Some(record))),
-        }
-    }
-    Err(RefreshFailure::Rejected(GrantError::Contention, None))
 }
 
 #[cfg(test)]

@@ -76,13 +76,17 @@ impl KeySet {
             ));
         }
         self.published.update(|keys| {
-            if keys.iter().any(|k| k.kid() == Some(next_kid)) {
-                // A pre-published key with this kid must be the same key.
-                let same = keys.iter().any(|k| {
-                    k.kid() == Some(next_kid)
-                        && k.thumbprint() == verifying.thumbprint()
-                        && !k.is_symmetric()
-                });
+            if let Some(published) = keys.iter().find(|k| k.kid() == Some(next_kid)) {
+                // A pre-published key with this kid must be the same key for the same
+                // algorithm: a key is bound to one algorithm, and verifiers pick by kid, so
+                // the same material under another algorithm (RS256 → PS256) needs its own kid.
+                if published.alg() != verifying.alg() {
+                    return Err(Error::Config(
+                        "key set: this kid already names a key for another algorithm; give the new key its own kid",
+                    ));
+                }
+                let same =
+                    published.thumbprint() == verifying.thumbprint() && !published.is_symmetric();
                 if !same {
                     return Err(Error::Config("key set: duplicate kid"));
                 }

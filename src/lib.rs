@@ -87,7 +87,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineBuilder, RevocationOutcome, Session};
 pub use error::{Claim, Error, GrantError, KeyError, TokenError};
 pub use family::{
-    DecideConfig, Decision, FamilyRecord, FamilyState, RevocationReason, SecretHash, decide,
+    DecideConfig, Decision, FamilyRecord, FamilyState, OperationId, RevocationReason, SecretHash,
+    decide,
 };
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
@@ -99,9 +100,9 @@ pub use opaque::{
     FamilyId, PresentedToken, REFRESH_TOKEN_LEN, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshSecret,
     RefreshToken,
 };
-pub use policy::{ParsePolicyVersionError, PolicyRegistry, PolicyVersion};
+pub use policy::{ParsePolicyVersionError, PolicyVersion};
 pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
-pub use store::{MemoryStore, TokenStore};
+pub use store::{CodeStore, DeviceStore, MemoryStore, ReplayStore, TokenStore};
 pub use verifier::Verifier;
 
 /// The README's examples, compiled and run as doc tests so the README stays true.
@@ -114,8 +115,9 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     use crate::FamilyRecord;
+    use crate::engine::{RefreshFailure, Refreshed};
     use crate::error::Error;
-    use crate::family::{DecideConfig, FamilySpec, RefreshFailure, Refreshed};
+    use crate::family::{DecideConfig, FamilySpec};
     use crate::opaque::{FamilyId, RefreshKeys, RefreshToken};
     use crate::policy::PolicyVersion;
     use crate::store::TokenStore;
@@ -164,8 +166,9 @@ pub mod __private {
         crate::family::new_family(keys, &spec, now).map(|f| (f.record, f.token))
     }
 
-    /// The refresh loop (load → decide → compare-and-swap) without the access token: the
-    /// successor on a rotation or grace retry, the error otherwise.
+    /// The refresh loop (load → decide → compare-and-swap) without the access token, at a
+    /// fixed time and policy 1.0: the successor on a rotation or grace retry, the error
+    /// otherwise.
     pub async fn refresh_family<S: TokenStore>(
         store: &S,
         keys: &RefreshKeys,
@@ -182,19 +185,13 @@ pub mod __private {
             reuse_grace_secs,
             idle_ttl_secs: 7 * 86_400,
         };
-        match crate::family::refresh_family(
-            store,
-            &presented,
-            now,
-            &cfg,
-            |_| cfg.policy,
-            |_| Ok(()),
-        )
-        .await
+        let clock = crate::ManualClock::new(now);
+        match crate::engine::refresh_loop(store, &clock, &cfg.policy, &presented, &cfg, |_| Ok(()))
+            .await
         {
             Ok(Refreshed::Rotated { token, .. } | Refreshed::GraceRetry { token, .. }) => Ok(token),
             Err(RefreshFailure::Rejected(e, _)) => Err(Error::InvalidGrant(e)),
-            Err(RefreshFailure::Revoked(_)) => Err(Error::ReuseDetected),
+            Err(RefreshFailure::Revoked { .. }) => Err(Error::ReuseDetected),
             Err(RefreshFailure::Request(e) | RefreshFailure::Store(e)) => Err(e),
         }
     }

@@ -1,4 +1,5 @@
-//! Security-policy versions: `major.minor`, ordered.
+//! Security-policy versions: `major.minor`, ordered, and the cache through which each engine
+//! instance reads the versions shared in the store.
 //!
 //! A major increase forces every older session to re-authenticate; a minor increase upgrades
 //! sessions silently at their next rotation. Access tokens carry the version as the `pv` claim,
@@ -34,61 +35,63 @@ impl fmt::Display for PolicyVersion {
     }
 }
 
-/// The current policy: a global version and optional per-tenant overrides, changeable at
-/// runtime. The effective version for a tenant is the maximum of the levels, so an override
-/// can only tighten.
-#[derive(Debug, Default)]
-pub struct PolicyRegistry {
-    global: RwLock<PolicyVersion>,
-    tenants: RwLock<HashMap<String, PolicyVersion>>,
+/// At most this many levels (the global one and tenants) are cached per instance; past it the
+/// cache starts over, so memory stays bounded whatever the number of tenants.
+const MAX_CACHED_LEVELS: usize = 4096;
+
+/// One instance's cached view of the shared security-policy versions. The versions live in the
+/// store (so a bump made on one instance reaches all of them); this cache keeps each level's
+/// stored value with the time it was read, and a value older than `max_age` seconds is read
+/// again. Pure: the caller passes the time and does the reading.
+#[derive(Debug)]
+pub(crate) struct PolicyCache {
+    floor: PolicyVersion,
+    max_age: i64,
+    levels: RwLock<HashMap<Option<String>, Level>>,
 }
 
-impl PolicyRegistry {
-    /// A registry at `global` with no overrides.
-    #[must_use]
-    pub fn new(global: PolicyVersion) -> Self {
+/// A level's stored version (`None`: nothing stored) and when it was read.
+type Level = (Option<PolicyVersion>, i64);
+
+impl PolicyCache {
+    /// A cache whose effective versions never go below `floor`, re-reading values older than
+    /// `max_age` seconds (0: read on every use).
+    pub(crate) fn new(floor: PolicyVersion, max_age: i64) -> Self {
         Self {
-            global: RwLock::new(global),
-            tenants: RwLock::default(),
+            floor,
+            max_age,
+            levels: RwLock::default(),
         }
     }
 
-    /// The global version.
-    #[must_use]
-    pub fn global(&self) -> PolicyVersion {
-        *self.global.read().unwrap_or_else(PoisonError::into_inner)
+    /// The cached stored version of a level, if it was read less than `max_age` ago (a read
+    /// stamped in the future, after the clock stepped back, counts as stale).
+    pub(crate) fn fresh(&self, tenant: Option<&str>, now: i64) -> Option<Option<PolicyVersion>> {
+        let levels = self.levels.read().unwrap_or_else(PoisonError::into_inner);
+        let &(version, read_at) = levels.get(&tenant.map(str::to_owned))?;
+        (read_at <= now && now - read_at < self.max_age).then_some(version)
     }
 
-    /// Set the global version. Lowering it is allowed (a rollback) but never re-activates a
-    /// family already revoked by a major bump.
-    pub fn set_global(&self, v: PolicyVersion) {
-        *self.global.write().unwrap_or_else(PoisonError::into_inner) = v;
-    }
-
-    /// Set (or with `None` remove) a tenant's override.
-    pub fn set_tenant(&self, tenant: &str, v: Option<PolicyVersion>) {
-        let mut t = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
-        match v {
-            Some(v) => {
-                t.insert(tenant.to_owned(), v);
-            }
-            None => {
-                t.remove(tenant);
-            }
+    /// Remember what the store holds for a level, read (or written) at `now`.
+    pub(crate) fn put(&self, tenant: Option<&str>, version: Option<PolicyVersion>, now: i64) {
+        let mut levels = self.levels.write().unwrap_or_else(PoisonError::into_inner);
+        let key = tenant.map(str::to_owned);
+        if levels.len() >= MAX_CACHED_LEVELS && !levels.contains_key(&key) {
+            levels.clear();
         }
+        levels.insert(key, (version, now));
     }
 
-    /// The effective version for `tenant`: the maximum of the global and the tenant's.
-    #[must_use]
-    pub fn effective(&self, tenant: Option<&str>) -> PolicyVersion {
-        let global = self.global();
-        match tenant {
-            None => global,
-            Some(t) => {
-                let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
-                tenants.get(t).map_or(global, |&v| v.max(global))
-            }
-        }
+    /// The effective version from the stored global and tenant levels: the maximum of the
+    /// floor and both, so a tenant override can only tighten.
+    pub(crate) fn effective(
+        &self,
+        global: Option<PolicyVersion>,
+        tenant: Option<PolicyVersion>,
+    ) -> PolicyVersion {
+        self.floor
+            .max(global.unwrap_or_default())
+            .max(tenant.unwrap_or_default())
     }
 }
 
@@ -166,17 +169,38 @@ mod tests {
 
     #[test]
     fn effective_version_is_the_maximum_of_the_levels() {
-        let r = PolicyRegistry::new(PolicyVersion::new(4, 2));
-        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(4, 2));
-        r.set_tenant("acme", Some(PolicyVersion::new(5, 0)));
-        r.set_tenant("lax", Some(PolicyVersion::new(3, 9)));
-        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(5, 0));
-        assert_eq!(r.effective(Some("lax")), PolicyVersion::new(4, 2));
-        assert_eq!(r.effective(None), PolicyVersion::new(4, 2));
-        r.set_global(PolicyVersion::new(6, 1));
-        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(6, 1));
-        r.set_tenant("acme", None);
-        assert_eq!(r.effective(Some("acme")), PolicyVersion::new(6, 1));
+        let c = PolicyCache::new(PolicyVersion::new(4, 2), 5);
+        let v = PolicyVersion::new;
+        assert_eq!(c.effective(None, None), v(4, 2));
+        assert_eq!(c.effective(Some(v(3, 0)), None), v(4, 2), "the floor holds");
+        assert_eq!(c.effective(Some(v(5, 0)), Some(v(3, 9))), v(5, 0));
+        assert_eq!(c.effective(Some(v(5, 0)), Some(v(6, 1))), v(6, 1));
+    }
+
+    #[test]
+    fn cached_levels_go_stale_after_max_age() {
+        let c = PolicyCache::new(PolicyVersion::new(1, 0), 5);
+        assert_eq!(c.fresh(None, 100), None, "nothing read yet");
+        c.put(None, Some(PolicyVersion::new(2, 0)), 100);
+        c.put(Some("acme"), None, 100);
+        assert_eq!(c.fresh(None, 104), Some(Some(PolicyVersion::new(2, 0))));
+        assert_eq!(c.fresh(Some("acme"), 104), Some(None));
+        assert_eq!(c.fresh(Some("ACME"), 104), None, "tenants match exactly");
+        assert_eq!(c.fresh(None, 105), None, "stale after max_age");
+        assert_eq!(c.fresh(None, 99), None, "a clock stepped back reads again");
+        let never = PolicyCache::new(PolicyVersion::new(1, 0), 0);
+        never.put(None, None, 100);
+        assert_eq!(never.fresh(None, 100), None, "max_age 0 reads every time");
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let c = PolicyCache::new(PolicyVersion::new(1, 0), 60);
+        for i in 0..(MAX_CACHED_LEVELS * 2) {
+            c.put(Some(&format!("t{i}")), None, 0);
+        }
+        let len = c.levels.read().unwrap().len();
+        assert!(len <= MAX_CACHED_LEVELS, "{len}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, KeyError, TokenError};
+use crate::error::{Error, KeyError};
 use crate::event::{Event, EventSink};
 use crate::jose::{
     AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, SignatureOk, Validation, VerifyingKey,
@@ -21,8 +21,6 @@ use crate::jose::{
     verify_signature,
 };
 use crate::opaque::FamilyId;
-use crate::policy::PolicyRegistry;
-use crate::store::TokenStore;
 
 /// The verification keys, replaceable at runtime. Readers clone an `Arc` under a read lock
 /// held for a few nanoseconds, so a key update never waits for a verification in flight and
@@ -125,8 +123,6 @@ struct Inner {
     rules: Validation,
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventSink>>,
-    policy: Option<Arc<PolicyRegistry>>,
-    idle_ttl: Option<i64>,
     cache: Option<Arc<TokenCache>>,
 }
 
@@ -159,8 +155,6 @@ impl Verifier {
                 rules,
                 clock: Arc::new(SystemClock),
                 events: None,
-                policy: None,
-                idle_ttl: None,
                 cache: None,
             }),
         })
@@ -195,8 +189,6 @@ impl Verifier {
             rules: self.inner.rules.clone(),
             clock: Arc::clone(&self.inner.clock),
             events: self.inner.events.clone(),
-            policy: self.inner.policy.clone(),
-            idle_ttl: self.inner.idle_ttl,
             cache: self.inner.cache.clone(),
         };
         f(&mut inner);
@@ -217,20 +209,6 @@ impl Verifier {
         self.rebuild(|i| i.events = Some(sink))
     }
 
-    /// The same verifier checking `pv` against `policy` in
-    /// [`Verifier::verify_with_revocation`].
-    #[must_use]
-    pub fn with_policy(self, policy: Arc<PolicyRegistry>) -> Self {
-        self.rebuild(|i| i.policy = Some(policy))
-    }
-
-    /// The same verifier also treating sessions unused for `idle_ttl` as ended in
-    /// [`Verifier::verify_with_revocation`] (the engine's verifier has its family idle TTL).
-    #[must_use]
-    pub fn with_idle_ttl(self, idle_ttl: time::Duration) -> Self {
-        self.rebuild(|i| i.idle_ttl = Some(idle_ttl.whole_seconds()))
-    }
-
     /// The same verifier with a verified-token cache of about `capacity` entries (at most
     /// 2^20): repeated presentations of the same asymmetrically signed token skip the header
     /// and signature checks; the claims are still parsed and validated against the clock on
@@ -249,7 +227,7 @@ impl Verifier {
 
     /// Report a failure to the event sink, if any. Off the hot path.
     #[cold]
-    fn failed(&self, e: Error) -> Error {
+    pub(crate) fn report(&self, e: Error) -> Error {
         if let (Some(sink), Error::InvalidToken(reason)) = (&self.inner.events, &e) {
             sink.record(&Event::VerificationFailed { reason: *reason });
         }
@@ -337,43 +315,7 @@ impl Verifier {
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
-        self.verify_as_inner(token).map_err(|e| self.failed(e))
-    }
-
-    /// Verify an access token like [`Verifier::verify`], then reject it if its session
-    /// (`sid`) is revoked, expired (absolute expiry, and idle expiry when the verifier knows
-    /// the idle TTL, as the engine's does) or unknown in `store`, or if its `pv` major is
-    /// older than the current policy (when the verifier has one, as the engine's does).
-    /// Tokens without `sid` (client credentials) skip the session check, not the policy
-    /// check. At most one store read.
-    pub async fn verify_with_revocation<S: TokenStore>(
-        &self,
-        store: &S,
-        token: &str,
-    ) -> Result<AccessTokenClaims<'static>, Error> {
-        let claims = self.verify(token)?;
-        let now = self.inner.clock.now_unix();
-        let mut tenant = None;
-        if let Some(sid) = claims.sid.as_deref() {
-            let family = FamilyId::parse(sid)
-                .ok_or_else(|| self.failed(TokenError::SessionRevoked.into()))?;
-            let record = store
-                .load_family(&family)
-                .await
-                .map_err(|e| Error::Store(Box::new(e)))?;
-            let idle = self.inner.idle_ttl.unwrap_or(i64::MAX);
-            match record {
-                Some(r) if r.is_live(now, idle) => tenant = r.tenant,
-                _ => return Err(self.failed(TokenError::SessionRevoked.into())),
-            }
-        }
-        if let Some(policy) = &self.inner.policy {
-            let current = policy.effective(tenant.as_deref());
-            if claims.pv.is_none_or(|pv| pv.major < current.major) {
-                return Err(self.failed(TokenError::PolicyStale.into()));
-            }
-        }
-        Ok(claims)
+        self.verify_as_inner(token).map_err(|e| self.report(e))
     }
 
     /// Check signature, header, issuer and audience but not the time window; return the
@@ -452,11 +394,11 @@ impl Verifier {
             _ => match self.check(token) {
                 Ok((ok, generation)) => {
                     if let Err(e) = b64_decode_vec(ok.payload, buf) {
-                        return Err(self.failed(payload_error(ok.payload, e).into()));
+                        return Err(self.report(payload_error(ok.payload, e).into()));
                     }
                     Some((ok.asymmetric, generation))
                 }
-                Err(e) => return Err(self.failed(e)),
+                Err(e) => return Err(self.report(e)),
             },
         };
         let payload: &'b [u8] = buf;
@@ -470,6 +412,6 @@ impl Verifier {
                 _ => {}
             }
         }
-        claims.map_err(|e| self.failed(e))
+        claims.map_err(|e| self.report(e))
     }
 }

@@ -7,12 +7,14 @@ use time::Duration;
 
 use super::{Engine, Inner};
 use crate::clock::{Clock, SystemClock};
+#[allow(unused_imports)] // rustdoc links
+use crate::engine::Engine as _;
 use crate::error::Error;
 use crate::event::{EventSink, NoEvents};
 use crate::jose::{Audience, SigningKey, Validation};
 use crate::keyset::KeySet;
 use crate::opaque::{RefreshKeys, RefreshSecret};
-use crate::policy::{PolicyRegistry, PolicyVersion};
+use crate::policy::{PolicyCache, PolicyVersion};
 use crate::store::TokenStore;
 
 /// Configures an [`Engine`], checked once at [`EngineBuilder::build`].
@@ -26,7 +28,8 @@ use crate::store::TokenStore;
 /// | `family_absolute_ttl` | 30 days | idle ..= 400 days | bounds any session, however active; never slides |
 /// | `reuse_grace` | 0 | 0 ..= 60 s | strict by default: any replay revokes; a few seconds absorb honest client retries |
 /// | `leeway` | 30 s | 0 ..= 5 min | clock skew between servers behind NTP is far below |
-/// | `policy` | 1.0 | any | bump the major to force re-authentication, the minor to upgrade silently |
+/// | `policy` | 1.0 | any | this instance's minimum; bump at runtime for every instance with [`Engine::set_policy`] |
+/// | `policy_refresh` | 5 s | 0 ..= 5 min | how stale this instance's view of the shared policy versions may be: a bump on one instance reaches every other within it, at one store read per level per interval |
 ///
 /// The issuer, at least one audience, a signing key and a refresh secret are required.
 #[must_use]
@@ -41,6 +44,7 @@ pub struct EngineBuilder {
     reuse_grace: Duration,
     leeway: Duration,
     policy: PolicyVersion,
+    policy_refresh: Duration,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
 }
@@ -68,6 +72,7 @@ impl Default for EngineBuilder {
             reuse_grace: Duration::ZERO,
             leeway: crate::jose::DEFAULT_LEEWAY,
             policy: PolicyVersion::new(1, 0),
+            policy_refresh: Duration::seconds(5),
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -142,9 +147,20 @@ impl EngineBuilder {
         self
     }
 
-    /// The current global security-policy version.
+    /// This instance's minimum global security-policy version. The versions every instance
+    /// applies live in the store ([`Engine::set_policy`]); the effective version is the
+    /// maximum of this minimum and the stored ones, so a deployment that raises it in its
+    /// configuration enforces it on the instances that run that configuration.
     pub fn policy(mut self, version: PolicyVersion) -> Self {
         self.policy = version;
+        self
+    }
+
+    /// How long this instance may use a policy version read from the store before reading it
+    /// again: the bound on how long a bump made on another instance takes to apply here.
+    /// Zero reads the store on every use.
+    pub fn policy_refresh(mut self, interval: Duration) -> Self {
+        self.policy_refresh = interval;
         self
     }
 
@@ -198,6 +214,11 @@ impl EngineBuilder {
                 "engine: reuse_grace must be between 0 and 60 seconds",
             ));
         }
+        if !within(self.policy_refresh, Duration::ZERO, Duration::minutes(5)) {
+            return Err(Error::Config(
+                "engine: policy_refresh must be between 0 and 5 minutes",
+            ));
+        }
         let mut rules = Validation::new(
             issuer.clone(),
             self.audiences.first().cloned().unwrap_or_default(),
@@ -206,13 +227,11 @@ impl EngineBuilder {
         for a in self.audiences.iter().skip(1) {
             rules = rules.also_audience(a.clone());
         }
-        let policy = Arc::new(PolicyRegistry::new(self.policy));
+        let policy = PolicyCache::new(self.policy, self.policy_refresh.whole_seconds());
         let verifier = keys
             .verifier(rules)?
             .with_shared_clock(Arc::clone(&self.clock))
-            .with_events(Arc::clone(&self.events))
-            .with_policy(Arc::clone(&policy))
-            .with_idle_ttl(self.idle_ttl);
+            .with_events(Arc::clone(&self.events));
         let audience = match self.audiences.as_slice() {
             [one] => Audience::One(Cow::Owned(one.clone())),
             many => Audience::Many(many.iter().cloned().map(Cow::Owned).collect()),

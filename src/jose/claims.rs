@@ -63,6 +63,11 @@ pub struct AccessTokenClaims<'a, T = NoCustomClaims> {
     /// Session id: the refresh-token family the token was issued from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<Cow<'a, str>>,
+    /// The tenant the token was issued for (this crate's claim, written when the session or
+    /// request has a tenant): [`Engine::verify_with_revocation`](crate::Engine::verify_with_revocation)
+    /// checks `pv` against that tenant's policy version, also for tokens without a session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Cow<'a, str>>,
     /// Security-policy version the session was authorised under.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pv: Option<PolicyVersion>,
@@ -95,6 +100,7 @@ impl<'a, T> AccessTokenClaims<'a, T> {
             scope: None,
             auth_time: None,
             sid: None,
+            tenant: None,
             pv: None,
             cnf: None,
             custom,
@@ -132,6 +138,7 @@ impl<'a, T> AccessTokenClaims<'a, T> {
             scope: own(self.scope),
             auth_time: self.auth_time,
             sid: own(self.sid),
+            tenant: own(self.tenant),
             pv: self.pv,
             cnf: self.cnf.map(Confirmation::into_owned),
             custom: self.custom,
@@ -306,6 +313,7 @@ struct Registered<'de> {
     scope: Option<Cow<'de, str>>,
     auth_time: Option<i64>,
     sid: Option<Cow<'de, str>>,
+    tenant: Option<Cow<'de, str>>,
     pv: Option<PolicyVersion>,
     cnf: Option<Confirmation<'de>>,
 }
@@ -358,6 +366,9 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
                 "scope" => set_once(&mut r.scope, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "auth_time" => set_once(&mut r.auth_time, self.map.next_value()?, why)?,
                 "sid" => set_once(&mut r.sid, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "tenant" => {
+                    set_once(&mut r.tenant, self.map.next_value::<CowStr<'de>>()?.0, why)?;
+                }
                 "pv" => set_once(&mut r.pv, self.map.next_value()?, why)?,
                 "cnf" => set_once(&mut r.cnf, self.map.next_value()?, why)?,
                 _ => {
@@ -413,6 +424,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
             scope: None,
             auth_time: None,
             sid: None,
+            tenant: None,
             pv: None,
             cnf: None,
         };
@@ -441,6 +453,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
             scope: reg.scope,
             auth_time: reg.auth_time,
             sid: reg.sid,
+            tenant: reg.tenant,
             pv: reg.pv,
             cnf: reg.cnf,
             custom,

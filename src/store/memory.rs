@@ -7,9 +7,11 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    CasOutcome, CodeRecord, DeviceRecord, FamilyRecord, InsertOutcome, RevocationReason, TokenStore,
+    CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, FamilyRecord, InsertOutcome,
+    OperationId, ReplayStore, RevocationReason, TokenStore,
 };
 use crate::opaque::FamilyId;
+use crate::policy::PolicyVersion;
 
 const SHARDS: usize = 16;
 
@@ -74,6 +76,7 @@ struct Inner {
     codes: Mutex<HashMap<[u8; 32], CodeRecord>>,
     devices: Mutex<Devices>,
     replay: Mutex<HashMap<[u8; 32], i64>>,
+    policies: Mutex<HashMap<Option<String>, PolicyVersion>>,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +99,25 @@ impl Inner {
 
     fn subject_key(&self, subject: &str) -> u64 {
         self.hasher.hash_one(subject)
+    }
+
+    fn index(&self, subject: &str, id: FamilyId) {
+        let key = self.subject_key(subject);
+        let mut subjects = lock(&self.subjects);
+        match subjects.get_mut(&key) {
+            Some(ids) => ids.push(id),
+            None => {
+                subjects.insert(key, Ids::One(id));
+            }
+        }
+    }
+
+    fn unindex(&self, subject: &str, id: FamilyId) {
+        let key = self.subject_key(subject);
+        let mut subjects = lock(&self.subjects);
+        if subjects.get_mut(&key).is_some_and(|ids| ids.remove(id)) {
+            subjects.remove(&key);
+        }
     }
 
     /// The ids indexed under `subject`'s hash (the caller filters by subject).
@@ -183,14 +205,7 @@ impl TokenStore for MemoryStore {
             }
             shard.insert(record.id, Box::new(record.clone()));
         }
-        let key = self.inner.subject_key(&record.subject);
-        let mut subjects = lock(&self.inner.subjects);
-        match subjects.get_mut(&key) {
-            Some(ids) => ids.push(record.id),
-            None => {
-                subjects.insert(key, Ids::One(record.id));
-            }
-        }
+        self.inner.index(&record.subject, record.id);
         Ok(InsertOutcome::Inserted)
     }
 
@@ -206,6 +221,13 @@ impl TokenStore for MemoryStore {
         let mut shard = self.inner.shard(&record.id);
         match shard.get_mut(&record.id) {
             Some(stored) if stored.version == expected_version => {
+                if stored.subject != record.subject {
+                    // The engine never moves a family to another subject, but the contract
+                    // says every field: keep the subject index true. (Lock order: shard, then
+                    // subjects; nothing takes them the other way round.)
+                    self.inner.unindex(&stored.subject, record.id);
+                    self.inner.index(&record.subject, record.id);
+                }
                 FamilyRecord::clone_from(stored, record);
                 Ok(CasOutcome::Swapped)
             }
@@ -233,12 +255,13 @@ impl TokenStore for MemoryStore {
         subject: &str,
         reason: RevocationReason,
         at: i64,
+        operation: OperationId,
     ) -> Result<u64, Infallible> {
         let mut n = 0;
         for id in self.inner.ids_of(subject) {
             if let Some(f) = self.inner.shard(&id).get_mut(&id) {
                 if f.is_active() && f.subject == subject {
-                    f.revoke(reason, at);
+                    f.revoke(reason, at, operation);
                     n += 1;
                 }
             }
@@ -246,6 +269,32 @@ impl TokenStore for MemoryStore {
         Ok(n)
     }
 
+    async fn load_policy(&self, tenant: Option<&str>) -> Result<Option<PolicyVersion>, Infallible> {
+        Ok(lock(&self.inner.policies)
+            .get(&tenant.map(str::to_owned))
+            .copied())
+    }
+
+    async fn save_policy(
+        &self,
+        tenant: Option<&str>,
+        version: Option<PolicyVersion>,
+    ) -> Result<(), Infallible> {
+        let mut p = lock(&self.inner.policies);
+        let key = tenant.map(str::to_owned);
+        match version {
+            Some(v) => p.insert(key, v),
+            None => p.remove(&key),
+        };
+        Ok(())
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<u64, Infallible> {
+        Ok(self.sweep(now))
+    }
+}
+
+impl CodeStore for MemoryStore {
     async fn insert_code(&self, code: &CodeRecord) -> Result<InsertOutcome, Infallible> {
         let mut codes = lock(&self.inner.codes);
         if codes.contains_key(&code.key) {
@@ -258,7 +307,9 @@ impl TokenStore for MemoryStore {
     async fn take_code(&self, key: &[u8; 32]) -> Result<Option<CodeRecord>, Infallible> {
         Ok(lock(&self.inner.codes).remove(key))
     }
+}
 
+impl DeviceStore for MemoryStore {
     async fn insert_device(&self, record: &DeviceRecord) -> Result<InsertOutcome, Infallible> {
         let mut d = lock(&self.inner.devices);
         if d.by_key.contains_key(&record.key) || d.by_user_code.contains_key(&record.user_code) {
@@ -309,7 +360,9 @@ impl TokenStore for MemoryStore {
             _ => Ok(CasOutcome::Conflict),
         }
     }
+}
 
+impl ReplayStore for MemoryStore {
     async fn insert_replay_id(
         &self,
         id: &[u8; 32],
@@ -324,9 +377,5 @@ impl TokenStore for MemoryStore {
                 Ok(InsertOutcome::Inserted)
             }
         }
-    }
-
-    async fn delete_expired(&self, now: i64) -> Result<u64, Infallible> {
-        Ok(self.sweep(now))
     }
 }

@@ -1,26 +1,84 @@
-//! Storage behind one trait: [`TokenStore`], implemented by applications over their own
-//! database, by [`MemoryStore`] for embedded use and tests, and checked by the conformance
-//! kit (`store::conformance`, feature `conformance`).
+//! Storage behind traits that applications implement over their own database: [`TokenStore`]
+//! (families, policy versions, sweeping: what every engine needs) and three capability groups
+//! that only some features call ([`CodeStore`], [`DeviceStore`], [`ReplayStore`]).
+//! [`MemoryStore`] implements all of them for embedded use and tests; the conformance kit
+//! (`store::conformance`, feature `conformance`) checks any implementation.
 //!
-//! The trait is async and runtime-agnostic: every method returns `impl Future + Send` (write
+//! The traits are async and runtime-agnostic: every method returns `impl Future + Send` (write
 //! them as `async fn`); no `async_trait`, no runtime in this crate. A lost race is a value
 //! ([`CasOutcome::Conflict`], [`InsertOutcome::Exists`]), never an error: the error type is
 //! for the backend failing. The store never sees a usable token: families hold a hash of the
 //! current secret, codes and device records are keyed by hashes.
 //!
+//! # What to implement
+//!
+//! | trait | methods | who calls it |
+//! |---|---|---|
+//! | [`TokenStore`] | 8: five for families, two for policy versions, one sweep | every [`Engine`](crate::Engine): issue, refresh, revoke, introspect, sessions, policy |
+//! | [`CodeStore`] | 2: insert, atomic take | authorization-code grant (not yet in the engine) |
+//! | [`DeviceStore`] | 4: insert, two loads, compare-and-swap | device authorization grant (not yet in the engine) |
+//! | [`ReplayStore`] | 1: insert-if-absent with expiry | DPoP proofs and client assertions (not yet in the engine) |
+//!
+//! An application that only issues and refreshes implements [`TokenStore`] alone. The engine
+//! methods that need a group say so in their bounds.
+//!
+//! # The contract, and what the conformance kit checks
+//!
+//! Each method's doc states its contract in MUST language. In short, for PostgreSQL, Redis or
+//! anything else:
+//!
+//! - **Every field persisted, exactly.** A [`FamilyRecord`] written by `create_family` or
+//!   `compare_and_swap_family` comes back from `load_family` *and* `list_families` equal in
+//!   every field, extreme values included. SQL integer columns are signed: store `version`
+//!   (`u64`) as `BIGINT` holding the same 64 bits (`version as i64` on write, `as u64` on read)
+//!   or as `NUMERIC(20)`; `generation` (`u32`) as `BIGINT` (or `INTEGER` with the same bit
+//!   cast); `key_id` (`u8`) as `SMALLINT`; times are `i64` Unix seconds (`BIGINT`), the full
+//!   range; hashes and ids as `BYTEA`; strings byte for byte (no trimming, no normalization,
+//!   any Unicode). The kit round-trips `u64::MAX`, `u32::MAX`, `i64::MIN`/`MAX` and Unicode.
+//! - **Exact subject matching.** `list_families` and `revoke_subject` match the subject by
+//!   byte-wise equality: no case folding, no prefix or `LIKE` match, no collation or Unicode
+//!   normalization (in PostgreSQL: a `bytea` column or `COLLATE "C"` and `=`). The kit uses
+//!   subjects that differ from their neighbours only in case, by a prefix, or by normalization.
+//! - **No caps.** `list_families` returns every family of the subject (the kit creates
+//!   hundreds), revoked and expired ones included.
+//! - **Revocation is unconditional per row and visible everywhere.** `revoke_subject` revokes
+//!   every family of the subject that is active *when its update reaches that row*, whatever
+//!   its version (never a compare-and-swap against an earlier snapshot, which would skip
+//!   families rotated concurrently), bumps each one's version, and the result is seen by every
+//!   later read: `load_family` as well as `list_families`. The kit runs it concurrently with
+//!   refresh loops on the same families and requires all of them revoked afterwards.
+//! - **Compare-and-swap is atomic** per family (two swaps on one version never both succeed)
+//!   and never creates a record.
+//! - **A lost race is a value, a failure is an error.** Return `Err` only when the backend
+//!   failed; the engine then answers [`Error::Store`](crate::Error::Store) and never treats
+//!   the token as invalid.
+//!
+//! The kit's own tests prove every check: for each contract a deliberately broken store (a
+//! swap that drops a field, a case-insensitive subject match, a capped listing, a revocation
+//! by snapshot, ...) that the kit must reject.
+//!
+//! # Lost answers
+//!
+//! A real database sometimes commits a write and then fails to answer (dropped connection,
+//! timeout, failover). The engine assumes it may happen: it answers `Error::Store`, the client
+//! retries, and the retry reads what the first attempt committed. Nothing in the store needs
+//! to deduplicate requests; what it must do is make every committed write visible to the next
+//! read (no read from a lagging replica for families: read your writes).
+//!
 //! # A complete implementation
 //!
 //! Any type with these methods is a store. This one keeps everything in one `Mutex`, which is
-//! correct (every method is atomic) if not fast:
+//! correct (every method is atomic) if not fast; it implements every group:
 //!
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
 //!
 //! use token_engine::store::{
-//!     CasOutcome, CodeRecord, DeviceRecord, FamilyRecord, InsertOutcome, TokenStore,
+//!     CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, FamilyRecord, InsertOutcome,
+//!     ReplayStore, TokenStore,
 //! };
-//! use token_engine::{FamilyId, RevocationReason};
+//! use token_engine::{FamilyId, OperationId, PolicyVersion, RevocationReason};
 //!
 //! #[derive(Default)]
 //! struct OneLock(Mutex<State>);
@@ -28,6 +86,7 @@
 //! #[derive(Default)]
 //! struct State {
 //!     families: HashMap<FamilyId, FamilyRecord>,
+//!     policies: HashMap<Option<String>, PolicyVersion>,
 //!     codes: HashMap<[u8; 32], CodeRecord>,
 //!     devices: HashMap<[u8; 32], DeviceRecord>,
 //!     replay: HashMap<[u8; 32], i64>,
@@ -70,15 +129,40 @@
 //!     async fn list_families(&self, subject: &str) -> Result<Vec<FamilyRecord>, Poisoned> {
 //!         Ok(self.state()?.families.values().filter(|f| f.subject == subject).cloned().collect())
 //!     }
-//!     async fn revoke_subject(&self, subject: &str, reason: RevocationReason, at: i64) -> Result<u64, Poisoned> {
+//!     async fn revoke_subject(&self, subject: &str, reason: RevocationReason, at: i64, operation: OperationId) -> Result<u64, Poisoned> {
 //!         let mut s = self.state()?;
 //!         let mut n = 0;
 //!         for f in s.families.values_mut().filter(|f| f.subject == subject && f.is_active()) {
-//!             f.revoke(reason, at);
+//!             f.revoke(reason, at, operation);
 //!             n += 1;
 //!         }
 //!         Ok(n)
 //!     }
+//!     async fn load_policy(&self, tenant: Option<&str>) -> Result<Option<PolicyVersion>, Poisoned> {
+//!         Ok(self.state()?.policies.get(&tenant.map(str::to_owned)).copied())
+//!     }
+//!     async fn save_policy(&self, tenant: Option<&str>, version: Option<PolicyVersion>) -> Result<(), Poisoned> {
+//!         let mut s = self.state()?;
+//!         let key = tenant.map(str::to_owned);
+//!         match version {
+//!             Some(v) => s.policies.insert(key, v),
+//!             None => s.policies.remove(&key),
+//!         };
+//!         Ok(())
+//!     }
+//!     async fn delete_expired(&self, now: i64) -> Result<u64, Poisoned> {
+//!         let mut s = self.state()?;
+//!         let before = s.families.len() + s.codes.len() + s.devices.len() + s.replay.len();
+//!         s.families.retain(|_, f| f.absolute_expires_at > now);
+//!         s.codes.retain(|_, c| c.expires_at > now);
+//!         s.devices.retain(|_, d| d.expires_at > now);
+//!         s.replay.retain(|_, &mut exp| exp > now);
+//!         let after = s.families.len() + s.codes.len() + s.devices.len() + s.replay.len();
+//!         Ok((before - after) as u64)
+//!     }
+//! }
+//!
+//! impl CodeStore for OneLock {
 //!     async fn insert_code(&self, code: &CodeRecord) -> Result<InsertOutcome, Poisoned> {
 //!         let mut s = self.state()?;
 //!         if s.codes.contains_key(&code.key) {
@@ -90,6 +174,9 @@
 //!     async fn take_code(&self, key: &[u8; 32]) -> Result<Option<CodeRecord>, Poisoned> {
 //!         Ok(self.state()?.codes.remove(key))
 //!     }
+//! }
+//!
+//! impl DeviceStore for OneLock {
 //!     async fn insert_device(&self, record: &DeviceRecord) -> Result<InsertOutcome, Poisoned> {
 //!         let mut s = self.state()?;
 //!         let taken = s.devices.contains_key(&record.key)
@@ -116,6 +203,9 @@
 //!             _ => Ok(CasOutcome::Conflict),
 //!         }
 //!     }
+//! }
+//!
+//! impl ReplayStore for OneLock {
 //!     async fn insert_replay_id(&self, id: &[u8; 32], expires_at: i64, now: i64) -> Result<InsertOutcome, Poisoned> {
 //!         let mut s = self.state()?;
 //!         match s.replay.get(id) {
@@ -126,16 +216,6 @@
 //!             }
 //!         }
 //!     }
-//!     async fn delete_expired(&self, now: i64) -> Result<u64, Poisoned> {
-//!         let mut s = self.state()?;
-//!         let before = s.families.len() + s.codes.len() + s.devices.len() + s.replay.len();
-//!         s.families.retain(|_, f| f.absolute_expires_at > now);
-//!         s.codes.retain(|_, c| c.expires_at > now);
-//!         s.devices.retain(|_, d| d.expires_at > now);
-//!         s.replay.retain(|_, &mut exp| exp > now);
-//!         let after = s.families.len() + s.codes.len() + s.devices.len() + s.replay.len();
-//!         Ok((before - after) as u64)
-//!     }
 //! }
 //! ```
 
@@ -143,8 +223,9 @@ use core::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::family::{FamilyRecord, FamilyState, RevocationReason, SecretHash};
+pub use crate::family::{FamilyRecord, FamilyState, OperationId, RevocationReason, SecretHash};
 use crate::opaque::FamilyId;
+use crate::policy::PolicyVersion;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -221,82 +302,95 @@ pub struct DeviceRecord {
     pub version: u64,
 }
 
-impl FamilyRecord {
-    /// Whether the family is not revoked (it may still be expired).
-    #[must_use]
-    pub fn is_active(&self) -> bool {
-        matches!(self.state, FamilyState::Active)
-    }
-
-    /// When the family ends if nobody uses it: its idle expiry, capped by its absolute one.
-    #[must_use]
-    pub fn expires_at(&self, idle_ttl_secs: i64) -> i64 {
-        self.absolute_expires_at
-            .min(self.last_used_at.saturating_add(idle_ttl_secs))
-    }
-
-    /// Whether the family can still be refreshed at `now`: not revoked, not past its idle or
-    /// absolute expiry.
-    #[must_use]
-    pub fn is_live(&self, now: i64, idle_ttl_secs: i64) -> bool {
-        self.is_active() && now < self.expires_at(idle_ttl_secs)
-    }
-
-    /// Mark the family revoked and bump its version.
-    pub fn revoke(&mut self, reason: RevocationReason, at: i64) {
-        self.state = FamilyState::Revoked { reason, at };
-        self.version = self.version.wrapping_add(1);
-    }
-}
-
-/// Storage for families, one-time codes, device-flow records and replay ids.
+/// What every engine needs: families (one record per login session), the shared
+/// security-policy versions, and sweeping. 8 methods. See the [module docs](self) for the
+/// contract in short and how it maps to SQL.
 ///
-/// Every method's atomicity contract is stated in MUST language; the conformance kit tests
-/// each of them. Times are Unix seconds.
+/// Times are Unix seconds. Every method's contract is checked by the conformance kit
+/// (`store::conformance::run_token_store`).
 pub trait TokenStore: Send + Sync {
     /// The backend's failure. Never used for "not found" or a lost race.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Insert a new family. MUST be atomic insert-if-absent on `record.id`: if a family with
-    /// that id exists it MUST return [`InsertOutcome::Exists`] and change nothing.
+    /// that id exists it MUST return [`InsertOutcome::Exists`] and change nothing. Every field
+    /// MUST be persisted exactly.
     fn create_family(
         &self,
         record: &FamilyRecord,
     ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send;
 
-    /// Load a family. MUST return every field exactly as last stored, or `None`.
+    /// Load a family. MUST return every field exactly as last written (by any write method:
+    /// create, compare-and-swap, `revoke_subject`), or `None` if there is no such family.
     fn load_family(
         &self,
         id: &FamilyId,
     ) -> impl Future<Output = Result<Option<FamilyRecord>, Self::Error>> + Send;
 
-    /// Replace the family `record.id` with `record` if and only if the stored version equals
-    /// `expected_version`, atomically with respect to every other write of that family. On a
-    /// mismatch (or if the family is gone) it MUST return [`CasOutcome::Conflict`] and change
-    /// nothing. Two concurrent calls with the same expected version MUST NOT both swap.
+    /// Replace the family `record.id` with `record` — every field — if and only if the
+    /// stored version equals `expected_version`, atomically with respect to every other write
+    /// of that family. On a mismatch (or if the family is gone) it MUST return
+    /// [`CasOutcome::Conflict`] and change nothing. Two concurrent calls with the same expected
+    /// version MUST NOT both swap.
     fn compare_and_swap_family(
         &self,
         expected_version: u64,
         record: &FamilyRecord,
     ) -> impl Future<Output = Result<CasOutcome, Self::Error>> + Send;
 
-    /// Every family of `subject`, revoked and expired ones included (the caller filters), in
-    /// any order.
+    /// Every family whose subject is byte-for-byte equal to `subject` (no case folding,
+    /// prefix match, collation or normalization), revoked and expired ones included, in any
+    /// order, with every field as [`TokenStore::load_family`] would return it. MUST NOT cap
+    /// or page the result.
     fn list_families(
         &self,
         subject: &str,
     ) -> impl Future<Output = Result<Vec<FamilyRecord>, Self::Error>> + Send;
 
-    /// Revoke every active family of `subject` (state `Revoked { reason, at }`, version
-    /// incremented) and return how many. Each family's update MUST be atomic with respect to
-    /// compare-and-swap on it; a family created concurrently may or may not be included.
+    /// Revoke every family of `subject` (exact byte-wise match, as for
+    /// [`TokenStore::list_families`]) that is active when the update reaches it: state
+    /// `Revoked { reason, at, operation }`, version incremented, every other field unchanged
+    /// (as [`FamilyRecord::revoke`] does). Return how many families this call revoked.
+    ///
+    /// The update of each family MUST be unconditional (whatever its current version: never a
+    /// compare-and-swap against a snapshot read earlier, which would skip a family rotated in
+    /// between) and atomic with respect to compare-and-swap on it; it MUST reach every family
+    /// (no cap) and be visible to every later read, `load_family` included. A family created
+    /// concurrently may or may not be included. Families already revoked keep their
+    /// revocation.
     fn revoke_subject(
         &self,
         subject: &str,
         reason: RevocationReason,
         at: i64,
+        operation: OperationId,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 
+    /// The stored security-policy version of `tenant` (`None`: the global level), or `None`
+    /// if none was saved. MUST return the last value saved by [`TokenStore::save_policy`]
+    /// for exactly that level (byte-wise tenant match).
+    fn load_policy(
+        &self,
+        tenant: Option<&str>,
+    ) -> impl Future<Output = Result<Option<PolicyVersion>, Self::Error>> + Send;
+
+    /// Save (or with `None` remove) the security-policy version of `tenant` (`None`: the
+    /// global level). Last write wins. Every instance reads it back within its configured
+    /// staleness, so a bump made on one app server reaches all of them.
+    fn save_policy(
+        &self,
+        tenant: Option<&str>,
+        version: Option<PolicyVersion>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Delete what expired before `now`: families past their absolute expiry, and, for a
+    /// store that also implements the other groups, codes, device records and replay ids past
+    /// theirs. Returns how many records went. MUST NOT delete anything still valid at `now`.
+    fn delete_expired(&self, now: i64) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+}
+
+/// One-time codes (authorization codes), for the authorization-code grant. 2 methods.
+pub trait CodeStore: TokenStore {
     /// Insert a one-time code. MUST be atomic insert-if-absent on `code.key`.
     fn insert_code(
         &self,
@@ -310,7 +404,10 @@ pub trait TokenStore: Send + Sync {
         &self,
         key: &[u8; 32],
     ) -> impl Future<Output = Result<Option<CodeRecord>, Self::Error>> + Send;
+}
 
+/// Device-authorization records (RFC 8628), for the device grant. 4 methods.
+pub trait DeviceStore: TokenStore {
     /// Insert a device-authorization record. MUST be atomic insert-if-absent on `key`, and
     /// MUST return [`InsertOutcome::Exists`] if a stored record has the same `user_code`.
     fn insert_device(
@@ -324,7 +421,7 @@ pub trait TokenStore: Send + Sync {
         key: &[u8; 32],
     ) -> impl Future<Output = Result<Option<DeviceRecord>, Self::Error>> + Send;
 
-    /// Load a device record by its user code.
+    /// Load a device record by its user code (exact match).
     fn load_device_by_user_code(
         &self,
         user_code: &str,
@@ -337,19 +434,128 @@ pub trait TokenStore: Send + Sync {
         expected_version: u64,
         record: &DeviceRecord,
     ) -> impl Future<Output = Result<CasOutcome, Self::Error>> + Send;
+}
 
-    /// Remember a replay id (a DPoP proof's `jti`) until `expires_at`. MUST be atomic
-    /// insert-if-absent: if the id is stored and not expired at `now`, return
-    /// [`InsertOutcome::Exists`]; an expired entry may be replaced.
+/// Replay ids (a DPoP proof's `jti`, a client assertion's `jti`). 1 method.
+pub trait ReplayStore: TokenStore {
+    /// Remember a replay id until `expires_at`. MUST be atomic insert-if-absent: if the id is
+    /// stored and not expired at `now`, return [`InsertOutcome::Exists`]; an expired entry may
+    /// be replaced.
     fn insert_replay_id(
         &self,
         id: &[u8; 32],
         expires_at: i64,
         now: i64,
     ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send;
+}
 
-    /// Delete what expired before `now`: families past their absolute expiry, codes, device
-    /// records and replay ids past theirs. Returns how many records went. MUST NOT delete
-    /// anything still valid at `now`.
-    fn delete_expired(&self, now: i64) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+/// A shared store is a store: several engines (app servers in one process, or tests) can run
+/// over one `Arc` of it.
+impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
+    type Error = S::Error;
+
+    fn create_family(
+        &self,
+        record: &FamilyRecord,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send {
+        (**self).create_family(record)
+    }
+    fn load_family(
+        &self,
+        id: &FamilyId,
+    ) -> impl Future<Output = Result<Option<FamilyRecord>, Self::Error>> + Send {
+        (**self).load_family(id)
+    }
+    fn compare_and_swap_family(
+        &self,
+        expected_version: u64,
+        record: &FamilyRecord,
+    ) -> impl Future<Output = Result<CasOutcome, Self::Error>> + Send {
+        (**self).compare_and_swap_family(expected_version, record)
+    }
+    fn list_families(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Vec<FamilyRecord>, Self::Error>> + Send {
+        (**self).list_families(subject)
+    }
+    fn revoke_subject(
+        &self,
+        subject: &str,
+        reason: RevocationReason,
+        at: i64,
+        operation: OperationId,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send {
+        (**self).revoke_subject(subject, reason, at, operation)
+    }
+    fn load_policy(
+        &self,
+        tenant: Option<&str>,
+    ) -> impl Future<Output = Result<Option<PolicyVersion>, Self::Error>> + Send {
+        (**self).load_policy(tenant)
+    }
+    fn save_policy(
+        &self,
+        tenant: Option<&str>,
+        version: Option<PolicyVersion>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        (**self).save_policy(tenant, version)
+    }
+    fn delete_expired(&self, now: i64) -> impl Future<Output = Result<u64, Self::Error>> + Send {
+        (**self).delete_expired(now)
+    }
+}
+
+impl<S: CodeStore + ?Sized> CodeStore for std::sync::Arc<S> {
+    fn insert_code(
+        &self,
+        code: &CodeRecord,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send {
+        (**self).insert_code(code)
+    }
+    fn take_code(
+        &self,
+        key: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<CodeRecord>, Self::Error>> + Send {
+        (**self).take_code(key)
+    }
+}
+
+impl<S: DeviceStore + ?Sized> DeviceStore for std::sync::Arc<S> {
+    fn insert_device(
+        &self,
+        record: &DeviceRecord,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send {
+        (**self).insert_device(record)
+    }
+    fn load_device(
+        &self,
+        key: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, Self::Error>> + Send {
+        (**self).load_device(key)
+    }
+    fn load_device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, Self::Error>> + Send {
+        (**self).load_device_by_user_code(user_code)
+    }
+    fn compare_and_swap_device(
+        &self,
+        expected_version: u64,
+        record: &DeviceRecord,
+    ) -> impl Future<Output = Result<CasOutcome, Self::Error>> + Send {
+        (**self).compare_and_swap_device(expected_version, record)
+    }
+}
+
+impl<S: ReplayStore + ?Sized> ReplayStore for std::sync::Arc<S> {
+    fn insert_replay_id(
+        &self,
+        id: &[u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send {
+        (**self).insert_replay_id(id, expires_at, now)
+    }
 }

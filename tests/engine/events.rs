@@ -21,7 +21,10 @@ async fn a_session_lifecycle_emits_every_event_kind_in_order() {
     let second = h.rotate(rt(&first)).await;
     h.at(12);
     h.rotate(rt(&first)).await; // grace retry
-    h.engine.policy().set_global(PolicyVersion::new(1, 1));
+    h.engine
+        .set_policy(None, Some(PolicyVersion::new(1, 1)))
+        .await
+        .unwrap();
     h.at(20);
     let third = h.rotate(rt(&second)).await;
     h.refresh(&client, &tampered(rt(&third)), RefreshRequest::default())
@@ -45,7 +48,10 @@ async fn a_session_lifecycle_emits_every_event_kind_in_order() {
 
     let g = h.login().await;
     let fg = family_of(rt(&g));
-    h.engine.policy().set_global(PolicyVersion::new(2, 0));
+    h.engine
+        .set_policy(None, Some(PolicyVersion::new(2, 0)))
+        .await
+        .unwrap();
     h.refresh(&client, rt(&g), RefreshRequest::default())
         .await
         .unwrap_err();
@@ -84,10 +90,12 @@ async fn a_session_lifecycle_emits_every_event_kind_in_order() {
                 client_id: "app".into(),
                 subject: SUBJECT.into(),
                 presented_by: "app".into(),
+                possible_repeat: false,
             },
             Event::FamilyRevoked {
                 family: f,
                 reason: RevocationReason::ReuseDetected,
+                possible_repeat: false,
             },
             Event::RefreshRejected {
                 family: Some(f),
@@ -104,10 +112,12 @@ async fn a_session_lifecycle_emits_every_event_kind_in_order() {
             Event::ReauthenticationRequired {
                 family: fg,
                 subject: SUBJECT.into(),
+                possible_repeat: false,
             },
             Event::FamilyRevoked {
                 family: fg,
                 reason: RevocationReason::PolicyChanged,
+                possible_repeat: false,
             },
         ]
     );
@@ -215,7 +225,10 @@ async fn no_event_contains_token_material() {
     h.login().await;
     h.engine.sign_out_everywhere(SUBJECT).await.unwrap();
     let d = h.login().await;
-    h.engine.policy().set_global(PolicyVersion::new(2, 0));
+    h.engine
+        .set_policy(None, Some(PolicyVersion::new(2, 0)))
+        .await
+        .unwrap();
     h.engine
         .verify_with_revocation(&d.access_token)
         .await

@@ -153,7 +153,10 @@ async fn an_expired_refresh_token_is_inactive() {
 async fn tokens_of_a_stale_policy_major_are_inactive() {
     let h = Harness::new();
     let r = h.login().await;
-    h.engine.policy().set_global(PolicyVersion::new(2, 0));
+    h.engine
+        .set_policy(None, Some(PolicyVersion::new(2, 0)))
+        .await
+        .unwrap();
     inactive(&h, rt(&r)).await;
     inactive(&h, &r.access_token).await;
 }

@@ -60,8 +60,9 @@ async fn auth_time_defaults_to_now() {
 async fn pv_is_the_effective_policy_of_the_tenant() {
     let h = Harness::with(|b| b.policy(PolicyVersion::new(4, 2)));
     h.engine
-        .policy()
-        .set_tenant("acme", Some(PolicyVersion::new(5, 1)));
+        .set_policy(Some("acme"), Some(PolicyVersion::new(5, 1)))
+        .await
+        .unwrap();
     let plain = h.login().await;
     let acme = h
         .issue(&client(), IssueRequest::new(SUBJECT).tenant("acme"))

@@ -4,16 +4,17 @@
 
 use token_engine::event::Event;
 use token_engine::{
-    Error, GrantError, IssueRequest, PolicyVersion, RefreshRequest, RevocationReason, TokenError,
+    Error, IssueRequest, PolicyVersion, RefreshRequest, RevocationReason, TokenError,
 };
 
 use crate::common::*;
 
-fn bump_major(h: &Harness) {
-    let v = h.engine.policy().global();
+async fn bump_major(h: &Harness) {
+    let v = h.engine.policy_version(None).await.unwrap();
     h.engine
-        .policy()
-        .set_global(PolicyVersion::new(v.major + 1, 0));
+        .set_policy(None, Some(PolicyVersion::new(v.major + 1, 0)))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -21,7 +22,7 @@ async fn a_major_bump_makes_old_access_tokens_stale() {
     let h = Harness::new();
     let r = h.login().await;
     h.events();
-    bump_major(&h);
+    bump_major(&h).await;
     h.engine.verifier().verify(&r.access_token).unwrap();
     let e = h
         .engine
@@ -46,7 +47,7 @@ async fn a_major_bump_requires_reauthentication_and_revokes_the_family() {
     let r = h.login().await;
     let family = family_of(rt(&r));
     h.events();
-    bump_major(&h);
+    bump_major(&h).await;
 
     let e = h
         .refresh(&client(), rt(&r), RefreshRequest::default())
@@ -59,22 +60,38 @@ async fn a_major_bump_requires_reauthentication_and_revokes_the_family() {
             Event::ReauthenticationRequired {
                 family,
                 subject: SUBJECT.into(),
+                possible_repeat: false,
             },
             Event::FamilyRevoked {
                 family,
                 reason: RevocationReason::PolicyChanged,
+                possible_repeat: false,
             },
         ]
     );
-    // The family is gone: the same token is now simply revoked, and so is the session.
+    // The family is gone. The same client retrying the same token (its first answer may have
+    // been lost) is told again to re-authenticate, the events marked as possible repeats ...
     let e = h
         .refresh(&client(), rt(&r), RefreshRequest::default())
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::InvalidGrant(GrantError::Revoked)),
-        "{e:?}"
+    assert!(matches!(e, Error::ReauthenticationRequired), "{e:?}");
+    assert_eq!(
+        h.events(),
+        [
+            Event::ReauthenticationRequired {
+                family,
+                subject: SUBJECT.into(),
+                possible_repeat: true,
+            },
+            Event::FamilyRevoked {
+                family,
+                reason: RevocationReason::PolicyChanged,
+                possible_repeat: true,
+            },
+        ]
     );
+    // ... and the session is over.
     let e = h
         .engine
         .verify_with_revocation(&r.access_token)
@@ -85,13 +102,22 @@ async fn a_major_bump_requires_reauthentication_and_revokes_the_family() {
         "{e:?}"
     );
     // Rolling the policy back does not bring the session back.
-    h.engine.policy().set_global(PolicyVersion::new(1, 0));
+    h.engine
+        .set_policy(None, Some(PolicyVersion::new(1, 0)))
+        .await
+        .unwrap();
     let e = h
         .refresh(&client(), rt(&r), RefreshRequest::default())
         .await
         .unwrap_err();
+    assert!(matches!(e, Error::ReauthenticationRequired), "{e:?}");
+    let e = h
+        .engine
+        .verify_with_revocation(&r.access_token)
+        .await
+        .unwrap_err();
     assert!(
-        matches!(e, Error::InvalidGrant(GrantError::Revoked)),
+        matches!(e, Error::InvalidToken(TokenError::SessionRevoked)),
         "{e:?}"
     );
 }
@@ -99,7 +125,7 @@ async fn a_major_bump_requires_reauthentication_and_revokes_the_family() {
 #[tokio::test]
 async fn after_a_major_bump_a_new_login_gets_the_new_version() {
     let h = Harness::new();
-    bump_major(&h);
+    bump_major(&h).await;
     let r = h.login().await;
     assert_eq!(
         claims(&h, &r.access_token).pv,
@@ -118,7 +144,10 @@ async fn a_minor_bump_upgrades_the_session_silently_at_the_next_refresh() {
     let r = h.login().await;
     let family = family_of(rt(&r));
     h.events();
-    h.engine.policy().set_global(PolicyVersion::new(1, 1));
+    h.engine
+        .set_policy(None, Some(PolicyVersion::new(1, 1)))
+        .await
+        .unwrap();
 
     // The old access token is not stale: only the major matters.
     h.engine
@@ -172,8 +201,9 @@ async fn a_tenant_major_override_affects_only_that_tenants_sessions() {
     let acme_family = family_of(rt(&acme));
     h.events();
     h.engine
-        .policy()
-        .set_tenant("acme", Some(PolicyVersion::new(2, 0)));
+        .set_policy(Some("acme"), Some(PolicyVersion::new(2, 0)))
+        .await
+        .unwrap();
 
     let e = h
         .engine
@@ -205,10 +235,12 @@ async fn a_tenant_major_override_affects_only_that_tenants_sessions() {
             Event::ReauthenticationRequired {
                 family: acme_family,
                 subject: SUBJECT.into(),
+                possible_repeat: false,
             },
             Event::FamilyRevoked {
                 family: acme_family,
                 reason: RevocationReason::PolicyChanged,
+                possible_repeat: false,
             },
         ]
     );
@@ -241,8 +273,9 @@ async fn a_tenant_minor_override_upgrades_only_that_tenants_sessions() {
         .await
         .unwrap();
     h.engine
-        .policy()
-        .set_tenant("acme", Some(PolicyVersion::new(1, 3)));
+        .set_policy(Some("acme"), Some(PolicyVersion::new(1, 3)))
+        .await
+        .unwrap();
     let a = h.rotate(rt(&acme)).await;
     let g = h.rotate(rt(&globex)).await;
     assert_eq!(
@@ -265,7 +298,7 @@ async fn a_major_bump_makes_sessionless_access_tokens_stale_too() {
         )
         .await
         .unwrap();
-    bump_major(&h);
+    bump_major(&h).await;
     let e = h
         .engine
         .verify_with_revocation(&r.access_token)

@@ -143,10 +143,12 @@ async fn cross_client_use_is_reuse_and_revokes_the_family() {
                 client_id: "app".into(),
                 subject: SUBJECT.into(),
                 presented_by: "intruder".into(),
+                possible_repeat: false,
             },
             Event::FamilyRevoked {
                 family,
                 reason: RevocationReason::ReuseDetected,
+                possible_repeat: false,
             },
         ]
     );

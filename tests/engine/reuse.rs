@@ -31,10 +31,12 @@ async fn replaying_a_rotated_token_is_reuse_and_revokes_the_family() {
                 client_id: "app".into(),
                 subject: SUBJECT.into(),
                 presented_by: "app".into(),
+                possible_repeat: false,
             },
             Event::FamilyRevoked {
                 family,
                 reason: RevocationReason::ReuseDetected,
+                possible_repeat: false,
             },
         ]
     );
@@ -175,10 +177,12 @@ async fn with_grace_the_previous_token_after_the_window_is_reuse() {
                 client_id: "app".into(),
                 subject: SUBJECT.into(),
                 presented_by: "app".into(),
+                possible_repeat: false,
             },
             Event::FamilyRevoked {
                 family,
                 reason: RevocationReason::ReuseDetected,
+                possible_repeat: false,
             },
         ]
     );

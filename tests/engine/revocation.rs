@@ -28,6 +28,7 @@ async fn revoking_a_refresh_token_revokes_its_family_and_access_tokens() {
         [Event::FamilyRevoked {
             family,
             reason: RevocationReason::TokenRevoked,
+            possible_repeat: false,
         }]
     );
 
@@ -63,6 +64,7 @@ async fn revoking_an_access_token_revokes_its_session() {
         [Event::FamilyRevoked {
             family,
             reason: RevocationReason::TokenRevoked,
+            possible_repeat: false,
         }]
     );
     let e = h
@@ -99,7 +101,7 @@ async fn an_expired_access_token_still_revokes_its_session() {
 }
 
 #[tokio::test]
-async fn revoking_twice_is_already_inactive() {
+async fn revoking_the_same_token_again_reports_it_and_another_token_is_already_inactive() {
     let h = Harness::new();
     let r = h.login().await;
     let family = family_of(rt(&r));
@@ -108,10 +110,21 @@ async fn revoking_twice_is_already_inactive() {
         RevocationOutcome::Revoked { family }
     );
     h.events();
+    // The same request again (a retry after a lost answer): the store did revoke it, by this
+    // request; the event is marked as a possible repeat.
     assert_eq!(
         h.engine.revoke(&client(), rt(&r)).await.unwrap(),
-        RevocationOutcome::AlreadyInactive { family }
+        RevocationOutcome::Revoked { family }
     );
+    assert_eq!(
+        h.events(),
+        [Event::FamilyRevoked {
+            family,
+            reason: RevocationReason::TokenRevoked,
+            possible_repeat: true,
+        }]
+    );
+    // Revoking through another token of the session is a different request: already done.
     assert_eq!(
         h.engine.revoke(&client(), &r.access_token).await.unwrap(),
         RevocationOutcome::AlreadyInactive { family }

@@ -178,8 +178,9 @@ async fn every_refresh_failure_is_the_same_invalid_grant_on_the_wire() {
     );
     let s = h.login().await;
     h.engine
-        .policy()
-        .set_global(token_engine::PolicyVersion::new(2, 0));
+        .set_policy(None, Some(token_engine::PolicyVersion::new(2, 0)))
+        .await
+        .unwrap();
     errors.push(
         h.refresh(&client(), rt(&s), RefreshRequest::default())
             .await

@@ -139,6 +139,7 @@ async fn revoke_session_ends_that_session_only() {
         [Event::FamilyRevoked {
             family: fa,
             reason: RevocationReason::Logout,
+            possible_repeat: false,
         }]
     );
     let s = h.engine.sessions(SUBJECT).await.unwrap();
@@ -162,9 +163,20 @@ async fn revoke_session_ends_that_session_only() {
         "{e:?}"
     );
     h.rotate(rt(&b)).await;
+    // Signing the same session out again (a retry after a lost answer) reports what the
+    // store did, marked as a possible repeat.
+    h.events();
     assert_eq!(
         h.engine.revoke_session(SUBJECT, fa).await.unwrap(),
-        RevocationOutcome::AlreadyInactive { family: fa }
+        RevocationOutcome::Revoked { family: fa }
+    );
+    assert_eq!(
+        h.events(),
+        [Event::FamilyRevoked {
+            family: fa,
+            reason: RevocationReason::Logout,
+            possible_repeat: true,
+        }]
     );
 }
 
@@ -213,6 +225,7 @@ async fn sign_out_everywhere_ends_every_session_and_counts_them() {
         .map(|r| Event::FamilyRevoked {
             family: family_of(rt(r)),
             reason: RevocationReason::SignOutEverywhere,
+            possible_repeat: false,
         })
         .collect();
     let key = |e: &Event| format!("{e:?}");
@@ -233,7 +246,22 @@ async fn sign_out_everywhere_ends_every_session_and_counts_them() {
     }
     // Other subjects are untouched.
     h.rotate(rt(&someone_else)).await;
+    // A retry (its first answer lost) counts what the first attempt ended, as possible
+    // repeats; once the retry window is over, a new sign-out ends nothing.
+    h.events();
+    assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 3);
+    let events = h.events();
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| matches!(
+        e,
+        Event::FamilyRevoked {
+            possible_repeat: true,
+            ..
+        }
+    )));
+    h.at(301);
     assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 0);
+    assert_eq!(h.events(), []);
 }
 
 #[tokio::test]
@@ -250,6 +278,7 @@ async fn sign_out_everywhere_counts_only_live_sessions() {
         [Event::FamilyRevoked {
             family: family_of(rt(&live)),
             reason: RevocationReason::SignOutEverywhere,
+            possible_repeat: false,
         }]
     );
 }

@@ -58,8 +58,13 @@ async fn clones_share_sessions_policy_and_events() {
         .issue(&client(), IssueRequest::new(SUBJECT))
         .await
         .unwrap();
-    a.policy().set_global(PolicyVersion::new(2, 0));
-    assert_eq!(b.policy().global(), PolicyVersion::new(2, 0));
+    a.set_policy(None, Some(PolicyVersion::new(2, 0)))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.policy_version(None).await.unwrap(),
+        PolicyVersion::new(2, 0)
+    );
     let e = b
         .refresh(&client(), rt(&second), RefreshRequest::default())
         .await

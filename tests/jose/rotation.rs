@@ -204,3 +204,60 @@ fn canonical_and_reordered_headers_verify_alike() {
         ));
     }
 }
+
+#[test]
+fn rotating_the_same_rsa_key_to_another_algorithm_under_its_default_kid_is_refused() {
+    // Same material, RS256 → PS256, default kid (the RFC 7638 thumbprint: the same for both).
+    let (keys, verifier, _) = setup(signing_key(Algorithm::RS256));
+    let before = keys.sign_access_token(&seed_claims()).unwrap();
+    let e = keys.rotate(signing_key(Algorithm::PS256)).unwrap_err();
+    assert!(
+        matches!(e, Error::Config(m) if m.contains("another algorithm")),
+        "{e:?}"
+    );
+    // Nothing changed: the signer is still RS256 and its tokens verify everywhere.
+    assert_eq!(keys.signing_key().alg(), Algorithm::RS256);
+    assert_eq!(keys.verification_keys().len(), 1);
+    let after = keys.sign_access_token(&seed_claims()).unwrap();
+    verifier.verify(&before).unwrap();
+    verifier.verify(&after).unwrap();
+}
+
+#[test]
+fn rotating_the_same_rsa_key_to_another_algorithm_under_its_own_kid_publishes_it() {
+    let (keys, verifier, _) = setup(signing_key(Algorithm::RS256));
+    let old_token = keys.sign_access_token(&seed_claims()).unwrap();
+    keys.rotate(signing_key(Algorithm::PS256).with_kid("rsa-pss"))
+        .unwrap();
+    assert_eq!(keys.signing_key().alg(), Algorithm::PS256);
+    let new_token = keys.sign_access_token(&seed_claims()).unwrap();
+    // Every verifier sharing the set, and one built from its JWKS alone, knows both.
+    verifier.verify(&old_token).unwrap();
+    verifier.verify(&new_token).unwrap();
+    let json = serde_json::to_string(&keys.jwks()).unwrap();
+    let remote = Verifier::from_jwks(&json, rules())
+        .unwrap()
+        .with_clock(token_engine::ManualClock::new(NOW + 60));
+    remote.verify(&old_token).unwrap();
+    remote.verify(&new_token).unwrap();
+}
+
+#[test]
+fn a_pre_published_key_for_another_algorithm_is_not_activated_under_its_kid() {
+    let keys = KeySet::new(signing_key(Algorithm::ES256).with_kid("a"));
+    keys.add_verification_key(
+        signing_key(Algorithm::RS256)
+            .verifying_key()
+            .with_kid("next"),
+    )
+    .unwrap();
+    let e = keys
+        .rotate(signing_key(Algorithm::PS256).with_kid("next"))
+        .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
+    assert_eq!(keys.signing_key().kid(), Some("a"));
+    // The same key for the algorithm it was published under activates.
+    keys.rotate(signing_key(Algorithm::RS256).with_kid("next"))
+        .unwrap();
+    assert_eq!(keys.signing_key().alg(), Algorithm::RS256);
+}

@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use token_engine::store::{CasOutcome, CodeRecord, DeviceRecord, InsertOutcome};
+use token_engine::store::{CasOutcome, InsertOutcome};
 use token_engine::{
     Algorithm, Client, Engine, Error, FamilyId, FamilyRecord, GrantError, IssueRequest,
-    ManualClock, MemoryStore, RefreshKeys, RefreshRequest, RefreshSecret, RevocationOutcome,
-    RevocationReason, SigningKey, TokenStore,
+    ManualClock, MemoryStore, OperationId, PolicyVersion, RefreshKeys, RefreshRequest,
+    RefreshSecret, RevocationOutcome, RevocationReason, SigningKey, TokenStore,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -57,37 +57,23 @@ impl TokenStore for Counting {
         self.read();
         self.inner.list_families(s).await
     }
-    async fn revoke_subject(&self, s: &str, reason: RevocationReason, at: i64) -> R<u64> {
+    async fn revoke_subject(
+        &self,
+        s: &str,
+        reason: RevocationReason,
+        at: i64,
+        op: OperationId,
+    ) -> R<u64> {
         self.write();
-        self.inner.revoke_subject(s, reason, at).await
+        self.inner.revoke_subject(s, reason, at, op).await
     }
-    async fn insert_code(&self, c: &CodeRecord) -> R<InsertOutcome> {
-        self.write();
-        self.inner.insert_code(c).await
-    }
-    async fn take_code(&self, k: &[u8; 32]) -> R<Option<CodeRecord>> {
-        self.write();
-        self.inner.take_code(k).await
-    }
-    async fn insert_device(&self, d: &DeviceRecord) -> R<InsertOutcome> {
-        self.write();
-        self.inner.insert_device(d).await
-    }
-    async fn load_device(&self, k: &[u8; 32]) -> R<Option<DeviceRecord>> {
+    async fn load_policy(&self, t: Option<&str>) -> R<Option<PolicyVersion>> {
         self.read();
-        self.inner.load_device(k).await
+        self.inner.load_policy(t).await
     }
-    async fn load_device_by_user_code(&self, u: &str) -> R<Option<DeviceRecord>> {
-        self.read();
-        self.inner.load_device_by_user_code(u).await
-    }
-    async fn compare_and_swap_device(&self, v: u64, d: &DeviceRecord) -> R<CasOutcome> {
+    async fn save_policy(&self, t: Option<&str>, v: Option<PolicyVersion>) -> R<()> {
         self.write();
-        self.inner.compare_and_swap_device(v, d).await
-    }
-    async fn insert_replay_id(&self, id: &[u8; 32], exp: i64, now: i64) -> R<InsertOutcome> {
-        self.write();
-        self.inner.insert_replay_id(id, exp, now).await
+        self.inner.save_policy(t, v).await
     }
     async fn delete_expired(&self, now: i64) -> R<u64> {
         self.write();

@@ -1,0 +1,315 @@
+//! Refresh: the load → decide → compare-and-swap loop over the store, and
+//! [`Engine::refresh`] on top of it.
+//!
+//! The loop lives here, in the engine layer, so that [`decide`](crate::decide) stays a pure
+//! function and `family` imports no storage. Each pass reads the clock afresh after its load
+//! returns: a pass that waited on the store decides with the time it actually runs at, and a
+//! rotation stamps `rotated_at` with the time of the pass that won the swap. A lost swap means
+//! another request made progress; the next pass sees its rotation, which turns a concurrent
+//! duplicate into a grace retry (inside the window) or a reuse (outside it).
+
+use core::future::Future;
+
+use super::{AccessParts, Engine, store_error};
+use crate::client::{Client, RefreshRequest, narrow_scope};
+use crate::clock::Clock;
+use crate::error::{Error, GrantError};
+use crate::event::Event;
+use crate::family::{DecideConfig, Decision, FamilyRecord, OperationId, RevocationReason, decide};
+use crate::opaque::{FamilyId, PresentedToken, RefreshToken};
+use crate::policy::PolicyVersion;
+use crate::response::TokenResponse;
+use crate::store::{CasOutcome, TokenStore};
+
+/// Compare-and-swap retries before giving up with [`GrantError::Contention`]. Each lost swap
+/// means another request made progress, so a handful is plenty.
+pub(crate) const MAX_CAS_ATTEMPTS: usize = 8;
+
+/// Where the loop gets the effective policy version of a family's tenant at a given time.
+pub(crate) trait PolicySource: Sync {
+    /// The effective version for `tenant` at `now`.
+    fn effective(
+        &self,
+        tenant: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<PolicyVersion, Error>> + Send;
+}
+
+impl<S: TokenStore> PolicySource for Engine<S> {
+    fn effective(
+        &self,
+        tenant: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<PolicyVersion, Error>> + Send {
+        self.effective_policy(tenant, now)
+    }
+}
+
+/// One fixed version, whatever the tenant (benches, fuzzing).
+impl PolicySource for PolicyVersion {
+    async fn effective(&self, _: Option<&str>, _: i64) -> Result<PolicyVersion, Error> {
+        Ok(*self)
+    }
+}
+
+/// How a refresh went.
+#[derive(Debug)]
+pub(crate) enum Refreshed {
+    /// This request rotated the family.
+    Rotated {
+        record: FamilyRecord,
+        token: RefreshToken,
+        policy_upgraded: bool,
+        now: i64,
+    },
+    /// This request retried a rotation within the grace window.
+    GraceRetry {
+        record: FamilyRecord,
+        token: RefreshToken,
+        now: i64,
+    },
+}
+
+/// Why a refresh failed.
+#[derive(Debug)]
+pub(crate) enum RefreshFailure {
+    /// Rejected; nothing was written.
+    Rejected(GrantError, Option<FamilyRecord>),
+    /// The family is revoked by this request: by this attempt, or (`possible_repeat`) found
+    /// revoked under this request's own operation id, by an earlier attempt whose answer was
+    /// lost.
+    Revoked {
+        record: FamilyRecord,
+        reason: RevocationReason,
+        possible_repeat: bool,
+    },
+    /// The request itself is invalid (for example a widened scope); nothing was written and
+    /// the token stays good.
+    Request(Error),
+    /// The store failed.
+    Store(Error),
+}
+
+/// The load → decide → compare-and-swap loop. `accept` vets the request against the family
+/// before a rotation or retry is committed (reuse detection runs first, whatever the request
+/// asks).
+pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
+    store: &S,
+    clock: &dyn Clock,
+    policy: &P,
+    presented: &PresentedToken,
+    base: &DecideConfig<'_>,
+    accept: impl Fn(&FamilyRecord) -> Result<(), Error> + Send + Sync,
+) -> Result<Refreshed, RefreshFailure> {
+    let store_err = |e: S::Error| RefreshFailure::Store(store_error(e));
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let record = store
+            .load_family(&presented.family())
+            .await
+            .map_err(store_err)?
+            .ok_or(RefreshFailure::Rejected(GrantError::UnknownFamily, None))?;
+        // Read after the load returned: a pass decides with the time it runs at.
+        let now = clock.now_unix();
+        let cfg = DecideConfig {
+            policy: policy
+                .effective(record.tenant.as_deref(), now)
+                .await
+                .map_err(RefreshFailure::Store)?,
+            ..*base
+        };
+        match decide(&record, presented, now, &cfg) {
+            Decision::Rotate {
+                record: next,
+                token,
+                policy_upgraded,
+            } => {
+                accept(&record).map_err(RefreshFailure::Request)?;
+                if store
+                    .compare_and_swap_family(record.version, &next)
+                    .await
+                    .map_err(store_err)?
+                    == CasOutcome::Swapped
+                {
+                    return Ok(Refreshed::Rotated {
+                        record: next,
+                        token,
+                        policy_upgraded,
+                        now,
+                    });
+                }
+            }
+            Decision::GraceRetry { token } => {
+                accept(&record).map_err(RefreshFailure::Request)?;
+                return Ok(Refreshed::GraceRetry { record, token, now });
+            }
+            Decision::Revoke {
+                record: next,
+                reason,
+            } => {
+                if store
+                    .compare_and_swap_family(record.version, &next)
+                    .await
+                    .map_err(store_err)?
+                    == CasOutcome::Swapped
+                {
+                    return Err(RefreshFailure::Revoked {
+                        record: next,
+                        reason,
+                        possible_repeat: false,
+                    });
+                }
+            }
+            Decision::Reject(GrantError::Revoked) => {
+                return Err(match record.revocation() {
+                    // Revoked by this very request (same token presented again) whose earlier
+                    // answer was lost: report the revocation again, marked.
+                    Some((reason, _, op))
+                        if op == OperationId::of_refresh(presented, base.client_id) =>
+                    {
+                        RefreshFailure::Revoked {
+                            record,
+                            reason,
+                            possible_repeat: true,
+                        }
+                    }
+                    _ => RefreshFailure::Rejected(GrantError::Revoked, Some(record)),
+                });
+            }
+            Decision::Reject(e) => return Err(RefreshFailure::Rejected(e, Some(record))),
+        }
+    }
+    Err(RefreshFailure::Rejected(GrantError::Contention, None))
+}
+
+impl<S: TokenStore> Engine<S> {
+    /// Refresh: rotation with reuse detection (load → decide → compare-and-swap, bounded
+    /// retries, the clock read afresh on every pass). The scope may be narrowed, never
+    /// widened; a token used by a client other than its own counts as reuse.
+    ///
+    /// Presenting the previous token again within `reuse_grace` of its rotation (on either
+    /// side of `rotated_at`, since instances' clocks differ) returns the same successor: an
+    /// honest retry after a lost answer does not revoke the session.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+        req: RefreshRequest,
+    ) -> Result<TokenResponse, Error> {
+        let presented = match self.inner.refresh.parse(refresh_token) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.emit(Event::RefreshRejected {
+                    family: None,
+                    reason,
+                });
+                return Err(Error::InvalidGrant(reason));
+            }
+        };
+        let cfg = DecideConfig {
+            keys: &self.inner.refresh,
+            client_id: client.id(),
+            policy: PolicyVersion::default(),
+            reuse_grace_secs: self.inner.reuse_grace,
+            idle_ttl_secs: self.inner.idle_ttl,
+        };
+        // Reuse detection comes first: a replayed token revokes the family whatever scope it
+        // asks for. Only a request that would succeed is checked for a widened scope.
+        let scope_check =
+            |record: &FamilyRecord| narrow_scope(&record.scope, req.scope.as_deref()).map(|_| ());
+        let outcome = refresh_loop(
+            &self.inner.store,
+            &*self.inner.clock,
+            self,
+            &presented,
+            &cfg,
+            scope_check,
+        )
+        .await;
+        let (record, token, now) = match outcome {
+            Ok(Refreshed::Rotated {
+                record,
+                token,
+                policy_upgraded,
+                now,
+            }) => {
+                self.emit(Event::Refreshed {
+                    family: record.id,
+                    generation: record.generation,
+                    policy_upgraded: policy_upgraded.then_some(record.policy),
+                });
+                (record, token, now)
+            }
+            Ok(Refreshed::GraceRetry { record, token, now }) => {
+                self.emit(Event::GraceRetryServed {
+                    family: record.id,
+                    generation: record.generation,
+                });
+                (record, token, now)
+            }
+            Err(failure) => return Err(self.refresh_failed(failure, presented.family(), client)),
+        };
+        let scope = narrow_scope(&record.scope, req.scope.as_deref())?;
+        let access = self.access_token(&AccessParts {
+            subject: &record.subject,
+            client_id: &record.client_id,
+            scope: &scope,
+            auth_time: record.auth_time,
+            sid: Some(record.id),
+            tenant: record.tenant.as_deref(),
+            policy: record.policy,
+            jkt: record.dpop_jkt.as_deref(),
+            claims: record.claims.as_deref(),
+            now,
+        })?;
+        Ok(self.response(access, Some(token), &scope, record.dpop_jkt.is_some()))
+    }
+
+    fn refresh_failed(&self, failure: RefreshFailure, family: FamilyId, client: &Client) -> Error {
+        match failure {
+            RefreshFailure::Store(e) | RefreshFailure::Request(e) => e,
+            RefreshFailure::Rejected(reason, record) => {
+                let known = record.is_some()
+                    || !matches!(reason, GrantError::UnknownFamily | GrantError::Contention);
+                self.emit(Event::RefreshRejected {
+                    family: known.then_some(family),
+                    reason,
+                });
+                Error::InvalidGrant(reason)
+            }
+            RefreshFailure::Revoked {
+                record,
+                reason,
+                possible_repeat,
+            } => match reason {
+                RevocationReason::PolicyChanged => {
+                    self.emit(Event::ReauthenticationRequired {
+                        family: record.id,
+                        subject: record.subject.clone(),
+                        possible_repeat,
+                    });
+                    self.emit(Event::FamilyRevoked {
+                        family: record.id,
+                        reason,
+                        possible_repeat,
+                    });
+                    Error::ReauthenticationRequired
+                }
+                reason => {
+                    self.emit(Event::ReuseDetected {
+                        family: record.id,
+                        client_id: record.client_id.clone(),
+                        subject: record.subject.clone(),
+                        presented_by: client.id().to_owned(),
+                        possible_repeat,
+                    });
+                    self.emit(Event::FamilyRevoked {
+                        family: record.id,
+                        reason,
+                        possible_repeat,
+                    });
+                    Error::ReuseDetected
+                }
+            },
+        }
+    }
+}

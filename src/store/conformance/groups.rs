@@ -1,0 +1,247 @@
+//! The capability groups: one-time codes, device records, replay ids.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+
+use super::{CONCURRENT_TASKS, T0};
+use crate::store::{
+    CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceState, DeviceStore, InsertOutcome,
+    ReplayStore,
+};
+
+fn code(k: u8, expires_at: i64) -> CodeRecord {
+    CodeRecord {
+        key: [k; 32],
+        client_id: "client-\u{e9}".into(),
+        expires_at,
+        payload: vec![k, 0, 255, k],
+    }
+}
+
+/// One-time codes: every field round-trips, insert-if-absent, a take removes, sweeping
+/// deletes only expired codes.
+pub async fn codes<S: CodeStore>(store: &S) {
+    let a = code(1, T0 + 10);
+    let b = code(2, T0 + 1000);
+    let mut extreme = code(3, i64::MAX);
+    extreme.payload = (0..=255).collect();
+    for c in [&a, &b, &extreme] {
+        assert_eq!(store.insert_code(c).await.unwrap(), InsertOutcome::Inserted);
+    }
+    let mut clash = code(1, T0 + 5000);
+    clash.client_id = "mallory".into();
+    assert_eq!(
+        store.insert_code(&clash).await.unwrap(),
+        InsertOutcome::Exists,
+        "insert_code is insert-if-absent"
+    );
+    assert_eq!(
+        store.take_code(&extreme.key).await.unwrap(),
+        Some(extreme.clone()),
+        "take_code returns every field"
+    );
+    assert_eq!(
+        store.take_code(&extreme.key).await.unwrap(),
+        None,
+        "a taken code is gone"
+    );
+    assert_eq!(store.delete_expired(T0 + 9).await.unwrap(), 0);
+    assert_eq!(store.delete_expired(T0 + 11).await.unwrap(), 1);
+    assert_eq!(
+        store.take_code(&a.key).await.unwrap(),
+        None,
+        "expired code swept"
+    );
+    assert_eq!(
+        store.take_code(&b.key).await.unwrap(),
+        Some(b),
+        "a live code survives the sweep, unchanged by the refused insert"
+    );
+}
+
+/// Of many concurrent takes of one code exactly one wins.
+pub async fn codes_are_taken_once<S: CodeStore + 'static>(store: Arc<S>) {
+    let c = code(7, T0 + 60);
+    assert_eq!(
+        store.insert_code(&c).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|_| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.take_code(&[7; 32]).await.unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tasks {
+        if let Some(c) = t.await.unwrap() {
+            won.push(c);
+        }
+    }
+    assert_eq!(won, [c], "exactly one take returns the code");
+}
+
+/// Device records: every field round-trips through both loads, insert-if-absent on key and
+/// on user code, compare-and-swap on the version only, sweeping.
+pub async fn device_records<S: DeviceStore>(store: &S) {
+    let rec = DeviceRecord {
+        key: [3; 32],
+        user_code: "WDJB-MJHT".into(),
+        client_id: "tv".into(),
+        expires_at: T0 + 600,
+        last_polled_at: i64::MIN,
+        state: DeviceState::Pending,
+        payload: vec![1, 2, 3],
+        version: u64::MAX,
+    };
+    assert_eq!(
+        store.insert_device(&rec).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    let mut same_user_code = rec.clone();
+    same_user_code.key = [4; 32];
+    assert_eq!(
+        store.insert_device(&same_user_code).await.unwrap(),
+        InsertOutcome::Exists,
+        "user codes are unique"
+    );
+    let mut same_key = rec.clone();
+    same_key.user_code = "BCDF-GHJK".into();
+    assert_eq!(
+        store.insert_device(&same_key).await.unwrap(),
+        InsertOutcome::Exists,
+        "insert_device is insert-if-absent"
+    );
+    assert_eq!(store.load_device(&[4; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.load_device_by_user_code("BCDF-GHJK").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.load_device_by_user_code("wdjb-mjht").await.unwrap(),
+        None,
+        "user codes match exactly (the engine normalizes them)"
+    );
+    assert_eq!(
+        store.load_device(&rec.key).await.unwrap().as_ref(),
+        Some(&rec)
+    );
+    assert_eq!(
+        store
+            .load_device_by_user_code("WDJB-MJHT")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&rec)
+    );
+    let mut approved = rec.clone();
+    approved.state = DeviceState::Approved;
+    approved.last_polled_at = T0 + 5;
+    approved.payload = vec![9; 300];
+    approved.version = 0;
+    assert_eq!(
+        store.compare_and_swap_device(0, &approved).await.unwrap(),
+        CasOutcome::Conflict
+    );
+    assert_eq!(
+        store
+            .compare_and_swap_device(u64::MAX, &approved)
+            .await
+            .unwrap(),
+        CasOutcome::Swapped
+    );
+    assert_eq!(
+        store.load_device(&rec.key).await.unwrap().as_ref(),
+        Some(&approved)
+    );
+    assert_eq!(
+        store
+            .load_device_by_user_code("WDJB-MJHT")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&approved)
+    );
+    assert_eq!(
+        store
+            .compare_and_swap_device(u64::MAX, &approved)
+            .await
+            .unwrap(),
+        CasOutcome::Conflict
+    );
+    let mut other = rec.clone();
+    other.key = [5; 32];
+    other.user_code = "ZZZZ-ZZZZ".into();
+    other.expires_at = T0 + 10;
+    assert_eq!(
+        store.insert_device(&other).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(store.delete_expired(T0 + 9).await.unwrap(), 0);
+    assert_eq!(store.delete_expired(T0 + 11).await.unwrap(), 1);
+    assert_eq!(store.load_device(&other.key).await.unwrap(), None);
+    assert_eq!(
+        store.load_device_by_user_code("ZZZZ-ZZZZ").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.load_device(&rec.key).await.unwrap().as_ref(),
+        Some(&approved)
+    );
+}
+
+/// Replay ids: insert-if-absent until they expire; sweeping.
+pub async fn replay_ids<S: ReplayStore>(store: &S) {
+    assert_eq!(
+        store.insert_replay_id(&[9; 32], T0 + 60, T0).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(
+        store
+            .insert_replay_id(&[9; 32], T0 + 60, T0 + 59)
+            .await
+            .unwrap(),
+        InsertOutcome::Exists,
+        "a replay id is remembered until it expires"
+    );
+    assert_eq!(
+        store
+            .insert_replay_id(&[8; 32], T0 + 60, T0 + 1)
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(
+        store
+            .insert_replay_id(&[9; 32], T0 + 200, T0 + 60)
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted,
+        "an expired replay id may be used again"
+    );
+    assert_eq!(
+        store
+            .insert_replay_id(&[9; 32], T0 + 200, T0 + 100)
+            .await
+            .unwrap(),
+        InsertOutcome::Exists
+    );
+    assert_eq!(
+        store.insert_replay_id(&[7; 32], T0 + 10, T0).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(store.delete_expired(T0 + 11).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .insert_replay_id(&[9; 32], T0 + 200, T0 + 150)
+            .await
+            .unwrap(),
+        InsertOutcome::Exists,
+        "a live replay id survives the sweep"
+    );
+}

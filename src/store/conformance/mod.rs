@@ -1,0 +1,209 @@
+//! The store conformance kit: async checks any store implementation runs from its own tests
+//! (feature `conformance`), one runner per trait.
+//!
+//! Each check takes a fresh, empty store and panics (like an assertion) if the store breaks a
+//! contract of its trait in a way that changes what the engine does. Every check observes each
+//! write through every read method. The concurrency checks spawn tasks with `tokio::spawn`, so
+//! call them from a multi-threaded runtime; they drive real [`Engine`](crate::Engine)s (two of
+//! them, with clocks a second apart, as two app servers would be) over one store.
+//!
+//! | runner | checks |
+//! |---|---|
+//! | [`run_token_store`] | every field round-trips (extreme integers, Unicode) through `load_family` and `list_families` after create, compare-and-swap and revoke; insert-if-absent; compare-and-swap on the version only; exact byte-wise subject matching against neighbours differing in case, by a prefix, by `LIKE` wildcards or by Unicode normalization; no cap on listing or revocation (hundreds of families); revocation sets exactly reason, time, operation and version, leaves revoked families alone, and shows through `load_family`; policy versions per exact level; sweeping deletes only what expired; nothing usable at rest; 64 concurrent refreshes of one token through two engines give one rotation and never a fork, with and without grace; `revoke_subject` racing refresh loops leaves every family revoked and every later refresh failing |
+//! | [`run_code_store`] | insert-if-absent; 64 concurrent takes, exactly one wins; sweeping |
+//! | [`run_device_store`] | insert-if-absent on key and on user code; both loads; compare-and-swap; sweeping |
+//! | [`run_replay_store`] | insert-if-absent until expiry; sweeping |
+//!
+//! The kit's own tests run each check against deliberately broken stores (one per contract)
+//! and require the kit to reject every one of them, so no check can be weakened silently.
+//!
+//! What the engine assumes about lost answers (a write that committed but whose answer never
+//! arrived): nothing beyond the contracts above. It answers [`Error::Store`](crate::Error::Store);
+//! the client's retry reads what was committed, and the operation id in the revocation lets
+//! the retry report what its earlier attempt did. So a store MUST NOT turn a failed answer
+//! into a "not found" or a conflict, and MUST make a committed write visible to the next read.
+//!
+//! ```no_run
+//! # use token_engine::MemoryStore;
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+//! async fn my_store_conforms() {
+//!     // A store implementing only `TokenStore`:
+//!     token_engine::store::conformance::run_token_store(|| async { MemoryStore::new() }).await;
+//!     // Or one implementing every group:
+//!     token_engine::store::conformance::run_all(|| async { MemoryStore::new() }).await;
+//! }
+//! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test kit: a failed check panics, like an assertion
+
+use core::future::Future;
+use std::sync::Arc;
+
+use super::{CodeStore, DeviceStore, FamilyRecord, ReplayStore, TokenStore};
+use crate::family::{FamilyState, OperationId, RevocationReason, SecretHash};
+use crate::opaque::FamilyId;
+use crate::policy::PolicyVersion;
+
+mod families;
+mod groups;
+mod races;
+
+pub use families::{
+    compare_and_swap, create_is_insert_if_absent, expiry, family_round_trip,
+    list_and_revoke_by_subject, listing_and_revocation_are_not_capped, policy_versions,
+    subjects_match_exactly,
+};
+pub use groups::{codes, codes_are_taken_once, device_records, replay_ids};
+pub use races::{
+    concurrent_refresh_with_grace, concurrent_refresh_without_grace, no_usable_token_at_rest,
+    revoke_subject_races_refresh,
+};
+
+/// Start of the kit's simulated time.
+pub(crate) const T0: i64 = 1_800_000_000;
+/// Tasks that refresh one token at once in the concurrency checks.
+pub const CONCURRENT_TASKS: usize = 64;
+/// Families of one subject in the checks for caps on listing and revocation.
+pub const MANY_FAMILIES: usize = 300;
+
+/// Every check of [`TokenStore`], each on a fresh store from `make`.
+pub async fn run_token_store<S, F, Fut>(make: F)
+where
+    S: TokenStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    family_round_trip(&make().await).await;
+    create_is_insert_if_absent(&make().await).await;
+    compare_and_swap(&make().await).await;
+    list_and_revoke_by_subject(&make().await).await;
+    subjects_match_exactly(&make().await).await;
+    listing_and_revocation_are_not_capped(&make().await).await;
+    policy_versions(&make().await).await;
+    expiry(&make().await).await;
+    no_usable_token_at_rest(Arc::new(make().await)).await;
+    concurrent_refresh_with_grace(Arc::new(make().await)).await;
+    concurrent_refresh_without_grace(Arc::new(make().await)).await;
+    revoke_subject_races_refresh(Arc::new(make().await)).await;
+}
+
+/// Every check of [`CodeStore`].
+pub async fn run_code_store<S, F, Fut>(make: F)
+where
+    S: CodeStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    codes(&make().await).await;
+    codes_are_taken_once(Arc::new(make().await)).await;
+}
+
+/// Every check of [`DeviceStore`].
+pub async fn run_device_store<S, F, Fut>(make: F)
+where
+    S: DeviceStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    device_records(&make().await).await;
+}
+
+/// Every check of [`ReplayStore`].
+pub async fn run_replay_store<S, F, Fut>(make: F)
+where
+    S: ReplayStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    replay_ids(&make().await).await;
+}
+
+/// Every check of every group, for a store that implements them all.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: CodeStore + DeviceStore + ReplayStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    run_token_store(&make).await;
+    run_code_store(&make).await;
+    run_device_store(&make).await;
+    run_replay_store(&make).await;
+}
+
+/// A record with every optional field set and no default value anywhere.
+pub(crate) fn record(subject: &str, n: u8) -> FamilyRecord {
+    FamilyRecord {
+        id: FamilyId::from_bytes([n; 16]),
+        subject: subject.to_owned(),
+        client_id: "client-\u{e9}".to_owned(),
+        scope: "read write".to_owned(),
+        tenant: Some("tenant-1".to_owned()),
+        device_id: Some("device-\"quoted\"\\".to_owned()),
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned()),
+        claims: Some(r#"{"role":"admin","tenant_id":"org_987654321"}"#.to_owned()),
+        auth_time: T0 - 5,
+        created_at: T0,
+        absolute_expires_at: T0 + 86_400,
+        last_used_at: T0 + 7,
+        policy: PolicyVersion::new(4, 2),
+        generation: 3,
+        key_id: 9,
+        current_secret_hash: SecretHash([0xa5; 32]),
+        rotated_at: T0 + 7,
+        state: FamilyState::Active,
+        version: 11,
+    }
+}
+
+/// `record` with every field except `id` and `subject` changed to another value (what a
+/// compare-and-swap must persist in full).
+pub(crate) fn every_field_changed(r: &FamilyRecord) -> FamilyRecord {
+    FamilyRecord {
+        id: r.id,
+        subject: r.subject.clone(),
+        client_id: format!("{}-other", r.client_id),
+        scope: format!("{} admin", r.scope),
+        tenant: None,
+        device_id: Some("\u{1F4FA} living-room TV".to_owned()),
+        dpop_jkt: None,
+        claims: Some(r#"{"role":"viewer"}"#.to_owned()),
+        auth_time: r.auth_time + 1,
+        created_at: r.created_at + 2,
+        absolute_expires_at: r.absolute_expires_at + 3,
+        last_used_at: r.last_used_at + 4,
+        policy: PolicyVersion::new(r.policy.major + 1, r.policy.minor + 1),
+        generation: r.generation.wrapping_add(1),
+        key_id: r.key_id.wrapping_add(1),
+        current_secret_hash: SecretHash([0x5a; 32]),
+        rotated_at: r.rotated_at + 5,
+        state: FamilyState::Revoked {
+            reason: RevocationReason::Administrative,
+            at: r.rotated_at + 6,
+            operation: OperationId([0xc3; 16]),
+        },
+        version: r.version.wrapping_add(1),
+    }
+}
+
+/// Load `id` and require it equal to `expected` through `load_family` and through
+/// `list_families` of its subject.
+pub(crate) async fn assert_stored<S: TokenStore>(store: &S, expected: &FamilyRecord, what: &str) {
+    let loaded = store.load_family(&expected.id).await.unwrap();
+    assert_eq!(
+        loaded.as_ref(),
+        Some(expected),
+        "{what}: load_family must return every field as written"
+    );
+    let listed = store.list_families(&expected.subject).await.unwrap();
+    let found: Vec<_> = listed.iter().filter(|f| f.id == expected.id).collect();
+    assert_eq!(
+        found,
+        [expected],
+        "{what}: list_families must return the family once, every field as written"
+    );
+}
