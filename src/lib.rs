@@ -196,3 +196,37 @@ pub mod __private {
         }
     }
 }
+
+#[cfg(test)]
+mod layering {
+    /// The state machine, the token format, policy and the JOSE modules import no storage:
+    /// the engine is the only layer that drives the store.
+    #[test]
+    fn pure_layers_import_no_storage() {
+        let pure = [
+            ("family.rs", include_str!("family.rs")),
+            ("family/tests.rs", include_str!("family/tests.rs")),
+            ("opaque.rs", include_str!("opaque.rs")),
+            ("policy.rs", include_str!("policy.rs")),
+            ("verifier.rs", include_str!("verifier.rs")),
+            ("keyset.rs", include_str!("keyset.rs")),
+            ("cache.rs", include_str!("cache.rs")),
+            ("jose/mod.rs", include_str!("jose/mod.rs")),
+            ("jose/jws.rs", include_str!("jose/jws.rs")),
+            ("jose/key.rs", include_str!("jose/key.rs")),
+            ("jose/jwk.rs", include_str!("jose/jwk.rs")),
+            ("jose/claims.rs", include_str!("jose/claims.rs")),
+            ("jose/validation.rs", include_str!("jose/validation.rs")),
+        ];
+        for (file, text) in pure {
+            for needle in [
+                "crate::store",
+                "TokenStore",
+                "crate::engine",
+                "super::store",
+            ] {
+                assert!(!text.contains(needle), "{file} mentions {needle}");
+            }
+        }
+    }
+}

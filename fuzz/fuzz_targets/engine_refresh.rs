@@ -9,7 +9,11 @@
 //! access token) and `verify_with_revocation`. Nothing may panic, and:
 //! - every refresh outcome is the one the decision table predicts; in particular a session
 //!   that saw `ReuseDetected`, `ReauthenticationRequired`, revocation, sign-out or expiry
-//!   (or whose policy major is stale) never refreshes successfully again;
+//!   (or whose policy major is stale) never refreshes successfully again; the same client
+//!   presenting the same token that revoked a session is told the same again (a retry after
+//!   a lost answer), anyone else is told it is revoked;
+//! - `revoke` and `sign_out_everywhere` report what the store did, also when an earlier call
+//!   of the same request did it (the same token; the same subject within 5 minutes);
 //! - at most one refresh token per session is introspected as active: the newest, and only
 //!   while the session is live;
 //! - an access token accepted by `verify_with_revocation` (or introspected as active) belongs
@@ -90,6 +94,21 @@ impl Input<'_> {
     }
 }
 
+/// Which request revoked a session: a retry of it is told again what it did.
+#[derive(Clone, PartialEq)]
+enum RevokedBy {
+    /// A refresh presenting this token from this client; `reauth` for a policy bump.
+    Refresh {
+        token: String,
+        client: usize,
+        reauth: bool,
+    },
+    /// `revoke` of this token.
+    Revoke(String),
+    /// `sign_out_everywhere` at this time.
+    SignOut(i64),
+}
+
 struct Access {
     token: String,
     iat: i64,
@@ -106,6 +125,8 @@ struct Session {
     access: Vec<Access>,
     /// Revoked in the store (reuse, re-authentication, revoke, sign-out).
     revoked: bool,
+    /// By which request.
+    revoked_by: Option<RevokedBy>,
     /// Ever dead (revoked, expired or stale): must never refresh again.
     dead: bool,
     created: i64,
@@ -137,7 +158,11 @@ struct World {
 
 impl World {
     fn global(&self) -> PolicyVersion {
-        self.engine.policy().global()
+        block_on(self.engine.policy_version(None)).expect("policy")
+    }
+
+    fn set_global(&self, v: PolicyVersion) {
+        block_on(self.engine.set_policy(None, Some(v))).expect("set policy");
     }
 
     fn mark_dead(&mut self) {
@@ -211,6 +236,7 @@ fn issue(w: &mut World, b: u8) {
             pv_major: policy.major,
         }],
         revoked: false,
+        revoked_by: None,
         dead: false,
         created: w.now,
         last_used: w.now,
@@ -237,7 +263,19 @@ fn refresh(w: &mut World, si: usize, index: usize, client: usize, scope: u8) {
         Reuse,
         Reauth,
     }
-    let want = if s.revoked || now >= s.created + ABSOLUTE || now >= s.last_used + IDLE {
+    let presented = s.refresh[index].clone();
+    let repeat = move |reauth| {
+        Some(RevokedBy::Refresh {
+            token: presented.clone(),
+            client,
+            reauth,
+        })
+    };
+    let want = if s.revoked && s.revoked_by == repeat(false) {
+        Want::Reuse
+    } else if s.revoked && s.revoked_by == repeat(true) {
+        Want::Reauth
+    } else if s.revoked || now >= s.created + ABSOLUTE || now >= s.last_used + IDLE {
         Want::Reject
     } else if client != s.client {
         Want::Reuse
@@ -247,7 +285,7 @@ fn refresh(w: &mut World, si: usize, index: usize, client: usize, scope: u8) {
         } else {
             Want::Rotate
         }
-    } else if index + 2 == n && grace > 0 && now >= s.rotated_at && now - s.rotated_at <= grace {
+    } else if index + 2 == n && grace > 0 && now.abs_diff(s.rotated_at) <= grace.unsigned_abs() {
         if s.stale(global) {
             Want::Reauth
         } else {
@@ -308,9 +346,17 @@ fn refresh(w: &mut World, si: usize, index: usize, client: usize, scope: u8) {
                 GrantError::Revoked | GrantError::IdleExpired | GrantError::AbsoluteExpired,
             )),
         ) => {}
-        (Want::Reuse, Err(Error::ReuseDetected))
-        | (Want::Reauth, Err(Error::ReauthenticationRequired)) => {
-            s.revoked = true;
+        (Want::Reuse, Err(Error::ReuseDetected)) => {
+            if !s.revoked {
+                s.revoked = true;
+                s.revoked_by = repeat(false);
+            }
+        }
+        (Want::Reauth, Err(Error::ReauthenticationRequired)) => {
+            if !s.revoked {
+                s.revoked = true;
+                s.revoked_by = repeat(true);
+            }
         }
         (want, got) => {
             let want = match want {
@@ -339,34 +385,51 @@ fn revoke(w: &mut World, si: usize, b: u8) {
     };
     let outcome = block_on(w.engine.revoke(&CLIENTS[client], &token));
     let s = &mut w.sessions[si];
+    let by = RevokedBy::Revoke(token);
+    let again = s.revoked_by.as_ref() == Some(&by);
     match outcome {
         Err(Error::UnauthorizedClient) => assert_ne!(client, s.client),
         Ok(RevocationOutcome::Revoked { .. }) => {
             assert!(
-                client == s.client && s.live(now),
-                "revoked: {}",
+                client == s.client && (s.live(now) || again),
+                "revoked: live {} again {again}",
                 s.live(now)
             );
-            s.revoked = true;
+            if !s.revoked {
+                s.revoked = true;
+                s.revoked_by = Some(by);
+            }
         }
         Ok(RevocationOutcome::AlreadyInactive { .. }) => {
-            assert!(client == s.client && !s.live(now));
+            assert!(client == s.client && !s.live(now) && !again);
         }
         other => panic!("revoke: {other:?}"),
     }
 }
 
 fn sign_out(w: &mut World, subject: usize) {
-    let now = w.now;
-    let live = w
+    let (now, global) = (w.now, w.global());
+    // Sessions this sign-out ends now, and those an earlier sign-out of the same subject
+    // ended within the retry window (a retry after a lost answer counts them again); in
+    // both cases only sessions that were live then and are not ended by the policy.
+    let ended_by_this = |s: &Session| match s.revoked_by {
+        _ if s.stale(global) => false,
+        None => now < s.expires_at(),
+        Some(RevokedBy::SignOut(at)) => now.abs_diff(at) <= 300 && at < s.expires_at(),
+        Some(_) => false,
+    };
+    let want = w
         .sessions
         .iter()
-        .filter(|s| s.subject == subject && s.live(now))
+        .filter(|s| s.subject == subject && ended_by_this(s))
         .count();
     let ended = block_on(w.engine.sign_out_everywhere(SUBJECTS[subject])).expect("sign out");
-    assert_eq!(ended, live as u64);
+    assert_eq!(ended, want as u64);
     for s in w.sessions.iter_mut().filter(|s| s.subject == subject) {
-        s.revoked = true;
+        if !s.revoked {
+            s.revoked = true;
+            s.revoked_by = Some(RevokedBy::SignOut(now));
+        }
     }
 }
 
@@ -376,7 +439,7 @@ fn sessions(w: &World, subject: usize) {
     let mut want: Vec<String> = w
         .sessions
         .iter()
-        .filter(|s| s.subject == subject && s.live(w.now))
+        .filter(|s| s.subject == subject && s.live(w.now) && !s.stale(w.global()))
         .map(|s| s.sid.clone())
         .collect();
     got.sort();
@@ -462,15 +525,11 @@ fuzz_target!(|data: &[u8]| {
             }
             7 => {
                 let g = w.global();
-                w.engine
-                    .policy()
-                    .set_global(PolicyVersion::new(g.major + 1, 0));
+                w.set_global(PolicyVersion::new(g.major + 1, 0));
             }
             8 => {
                 let g = w.global();
-                w.engine
-                    .policy()
-                    .set_global(PolicyVersion::new(g.major, g.minor + 1));
+                w.set_global(PolicyVersion::new(g.major, g.minor + 1));
             }
             9 => revoke(&mut w, si, b >> 3),
             10 => sign_out(&mut w, usize::from(b >> 3) & 1),

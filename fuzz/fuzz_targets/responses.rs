@@ -60,7 +60,7 @@ static TOKEN_ERRORS: LazyLock<Vec<TokenError>> = LazyLock::new(|| {
     ]
 });
 
-static GRANT_ERRORS: [GrantError; 9] = [
+static GRANT_ERRORS: [GrantError; 8] = [
     GrantError::MalformedToken,
     GrantError::InvalidTag,
     GrantError::UnknownFamily,
@@ -68,7 +68,6 @@ static GRANT_ERRORS: [GrantError; 9] = [
     GrantError::IdleExpired,
     GrantError::AbsoluteExpired,
     GrantError::GenerationAhead,
-    GrantError::ClientMismatch,
     GrantError::Contention,
 ];
 

@@ -2,6 +2,7 @@
 //! everywhere.
 
 use time::Duration;
+use token_engine::TokenStore as _;
 use token_engine::event::Event;
 use token_engine::{
     Error, FamilyId, GrantError, IssueRequest, RefreshRequest, RevocationOutcome, RevocationReason,
@@ -294,4 +295,73 @@ async fn issuing_without_refresh_token_creates_no_session() {
     .unwrap();
     assert!(h.engine.sessions(SUBJECT).await.unwrap().is_empty());
     assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sessions_ended_by_a_policy_major_bump_are_not_listed_nor_counted_as_signed_out() {
+    let h = Harness::new();
+    let old = h.login().await;
+    h.engine
+        .set_policy(None, Some(token_engine::PolicyVersion::new(2, 0)))
+        .await
+        .unwrap();
+    let new = h.login().await;
+    let listed: Vec<_> = h
+        .engine
+        .sessions(SUBJECT)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.family)
+        .collect();
+    assert_eq!(
+        listed,
+        [family_of(rt(&new))],
+        "the ended session is not live"
+    );
+    h.events();
+    assert_eq!(
+        h.engine.sign_out_everywhere(SUBJECT).await.unwrap(),
+        1,
+        "only the live session counts"
+    );
+    assert_eq!(
+        h.events(),
+        [Event::FamilyRevoked {
+            family: family_of(rt(&new)),
+            reason: RevocationReason::SignOutEverywhere,
+            possible_repeat: false,
+        }]
+    );
+    // Both are revoked in the store all the same.
+    for r in [&old, &new] {
+        let f = h
+            .engine
+            .store()
+            .load_family(&family_of(rt(r)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!f.is_active());
+    }
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_does_not_count_sessions_another_request_revoked() {
+    // The count comes from the store's state after the revocation, by operation id: a
+    // session revoked by another request is not this sign-out's doing.
+    let h = Harness::new();
+    let a = h.login().await;
+    let b = h.login().await;
+    h.revoke_ok(rt(&b)).await; // revoked by another request: not this sign-out's doing
+    h.events();
+    assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 1);
+    assert_eq!(
+        h.events(),
+        [Event::FamilyRevoked {
+            family: family_of(rt(&a)),
+            reason: RevocationReason::SignOutEverywhere,
+            possible_repeat: false,
+        }]
+    );
 }
