@@ -11,13 +11,13 @@ use crate::client::{Client, IssueRequest, encode_claims, grant_scope};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::{Event, EventSink};
-use crate::family::{FamilySpec, new_family};
+use crate::family::{FamilySpec, OperationId, RevocationReason, new_family};
 use crate::jose::{AccessTokenClaims, Audience, Confirmation, b64_encode_to};
 use crate::keyset::KeySet;
 use crate::opaque::{FamilyId, RefreshKeys, RefreshToken};
 use crate::policy::{PolicyCache, PolicyVersion};
 use crate::response::{TokenResponse, TokenType};
-use crate::store::{InsertOutcome, TokenStore};
+use crate::store::{CasOutcome, InsertOutcome, TokenStore};
 use crate::verifier::Verifier;
 
 mod builder;
@@ -64,7 +64,14 @@ struct Inner<S> {
     idle_ttl: i64,
     absolute_ttl: i64,
     reuse_grace: i64,
+    /// Families whose `issue` failed after the store may have created them, to revoke when
+    /// the store answers again (best effort, bounded).
+    orphans: std::sync::Mutex<Vec<FamilyId>>,
 }
+
+/// At most this many orphaned families wait for cleanup per instance; past it the oldest are
+/// forgotten (they end at their idle expiry).
+const MAX_ORPHANS: usize = 1024;
 
 /// What [`Engine::revoke`] did (RFC 7009: the caller answers 200 in every case).
 #[must_use]
@@ -279,8 +286,18 @@ impl<S: TokenStore> Engine<S> {
 
     /// Issue tokens after the application authenticated the user: creates a family (unless
     /// the request says no refresh token) and returns the token response. The access token
-    /// carries `sid` (the family id) and `pv` (the effective policy version).
+    /// carries `sid` (the family id), `pv` (the effective policy version) and, when the
+    /// request names one, `tenant`.
+    ///
+    /// If the store fails while creating the family, the answer is `Error::Store` and nobody
+    /// receives the family's tokens; but the store may have committed it before failing to
+    /// answer. The engine then revokes that family ([`RevocationReason::IssueFailed`]) on a
+    /// best-effort basis: at once if the store answers, otherwise at the next `issue` or
+    /// `delete_expired` of this instance (up to 1,024 pending). A family whose creation
+    /// commits only after that cleanup read it, or whose instance stops first, stays listed
+    /// until its idle expiry, and no token for it exists.
     pub async fn issue(&self, client: &Client, req: IssueRequest) -> Result<TokenResponse, Error> {
+        self.clean_orphans().await;
         if req.subject.is_empty() {
             return Err(Error::InvalidRequest("empty subject"));
         }
@@ -320,13 +337,17 @@ impl<S: TokenStore> Engine<S> {
         // 128-bit random ids do not collide; the loop only guards against a broken RNG.
         for _ in 0..3 {
             let fam = new_family(&self.inner.refresh, &spec, now)?;
-            match self
-                .inner
-                .store
-                .create_family(&fam.record)
-                .await
-                .map_err(store_error)?
-            {
+            let created = self.inner.store.create_family(&fam.record).await;
+            let created = match created {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // The create may have committed with its answer lost: nobody will get
+                    // this family's tokens, so it must not stay live.
+                    self.orphaned(fam.record.id).await;
+                    return Err(store_error(e));
+                }
+            };
+            match created {
                 InsertOutcome::Exists => continue,
                 InsertOutcome::Inserted => {
                     parts.sid = Some(fam.record.id);
@@ -345,8 +366,73 @@ impl<S: TokenStore> Engine<S> {
         ))
     }
 
-    /// Delete expired records from the store (call it periodically).
+    /// Revoke a family whose creation may have committed although `issue` failed; remember it
+    /// for later if the store does not answer.
+    async fn orphaned(&self, id: FamilyId) {
+        if !self.revoke_orphan(id).await {
+            let mut orphans = self
+                .inner
+                .orphans
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if orphans.len() >= MAX_ORPHANS {
+                orphans.remove(0);
+            }
+            orphans.push(id);
+        }
+    }
+
+    /// Retry the cleanup of orphaned families, if any: a few per call, so a store that is
+    /// still down costs a request at most a few failed reads.
+    async fn clean_orphans(&self) {
+        let pending: Vec<FamilyId> = {
+            let mut orphans = self
+                .inner
+                .orphans
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = orphans.len().min(4);
+            orphans.drain(..n).collect()
+        };
+        for id in pending {
+            self.orphaned(id).await;
+        }
+    }
+
+    /// Revoke an orphaned family if the store holds it untouched. `false` when the store
+    /// failed (try again later); `true` when done or nothing to do.
+    async fn revoke_orphan(&self, id: FamilyId) -> bool {
+        let store = &self.inner.store;
+        let record = match store.load_family(&id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return true,
+            Err(_) => return false,
+        };
+        // Nobody holds a token of it, so it can only be untouched; anything else is not ours.
+        if !record.is_active() || record.generation != 0 || record.version != 0 {
+            return true;
+        }
+        let mut revoked = record;
+        let reason = RevocationReason::IssueFailed;
+        revoked.revoke(reason, self.now(), OperationId::of("issue_failed", &[id.as_bytes()]));
+        match store.compare_and_swap_family(0, &revoked).await {
+            Ok(CasOutcome::Swapped) => {
+                self.emit(Event::FamilyRevoked {
+                    family: id,
+                    reason,
+                    possible_repeat: false,
+                });
+                true
+            }
+            Ok(CasOutcome::Conflict) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Delete expired records from the store (call it periodically). Also retries the
+    /// cleanup of families left by failed `issue` calls.
     pub async fn delete_expired(&self) -> Result<u64, Error> {
+        self.clean_orphans().await;
         self.inner
             .store
             .delete_expired(self.now())

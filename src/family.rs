@@ -44,6 +44,10 @@ pub enum RevocationReason {
     TokenRevoked,
     /// Revoked by an administrator or by the application.
     Administrative,
+    /// The `issue` call that created the family failed after the store committed it (its
+    /// answer was lost), so nobody holds its tokens: the engine revoked it on a best-effort
+    /// basis.
+    IssueFailed,
 }
 
 /// Whether a family can still be refreshed.

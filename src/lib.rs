@@ -27,13 +27,17 @@
 //! // A resource server verifies the access token: sync, no I/O.
 //! let claims = engine.verifier().verify(&tokens.access_token)?;
 //! assert_eq!(claims.sub.as_deref(), Some("user123456"));
-//! // The client refreshes: the refresh token rotates ...
+//! // The client refreshes: the refresh token rotates on every use ...
 //! let first = tokens.refresh_token.expect("issued with a refresh token");
-//! let next = engine.refresh(&client, first.expose_secret(), RefreshRequest::default()).await?;
-//! // ... and replaying the spent one revokes the whole session.
+//! let second = engine.refresh(&client, first.expose_secret(), RefreshRequest::default()).await?;
+//! // ... an honest retry within `reuse_grace` (5 s) gets the very same successor ...
+//! let retry = engine.refresh(&client, first.expose_secret(), RefreshRequest::default()).await?;
+//! assert_eq!(retry.refresh_token, second.refresh_token);
+//! let second = second.refresh_token.expect("rotated");
+//! let _third = engine.refresh(&client, second.expose_secret(), RefreshRequest::default()).await?;
+//! // ... and replaying a spent one revokes the whole session.
 //! let replay = engine.refresh(&client, first.expose_secret(), RefreshRequest::default()).await;
 //! assert!(matches!(replay, Err(Error::ReuseDetected)));
-//! # let _ = next;
 //! # Ok(()) }
 //! ```
 //!

@@ -33,9 +33,12 @@ pub fn other_client() -> Client {
     Client::new("intruder").allow_scopes(["read", "write"])
 }
 
-/// A builder with every required setting, reading `clock` and reporting to `sink`.
+/// A builder with every required setting, reading `clock` and reporting to `sink`. Strict
+/// mode (`reuse_grace` 0), so an immediate replay is reuse; tests of the grace window and of
+/// the default set their own.
 pub fn builder(clock: &ManualClock, sink: &Arc<CollectingSink>) -> EngineBuilder {
     Engine::builder()
+        .reuse_grace(Duration::ZERO)
         .issuer(ISS)
         .audience(AUD)
         .signing_key(SigningKey::generate(Algorithm::EdDSA).unwrap().0)

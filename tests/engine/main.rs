@@ -15,6 +15,7 @@ mod common;
 mod config;
 mod events;
 mod expiry;
+mod faults;
 mod instances;
 mod introspection;
 mod issue;

@@ -35,6 +35,7 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         RevocationReason::SignOutEverywhere,
         RevocationReason::TokenRevoked,
         RevocationReason::Administrative,
+        RevocationReason::IssueFailed,
     ];
     for (i, reason) in reasons.into_iter().enumerate() {
         let n = 2 + u8::try_from(i).unwrap();
