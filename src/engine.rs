@@ -414,7 +414,11 @@ impl<S: TokenStore> Engine<S> {
         }
         let mut revoked = record;
         let reason = RevocationReason::IssueFailed;
-        revoked.revoke(reason, self.now(), OperationId::of("issue_failed", &[id.as_bytes()]));
+        revoked.revoke(
+            reason,
+            self.now(),
+            OperationId::of("issue_failed", &[id.as_bytes()]),
+        );
         match store.compare_and_swap_family(0, &revoked).await {
             Ok(CasOutcome::Swapped) => {
                 self.emit(Event::FamilyRevoked {
