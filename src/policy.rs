@@ -35,7 +35,7 @@ impl fmt::Display for PolicyVersion {
     }
 }
 
-/// At most this many levels (the global one and tenants) are cached per instance; past it the
+/// At most this many tenants' levels are cached per instance; past it the
 /// cache starts over, so memory stays bounded whatever the number of tenants.
 const MAX_CACHED_LEVELS: usize = 4096;
 
@@ -47,7 +47,14 @@ const MAX_CACHED_LEVELS: usize = 4096;
 pub(crate) struct PolicyCache {
     floor: PolicyVersion,
     max_age: i64,
-    levels: RwLock<HashMap<Option<String>, Level>>,
+    levels: RwLock<Levels>,
+}
+
+/// The global level and the tenants' (looked up by `&str`, without allocating).
+#[derive(Debug, Default)]
+struct Levels {
+    global: Option<Level>,
+    tenants: HashMap<String, Level>,
 }
 
 /// A level's stored version (`None`: nothing stored) and when it was read.
@@ -68,18 +75,26 @@ impl PolicyCache {
     /// stamped in the future, after the clock stepped back, counts as stale).
     pub(crate) fn fresh(&self, tenant: Option<&str>, now: i64) -> Option<Option<PolicyVersion>> {
         let levels = self.levels.read().unwrap_or_else(PoisonError::into_inner);
-        let &(version, read_at) = levels.get(&tenant.map(str::to_owned))?;
+        let &(version, read_at) = match tenant {
+            None => levels.global.as_ref()?,
+            Some(t) => levels.tenants.get(t)?,
+        };
         (read_at <= now && now - read_at < self.max_age).then_some(version)
     }
 
     /// Remember what the store holds for a level, read (or written) at `now`.
     pub(crate) fn put(&self, tenant: Option<&str>, version: Option<PolicyVersion>, now: i64) {
         let mut levels = self.levels.write().unwrap_or_else(PoisonError::into_inner);
-        let key = tenant.map(str::to_owned);
-        if levels.len() >= MAX_CACHED_LEVELS && !levels.contains_key(&key) {
-            levels.clear();
+        match tenant {
+            None => levels.global = Some((version, now)),
+            Some(t) => {
+                let tenants = &mut levels.tenants;
+                if tenants.len() >= MAX_CACHED_LEVELS && !tenants.contains_key(t) {
+                    tenants.clear();
+                }
+                tenants.insert(t.to_owned(), (version, now));
+            }
         }
-        levels.insert(key, (version, now));
     }
 
     /// The effective version from the stored global and tenant levels: the maximum of the
@@ -199,7 +214,7 @@ mod tests {
         for i in 0..(MAX_CACHED_LEVELS * 2) {
             c.put(Some(&format!("t{i}")), None, 0);
         }
-        let len = c.levels.read().unwrap().len();
+        let len = c.levels.read().unwrap().tenants.len();
         assert!(len <= MAX_CACHED_LEVELS, "{len}");
     }
 
