@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::json::{CowStr, DupGuard};
+use super::jwk::{Jwk, PublicJwk};
 use crate::error::TokenError;
 use crate::policy::PolicyVersion;
 
@@ -256,21 +257,74 @@ impl<'de> Deserialize<'de> for Audience<'de> {
     }
 }
 
-/// The `cnf` (confirmation) claim: what the token is bound to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The `cnf` (confirmation) claim: what the token is bound to (RFC 7800).
+///
+/// A JSON object (RFC 7800 §3.1): anything else rejects the claims. Members this type does
+/// not hold (`jwe`, `kid`, `jku`, ...) are ignored, as §3.1 requires of members an
+/// implementation does not understand; one it holds that appears twice rejects the claims.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Confirmation<'a> {
     /// RFC 9449: SHA-256 thumbprint of the DPoP key.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jkt: Option<Cow<'a, str>>,
     /// RFC 8705: SHA-256 thumbprint of the client certificate.
-    #[serde(
-        rename = "x5t#S256",
-        borrow,
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
     pub x5t_s256: Option<Cow<'a, str>>,
+    /// RFC 7800 §3.2: the proof-of-possession key itself, a public JWK, with its key-type
+    /// members, `use`, `alg` and `kid` (the members [`Jwk`] has). A `jwk` that is not an
+    /// object, has no `kty` or holds a private or secret member (`d`, `k`, ...) rejects the
+    /// claims: it could not be represented without dropping part of the key. The key is
+    /// carried, not imported: check it (for example with [`VerifyingKey::from_jwk`]) before
+    /// relying on it.
+    ///
+    /// [`VerifyingKey::from_jwk`]: crate::VerifyingKey::from_jwk
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwk: Option<Box<Jwk>>,
+}
+
+/// Store `value` in an empty `slot`; a second value for the member `name` is an error.
+fn first<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Confirmation<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<Confirmation<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Confirmation<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a confirmation (cnf) object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut cnf = Confirmation::default();
+                while let Some(name) = map.next_key::<CowStr<'de>>()? {
+                    match &*name.0 {
+                        "jkt" => first(&mut cnf.jkt, map.next_value::<CowStr<'de>>()?.0, "jkt")?,
+                        "x5t#S256" => first(
+                            &mut cnf.x5t_s256,
+                            map.next_value::<CowStr<'de>>()?.0,
+                            "x5t#S256",
+                        )?,
+                        "jwk" => first(
+                            &mut cnf.jwk,
+                            Box::new(map.next_value::<PublicJwk>()?.0),
+                            "jwk",
+                        )?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(cnf)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
 }
 
 impl Confirmation<'_> {
@@ -280,6 +334,7 @@ impl Confirmation<'_> {
         Confirmation {
             jkt: Some(Cow::Owned(thumbprint.into())),
             x5t_s256: None,
+            jwk: None,
         }
     }
 
@@ -289,6 +344,7 @@ impl Confirmation<'_> {
         Confirmation {
             jkt: self.jkt.map(|c| Cow::Owned(c.into_owned())),
             x5t_s256: self.x5t_s256.map(|c| Cow::Owned(c.into_owned())),
+            jwk: self.jwk,
         }
     }
 }
@@ -531,6 +587,35 @@ mod tests {
         }
         // Trailing whitespace is JSON; a trailing token is not.
         assert!(parse_claims::<NoCustomClaims>(b"{} ").is_ok());
+    }
+
+    #[test]
+    fn cnf_is_an_object_and_keeps_its_key() {
+        let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k","key_ops":["verify"]}"#;
+        let json = format!(r#"{{"cnf":{{"jkt":"t","jwe":"a.b.c.d.e","jwk":{jwk}}}}}"#);
+        let c: AccessTokenClaims<'_> = parse_claims(json.as_bytes()).unwrap();
+        let cnf = c.cnf.unwrap();
+        assert!(matches!(cnf.jkt, Some(Cow::Borrowed("t"))));
+        let key = cnf.jwk.as_deref().unwrap();
+        assert_eq!(
+            (key.kty.as_str(), key.crv.as_deref()),
+            ("OKP", Some("Ed25519"))
+        );
+        assert_eq!(key.kid.as_deref(), Some("k"));
+        // Owned, it is the same confirmation.
+        assert_eq!(cnf.clone().into_owned(), cnf);
+        for bad in [
+            r#"{"cnf":["t"]}"#,
+            r#"{"cnf":[]}"#,
+            r#"{"cnf":{"jkt":"t","jkt":"u"}}"#,
+            r#"{"cnf":{"jwk":[]}}"#,
+            r#"{"cnf":{"jwk":{}}}"#,
+            r#"{"cnf":{"jwk":{"kty":"oct","k":"AAAA"}}}"#,
+            r#"{"cnf":{"jwk":{"kty":"RSA","n":"AQAB","e":"AQAB","p":"AQAB"}}}"#,
+        ] {
+            let r = parse_claims::<NoCustomClaims>(bad.as_bytes());
+            assert_eq!(r.unwrap_err(), TokenError::Claims, "{bad}");
+        }
     }
 
     #[test]

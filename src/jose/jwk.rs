@@ -156,6 +156,9 @@ impl Secret {
 
 /// Every member the importer looks at. Unknown members (`x5c`, `x5t`, ...) are ignored;
 /// duplicate members are a parse error; anything but a JSON object is a parse error.
+///
+/// Parse it through the `Deserialize` trait: the inherent `RawJwk::deserialize` that serde's
+/// remote derive generates also takes the positional form.
 #[derive(Deserialize, Default)]
 #[serde(default, remote = "Self")]
 struct RawJwk {
@@ -332,6 +335,49 @@ impl RawJwk {
             Some(kid) => key.with_kid(kid.clone()),
             None => key,
         })
+    }
+}
+
+/// A JWK that must be a public key, as in a `cnf` claim (RFC 7800 §3.2: "the corresponding
+/// asymmetric public key"): a JSON object with a `kty` and no private or secret member (`d`,
+/// `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`), which [`Jwk`] could not hold without dropping it.
+/// The key is not imported, so not checked beyond that.
+pub(super) struct PublicJwk(pub(super) Jwk);
+
+impl<'de> Deserialize<'de> for PublicJwk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <RawJwk as Deserialize>::deserialize(d)?;
+        if raw.kty.is_empty() {
+            return Err(de::Error::missing_field("kty"));
+        }
+        if raw.has_private_members() || raw.k.is_some() {
+            return Err(de::Error::custom(
+                "private or secret member in a public JWK",
+            ));
+        }
+        let RawJwk {
+            kty,
+            use_,
+            alg,
+            kid,
+            crv,
+            x,
+            y,
+            n,
+            e,
+            ..
+        } = raw;
+        Ok(PublicJwk(Jwk {
+            kty,
+            use_,
+            alg,
+            kid,
+            crv,
+            x,
+            y,
+            n,
+            e,
+        }))
     }
 }
 

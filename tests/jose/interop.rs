@@ -1,8 +1,10 @@
 //! Tokens and keys parse exactly as the RFCs say (issue 16), through the public verification
 //! and key-import APIs: each section names the rule it checks.
 
+use serde_json::{Value, json};
 use token_engine::{
-    Error, Jwk, JwkSet, Jwks, JwksOptions, KeyError, SigningKey, Verifier, VerifyingKey,
+    AccessTokenClaims, Algorithm, Error, Jwk, JwkSet, Jwks, JwksOptions, KeyError, SigningKey,
+    TokenError, Verifier, VerifyingKey,
 };
 
 use crate::common::*;
@@ -13,6 +15,31 @@ const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
 const EC_D: &str = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI";
 /// A 32-byte HMAC secret, base64url.
 const OCT_K: &str = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr8";
+
+fn hs_key() -> SigningKey {
+    SigningKey::hmac(Algorithm::HS256, &[5; 32]).unwrap()
+}
+
+/// Verify `payload` signed by [`hs_key`] at `NOW + 60`.
+fn verify_payload(payload: &str) -> Result<AccessTokenClaims<'static>, TokenError> {
+    let key = hs_key();
+    let token = forge(r#"{"alg":"HS256","typ":"at+jwt"}"#, payload, |m| {
+        key.sign(m).unwrap()
+    });
+    let (_, verifier, _) = setup(key);
+    verifier.verify(&token).map_err(|e| match e {
+        Error::InvalidToken(reason) => reason,
+        other => panic!("not a token error: {other:?}"),
+    })
+}
+
+/// The seed claims as a JSON object with `member` set to the raw JSON `value`.
+fn seed_with(member: &str, value: &str) -> String {
+    let mut v: Value = serde_json::from_str(&seed_json()).unwrap();
+    v.as_object_mut().unwrap().remove(member);
+    let rest = v.to_string();
+    format!(r#"{{"{member}":{value},{}"#, &rest[1..])
+}
 
 // ---- a JWK is an object (RFC 7517 §4) ----
 
@@ -98,4 +125,82 @@ fn public_jwk_types_deserialize_only_from_objects() {
     assert!(serde_json::from_str::<JwkSet>(&format!(r#"{{"keys":[{positional}]}}"#)).is_err());
     assert!(serde_json::from_str::<JwkSet>("[[]]").is_err());
     assert!(serde_json::from_str::<JwkSet>(&format!("[[{object}]]")).is_err());
+}
+
+// ---- cnf is an object (RFC 7800 §3.1) ----
+
+#[test]
+fn cnf_as_an_array_is_rejected() {
+    for cnf in [
+        r#"["abc"]"#,
+        r#"["abc","def"]"#,
+        "[]",
+        r#"[null,"def"]"#,
+        r#""abc""#,
+        "1",
+        "null",
+    ] {
+        assert_eq!(
+            verify_payload(&seed_with("cnf", cnf)).err(),
+            Some(TokenError::Claims),
+            "cnf {cnf}"
+        );
+    }
+    // The object form of the same binding verifies.
+    let c = verify_payload(&seed_with("cnf", r#"{"jkt":"abc","x5t#S256":"def"}"#)).unwrap();
+    assert_eq!(
+        serde_json::to_value(c.cnf.unwrap()).unwrap(),
+        json!({"jkt": "abc", "x5t#S256": "def"})
+    );
+}
+
+// ---- cnf.jwk is represented, never dropped (RFC 7800 §3.2) ----
+
+#[test]
+fn cnf_jwk_is_represented_not_dropped() {
+    let jwk =
+        json!({"kty": "EC", "use": "sig", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "pop"});
+    let cnf = json!({ "jwk": jwk });
+    let c = verify_payload(&seed_with("cnf", &cnf.to_string())).unwrap();
+    let back = c.cnf.expect("cnf present");
+    // Nothing of the key is lost: it serializes back to exactly what was signed.
+    assert_eq!(serde_json::to_value(&back).unwrap(), cnf);
+    // Alongside a thumbprint, and with members the crate does not know (RFC 7800 §3.1:
+    // ignored), and with escaped member names.
+    let with_jkt = r#"{"jkt":"t","osc":{"ms":"x"},"\u006awk":{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}"#;
+    let c = verify_payload(&seed_with("cnf", with_jkt)).unwrap();
+    assert_eq!(
+        serde_json::to_value(c.cnf.unwrap()).unwrap(),
+        json!({"jkt": "t", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}})
+    );
+}
+
+#[test]
+fn cnf_jwk_that_cannot_be_represented_is_rejected() {
+    let private = json!({"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "d": EC_D});
+    let secret = json!({"kty": "oct", "k": OCT_K});
+    for jwk in [
+        private.to_string(),
+        secret.to_string(),
+        // Not an object.
+        format!(r#"["EC",null,null,null,null,"P-256","{EC_X}","{EC_Y}"]"#),
+        r#""EC""#.to_owned(),
+        "null".to_owned(),
+        // No key type.
+        format!(r#"{{"crv":"P-256","x":"{EC_X}","y":"{EC_Y}"}}"#),
+        // A member twice.
+        format!(r#"{{"kty":"EC","kty":"RSA","crv":"P-256","x":"{EC_X}","y":"{EC_Y}"}}"#),
+    ] {
+        let cnf = format!(r#"{{"jwk":{jwk}}}"#);
+        assert_eq!(
+            verify_payload(&seed_with("cnf", &cnf)).err(),
+            Some(TokenError::Claims),
+            "cnf {cnf}"
+        );
+    }
+    let twice = r#"{"jwk":{"kty":"EC"},"jwk":{"kty":"EC"}}"#;
+    assert_eq!(
+        verify_payload(&seed_with("cnf", twice)).err(),
+        Some(TokenError::Claims)
+    );
 }
