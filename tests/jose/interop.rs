@@ -204,3 +204,95 @@ fn cnf_jwk_that_cannot_be_represented_is_rejected() {
         Some(TokenError::Claims)
     );
 }
+
+// ---- NumericDates are JSON numbers (RFC 7519 §2) ----
+
+#[test]
+fn fractional_and_exponent_numeric_dates_verify() {
+    let exp = NOW + 800;
+    for (form, want) in [
+        (format!("{exp}.5"), exp),
+        (format!("{exp}.999"), exp),
+        (format!("{exp}.0"), exp),
+        (format!("{exp}e0"), exp),
+        (format!("{exp}0E-1"), exp),
+        ("1.7147688e9".to_owned(), 1_714_768_800),
+        ("17147688005e-1".to_owned(), exp),
+    ] {
+        let c =
+            verify_payload(&seed_with("exp", &form)).unwrap_or_else(|e| panic!("{form}: {e:?}"));
+        assert_eq!(c.exp, Some(want), "exp {form}");
+    }
+    // nbf and iat round up, auth_time rounds down.
+    let c = verify_payload(&seed_with("nbf", &format!("{}.25", NOW - 10))).unwrap();
+    assert_eq!(c.nbf, Some(NOW - 9));
+    let c = verify_payload(&seed_with("iat", &format!("{}.000001", NOW - 1))).unwrap();
+    assert_eq!(c.iat, Some(NOW));
+    let c = verify_payload(&seed_with("auth_time", &format!("{}.75", NOW - 100))).unwrap();
+    assert_eq!(c.auth_time, Some(NOW - 100));
+    // Negative zero is zero.
+    for zero in ["-0", "-0.0", "0e5", "-0E-3"] {
+        let c = verify_payload(&seed_with("nbf", zero)).unwrap();
+        assert_eq!(c.nbf, Some(0), "nbf {zero}");
+    }
+    let c = verify_payload(&seed_with("auth_time", "-0.5")).unwrap();
+    assert_eq!(c.auth_time, Some(-1));
+}
+
+#[test]
+fn fractional_numeric_dates_round_in_the_safe_direction() {
+    // The verifier's clock is t = NOW + 60 and the leeway 30 s: a token is expired once
+    // t >= exp + 30, not yet valid while t + 30 < nbf, issued in the future if iat > t + 30.
+    // Each fraction below is on the side of a boundary where rounding the wrong way (exp up,
+    // nbf or iat down) would accept the token.
+    let t = NOW + 60;
+    assert_eq!(
+        verify_payload(&seed_with("exp", &format!("{}.5", t - 30))).err(),
+        Some(TokenError::Expired)
+    );
+    assert!(verify_payload(&seed_with("exp", &format!("{}.5", t - 29))).is_ok());
+    assert_eq!(
+        verify_payload(&seed_with("nbf", &format!("{}.5", t + 30))).err(),
+        Some(TokenError::NotYetValid)
+    );
+    assert!(verify_payload(&seed_with("nbf", &format!("{}", t + 30))).is_ok());
+    assert_eq!(
+        verify_payload(&seed_with("iat", &format!("{}.5", t + 30))).err(),
+        Some(TokenError::IssuedInFuture)
+    );
+    assert!(verify_payload(&seed_with("iat", &format!("{}", t + 30))).is_ok());
+}
+
+#[test]
+fn numeric_dates_out_of_range_or_not_numbers_are_rejected() {
+    for claim in ["exp", "nbf", "iat", "auth_time"] {
+        for bad in [
+            "9223372036854775808",
+            "18446744073709551616",
+            "99999999999999999999",
+            "9.3e18",
+            "-9.3e18",
+            "1e400",
+            "-1e400",
+            "\"1714768800\"",
+            "true",
+            "null",
+            "[1714768800]",
+            "{\"t\":1714768800}",
+            "NaN",
+            "Infinity",
+        ] {
+            assert_eq!(
+                verify_payload(&seed_with(claim, bad)).err(),
+                Some(TokenError::Claims),
+                "{claim}: {bad}"
+            );
+        }
+    }
+    // The integer extremes still parse (and fail or pass on the clock, not the parser).
+    assert!(verify_payload(&seed_with("nbf", "-9223372036854775808")).is_ok());
+    assert_eq!(
+        verify_payload(&seed_with("exp", "-9.2e18")).err(),
+        Some(TokenError::Expired)
+    );
+}
