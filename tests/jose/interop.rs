@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 use token_engine::{
-    AccessTokenClaims, Algorithm, Error, Jwk, JwkSet, Jwks, JwksOptions, KeyError, SigningKey,
-    TokenError, Verifier, VerifyingKey,
+    AccessTokenClaims, Algorithm, Error, Jwk, JwkSet, Jwks, JwksOptions, KeyError, KeySet,
+    ManualClock, SigningKey, TokenError, Verifier, VerifyingKey,
 };
 
 use crate::common::*;
@@ -295,4 +295,128 @@ fn numeric_dates_out_of_range_or_not_numbers_are_rejected() {
         verify_payload(&seed_with("exp", "-9.2e18")).err(),
         Some(TokenError::Expired)
     );
+}
+
+// ---- kid is a hint (RFC 7515 §4.1.4) ----
+
+fn verifier_over(keys: Vec<VerifyingKey>) -> Verifier {
+    Verifier::new(keys, rules())
+        .unwrap()
+        .with_clock(ManualClock::new(NOW + 60))
+}
+
+fn kid_of(token: &str) -> Option<String> {
+    let header: Value = serde_json::from_slice(&unb64(token.split('.').next().unwrap())).unwrap();
+    header["kid"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn keys_without_kid_verify_tokens_that_carry_one() {
+    // The issuer's own key set writes its thumbprint as kid; the resource server loaded the
+    // same key from SPKI PEM or DER, raw bytes or a JWKS entry without kid.
+    let ec = SigningKey::from_pem(Algorithm::ES256, &key_file("p256.pkcs8.pem")).unwrap();
+    let issuer = KeySet::new(ec);
+    let token = issuer.sign_access_token(&seed_claims()).unwrap();
+    assert!(kid_of(&token).is_some());
+    let public = issuer.signing_key().verifying_key();
+    let mut jwk = serde_json::to_value(public.to_jwk().unwrap()).unwrap();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let spki = public.to_spki_der().unwrap();
+    let kidless = [
+        VerifyingKey::from_pem(Algorithm::ES256, &key_file("p256.spki.pem")).unwrap(),
+        VerifyingKey::from_spki_der(Algorithm::ES256, &key_bytes("p256.spki.der")).unwrap(),
+        VerifyingKey::from_raw(Algorithm::ES256, &spki[spki.len() - 65..]).unwrap(),
+        VerifyingKey::from_jwk(&jwk.to_string()).unwrap(),
+    ];
+    for key in kidless {
+        assert_eq!(key.kid(), None);
+        let claims = verifier_over(vec![key])
+            .verify_as::<SeedApp>(&token)
+            .unwrap();
+        assert_eq!(claims, seed_claims());
+    }
+    let jwks = json!({ "keys": [jwk] }).to_string();
+    let rs = Verifier::from_jwks(&jwks, rules())
+        .unwrap()
+        .with_clock(ManualClock::new(NOW + 60));
+    assert!(rs.verify(&token).is_ok());
+    // An RSA key from PEM, and an HMAC secret, likewise.
+    let rsa = SigningKey::from_pem(Algorithm::PS256, &key_file("rsa2048.pkcs8.pem")).unwrap();
+    let token = KeySet::new(rsa).sign_access_token(&seed_claims()).unwrap();
+    let rsa_pub = VerifyingKey::from_pem(Algorithm::PS256, &key_file("rsa2048.spki.pem")).unwrap();
+    assert!(verifier_over(vec![rsa_pub]).verify(&token).is_ok());
+    let hs = hs_key().with_kid("2026-01");
+    let token = KeySet::new(hs).sign_access_token(&seed_claims()).unwrap();
+    let hs_pub = VerifyingKey::hmac(Algorithm::HS256, &[5; 32]).unwrap();
+    assert!(verifier_over(vec![hs_pub]).verify(&token).is_ok());
+}
+
+#[test]
+fn kid_fallback_never_uses_a_key_with_another_kid_or_algorithm() {
+    let ec = SigningKey::from_pem(Algorithm::ES256, &key_file("p256.pkcs8.pem")).unwrap();
+    let token = KeySet::new(ec).sign_access_token(&seed_claims()).unwrap();
+    let kidless = VerifyingKey::from_pem(Algorithm::ES256, &key_file("p256.spki.pem")).unwrap();
+    let reject = |v: &Verifier| match v.verify(&token) {
+        Err(Error::InvalidToken(reason)) => reason,
+        other => panic!("{other:?}"),
+    };
+    // The right key under another kid is not a candidate.
+    let other_kid = kidless.clone().with_kid("other");
+    assert_eq!(
+        reject(&verifier_over(vec![other_kid.clone()])),
+        TokenError::UnknownKeyId
+    );
+    // Beside a key with another kid, the kid-less key is.
+    assert!(
+        verifier_over(vec![other_kid, kidless.clone()])
+            .verify(&token)
+            .is_ok()
+    );
+    // A kid-less key bound to another algorithm is not a candidate.
+    let es384 = VerifyingKey::from_pem(Algorithm::ES384, &key_file("p384.spki.pem")).unwrap();
+    assert_eq!(
+        reject(&verifier_over(vec![es384])),
+        TokenError::UnknownKeyId
+    );
+    // When the kid names a key, that key decides: no fallback after a failed signature.
+    let kid = kid_of(&token).unwrap();
+    let (wrong, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let named = wrong.verifying_key().with_kid(kid);
+    assert_eq!(
+        reject(&verifier_over(vec![named, kidless.clone()])),
+        TokenError::InvalidSignature
+    );
+    // A token whose signature fails under every candidate is an invalid signature.
+    let (other, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let forged = forge_with(&other, r#"{"alg":"ES256","typ":"at+jwt","kid":"zz"}"#);
+    let v = verifier_over(vec![kidless]);
+    assert!(matches!(
+        v.verify(&forged),
+        Err(Error::InvalidToken(TokenError::InvalidSignature))
+    ));
+}
+
+#[test]
+fn kid_fallback_tries_at_most_four_keys() {
+    let signer = hs_key().with_kid("real");
+    let token = KeySet::new(signer)
+        .sign_access_token(&seed_claims())
+        .unwrap();
+    let decoy = |i: u8| VerifyingKey::hmac(Algorithm::HS256, &[100 + i; 32]).unwrap();
+    let right = VerifyingKey::hmac(Algorithm::HS256, &[5; 32]).unwrap();
+    // Four candidates, the right one last: found.
+    let four = vec![decoy(0), decoy(1), decoy(2), right.clone()];
+    assert!(verifier_over(four).verify(&token).is_ok());
+    // Keys with a kid or another algorithm do not count.
+    let mut padded = vec![decoy(0), decoy(1), decoy(2)];
+    padded.extend((0..8).map(|i| decoy(10 + i).with_kid(format!("k{i}"))));
+    padded.push(VerifyingKey::hmac(Algorithm::HS384, &[9; 48]).unwrap());
+    padded.push(right.clone());
+    assert!(verifier_over(padded).verify(&token).is_ok());
+    // Five: the set is too ambiguous to search; nothing is tried.
+    let five = vec![decoy(0), decoy(1), decoy(2), decoy(3), right];
+    assert!(matches!(
+        verifier_over(five).verify(&token),
+        Err(Error::InvalidToken(TokenError::UnknownKeyId))
+    ));
 }
