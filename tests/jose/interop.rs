@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use token_engine::{
     AccessTokenClaims, Algorithm, Error, Jwk, JwkSet, Jwks, JwksOptions, KeyError, KeySet,
-    ManualClock, SigningKey, TokenError, Verifier, VerifyingKey,
+    ManualClock, SigningKey, TokenError, TypeCheck, Verifier, VerifyingKey,
 };
 
 use crate::common::*;
@@ -418,5 +418,59 @@ fn kid_fallback_tries_at_most_four_keys() {
     assert!(matches!(
         verifier_over(five).verify(&token),
         Err(Error::InvalidToken(TokenError::UnknownKeyId))
+    ));
+}
+
+// ---- typ: the application/ prefix is optional on both sides (RFC 7515 §4.1.9) ----
+
+#[test]
+fn configured_typ_with_the_application_prefix_matches() {
+    let (keys, _, _) = setup(signing_key(Algorithm::ES256));
+    let sk = keys.signing_key();
+    for configured in [
+        "application/at+jwt",
+        "Application/AT+JWT",
+        "at+jwt",
+        "AT+jwt",
+    ] {
+        let v = keys
+            .verifier(rules().typ(TypeCheck::Exactly(configured.into())))
+            .unwrap()
+            .with_clock(ManualClock::new(NOW + 60));
+        // The crate's own header (fast path) and other spellings (parsed header).
+        assert!(
+            v.verify(&keys.sign_access_token(&seed_claims()).unwrap())
+                .is_ok(),
+            "{configured}"
+        );
+        for header in [
+            r#"{"alg":"ES256","typ":"application/at+jwt"}"#,
+            r#"{"alg":"ES256","typ":"APPLICATION/AT+JWT"}"#,
+            r#"{"alg":"ES256","typ":"at+JWT"}"#,
+        ] {
+            assert!(
+                v.verify(&forge_with(&sk, header)).is_ok(),
+                "{configured} {header}"
+            );
+        }
+        for header in [
+            r#"{"alg":"ES256","typ":"application/jwt"}"#,
+            r#"{"alg":"ES256","typ":"JWT"}"#,
+            r#"{"alg":"ES256","typ":"application/application/at+jwt"}"#,
+            r#"{"alg":"ES256"}"#,
+        ] {
+            assert!(
+                matches!(
+                    v.verify(&forge_with(&sk, header)),
+                    Err(Error::InvalidToken(TokenError::WrongType))
+                ),
+                "{configured} {header}"
+            );
+        }
+    }
+    // A configured type with nothing after the prefix names no type.
+    assert!(matches!(
+        keys.verifier(rules().typ(TypeCheck::Exactly("application/".into()))),
+        Err(Error::Config(_))
     ));
 }
