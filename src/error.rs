@@ -160,7 +160,8 @@ pub enum TokenError {
     AlgorithmMismatch,
     /// The header has no `kid` and the key set holds more than one key.
     MissingKeyId,
-    /// No key in the set has the header's `kid`.
+    /// No key in the set has the header's `kid`, and no key without a `kid` can stand in for
+    /// it: none is bound to the header's `alg`, or more than four are (too ambiguous to try).
     UnknownKeyId,
     /// The header has a `crit` parameter: no extension is understood, so it always rejects.
     CriticalHeader,
@@ -172,7 +173,7 @@ pub enum TokenError {
     /// The signature does not verify under the selected key.
     InvalidSignature,
     /// The payload is not a JSON object of registered and custom claims of the expected types
-    /// (for example `exp` as a string or a float).
+    /// (for example `exp` as a string or out of range, or `cnf` as an array).
     Claims,
     /// A claim appears twice in the payload.
     DuplicateClaim,

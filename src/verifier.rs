@@ -162,6 +162,11 @@ impl Verifier {
 
     /// A verifier over these keys. Their `kid`s must be distinct
     /// ([`KeyError::DuplicateKeyId`]): a `kid` must name one key.
+    ///
+    /// A token's `kid` is a hint (RFC 7515 §4.1.4): when no key has it, the keys without a
+    /// `kid` that are bound to the token's `alg` are tried, if there are at most four (a key
+    /// with another `kid` never is). So a key loaded from SPKI, PEM or raw bytes verifies the
+    /// tokens of a [`KeySet`](crate::KeySet), which name their key.
     pub fn new(keys: Vec<VerifyingKey>, rules: Validation) -> Result<Self, Error> {
         check_distinct_kids(&keys)?;
         Self::with_cell(Arc::new(KeyCell::new(keys)), rules)

@@ -5,6 +5,11 @@
 //! into their typed fields; every other member is handed to the custom type `T` as it streams
 //! by. No `serde(flatten)` buffering, no intermediate `Value`. Strings borrow from the decoded
 //! payload unless they contain escapes. A member that appears twice is rejected.
+//!
+//! NumericDates (`exp`, `nbf`, `iat`, `auth_time`) are any JSON number (RFC 7519 §2): `1.8e9`
+//! and `1796033176.5` as well as integers. A fraction is rounded to whole seconds in the
+//! direction that can only make the token less acceptable ([`Round`]); a value outside `i64`
+//! after rounding, or anything but a number, rejects the claims. Numbers never allocate.
 
 use core::cell::Cell;
 use core::fmt;
@@ -12,10 +17,13 @@ use core::marker::PhantomData;
 use std::borrow::Cow;
 
 use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor,
+};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::json::{CowStr, DupGuard};
+use super::jwk::{Jwk, PublicJwk};
 use crate::error::TokenError;
 use crate::policy::PolicyVersion;
 
@@ -39,13 +47,14 @@ pub struct AccessTokenClaims<'a, T = NoCustomClaims> {
     /// Audience: one resource indicator or several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience<'a>>,
-    /// Expiry, seconds since the epoch.
+    /// Expiry, seconds since the epoch (a fraction is rounded down: the token expires no
+    /// later than it says).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
-    /// Not before, seconds since the epoch.
+    /// Not before, seconds since the epoch (a fraction is rounded up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
-    /// Issued at, seconds since the epoch.
+    /// Issued at, seconds since the epoch (a fraction is rounded up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
     /// Token id.
@@ -57,7 +66,9 @@ pub struct AccessTokenClaims<'a, T = NoCustomClaims> {
     /// Granted scopes, space-separated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Cow<'a, str>>,
-    /// When the user last authenticated, seconds since the epoch.
+    /// When the user last authenticated, seconds since the epoch (a fraction is rounded down:
+    /// the authentication looks older, so a maximum-age check errs towards asking the user
+    /// again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
     /// Session id: the refresh-token family the token was issued from.
@@ -263,21 +274,74 @@ impl<'de> Deserialize<'de> for Audience<'de> {
     }
 }
 
-/// The `cnf` (confirmation) claim: what the token is bound to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The `cnf` (confirmation) claim: what the token is bound to (RFC 7800).
+///
+/// A JSON object (RFC 7800 §3.1): anything else rejects the claims. Members this type does
+/// not hold (`jwe`, `kid`, `jku`, ...) are ignored, as §3.1 requires of members an
+/// implementation does not understand; one it holds that appears twice rejects the claims.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Confirmation<'a> {
     /// RFC 9449: SHA-256 thumbprint of the DPoP key.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jkt: Option<Cow<'a, str>>,
     /// RFC 8705: SHA-256 thumbprint of the client certificate.
-    #[serde(
-        rename = "x5t#S256",
-        borrow,
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
     pub x5t_s256: Option<Cow<'a, str>>,
+    /// RFC 7800 §3.2: the proof-of-possession key itself, a public JWK, with its key-type
+    /// members, `use`, `alg` and `kid` (the members [`Jwk`] has). A `jwk` that is not an
+    /// object, has no `kty` or holds a private or secret member (`d`, `k`, ...) rejects the
+    /// claims: it could not be represented without dropping part of the key. The key is
+    /// carried, not imported: check it (for example with [`VerifyingKey::from_jwk`]) before
+    /// relying on it.
+    ///
+    /// [`VerifyingKey::from_jwk`]: crate::VerifyingKey::from_jwk
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwk: Option<Box<Jwk>>,
+}
+
+/// Store `value` in an empty `slot`; a second value for the member `name` is an error.
+fn first<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Confirmation<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<Confirmation<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Confirmation<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a confirmation (cnf) object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut cnf = Confirmation::default();
+                while let Some(name) = map.next_key::<CowStr<'de>>()? {
+                    match &*name.0 {
+                        "jkt" => first(&mut cnf.jkt, map.next_value::<CowStr<'de>>()?.0, "jkt")?,
+                        "x5t#S256" => first(
+                            &mut cnf.x5t_s256,
+                            map.next_value::<CowStr<'de>>()?.0,
+                            "x5t#S256",
+                        )?,
+                        "jwk" => first(
+                            &mut cnf.jwk,
+                            Box::new(map.next_value::<PublicJwk>()?.0),
+                            "jwk",
+                        )?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(cnf)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
 }
 
 impl Confirmation<'_> {
@@ -287,6 +351,7 @@ impl Confirmation<'_> {
         Confirmation {
             jkt: Some(Cow::Owned(thumbprint.into())),
             x5t_s256: None,
+            jwk: None,
         }
     }
 
@@ -296,6 +361,65 @@ impl Confirmation<'_> {
         Confirmation {
             jkt: self.jkt.map(|c| Cow::Owned(c.into_owned())),
             x5t_s256: self.x5t_s256.map(|c| Cow::Owned(c.into_owned())),
+            jwk: self.jwk,
+        }
+    }
+}
+
+/// Which way a NumericDate with a fraction goes to whole seconds: the way that can only make
+/// the token less acceptable.
+#[derive(Clone, Copy, Debug)]
+enum Round {
+    /// `exp` (the token expires earlier) and `auth_time` (the authentication looks older).
+    Down,
+    /// `nbf` (the token becomes valid later) and `iat` (the token looks newer, so less
+    /// likely to pass as issued before a cut-off, and more likely to be in the future).
+    Up,
+}
+
+/// 2^63: `i64` holds exactly the doubles in `[-2^63, 2^63)`, both bounds exact.
+const I64_BOUND: f64 = 9_223_372_036_854_775_808.0;
+
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds since the epoch, whole or not.
+/// Integers are taken as they are, other numbers rounded per [`Round`]. A value outside `i64`
+/// (after rounding) and anything but a number are errors.
+#[derive(Clone, Copy, Debug)]
+struct NumericDate(Round);
+
+impl<'de> DeserializeSeed<'de> for NumericDate {
+    type Value = i64;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<i64, D::Error> {
+        d.deserialize_i64(self)
+    }
+}
+
+impl Visitor<'_> for NumericDate {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a NumericDate: a number of seconds since the epoch")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        let whole = match self.0 {
+            Round::Down => v.floor(),
+            Round::Up => v.ceil(),
+        };
+        // NaN and the infinities fail the range check too (JSON has neither, other formats may).
+        if (-I64_BOUND..I64_BOUND).contains(&whole) {
+            // Exact: `whole` is an integer within i64's range.
+            Ok(whole as i64)
+        } else {
+            Err(E::invalid_value(Unexpected::Float(v), &self))
         }
     }
 }
@@ -340,6 +464,9 @@ fn set_once<T, E: de::Error>(
     Ok(())
 }
 
+const DOWN: NumericDate = NumericDate(Round::Down);
+const UP: NumericDate = NumericDate(Round::Up);
+
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
     type Error = A::Error;
 
@@ -354,9 +481,9 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
                 "iss" => set_once(&mut r.iss, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "sub" => set_once(&mut r.sub, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "aud" => set_once(&mut r.aud, self.map.next_value()?, why)?,
-                "exp" => set_once(&mut r.exp, self.map.next_value()?, why)?,
-                "nbf" => set_once(&mut r.nbf, self.map.next_value()?, why)?,
-                "iat" => set_once(&mut r.iat, self.map.next_value()?, why)?,
+                "exp" => set_once(&mut r.exp, self.map.next_value_seed(DOWN)?, why)?,
+                "nbf" => set_once(&mut r.nbf, self.map.next_value_seed(UP)?, why)?,
+                "iat" => set_once(&mut r.iat, self.map.next_value_seed(UP)?, why)?,
                 "jti" => set_once(&mut r.jti, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "client_id" => set_once(
                     &mut r.client_id,
@@ -364,7 +491,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
                     why,
                 )?,
                 "scope" => set_once(&mut r.scope, self.map.next_value::<CowStr<'de>>()?.0, why)?,
-                "auth_time" => set_once(&mut r.auth_time, self.map.next_value()?, why)?,
+                "auth_time" => set_once(&mut r.auth_time, self.map.next_value_seed(DOWN)?, why)?,
                 "sid" => set_once(&mut r.sid, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "tenant" => {
                     set_once(&mut r.tenant, self.map.next_value::<CowStr<'de>>()?.0, why)?;
@@ -530,8 +657,12 @@ mod tests {
         }
         let cases = [
             SEED.replace("\"exp\":1714768800", "\"exp\":\"1714768800\""),
-            SEED.replace("\"exp\":1714768800", "\"exp\":1714768800.5"),
-            SEED.replace("\"exp\":1714768800", "\"exp\":1e10"),
+            SEED.replace("\"exp\":1714768800", "\"exp\":9223372036854775808"),
+            SEED.replace("\"exp\":1714768800", "\"exp\":9.3e18"),
+            SEED.replace("\"iat\":1714768000", "\"iat\":-9.3e18"),
+            SEED.replace("\"exp\":1714768800", "\"exp\":9.223372036854775808e18"),
+            SEED.replace("\"auth_time\":1714767900", "\"auth_time\":1e400"),
+            SEED.replace("\"auth_time\":1714767900", "\"auth_time\":null"),
             SEED.replace("\"aud\":\"https://api.example.com\"", "\"aud\":[1]"),
             SEED.replace("\"pv\":\"4.2\"", "\"pv\":4"),
             "[]".to_owned(),
@@ -539,11 +670,71 @@ mod tests {
             format!("{SEED}x"),
         ];
         for json in cases {
+            assert_ne!(json, SEED);
             let r = parse_claims::<App<'_>>(json.as_bytes());
             assert_eq!(r.unwrap_err(), TokenError::Claims, "{json}");
         }
         // Trailing whitespace is JSON; a trailing token is not.
         assert!(parse_claims::<NoCustomClaims>(b"{} ").is_ok());
+    }
+
+    #[test]
+    fn numeric_dates_take_any_json_number_and_round_safely() {
+        let dates = |json: &str| {
+            let c: AccessTokenClaims<'_> = parse_claims(json.as_bytes()).unwrap();
+            (c.exp, c.nbf, c.iat, c.auth_time)
+        };
+        assert_eq!(
+            dates(r#"{"exp":10.5,"nbf":10.5,"iat":10.5,"auth_time":10.5}"#),
+            (Some(10), Some(11), Some(11), Some(10))
+        );
+        assert_eq!(
+            dates(r#"{"exp":-10.5,"nbf":-10.5,"iat":-10.5,"auth_time":-10.5}"#),
+            (Some(-11), Some(-10), Some(-10), Some(-11))
+        );
+        assert_eq!(
+            dates(r#"{"exp":1.8e9,"nbf":-0,"iat":0.0,"auth_time":17e-1}"#),
+            (Some(1_800_000_000), Some(0), Some(0), Some(1))
+        );
+        // The ends of i64, as integers and as the doubles at or just inside them (2^63 itself
+        // is out).
+        assert_eq!(
+            dates(r#"{"exp":9223372036854775807,"nbf":-9223372036854775808}"#),
+            (Some(i64::MAX), Some(i64::MIN), None, None)
+        );
+        assert_eq!(
+            dates(r#"{"exp":9.223372036854774784e18,"nbf":-9.223372036854775808e18}"#),
+            (Some(9_223_372_036_854_774_784), Some(i64::MIN), None, None)
+        );
+    }
+
+    #[test]
+    fn cnf_is_an_object_and_keeps_its_key() {
+        let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k","key_ops":["verify"]}"#;
+        let json = format!(r#"{{"cnf":{{"jkt":"t","jwe":"a.b.c.d.e","jwk":{jwk}}}}}"#);
+        let c: AccessTokenClaims<'_> = parse_claims(json.as_bytes()).unwrap();
+        let cnf = c.cnf.unwrap();
+        assert!(matches!(cnf.jkt, Some(Cow::Borrowed("t"))));
+        let key = cnf.jwk.as_deref().unwrap();
+        assert_eq!(
+            (key.kty.as_str(), key.crv.as_deref()),
+            ("OKP", Some("Ed25519"))
+        );
+        assert_eq!(key.kid.as_deref(), Some("k"));
+        // Owned, it is the same confirmation.
+        assert_eq!(cnf.clone().into_owned(), cnf);
+        for bad in [
+            r#"{"cnf":["t"]}"#,
+            r#"{"cnf":[]}"#,
+            r#"{"cnf":{"jkt":"t","jkt":"u"}}"#,
+            r#"{"cnf":{"jwk":[]}}"#,
+            r#"{"cnf":{"jwk":{}}}"#,
+            r#"{"cnf":{"jwk":{"kty":"oct","k":"AAAA"}}}"#,
+            r#"{"cnf":{"jwk":{"kty":"RSA","n":"AQAB","e":"AQAB","p":"AQAB"}}}"#,
+        ] {
+            let r = parse_claims::<NoCustomClaims>(bad.as_bytes());
+            assert_eq!(r.unwrap_err(), TokenError::Claims, "{bad}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Borrowing JSON helpers shared by the header, claims and JWK parsers: a string that borrows
-//! from the input when it can, and a duplicate-key guard that stays off the heap for the usual
-//! handful of keys.
+//! from the input when it can, a duplicate-key guard that stays off the heap for the usual
+//! handful of keys, and [`deserialize_object`] for structs that must be JSON objects.
 
 use std::borrow::Cow;
 
@@ -38,6 +38,40 @@ impl Serialize for CowStr<'_> {
         s.serialize_str(&self.0)
     }
 }
+
+/// Implements `Deserialize` for `$ty` from a JSON object only, handing its members to
+/// `$members`: a serde-derived function generated with `#[serde(remote = ...)]`, so the
+/// struct keeps its derived member handling (renames, defaults, duplicate and unknown
+/// members).
+///
+/// A derived `Deserialize` for a struct also accepts serde's sequence form, the members by
+/// position (`["EC", null, "ES256", ...]` as a JWK, `["abc"]` as `cnf`). JOSE has no such form:
+/// a JWK, a JWK Set and a `cnf` are JSON objects (RFC 7517 §4 and §5, RFC 7800 §3.1). Every
+/// struct this crate parses from untrusted JSON goes through here or through a hand-written
+/// visitor that only implements `visit_map`.
+macro_rules! deserialize_object {
+    ($ty:ty, $members:path) => {
+        impl<'de> ::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Object;
+                impl<'de> ::serde::de::Visitor<'de> for Object {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<$ty, A::Error> {
+                        $members(::serde::de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                d.deserialize_map(Object)
+            }
+        }
+    };
+}
+pub(crate) use deserialize_object;
 
 /// Remembers the keys of one JSON object and reports the second sighting of any of them.
 ///

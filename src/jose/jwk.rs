@@ -20,11 +20,14 @@ use zeroize::Zeroizing;
 
 use super::alg::{Algorithm, Family};
 use super::b64;
+use super::json::deserialize_object;
 use super::key::{SigningKey, VerifyingKey};
 use crate::error::KeyError;
 
 /// A public JSON Web Key, as exported in a JWKS. Holds no private members by construction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Deserializes from a JSON object only (RFC 7517 §4), ignoring members it does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Jwk {
     /// Key type: `RSA`, `EC` or `OKP`.
@@ -54,6 +57,24 @@ pub struct Jwk {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub e: Option<String>,
 }
+
+/// [`Jwk`]'s members, for its object-only `Deserialize`.
+#[derive(Deserialize)]
+#[serde(remote = "Jwk")]
+struct JwkMembers {
+    kty: String,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    alg: Option<String>,
+    kid: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+deserialize_object!(Jwk, JwkMembers::deserialize);
 
 impl Jwk {
     fn base(kty: &str, alg: Algorithm, kid: Option<String>) -> Self {
@@ -97,11 +118,23 @@ impl Jwk {
 }
 
 /// A JWK Set document (`{"keys": [...]}`) of public keys, as served at `jwks_uri`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Deserializes from a JSON object only (RFC 7517 §5), as do its keys. To import a set as
+/// verification keys, with the checks that takes, use [`Jwks::parse`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct JwkSet {
     /// The keys.
     pub keys: Vec<Jwk>,
 }
+
+/// [`JwkSet`]'s members, for its object-only `Deserialize`.
+#[derive(Deserialize)]
+#[serde(remote = "JwkSet")]
+struct JwkSetMembers {
+    keys: Vec<Jwk>,
+}
+
+deserialize_object!(JwkSet, JwkSetMembers::deserialize);
 
 /// A private JWK member (`d`, `p`, `k`, ...): zeroized on drop, never printed.
 #[derive(Default)]
@@ -122,9 +155,12 @@ impl Secret {
 }
 
 /// Every member the importer looks at. Unknown members (`x5c`, `x5t`, ...) are ignored;
-/// duplicate members are a parse error.
+/// duplicate members are a parse error; anything but a JSON object is a parse error.
+///
+/// Parse it through the `Deserialize` trait: the inherent `RawJwk::deserialize` that serde's
+/// remote derive generates also takes the positional form.
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, remote = "Self")]
 struct RawJwk {
     kty: String,
     #[serde(rename = "use")]
@@ -146,6 +182,8 @@ struct RawJwk {
     k: Option<Secret>,
     oth: Option<de::IgnoredAny>,
 }
+
+deserialize_object!(RawJwk, RawJwk::deserialize);
 
 impl fmt::Debug for RawJwk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -297,6 +335,49 @@ impl RawJwk {
             Some(kid) => key.with_kid(kid.clone()),
             None => key,
         })
+    }
+}
+
+/// A JWK that must be a public key, as in a `cnf` claim (RFC 7800 §3.2: "the corresponding
+/// asymmetric public key"): a JSON object with a `kty` and no private or secret member (`d`,
+/// `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`), which [`Jwk`] could not hold without dropping it.
+/// The key is not imported, so not checked beyond that.
+pub(super) struct PublicJwk(pub(super) Jwk);
+
+impl<'de> Deserialize<'de> for PublicJwk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <RawJwk as Deserialize>::deserialize(d)?;
+        if raw.kty.is_empty() {
+            return Err(de::Error::missing_field("kty"));
+        }
+        if raw.has_private_members() || raw.k.is_some() {
+            return Err(de::Error::custom(
+                "private or secret member in a public JWK",
+            ));
+        }
+        let RawJwk {
+            kty,
+            use_,
+            alg,
+            kid,
+            crv,
+            x,
+            y,
+            n,
+            e,
+            ..
+        } = raw;
+        Ok(PublicJwk(Jwk {
+            kty,
+            use_,
+            alg,
+            kid,
+            crv,
+            x,
+            y,
+            n,
+            e,
+        }))
     }
 }
 
@@ -587,7 +668,17 @@ mod tests {
             reasons,
             [(1, KeyError::KeyUse), (2, KeyError::UnsupportedKey)]
         );
-        for bad in ["", "[]", "{}", r#"{"keys":{}}"#, r#"{"keys":[1]}"#] {
+        // Neither a set nor a key may be an array (serde's positional form of a struct).
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            r#"{"keys":{}}"#,
+            r#"{"keys":[1]}"#,
+            r#"{"keys":[[]]}"#,
+            r#"{"keys":[["EC"]]}"#,
+            "[[]]",
+        ] {
             assert_eq!(
                 Jwks::parse(bad, &opts).unwrap_err(),
                 KeyError::JwkFormat,

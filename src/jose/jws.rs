@@ -5,6 +5,10 @@
 //! base64url; the header a JSON object without duplicate parameters; `alg` present and not
 //! `none`; no `crit` (no extension is understood); no embedded or referenced key (`jwk`, `jku`,
 //! `x5u`, `x5c`); `kid` only picks a key of the set, whose own algorithm must equal `alg`.
+//!
+//! `kid` is a hint (RFC 7515 §4.1.4), so keys loaded without one (from SPKI, PEM, raw bytes
+//! or a JWKS entry without `kid`) still verify tokens that carry one: see [`select_key`] and
+//! [`KIDLESS_CANDIDATES`].
 
 use core::cell::Cell;
 
@@ -138,8 +142,19 @@ pub(crate) fn payload_error(payload: &[u8], e: TokenError) -> TokenError {
     }
 }
 
+/// Most keys without a `kid` that a token with an unknown `kid` is tried against.
+///
+/// When no key of the set has the token's `kid`, the keys that have no `kid` and are bound to
+/// the token's `alg` stand in for it (a key with another `kid` never does). If there are more
+/// than this many, the set is too ambiguous to search and the token is
+/// [`TokenError::UnknownKeyId`] without any signature check, so a forged token with a made-up
+/// `kid` costs at most this many signature checks. The fallback runs only once no key has
+/// matched, off the verification fast path.
+pub(crate) const KIDLESS_CANDIDATES: usize = 4;
+
 /// The key of `keys` that a header with this `kid` selects. Without a `kid`, only a set of
 /// exactly one key selects (trying several keys would multiply the cost of forged tokens).
+/// A `kid` no key has selects nothing here; [`verify_kidless`] takes over.
 pub(crate) fn select_key<'k>(
     keys: &'k [VerifyingKey],
     kid: Option<&str>,
@@ -269,12 +284,47 @@ fn verify_with_header(
     let header = parse_header(header_json)?;
     check_header(&header)?;
     check_typ(header.typ.as_ref().map(|t| &*t.0))?;
-    let key = select_key(keys, header.kid.as_ref().map(|k| &*k.0))?;
+    let kid = header.kid.as_ref().map(|k| &*k.0);
+    let key = match select_key(keys, kid) {
+        Ok(key) => key,
+        Err(TokenError::UnknownKeyId) if kid.is_some() => {
+            return verify_kidless(compact, keys, &header.alg.0);
+        }
+        Err(e) => return Err(e),
+    };
     if !key.alg().accepts(&header.alg.0) {
         return Err(TokenError::AlgorithmMismatch);
     }
     check_signature(compact, key)?;
     Ok(!key.is_symmetric())
+}
+
+/// A token whose `kid` no key has: try the keys without a `kid` that are bound to its `alg`,
+/// at most [`KIDLESS_CANDIDATES`] of them. `Ok(asymmetric)` for the first that verifies.
+#[cold]
+#[inline(never)]
+fn verify_kidless(
+    compact: &Compact<'_>,
+    keys: &[VerifyingKey],
+    alg: &str,
+) -> Result<bool, TokenError> {
+    let candidates = || {
+        keys.iter()
+            .filter(|k| k.kid().is_none() && k.alg().accepts(alg))
+    };
+    let count = candidates().count();
+    if count == 0 || count > KIDLESS_CANDIDATES {
+        return Err(TokenError::UnknownKeyId);
+    }
+    for key in candidates() {
+        match check_signature(compact, key) {
+            Ok(()) => return Ok(!key.is_symmetric()),
+            Err(TokenError::InvalidSignature) => {}
+            // A signature that does not decode fails the same way under every key.
+            Err(e) => return Err(e),
+        }
+    }
+    Err(TokenError::InvalidSignature)
 }
 
 /// Verify a compact JWS with one of `keys` (selected by `kid`) and return its decoded

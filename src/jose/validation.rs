@@ -34,23 +34,32 @@ pub enum TypeCheck {
     /// default: it stops ID tokens and other JWTs signed by the same key passing as access
     /// tokens.
     AccessToken,
-    /// This media type (prefix and case handled as above).
+    /// This media type, any letter case, with or without the `application/` prefix on either
+    /// side: configured `application/at+jwt` and `at+jwt` both accept a header naming either
+    /// (RFC 7515 §4.1.9).
     Exactly(String),
     /// No check. For tokens from issuers that predate RFC 9068.
     DangerAny,
 }
 
+/// The media type `typ` names, without its optional `application/` prefix. RFC 7515 §4.1.9:
+/// a value with no `/` stands for `application/` followed by it, so `at+jwt` and
+/// `application/at+jwt` are one type, while `application/x/y` keeps its prefix (it is not
+/// `x/y`). Two values name the same type exactly when their bare forms match, ignoring ASCII
+/// case.
+fn bare_media_type(typ: &str) -> &str {
+    match (typ.get(..12), typ.get(12..)) {
+        (Some(prefix), Some(rest))
+            if prefix.eq_ignore_ascii_case("application/") && !rest.contains('/') =>
+        {
+            rest
+        }
+        _ => typ,
+    }
+}
+
 fn media_type_matches(typ: &str, wanted: &str) -> bool {
-    let bare = if typ.len() > 12
-        && typ
-            .get(..12)
-            .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
-    {
-        typ.get(12..).unwrap_or_default()
-    } else {
-        typ
-    };
-    bare.eq_ignore_ascii_case(wanted)
+    bare_media_type(typ).eq_ignore_ascii_case(bare_media_type(wanted))
 }
 
 /// Validation rules for access tokens. Start from [`Validation::new`] with the issuer and
@@ -169,8 +178,10 @@ impl Validation {
             ));
         }
         if let TypeCheck::Exactly(t) = &self.typ {
-            if t.is_empty() {
-                return Err(Error::Config("validation: typ must be non-empty"));
+            if bare_media_type(t).is_empty() {
+                return Err(Error::Config(
+                    "validation: typ must name a media type (non-empty after application/)",
+                ));
             }
         }
         Ok(())
@@ -349,6 +360,43 @@ mod tests {
                 .check_typ(Some("jwt")),
             Ok(())
         );
+        // The prefix is optional on the configured side too, and only stands for itself
+        // before a type without a `/`.
+        for (configured, header, ok) in [
+            ("application/at+jwt", "at+jwt", true),
+            ("application/at+jwt", "Application/AT+JWT", true),
+            ("APPLICATION/at+jwt", "application/at+jwt", true),
+            ("at+jwt", "application/at+jwt", true),
+            ("application/at+jwt", "application/jwt", false),
+            ("application/at+jwt", "application/", false),
+            ("application/x/y", "application/x/y", true),
+            ("application/x/y", "x/y", false),
+            ("x/y", "application/x/y", false),
+            ("text/plain", "TEXT/plain", true),
+            ("text/plain", "application/text/plain", false),
+        ] {
+            let rules = v.clone().typ(TypeCheck::Exactly(configured.into()));
+            assert!(rules.check().is_ok(), "{configured}");
+            let expected = if ok {
+                Ok(())
+            } else {
+                Err(TokenError::WrongType)
+            };
+            assert_eq!(
+                rules.check_typ(Some(header)),
+                expected,
+                "{configured} {header}"
+            );
+        }
+        for empty in ["", "application/", "Application/"] {
+            assert!(
+                v.clone()
+                    .typ(TypeCheck::Exactly(empty.into()))
+                    .check()
+                    .is_err(),
+                "{empty:?}"
+            );
+        }
         assert!(v.check().is_ok());
         assert!(Validation::new("", "a").check().is_err());
         assert!(Validation::new("i", "").check().is_err());

@@ -1,5 +1,6 @@
 //! Integration tests of the JOSE layer: key import and hygiene, named attack tests, the
-//! verifier end to end, key rotation.
+//! verifier end to end, key rotation, RFC conformance of the parsers (`interop`) and their
+//! properties (`spelling`).
 
 // Test code: a panic is a test failure, which is what these lints would prevent elsewhere.
 #![allow(
@@ -12,6 +13,8 @@
 mod attacks;
 mod cache;
 mod common;
+mod interop;
 mod keys;
 mod rotation;
+mod spelling;
 mod verify;
