@@ -62,8 +62,8 @@ impl fmt::Debug for TokenResponse {
 }
 
 /// An error response (RFC 6749 §5.2): a code and a coarse description. Details stay in
-/// events and logs, not on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// events and logs, not on the wire. Deserializes from a JSON object only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ErrorResponse {
     /// The OAuth error code.
     pub error: String,
@@ -71,6 +71,17 @@ pub struct ErrorResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
 }
+
+/// [`ErrorResponse`]'s members, for its object-only `Deserialize` (a derived one would also
+/// take `["invalid_grant", null]`).
+#[derive(Deserialize)]
+#[serde(remote = "ErrorResponse")]
+struct ErrorResponseMembers {
+    error: String,
+    error_description: Option<String>,
+}
+
+crate::jose::deserialize_object!(ErrorResponse, ErrorResponseMembers::deserialize);
 
 impl ErrorResponse {
     /// The response for `e`.

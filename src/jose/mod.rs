@@ -26,5 +26,5 @@ pub(crate) use b64::{
     encode_to as b64_encode_to,
 };
 pub(crate) use claims::parse_claims;
-pub(crate) use json::CowStr;
+pub(crate) use json::{CowStr, deserialize_object};
 pub(crate) use jws::{SignatureOk, payload_error, sign_with_header, verify_signature};

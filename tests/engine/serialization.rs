@@ -323,3 +323,27 @@ async fn active_access_token_introspection_serializes_exactly() {
         )
     );
 }
+
+#[test]
+fn an_error_response_parses_only_from_a_json_object() {
+    let parsed: ErrorResponse = serde_json::from_str(INVALID_GRANT).unwrap();
+    assert_eq!(parsed.error, "invalid_grant");
+    let bare: ErrorResponse = serde_json::from_str(r#"{"error":"invalid_client"}"#).unwrap();
+    assert_eq!(
+        (bare.error.as_str(), bare.error_description),
+        ("invalid_client", None)
+    );
+    for bad in [
+        r#"["invalid_grant", null]"#,
+        r#"["invalid_grant"]"#,
+        r#"[]"#,
+        r#""invalid_grant""#,
+        r#"{"error_description":"x"}"#,
+        r#"{"error":"a","error":"b"}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<ErrorResponse>(bad).is_err(),
+            "{bad} parsed"
+        );
+    }
+}
