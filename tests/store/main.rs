@@ -10,4 +10,5 @@
 )]
 
 mod conformance;
+mod kit_mutations;
 mod security;
