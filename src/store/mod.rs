@@ -217,6 +217,12 @@
 //!         }
 //!     }
 //! }
+//!
+//! // Written from these docs alone, it passes the conformance kit:
+//! # #[cfg(feature = "conformance")]
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(
+//! token_engine::store::conformance::run_all(|| async { OneLock::default() })
+//! # );
 //! ```
 
 use core::future::Future;
