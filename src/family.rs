@@ -461,4 +461,4 @@ pub(crate) fn new_family(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,29 +6,10 @@ use proptest::prelude::*;
 use super::refresh::{RefreshFailure, Refreshed, refresh_loop};
 use crate::clock::{Clock, ManualClock};
 use crate::error::GrantError;
-use crate::family::{
-    DecideConfig, Decision, FamilySpec, OperationId, RevocationReason, decide, new_family,
-};
-use crate::opaque::{RefreshKeys, RefreshSecret};
+use crate::family::tests::{DAY, T0, cfg, keys};
+use crate::family::{Decision, FamilySpec, OperationId, RevocationReason, decide, new_family};
 use crate::policy::PolicyVersion;
 use crate::store::{MemoryStore, TokenStore};
-
-const T0: i64 = 1_800_000_000;
-const DAY: i64 = 86_400;
-
-fn keys() -> RefreshKeys {
-    RefreshKeys::new(RefreshSecret::from_bytes(&[42; 32]).unwrap())
-}
-
-fn cfg(keys: &RefreshKeys, grace: i64) -> DecideConfig<'_> {
-    DecideConfig {
-        keys,
-        client_id: "app",
-        policy: PolicyVersion::new(4, 2),
-        reuse_grace_secs: grace,
-        idle_ttl_secs: 7 * DAY,
-    }
-}
 
 fn spec() -> FamilySpec<'static> {
     FamilySpec {

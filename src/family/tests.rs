@@ -4,16 +4,18 @@
 use super::*;
 use crate::clock::{Clock, ManualClock};
 
-const T0: i64 = 1_800_000_000;
-const DAY: i64 = 86_400;
+pub(crate) const T0: i64 = 1_800_000_000;
+pub(crate) const DAY: i64 = 86_400;
 
-fn keys() -> RefreshKeys {
+/// The test refresh secret (shared with the engine's property test).
+pub(crate) fn keys() -> RefreshKeys {
     RefreshKeys::new(RefreshSecret::from_bytes(&[42; 32]).unwrap())
 }
 
 use crate::opaque::RefreshSecret;
 
-fn cfg(keys: &RefreshKeys, grace: i64) -> DecideConfig<'_> {
+/// Client `app`, policy 4.2, idle 7 days, this grace.
+pub(crate) fn cfg(keys: &RefreshKeys, grace: i64) -> DecideConfig<'_> {
     DecideConfig {
         keys,
         client_id: "app",

@@ -133,22 +133,30 @@ fn refresh_token(r: &token_engine::TokenResponse) -> String {
     rt(r).to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_that_stalled_on_the_store_while_its_retry_rotated_gets_the_same_successor() {
-    let store = Arc::new(Pausing::default());
-    let (engine, clock, sink) = server(Arc::clone(&store), NOW, 10);
-    let first = refresh_token(
+/// The first refresh token of a new session.
+async fn login<S: TokenStore>(engine: &Engine<S>) -> String {
+    refresh_token(
         &engine
             .issue(&client(), IssueRequest::new(SUBJECT))
             .await
             .unwrap(),
-    );
-    sink.take();
+    )
+}
 
-    // The first attempt reads the family at NOW and stalls before deciding.
-    let (reached, release) = store.pause_next(At::Load);
+/// A refresh of `token` that is now paused at `at` inside the store; send on the returned
+/// sender to let it go on.
+async fn stalled_refresh(
+    store: &Arc<Pausing>,
+    engine: &Engine<Arc<Pausing>>,
+    token: &str,
+    at: At,
+) -> (
+    tokio::task::JoinHandle<Result<token_engine::TokenResponse, Error>>,
+    oneshot::Sender<()>,
+) {
+    let (reached, release) = store.pause_next(at);
     let stalled = {
-        let (engine, token) = (engine.clone(), first.clone());
+        let (engine, token) = (engine.clone(), token.to_owned());
         tokio::spawn(async move {
             engine
                 .refresh(&client(), &token, RefreshRequest::default())
@@ -156,6 +164,18 @@ async fn a_request_that_stalled_on_the_store_while_its_retry_rotated_gets_the_sa
         })
     };
     reached.await.unwrap();
+    (stalled, release)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_stalled_on_the_store_while_its_retry_rotated_gets_the_same_successor() {
+    let store = Arc::new(Pausing::default());
+    let (engine, clock, sink) = server(Arc::clone(&store), NOW, 10);
+    let first = login(&engine).await;
+    sink.take();
+
+    // The first attempt reads the family at NOW and stalls before deciding.
+    let (stalled, release) = stalled_refresh(&store, &engine, &first, At::Load).await;
     // The client gives up and retries two seconds later; the retry rotates.
     clock.advance(Duration::seconds(2));
     let retry = engine
@@ -198,22 +218,8 @@ async fn a_request_that_stalled_on_the_store_while_its_retry_rotated_gets_the_sa
 async fn a_rotation_stamps_the_time_of_the_pass_that_won_not_of_the_request_start() {
     let store = Arc::new(Pausing::default());
     let (engine, clock, _sink) = server(Arc::clone(&store), NOW, 10);
-    let first = refresh_token(
-        &engine
-            .issue(&client(), IssueRequest::new(SUBJECT))
-            .await
-            .unwrap(),
-    );
-    let (reached, release) = store.pause_next(At::Load);
-    let stalled = {
-        let (engine, token) = (engine.clone(), first.clone());
-        tokio::spawn(async move {
-            engine
-                .refresh(&client(), &token, RefreshRequest::default())
-                .await
-        })
-    };
-    reached.await.unwrap();
+    let first = login(&engine).await;
+    let (stalled, release) = stalled_refresh(&store, &engine, &first, At::Load).await;
     clock.advance(Duration::seconds(5));
     release.send(()).unwrap();
     let next = stalled.await.unwrap().unwrap();
@@ -237,22 +243,8 @@ async fn a_rotation_stamps_the_time_of_the_pass_that_won_not_of_the_request_star
 async fn a_pause_inside_the_swap_still_yields_one_rotation_and_a_grace_retry() {
     let store = Arc::new(Pausing::default());
     let (engine, clock, _sink) = server(Arc::clone(&store), NOW, 10);
-    let first = refresh_token(
-        &engine
-            .issue(&client(), IssueRequest::new(SUBJECT))
-            .await
-            .unwrap(),
-    );
-    let (reached, release) = store.pause_next(At::Swap);
-    let stalled = {
-        let (engine, token) = (engine.clone(), first.clone());
-        tokio::spawn(async move {
-            engine
-                .refresh(&client(), &token, RefreshRequest::default())
-                .await
-        })
-    };
-    reached.await.unwrap();
+    let first = login(&engine).await;
+    let (stalled, release) = stalled_refresh(&store, &engine, &first, At::Swap).await;
     clock.advance(Duration::seconds(3));
     let retry = engine
         .refresh(&client(), &first, RefreshRequest::default())
