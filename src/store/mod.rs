@@ -445,8 +445,8 @@ pub trait DeviceStore: TokenStore {
 /// Replay ids (a DPoP proof's `jti`, a client assertion's `jti`). 1 method.
 pub trait ReplayStore: TokenStore {
     /// Remember a replay id until `expires_at`. MUST be atomic insert-if-absent: if the id is
-    /// stored and not expired at `now`, return [`InsertOutcome::Exists`]; an expired entry may
-    /// be replaced.
+    /// stored and not expired at `now`, return [`InsertOutcome::Exists`]; an entry expired at
+    /// `now` MUST be treated as absent (replaced, [`InsertOutcome::Inserted`]), swept or not.
     fn insert_replay_id(
         &self,
         id: &[u8; 32],

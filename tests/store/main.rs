@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod broken;
 mod conformance;
 mod kit_mutations;
 mod security;

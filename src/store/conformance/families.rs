@@ -44,6 +44,8 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         r.device_id = None;
         r.dpop_jkt = None;
         r.claims = None;
+        // Expired long ago on any clock: listed and loaded all the same.
+        r.absolute_expires_at = 1_000_000_000 + i64::from(n);
         r.state = FamilyState::Revoked {
             reason,
             at: T0 + i64::from(n),
@@ -138,6 +140,27 @@ pub async fn compare_and_swap<S: TokenStore>(store: &S) {
         CasOutcome::Swapped
     );
     assert_stored(store, &back, "after a second swap").await;
+    // The subject too: the engine never moves a family, but a swap writes every field.
+    let mut moved = back.clone();
+    moved.subject = "carol-moved".to_owned();
+    moved.version = back.version.wrapping_add(1);
+    assert_eq!(
+        store
+            .compare_and_swap_family(back.version, &moved)
+            .await
+            .unwrap(),
+        CasOutcome::Swapped
+    );
+    assert_stored(store, &moved, "after a swap that changed the subject").await;
+    assert!(
+        store
+            .list_families("carol")
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| f.id != moved.id),
+        "a family is listed under its new subject only"
+    );
 
     // Versions with the high bit set, and the wrap from u64::MAX to 0.
     let mut high = record("carol", 2);
@@ -242,7 +265,8 @@ pub async fn list_and_revoke_by_subject<S: TokenStore>(store: &S) {
 }
 
 /// Subjects match byte for byte: neighbours that differ only in case, by a prefix or suffix,
-/// by SQL `LIKE` wildcards, by whitespace, or by Unicode normalization are other subjects.
+/// by SQL `LIKE` or Redis glob wildcards, by whitespace, or by Unicode normalization are other
+/// subjects, whichever order they are revoked in.
 pub async fn subjects_match_exactly<S: TokenStore>(store: &S) {
     let subjects = [
         "user@example.com",
@@ -254,6 +278,8 @@ pub async fn subjects_match_exactly<S: TokenStore>(store: &S) {
         "user@example.com.evil",
         "user_example.com",
         "user%",
+        "user*",
+        "user?example.com",
         "caf\u{e9}",
         "cafe\u{301}",
         "stra\u{df}e",
@@ -310,6 +336,34 @@ pub async fn subjects_match_exactly<S: TokenStore>(store: &S) {
                     "after revoke_subject({s:?}), the family of {other:?}"
                 );
             }
+        }
+    }
+    // Once more in reverse order, on a new family per subject: a pattern (`user%`, a prefix)
+    // matches neighbours listed before it, which the first pass had revoked already.
+    for (i, s) in subjects.iter().enumerate() {
+        create(store, &record(s, 200 + u8::try_from(i).unwrap())).await;
+    }
+    for (i, s) in subjects.iter().enumerate().rev() {
+        let n = store
+            .revoke_subject(s, RevocationReason::Administrative, T0 + 2, op)
+            .await
+            .unwrap();
+        assert_eq!(
+            n, 1,
+            "revoke_subject({s:?}) must revoke exactly its new family"
+        );
+        for (j, other) in subjects.iter().enumerate() {
+            let k = 200 + u8::try_from(j).unwrap();
+            let f = store
+                .load_family(&FamilyId::from_bytes([k; 16]))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                f.is_active(),
+                j < i,
+                "after revoke_subject({s:?}) (reverse order), the family of {other:?}"
+            );
         }
     }
 }

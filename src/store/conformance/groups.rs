@@ -174,13 +174,55 @@ pub async fn device_records<S: DeviceStore>(store: &S) {
             .unwrap(),
         CasOutcome::Conflict
     );
+    // Every state and any payload bytes: a consumed record must never read back approved.
+    let mut consumed = approved.clone();
+    consumed.state = DeviceState::Consumed;
+    consumed.payload = vec![0xff, 0xfe, 0, 0x80];
+    consumed.version = 1;
+    assert_eq!(
+        store.compare_and_swap_device(0, &consumed).await.unwrap(),
+        CasOutcome::Swapped
+    );
+    assert_eq!(
+        store.load_device(&rec.key).await.unwrap().as_ref(),
+        Some(&consumed)
+    );
+    assert_eq!(
+        store
+            .load_device_by_user_code("WDJB-MJHT")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&consumed)
+    );
+    let mut ghost = rec.clone();
+    ghost.key = [6; 32];
+    ghost.user_code = "GHST-GHST".into();
+    assert_eq!(
+        store
+            .compare_and_swap_device(ghost.version, &ghost)
+            .await
+            .unwrap(),
+        CasOutcome::Conflict,
+        "a device record that does not exist cannot be swapped into existence"
+    );
+    assert_eq!(store.load_device(&ghost.key).await.unwrap(), None);
+    assert_eq!(
+        store.load_device_by_user_code("GHST-GHST").await.unwrap(),
+        None
+    );
     let mut other = rec.clone();
     other.key = [5; 32];
     other.user_code = "ZZZZ-ZZZZ".into();
     other.expires_at = T0 + 10;
+    other.state = DeviceState::Denied;
     assert_eq!(
         store.insert_device(&other).await.unwrap(),
         InsertOutcome::Inserted
+    );
+    assert_eq!(
+        store.load_device(&other.key).await.unwrap().as_ref(),
+        Some(&other)
     );
     assert_eq!(store.delete_expired(T0 + 9).await.unwrap(), 0);
     assert_eq!(store.delete_expired(T0 + 11).await.unwrap(), 1);
@@ -191,8 +233,73 @@ pub async fn device_records<S: DeviceStore>(store: &S) {
     );
     assert_eq!(
         store.load_device(&rec.key).await.unwrap().as_ref(),
-        Some(&approved)
+        Some(&consumed)
     );
+}
+
+/// Of many concurrent swaps of one device record on one version exactly one wins (two
+/// pollers must not both turn an approval into tokens).
+pub async fn device_records_swap_once<S: DeviceStore + 'static>(store: Arc<S>) {
+    let rec = DeviceRecord {
+        key: [7; 32],
+        user_code: "RACE-RACE".into(),
+        client_id: "tv".into(),
+        expires_at: T0 + 600,
+        last_polled_at: T0,
+        state: DeviceState::Approved,
+        payload: vec![],
+        version: 3,
+    };
+    assert_eq!(
+        store.insert_device(&rec).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|i| {
+            let (store, barrier, rec) = (Arc::clone(&store), Arc::clone(&barrier), rec.clone());
+            tokio::spawn(async move {
+                let mut next = rec;
+                next.state = DeviceState::Consumed;
+                next.payload = u32::try_from(i).unwrap().to_be_bytes().to_vec();
+                next.version = 4;
+                barrier.wait().await;
+                let won = store.compare_and_swap_device(3, &next).await.unwrap();
+                (won == CasOutcome::Swapped).then_some(next)
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tasks {
+        won.extend(t.await.unwrap());
+    }
+    assert_eq!(won.len(), 1, "exactly one swap on a version wins");
+    assert_eq!(
+        store.load_device(&rec.key).await.unwrap().as_ref(),
+        won.first(),
+        "the winner's record is stored"
+    );
+}
+
+/// Of many concurrent inserts of one replay id exactly one is `Inserted`.
+pub async fn replay_ids_are_inserted_once<S: ReplayStore + 'static>(store: Arc<S>) {
+    let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|_| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_replay_id(&[6; 32], T0 + 60, T0).await.unwrap()
+            })
+        })
+        .collect();
+    let mut inserted = 0;
+    for t in tasks {
+        if t.await.unwrap() == InsertOutcome::Inserted {
+            inserted += 1;
+        }
+    }
+    assert_eq!(inserted, 1, "exactly one insert of a replay id wins");
 }
 
 /// Replay ids: insert-if-absent until they expire; sweeping.

@@ -9,10 +9,10 @@
 //!
 //! | runner | checks |
 //! |---|---|
-//! | [`run_token_store`] | every field round-trips (extreme integers, Unicode) through `load_family` and `list_families` after create, compare-and-swap and revoke; insert-if-absent; compare-and-swap on the version only; exact byte-wise subject matching against neighbours differing in case, by a prefix, by `LIKE` wildcards or by Unicode normalization; no cap on listing or revocation (hundreds of families); revocation sets exactly reason, time, operation and version, leaves revoked families alone, and shows through `load_family`; policy versions per exact level; sweeping deletes only what expired; nothing usable at rest; 64 concurrent refreshes of one token through two engines give one rotation and never a fork, with and without grace; `revoke_subject` racing refresh loops leaves every family revoked and every later refresh failing |
+//! | [`run_token_store`] | every field round-trips (extreme integers, Unicode) through `load_family` and `list_families` after create, compare-and-swap and revoke; insert-if-absent; compare-and-swap on the version only; exact byte-wise subject matching against neighbours differing in case, by a prefix, by `LIKE` or glob wildcards or by Unicode normalization; no cap on listing or revocation (hundreds of families); revocation sets exactly reason, time, operation and version, leaves revoked families alone, and shows through `load_family`; policy versions per exact level; sweeping deletes only what expired; nothing usable at rest; 64 concurrent refreshes of one token through two engines give one rotation and never a fork, with and without grace; `revoke_subject` racing refresh loops leaves every family revoked, keeps the rotations committed before it, and every later refresh fails |
 //! | [`run_code_store`] | insert-if-absent; 64 concurrent takes, exactly one wins; sweeping |
-//! | [`run_device_store`] | insert-if-absent on key and on user code; both loads; compare-and-swap; sweeping |
-//! | [`run_replay_store`] | insert-if-absent until expiry; sweeping |
+//! | [`run_device_store`] | every state and any payload bytes round-trip; insert-if-absent on key and on user code; both loads; compare-and-swap, never creating a record; 64 concurrent swaps of one version, exactly one wins; sweeping |
+//! | [`run_replay_store`] | insert-if-absent until expiry; 64 concurrent inserts of one id, exactly one wins; sweeping |
 //!
 //! The kit's own tests run each check against deliberately broken stores (one per contract)
 //! and require the kit to reject every one of them, so no check can be weakened silently.
@@ -57,7 +57,10 @@ pub use families::{
     list_and_revoke_by_subject, listing_and_revocation_are_not_capped, policy_versions,
     subjects_match_exactly,
 };
-pub use groups::{codes, codes_are_taken_once, device_records, replay_ids};
+pub use groups::{
+    codes, codes_are_taken_once, device_records, device_records_swap_once, replay_ids,
+    replay_ids_are_inserted_once,
+};
 pub use races::{
     concurrent_refresh_with_grace, concurrent_refresh_without_grace, no_usable_token_at_rest,
     revoke_subject_races_refresh,
@@ -110,6 +113,7 @@ where
     Fut: Future<Output = S>,
 {
     device_records(&make().await).await;
+    device_records_swap_once(Arc::new(make().await)).await;
 }
 
 /// Every check of [`ReplayStore`].
@@ -120,6 +124,7 @@ where
     Fut: Future<Output = S>,
 {
     replay_ids(&make().await).await;
+    replay_ids_are_inserted_once(Arc::new(make().await)).await;
 }
 
 /// Every check of every group, for a store that implements them all.

@@ -284,7 +284,8 @@ pub async fn revoke_subject_races_refresh<S: TokenStore + 'static>(store: Arc<S>
             })
         })
         .collect();
-    while done.load(Ordering::Relaxed) < FAMILIES * 4 {
+    // Let the loops get going (or end, if they fail: their panic is the report).
+    while done.load(Ordering::Relaxed) < FAMILIES * 4 && !tasks.iter().all(|t| t.is_finished()) {
         tokio::task::yield_now().await;
     }
     store
@@ -313,7 +314,15 @@ pub async fn revoke_subject_races_refresh<S: TokenStore + 'static>(store: Arc<S>
             "a family rotated while revoke_subject ran was left active (load_family)"
         );
     }
+    let keys = RefreshKeys::new(RefreshSecret::from_bytes(&SECRET).unwrap());
     for token in &last {
+        let p = keys.parse(token.expose_secret()).unwrap();
+        let f = store.load_family(&p.family()).await.unwrap().unwrap();
+        assert_eq!(
+            f.generation,
+            p.generation(),
+            "revoke_subject changes only state and version: a rotation committed before it stays"
+        );
         for s in servers.iter() {
             let r = s
                 .engine
