@@ -124,8 +124,10 @@ fn check(
 ) {
     assert_eq!(record.absolute_expires_at, initial.absolute_expires_at);
     let size = serde_json::to_vec(record).expect("serialize").len();
+    // Bounded by the revoked state (reason, time, 16-byte operation id) and wider numbers,
+    // never by the number of rotations.
     assert!(
-        size <= initial_size + 96,
+        size <= initial_size + 192,
         "record grew from {initial_size} to {size} bytes"
     );
     let revoked = matches!(record.state, FamilyState::Revoked { .. });
