@@ -12,9 +12,12 @@
 //! - once a refresh returned `ReuseDetected`, or the family expired, nothing `Rotate`s or gets
 //!   `GraceRetry` (every decision is `Reject`); forged tokens never do either;
 //! - `GraceRetry` only for the token just before the newest, only with grace > 0 and inside
-//!   the window, and it hands out the newest token again;
+//!   the window (on either side of `rotated_at`), and it hands out the newest token again;
+//! - what `decide` says is what the refresh loop does, except that the same client presenting
+//!   the token whose refresh revoked the family is told `ReuseDetected` again (a retry after
+//!   a lost answer), with no write;
 //! - `absolute_expires_at` never changes, the record is revoked exactly when reuse was
-//!   detected, and its serialized size stays within the initial size + 96 bytes.
+//!   detected, and its serialized size stays within the initial size + 192 bytes.
 #![no_main]
 
 use std::future::Future;
@@ -334,6 +337,20 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!m.reuse_detected, "revoked twice");
                     assert_eq!(after, record);
                     m.reuse_detected = true;
+                }
+                (
+                    Decision::Reject(token_engine::GrantError::Revoked),
+                    Err(Error::ReuseDetected),
+                ) => {
+                    // The same client presenting the very token whose refresh revoked the
+                    // family: a retry after a lost answer, told again, nothing written.
+                    let p = keys.parse(text).expect("genuine tag");
+                    assert!(
+                        matches!(before.state, FamilyState::Revoked { operation, .. }
+                            if operation == token_engine::OperationId::of_refresh(&p, client)),
+                        "a repeat report for another request's revocation"
+                    );
+                    assert_eq!(after, before, "a repeat wrote");
                 }
                 (Decision::Reject(want), Err(Error::InvalidGrant(got))) => {
                     assert_eq!(got, want);
