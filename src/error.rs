@@ -17,6 +17,10 @@ pub enum Error {
     /// A key (PEM, DER, JWK, raw bytes or a JWKS) was rejected at import.
     #[error("key rejected: {0}")]
     Key(KeyError),
+    /// A JWK Set holds no key this crate can use; each of its keys with the reason it was
+    /// skipped (empty for a set with no keys). The current keys, if any, stay.
+    #[error("no usable key in the JWK Set{}", skipped_list(.0))]
+    NoUsableKey(Vec<crate::jose::SkippedKey>),
     /// A configuration value is out of range or missing; the text says which.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
@@ -63,6 +67,7 @@ impl Error {
     pub fn oauth_code(&self) -> &'static str {
         match self {
             Error::InvalidToken(_) => "invalid_token",
+            Error::NoUsableKey(_) => "server_error",
             Error::InvalidGrant(_) | Error::ReuseDetected | Error::ReauthenticationRequired => {
                 "invalid_grant"
             }
@@ -75,6 +80,10 @@ impl Error {
             }
         }
     }
+}
+
+fn skipped_list(skipped: &[crate::jose::SkippedKey]) -> String {
+    skipped.iter().map(|k| format!("; {k}")).collect()
 }
 
 impl From<TokenError> for Error {
@@ -303,7 +312,10 @@ pub enum KeyError {
     WrongKeyType,
     /// An HMAC secret shorter than the hash output (RFC 7518 §3.2) or empty.
     HmacTooShort,
-    /// RSA modulus outside 2048..=8192 bits, even, or with a bad public exponent.
+    /// An RSA key too weak to trust: a modulus under 2048 bits.
+    WeakKey,
+    /// An RSA modulus over 8192 bits, even or not minimally encoded, or a public exponent
+    /// outside `3..2^33` or even.
     RsaKeySize,
     /// An elliptic-curve point or Ed25519 key of the wrong length or encoding.
     PointEncoding,
@@ -311,9 +323,21 @@ pub enum KeyError {
     Rejected,
     /// The JWK is not valid JSON of the JWK shape, or a member is not strict base64url.
     JwkFormat,
-    /// The JWK's `kty`, `crv` or `alg` is not supported (the docs list what is).
-    UnsupportedKey,
-    /// The JWK's `alg` contradicts its `kty`/`crv`, or no algorithm can be determined.
+    /// The key type is not one this crate uses: a JWK `kty` other than `RSA`, `EC`, `OKP` and
+    /// `oct`, or an SPKI algorithm other than RSA, EC and Ed25519.
+    UnsupportedKeyType,
+    /// The curve is not P-256, P-384 or Ed25519 (a JWK `crv` such as `P-521`, `X25519` or
+    /// `secp256k1`, or the SPKI curve of such a key).
+    UnsupportedCurve,
+    /// The JWK's `alg` names an algorithm this crate does not implement (`ES512`, `RSA-OAEP`,
+    /// ...).
+    UnsupportedAlgorithm,
+    /// The JWK has no `alg` and its key type implies none: an `RSA` key (unless
+    /// [`JwksOptions::default_rsa_algorithm`](crate::JwksOptions::default_rsa_algorithm) names
+    /// one) or an `oct` key. This crate never guesses an algorithm.
+    MissingAlgorithm,
+    /// The JWK's `alg` contradicts its `kty`/`crv` (an `EC` P-256 key with `ES384` or
+    /// `HS256`, ...).
     AlgorithmMismatch,
     /// The JWK's `use` is not `sig`, or its `key_ops` do not allow the operation.
     KeyUse,
@@ -338,11 +362,15 @@ impl fmt::Display for KeyError {
             KeyError::Der => "malformed DER",
             KeyError::WrongKeyType => "key type does not fit the algorithm",
             KeyError::HmacTooShort => "HMAC secret shorter than the hash output",
-            KeyError::RsaKeySize => "RSA key outside 2048..=8192 bits or bad exponent",
+            KeyError::WeakKey => "RSA key under 2048 bits",
+            KeyError::RsaKeySize => "RSA key over 8192 bits, malformed, or bad exponent",
             KeyError::PointEncoding => "bad public key encoding",
             KeyError::Rejected => "private key rejected",
             KeyError::JwkFormat => "malformed JWK",
-            KeyError::UnsupportedKey => "unsupported key type, curve or algorithm",
+            KeyError::UnsupportedKeyType => "unsupported key type",
+            KeyError::UnsupportedCurve => "unsupported curve",
+            KeyError::UnsupportedAlgorithm => "unsupported algorithm",
+            KeyError::MissingAlgorithm => "JWK names no algorithm and its key type implies none",
             KeyError::AlgorithmMismatch => "JWK alg does not fit the key",
             KeyError::KeyUse => "key use or key_ops do not allow signatures",
             KeyError::MixedKeySet => "key set mixes secret, private and public keys",

@@ -16,8 +16,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, KeyError};
 use crate::event::{Event, EventSink};
 use crate::jose::{
-    AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, SignatureOk, Validation, VerifyingKey,
-    b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, payload_error,
+    AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, SignatureOk, SkippedKey, Validation,
+    VerifyingKey, b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, payload_error,
     verify_signature,
 };
 use crate::opaque::FamilyId;
@@ -99,6 +99,15 @@ impl KeyCell {
     }
 }
 
+/// `jwks` if it has a usable key; [`Error::NoUsableKey`] with the reasons otherwise.
+pub(crate) fn usable(jwks: Jwks) -> Result<Jwks, Error> {
+    if jwks.keys.is_empty() {
+        Err(Error::NoUsableKey(jwks.skipped))
+    } else {
+        Ok(jwks)
+    }
+}
+
 fn check_distinct_kids(keys: &[VerifyingKey]) -> Result<(), KeyError> {
     for (i, k) in keys.iter().enumerate() {
         if k.kid().is_some() && keys.iter().skip(i + 1).any(|o| o.kid() == k.kid()) {
@@ -172,14 +181,41 @@ impl Verifier {
         Self::with_cell(Arc::new(KeyCell::new(keys)), rules)
     }
 
-    /// A verifier over the usable keys of a JWKS document (see [`Jwks::parse`] for the rules;
-    /// skipped keys are reported by [`Verifier::replace_jwks`]). Fails if no key is usable.
+    /// A verifier over the usable keys of a JWK Set document, imported with the default
+    /// [`JwksOptions`] (see [`Jwks::parse`] for the rules). Fails if no key is usable
+    /// ([`Error::NoUsableKey`], with each key's reason). Keys skipped beside usable ones are
+    /// not reported here: use [`Verifier::from_jwks_with`] to see them, or to import RSA keys
+    /// without `alg`.
     pub fn from_jwks(json: &str, rules: Validation) -> Result<Self, Error> {
-        let jwks = Jwks::parse(json, &JwksOptions::default())?;
-        if jwks.keys.is_empty() {
-            return Err(KeyError::UnsupportedKey.into());
-        }
-        Self::new(jwks.keys, rules)
+        Self::from_jwks_with(json, rules, &JwksOptions::default()).map(|(v, _)| v)
+    }
+
+    /// A verifier over the usable keys of a JWK Set document imported with `options`, and the
+    /// keys that were skipped, each with its reason. Fails if no key is usable
+    /// ([`Error::NoUsableKey`]).
+    ///
+    /// ```
+    /// use token_engine::{Algorithm, JwksOptions, Validation, Verifier};
+    ///
+    /// # fn main() -> Result<(), token_engine::Error> {
+    /// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},{"kty":"EC","crv":"P-521","kid":"b"}]}"#;
+    /// let options = JwksOptions::new().default_rsa_algorithm(Algorithm::RS256);
+    /// let rules = Validation::new("https://auth.example.com", "https://api.example.com");
+    /// let (verifier, skipped) = Verifier::from_jwks_with(jwks, rules, &options)?;
+    /// for key in &skipped {
+    ///     eprintln!("JWKS: skipped {key}"); // key 1 (kid "b"): unsupported curve
+    /// }
+    /// # assert_eq!(skipped.len(), 1);
+    /// # assert_eq!(verifier.keys().len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_jwks_with(
+        json: &str,
+        rules: Validation,
+        options: &JwksOptions,
+    ) -> Result<(Self, Vec<SkippedKey>), Error> {
+        let jwks = usable(Jwks::parse(json, options)?)?;
+        Ok((Self::new(jwks.keys, rules)?, jwks.skipped))
     }
 
     /// The same verifier reading time from `clock` (tests, simulations).
@@ -247,14 +283,12 @@ impl Verifier {
         Ok(())
     }
 
-    /// Replace the keys with the usable keys of a JWKS document (a resource server picking up
-    /// the authorization server's rotation). On error the current keys stay. Returns the
-    /// import report.
+    /// Replace the keys with the usable keys of a JWK Set document (a resource server picking
+    /// up the authorization server's rotation by hand; a [`JwksSource`](crate::JwksSource)
+    /// does it for you). On error the current keys stay: a document with no usable key is
+    /// [`Error::NoUsableKey`]. Returns the import report, skipped keys included.
     pub fn replace_jwks(&self, json: &str, options: &JwksOptions) -> Result<Jwks, Error> {
-        let jwks = Jwks::parse(json, options)?;
-        if jwks.keys.is_empty() {
-            return Err(KeyError::UnsupportedKey.into());
-        }
+        let jwks = usable(Jwks::parse(json, options)?)?;
         self.inner.keys.store(jwks.keys.clone());
         Ok(jwks)
     }

@@ -116,7 +116,7 @@ pub(crate) fn parse_spki(der: &[u8]) -> Result<SpkiKey<'_>, KeyError> {
         } else if curve == OID_P384 {
             Ok(SpkiKey::P384(key))
         } else {
-            Err(KeyError::UnsupportedKey)
+            Err(KeyError::UnsupportedCurve)
         }
     } else if oid == OID_ED25519 {
         if !params.is_empty() {
@@ -124,7 +124,7 @@ pub(crate) fn parse_spki(der: &[u8]) -> Result<SpkiKey<'_>, KeyError> {
         }
         Ok(SpkiKey::Ed25519(key))
     } else {
-        Err(KeyError::UnsupportedKey)
+        Err(KeyError::UnsupportedKeyType)
     }
 }
 

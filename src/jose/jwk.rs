@@ -236,27 +236,32 @@ impl RawJwk {
         Ok(())
     }
 
-    /// The algorithm this key is bound to: its `alg`, or the one its curve implies.
+    /// The algorithm this key is bound to: its `alg`, or the one its curve implies. A failure
+    /// names its cause, checked in this order: the key type, the curve, the algorithm.
     fn algorithm(&self, default_rsa: Option<Algorithm>) -> Result<Algorithm, KeyError> {
-        let alg = match self.alg.as_deref() {
-            Some(name) => Algorithm::from_name(name).ok_or(KeyError::UnsupportedKey)?,
-            None => match (self.kty.as_str(), self.crv.as_deref()) {
-                ("EC", Some("P-256")) => Algorithm::ES256,
-                ("EC", Some("P-384")) => Algorithm::ES384,
-                ("OKP", Some("Ed25519")) => Algorithm::EdDSA,
-                ("RSA", _) => default_rsa.ok_or(KeyError::AlgorithmMismatch)?,
-                ("oct", _) => return Err(KeyError::AlgorithmMismatch),
-                _ => return Err(KeyError::UnsupportedKey),
-            },
+        let curve = match (self.kty.as_str(), self.crv.as_deref()) {
+            ("RSA" | "oct", _) => None,
+            ("EC", Some(c @ ("P-256" | "P-384"))) | ("OKP", Some(c @ "Ed25519")) => Some(c),
+            ("EC" | "OKP", Some(_)) => return Err(KeyError::UnsupportedCurve),
+            // `crv` is required for both (RFC 7518 §6.2.1.1, RFC 8037 §2).
+            ("EC" | "OKP", None) => return Err(KeyError::JwkFormat),
+            _ => return Err(KeyError::UnsupportedKeyType),
         };
-        let fits = match (alg.family(), self.kty.as_str()) {
-            (Family::Hmac(_), "oct") | (Family::Rsa, "RSA") => true,
-            (Family::Ec | Family::Ed25519, "EC" | "OKP") => {
-                let kty_ok = (alg.family() == Family::Ec) == (self.kty == "EC");
-                kty_ok && self.crv.as_deref() == alg.curve()
+        let alg = match (self.alg.as_deref(), self.kty.as_str(), curve) {
+            (Some(name), _, _) => {
+                Algorithm::from_name(name).ok_or(KeyError::UnsupportedAlgorithm)?
             }
-            (_, "oct" | "RSA" | "EC" | "OKP") => false,
-            _ => return Err(KeyError::UnsupportedKey),
+            (None, "EC", Some("P-256")) => Algorithm::ES256,
+            (None, "EC", Some("P-384")) => Algorithm::ES384,
+            (None, "OKP", Some("Ed25519")) => Algorithm::EdDSA,
+            (None, "RSA", _) => default_rsa.ok_or(KeyError::MissingAlgorithm)?,
+            (None, _, _) => return Err(KeyError::MissingAlgorithm),
+        };
+        let fits = match alg.family() {
+            Family::Hmac(_) => self.kty == "oct",
+            Family::Rsa => self.kty == "RSA",
+            Family::Ec => self.kty == "EC" && curve == alg.curve(),
+            Family::Ed25519 => self.kty == "OKP" && curve == alg.curve(),
         };
         if fits {
             Ok(alg)
@@ -305,7 +310,7 @@ impl RawJwk {
             Family::Hmac(_) => SigningKey::hmac(alg, &secret(&self.k)?)?,
             Family::Rsa => {
                 if self.oth.is_some() {
-                    return Err(KeyError::UnsupportedKey); // multi-prime RSA
+                    return Err(KeyError::Rejected); // multi-prime RSA: ring has none
                 }
                 let (n, e) = (member(&self.n)?, member(&self.e)?);
                 let (d, p, q) = (secret(&self.d)?, secret(&self.p)?, secret(&self.q)?);
@@ -408,17 +413,31 @@ impl SigningKey {
     }
 }
 
-/// Options for [`Jwks::parse`].
+/// How a JWK Set is imported: by [`Jwks::parse`], [`Verifier::from_jwks_with`],
+/// [`Verifier::replace_jwks`] and the [`JwksSource`](crate::JwksSource).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_keys`](JwksOptions::max_keys) | 100 |
+/// | [`max_bytes`](JwksOptions::max_bytes) | 256 KiB |
+/// | [`default_rsa_algorithm`](JwksOptions::default_rsa_algorithm) | none: RSA keys without `alg` are skipped ([`KeyError::MissingAlgorithm`]) |
+///
+/// ```
+/// use token_engine::{Algorithm, JwksOptions};
+///
+/// // Entra ID and other providers publish RSA keys without `alg`: bind them to RS256.
+/// let options = JwksOptions::new().default_rsa_algorithm(Algorithm::RS256).max_keys(20);
+/// # let _ = options;
+/// ```
+///
+/// [`Verifier::from_jwks_with`]: crate::Verifier::from_jwks_with
+/// [`Verifier::replace_jwks`]: crate::Verifier::replace_jwks
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct JwksOptions {
-    /// Keys accepted in one set; more is [`KeyError::TooManyKeys`]. Default 100.
-    pub max_keys: usize,
-    /// Largest document accepted, in bytes. Default 256 KiB.
-    pub max_bytes: usize,
-    /// The algorithm to bind RSA keys that carry no `alg` member to (some providers omit it).
-    /// Default `None`: such keys are skipped.
-    pub default_rsa_algorithm: Option<Algorithm>,
+    pub(crate) max_keys: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) default_rsa_algorithm: Option<Algorithm>,
 }
 
 impl Default for JwksOptions {
@@ -431,8 +450,42 @@ impl Default for JwksOptions {
     }
 }
 
-/// A key of a JWKS that was not imported, and why.
+impl JwksOptions {
+    /// The defaults (see the table above).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keys accepted in one set; a set with more is [`KeyError::TooManyKeys`] as a whole.
+    #[must_use]
+    pub fn max_keys(mut self, max: usize) -> Self {
+        self.max_keys = max;
+        self
+    }
+
+    /// Largest document accepted, in bytes; a larger one is [`KeyError::TooLarge`].
+    #[must_use]
+    pub fn max_bytes(mut self, max: usize) -> Self {
+        self.max_bytes = max;
+        self
+    }
+
+    /// Bind RSA keys that carry no `alg` member to `alg` (an RSA algorithm: `RS256` ...
+    /// `PS512`; anything else makes such keys [`KeyError::AlgorithmMismatch`]). Without this
+    /// they are skipped with [`KeyError::MissingAlgorithm`]: a key is bound to one algorithm,
+    /// and this crate does not guess which.
+    #[must_use]
+    pub fn default_rsa_algorithm(mut self, alg: Algorithm) -> Self {
+        self.default_rsa_algorithm = Some(alg);
+        self
+    }
+}
+
+/// A key of a JWKS that was not imported, and why: RFC 7517 §5 has a set's unusable keys
+/// ignored, and this crate reports each one.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SkippedKey {
     /// Position in the `keys` array.
     pub index: usize,
@@ -524,8 +577,26 @@ impl<'de> Visitor<'de> for KeysSeed<'_> {
     }
 }
 
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key {}", self.index)?;
+        if let Some(kid) = &self.kid {
+            write!(f, " (kid {kid:?})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
 impl Jwks {
     /// Import a JWK Set document of verification keys.
+    ///
+    /// The whole set is rejected when it is ambiguous or out of bounds (duplicate `kid`,
+    /// secret keys mixed with public keys, private members, more than
+    /// [`max_keys`](JwksOptions::max_keys), over [`max_bytes`](JwksOptions::max_bytes), not a
+    /// JWK Set). Otherwise each key this crate cannot use is skipped and reported in
+    /// [`Jwks::skipped`] with the reason ([`KeyError::MissingAlgorithm`],
+    /// [`KeyError::UnsupportedCurve`], [`KeyError::WeakKey`], ...). The result may hold no
+    /// key: the verifier constructors turn that into [`Error::NoUsableKey`](crate::Error::NoUsableKey).
     pub fn parse(json: &str, options: &JwksOptions) -> Result<Self, KeyError> {
         if json.len() > options.max_bytes {
             return Err(KeyError::TooLarge);
@@ -610,7 +681,7 @@ mod tests {
         );
         assert_eq!(
             VerifyingKey::from_jwk(&with(r#""alg":"ES512""#)).unwrap_err(),
-            KeyError::UnsupportedKey
+            KeyError::UnsupportedAlgorithm
         );
         assert_eq!(
             VerifyingKey::from_jwk(&with(r#""use":"enc""#)).unwrap_err(),
@@ -666,7 +737,7 @@ mod tests {
         let reasons: Vec<_> = jwks.skipped.iter().map(|s| (s.index, s.reason)).collect();
         assert_eq!(
             reasons,
-            [(1, KeyError::KeyUse), (2, KeyError::UnsupportedKey)]
+            [(1, KeyError::KeyUse), (2, KeyError::UnsupportedCurve)]
         );
         // Neither a set nor a key may be an array (serde's positional form of a struct).
         for bad in [
@@ -685,6 +756,74 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn each_rejection_names_its_cause() {
+        let n = b64::encode(&[0xc1; 256]);
+        let weak_n = b64::encode(&[0xc1; 128]);
+        let cases = [
+            (
+                r#"{"kty":"RSA","n":"N","e":"AQAB"}"#.replace('N', &n),
+                KeyError::MissingAlgorithm,
+            ),
+            (
+                r#"{"kty":"oct","k":"AAAA"}"#.to_owned(),
+                KeyError::MissingAlgorithm,
+            ),
+            (
+                r#"{"kty":"RSA","alg":"RS256","n":"N","e":"AQAB"}"#.replace('N', &weak_n),
+                KeyError::WeakKey,
+            ),
+            (
+                r#"{"kty":"RSA","alg":"RSA-OAEP","n":"N","e":"AQAB"}"#.replace('N', &n),
+                KeyError::UnsupportedAlgorithm,
+            ),
+            (
+                r#"{"kty":"EC","crv":"secp256k1","x":"AA","y":"AA"}"#.to_owned(),
+                KeyError::UnsupportedCurve,
+            ),
+            (
+                r#"{"kty":"EC","crv":"P-521","alg":"ES512"}"#.to_owned(),
+                KeyError::UnsupportedCurve,
+            ),
+            (
+                r#"{"kty":"OKP","crv":"X25519","alg":"EdDSA","x":"AA"}"#.to_owned(),
+                KeyError::UnsupportedCurve,
+            ),
+            (
+                r#"{"kty":"EC","x":"AA","y":"AA"}"#.to_owned(),
+                KeyError::JwkFormat,
+            ),
+            (
+                r#"{"kty":"AKP","alg":"ML-DSA-44","pub":"AA"}"#.to_owned(),
+                KeyError::UnsupportedKeyType,
+            ),
+            (
+                r#"{"kty":"oct","alg":"RS256","k":"AAAA"}"#.to_owned(),
+                KeyError::AlgorithmMismatch,
+            ),
+        ];
+        for (jwk, reason) in &cases {
+            assert_eq!(VerifyingKey::from_jwk(jwk).unwrap_err(), *reason, "{jwk}");
+        }
+        // The RSA key without alg imports once a default is named.
+        let rsa = &cases[0].0;
+        let set = format!(r#"{{"keys":[{rsa}]}}"#);
+        assert_eq!(
+            Jwks::parse(&set, &JwksOptions::new()).unwrap().skipped[0].reason,
+            KeyError::MissingAlgorithm
+        );
+        let opts = JwksOptions::new().default_rsa_algorithm(Algorithm::PS256);
+        assert_eq!(
+            Jwks::parse(&set, &opts).unwrap().keys[0].alg(),
+            Algorithm::PS256
+        );
+        let opts = JwksOptions::new().default_rsa_algorithm(Algorithm::ES256);
+        assert_eq!(
+            Jwks::parse(&set, &opts).unwrap().skipped[0].reason,
+            KeyError::AlgorithmMismatch
+        );
     }
 
     #[test]

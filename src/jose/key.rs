@@ -90,7 +90,10 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
         return Err(KeyError::RsaKeySize);
     }
     let bits = n.len() * 8 - n_first.leading_zeros() as usize;
-    if !(2048..=8192).contains(&bits) || n_last & 1 == 0 {
+    if bits < 2048 {
+        return Err(KeyError::WeakKey);
+    }
+    if bits > 8192 || n_last & 1 == 0 {
         return Err(KeyError::RsaKeySize);
     }
     // ring accepts 3 <= e <= 2^33 - 1, odd.

@@ -141,14 +141,14 @@ fn rejects_unsupported_and_mismatched_keys_with_typed_errors() {
             Algorithm::ES256,
             &key_file("p521.spki.pem")
         )),
-        KeyError::UnsupportedKey
+        KeyError::UnsupportedCurve
     );
     assert_eq!(
         verr(VerifyingKey::from_pem(
             Algorithm::RS256,
             &key_file("rsa1024.spki.pem")
         )),
-        KeyError::RsaKeySize
+        KeyError::WeakKey
     );
     assert_eq!(
         verr(VerifyingKey::from_pem(

@@ -108,7 +108,7 @@ fn resource_server_picks_up_a_rotated_jwks_without_restart() {
     // A bad document leaves the current keys in place.
     assert!(matches!(
         rs.replace_jwks(r#"{"keys":[]}"#, &JwksOptions::default()),
-        Err(Error::Key(KeyError::UnsupportedKey))
+        Err(Error::NoUsableKey(skipped)) if skipped.is_empty()
     ));
     assert!(matches!(
         rs.replace_jwks("garbage", &JwksOptions::default()),
@@ -260,4 +260,85 @@ fn a_pre_published_key_for_another_algorithm_is_not_activated_under_its_kid() {
     keys.rotate(signing_key(Algorithm::RS256).with_kid("next"))
         .unwrap();
     assert_eq!(keys.signing_key().alg(), Algorithm::RS256);
+}
+
+#[test]
+fn key_set_loading_reports_every_skipped_key_with_its_reason() {
+    let keys = KeySet::new(signing_key(Algorithm::ES256).with_kid("ec"));
+    let ec = serde_json::to_value(keys.jwks()).unwrap()["keys"][0].clone();
+    // An RSA key as providers publish it (no `alg`), a P-521 key, an encryption key.
+    let rsa = serde_json::to_value(
+        signing_key(Algorithm::RS256)
+            .verifying_key()
+            .with_kid("rsa")
+            .to_jwk()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut rsa_no_alg = rsa.clone();
+    rsa_no_alg.as_object_mut().unwrap().remove("alg");
+    let p521 =
+        serde_json::json!({"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"});
+    let mut enc = ec.clone();
+    enc["use"] = "enc".into();
+    enc["kid"] = "enc".into();
+    let doc = serde_json::json!({ "keys": [ec, rsa_no_alg, p521, enc] }).to_string();
+
+    let (verifier, skipped) = Verifier::from_jwks_with(&doc, rules(), &JwksOptions::new()).unwrap();
+    assert_eq!(verifier.keys().len(), 1);
+    let reasons: Vec<_> = skipped
+        .iter()
+        .map(|s| (s.index, s.kid.as_deref(), s.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (1, Some("rsa"), KeyError::MissingAlgorithm),
+            (2, Some("p521"), KeyError::UnsupportedCurve),
+            (3, Some("enc"), KeyError::KeyUse),
+        ]
+    );
+    assert_eq!(
+        skipped[0].to_string(),
+        r#"key 1 (kid "rsa"): JWK names no algorithm and its key type implies none"#
+    );
+    // With a default for RSA keys without `alg`, the RSA key imports too; `from_jwks` and
+    // `replace_jwks` take the same options and agree.
+    let options = JwksOptions::new().default_rsa_algorithm(Algorithm::RS256);
+    let (verifier, skipped) = Verifier::from_jwks_with(&doc, rules(), &options).unwrap();
+    assert_eq!(verifier.keys().len(), 2);
+    assert_eq!(skipped.len(), 2);
+    assert_eq!(Verifier::from_jwks(&doc, rules()).unwrap().keys().len(), 1);
+    let report = verifier.replace_jwks(&doc, &options).unwrap();
+    assert_eq!((report.keys.len(), report.skipped), (2, skipped));
+
+    // No usable key: the error carries every reason; the current keys stay.
+    let unusable = serde_json::json!({ "keys": [rsa_no_alg_only()] }).to_string();
+    let err = Verifier::from_jwks(&unusable, rules()).unwrap_err();
+    match &err {
+        Error::NoUsableKey(skipped) => {
+            assert_eq!(skipped.len(), 1);
+            assert_eq!(skipped[0].reason, KeyError::MissingAlgorithm);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.oauth_code(), "server_error");
+    assert!(err.to_string().contains("key 0"), "{err}");
+    assert!(matches!(
+        verifier.replace_jwks(&unusable, &JwksOptions::new()),
+        Err(Error::NoUsableKey(_))
+    ));
+    assert_eq!(verifier.keys().len(), 2);
+}
+
+fn rsa_no_alg_only() -> serde_json::Value {
+    let mut jwk = serde_json::to_value(
+        signing_key(Algorithm::RS256)
+            .verifying_key()
+            .to_jwk()
+            .unwrap(),
+    )
+    .unwrap();
+    jwk.as_object_mut().unwrap().remove("alg");
+    jwk
 }

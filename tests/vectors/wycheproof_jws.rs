@@ -29,7 +29,7 @@ const JWS_EXCEPTIONS: &[Exception] = &[
     },
     Exception {
         tc_id: 347,
-        expect: Expect::Key(KeyError::UnsupportedKey),
+        expect: Expect::Key(KeyError::UnsupportedCurve),
         why: "labelled valid; RFC 7520 Figure 27 (ES512) with a key of alg `ES521`, crv P-521: \
               not an algorithm this crate (ring) supports, so the key does not import",
     },
@@ -40,7 +40,7 @@ const JWS_EXCEPTIONS: &[Exception] = &[
     },
     Exception {
         tc_id: 351,
-        expect: Expect::Key(KeyError::UnsupportedKey),
+        expect: Expect::Key(KeyError::UnsupportedCurve),
         why: "labelled valid; as 347 (ES521/P-521 key), key with key_ops [verify]",
     },
     Exception {
