@@ -16,16 +16,16 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, KeyError};
 use crate::event::{Event, EventSink};
 use crate::jose::{
-    AccessTokenClaims, Jwks, JwksOptions, NoCustomClaims, SignatureOk, SkippedKey, Validation,
-    VerifyingKey, b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims, payload_error,
-    verify_signature,
+    AccessTokenClaims, HeaderMemo, Jwks, JwksOptions, NoCustomClaims, SignatureOk, SkippedKey,
+    Validation, VerifyingKey, b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims,
+    payload_error, verify_signature,
 };
 use crate::opaque::FamilyId;
 
 /// The verification keys, replaceable at runtime. Readers clone an `Arc` under a read lock
 /// held for a few nanoseconds, so a key update never waits for a verification in flight and
 /// a verification never waits for more than the pointer swap. Every change bumps the
-/// generation, which invalidates the verified-token cache.
+/// generation, which invalidates the verified-token cache, and starts a new [`HeaderMemo`].
 #[derive(Debug)]
 pub(crate) struct KeyCell {
     snapshot: RwLock<Snapshot>,
@@ -33,15 +33,31 @@ pub(crate) struct KeyCell {
 
 #[derive(Debug)]
 struct Snapshot {
-    keys: Arc<Vec<VerifyingKey>>,
+    current: Arc<Keys>,
     generation: u64,
+}
+
+/// One set of keys and the foreign headers learned for it.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    pub(crate) keys: Arc<Vec<VerifyingKey>>,
+    pub(crate) memo: HeaderMemo,
+}
+
+impl Keys {
+    fn new(keys: Arc<Vec<VerifyingKey>>) -> Arc<Self> {
+        Arc::new(Self {
+            keys,
+            memo: HeaderMemo::default(),
+        })
+    }
 }
 
 impl KeyCell {
     pub(crate) fn new(keys: Vec<VerifyingKey>) -> Self {
         Self {
             snapshot: RwLock::new(Snapshot {
-                keys: Arc::new(keys),
+                current: Keys::new(Arc::new(keys)),
                 generation: 0,
             }),
         }
@@ -54,15 +70,16 @@ impl KeyCell {
                 .snapshot
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
+                .current
                 .keys,
         )
     }
 
-    /// The keys and the generation they belong to, read together.
+    /// The keys with their memo and the generation they belong to, read together.
     #[inline]
-    fn load_with_generation(&self) -> (Arc<Vec<VerifyingKey>>, u64) {
+    fn load_with_generation(&self) -> (Arc<Keys>, u64) {
         let s = self.snapshot.read().unwrap_or_else(PoisonError::into_inner);
-        (Arc::clone(&s.keys), s.generation)
+        (Arc::clone(&s.current), s.generation)
     }
 
     #[inline]
@@ -78,7 +95,7 @@ impl KeyCell {
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        s.keys = Arc::new(keys);
+        s.current = Keys::new(Arc::new(keys));
         s.generation = s.generation.wrapping_add(1);
     }
 
@@ -91,9 +108,9 @@ impl KeyCell {
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let mut next = Vec::clone(&s.keys);
+        let mut next = Vec::clone(&s.current.keys);
         let r = f(&mut next)?;
-        s.keys = Arc::new(next);
+        s.current = Keys::new(Arc::new(next));
         s.generation = s.generation.wrapping_add(1);
         Ok(r)
     }
@@ -314,7 +331,9 @@ impl Verifier {
         }
         let (keys, generation) = self.inner.keys.load_with_generation();
         Ok((
-            verify_signature(token, &keys, |typ| rules.check_typ(typ))?,
+            verify_signature(token, &keys.keys, Some(&keys.memo), |typ| {
+                rules.check_typ(typ)
+            })?,
             generation,
         ))
     }

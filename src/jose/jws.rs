@@ -10,13 +10,11 @@
 //! or a JWKS entry without `kid`) still verify tokens that carry one: see [`select_key`] and
 //! [`KIDLESS_CANDIDATES`].
 
-use core::cell::Cell;
-
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::sync::OnceLock;
 
 use super::alg::Algorithm;
 use super::b64;
-use super::json::{CowStr, DupGuard};
+use super::header::{Header, parse_header};
 use super::key::{SigningKey, VerifyingKey};
 use crate::error::{Error, TokenError};
 
@@ -24,82 +22,6 @@ use crate::error::{Error, TokenError};
 const MAX_HEADER: usize = 1024;
 /// Largest signature accepted, decoded (RSA-8192).
 const MAX_SIGNATURE: usize = 1024;
-
-/// The parts of a protected header this crate acts on, borrowed from the decoded header.
-#[derive(Debug)]
-pub(crate) struct Header<'a> {
-    pub(crate) alg: CowStr<'a>,
-    pub(crate) kid: Option<CowStr<'a>>,
-    pub(crate) typ: Option<CowStr<'a>>,
-    pub(crate) crit: bool,
-    pub(crate) embedded_key: bool,
-}
-
-struct HeaderSeed<'r> {
-    reason: &'r Cell<TokenError>,
-}
-
-impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
-    type Value = Header<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for HeaderSeed<'_> {
-    type Value = Header<'de>;
-
-    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("a JOSE header object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut guard = DupGuard::new();
-        let (mut alg, mut kid, mut typ) = (None, None, None);
-        let (mut crit, mut embedded_key) = (false, false);
-        while let Some(name) = map.next_key::<CowStr<'de>>()? {
-            if !guard.insert(&name.0) {
-                self.reason.set(TokenError::DuplicateHeader);
-                return Err(de::Error::custom("duplicate header parameter"));
-            }
-            match &*name.0 {
-                "alg" => alg = Some(map.next_value::<CowStr<'de>>()?),
-                "kid" => kid = Some(map.next_value::<CowStr<'de>>()?),
-                "typ" => typ = Some(map.next_value::<CowStr<'de>>()?),
-                "crit" => {
-                    map.next_value::<IgnoredAny>()?;
-                    crit = true;
-                }
-                "jwk" | "jku" | "x5u" | "x5c" => {
-                    map.next_value::<IgnoredAny>()?;
-                    embedded_key = true;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        let alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
-        Ok(Header {
-            alg,
-            kid,
-            typ,
-            crit,
-            embedded_key,
-        })
-    }
-}
-
-/// Parse a decoded protected header.
-pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, TokenError> {
-    let reason = Cell::new(TokenError::Header);
-    let json = core::str::from_utf8(json).map_err(|_| TokenError::Header)?;
-    let mut de = serde_json::Deserializer::from_str(json);
-    let header = HeaderSeed { reason: &reason }
-        .deserialize(&mut de)
-        .and_then(|h| de.end().map(|()| h));
-    header.map_err(|_| reason.get())
-}
 
 /// A compact JWS split at its dots. The signature is not checked yet.
 pub(crate) struct Compact<'t> {
@@ -152,20 +74,17 @@ pub(crate) fn payload_error(payload: &[u8], e: TokenError) -> TokenError {
 /// matched, off the verification fast path.
 pub(crate) const KIDLESS_CANDIDATES: usize = 4;
 
-/// The key of `keys` that a header with this `kid` selects. Without a `kid`, only a set of
-/// exactly one key selects (trying several keys would multiply the cost of forged tokens).
-/// A `kid` no key has selects nothing here; [`verify_kidless`] takes over.
-pub(crate) fn select_key<'k>(
-    keys: &'k [VerifyingKey],
-    kid: Option<&str>,
-) -> Result<&'k VerifyingKey, TokenError> {
+/// The index in `keys` of the key that a header with this `kid` selects. Without a `kid`,
+/// only a set of exactly one key selects (trying several keys would multiply the cost of
+/// forged tokens). A `kid` no key has selects nothing here; [`verify_kidless`] takes over.
+pub(crate) fn select_key(keys: &[VerifyingKey], kid: Option<&str>) -> Result<usize, TokenError> {
     match kid {
         Some(kid) => keys
             .iter()
-            .find(|k| k.kid() == Some(kid))
+            .position(|k| k.kid() == Some(kid))
             .ok_or(TokenError::UnknownKeyId),
         None => match keys {
-            [only] => Ok(only),
+            [_] => Ok(0),
             [] => Err(TokenError::UnknownKeyId),
             _ => Err(TokenError::MissingKeyId),
         },
@@ -223,6 +142,73 @@ fn check_large_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Result<()
 /// Headers up to this size (the usual `alg`, `typ`, `kid`) are decoded into a small buffer.
 const SMALL_HEADER: usize = 192;
 
+/// Distinct header segments a [`HeaderMemo`] remembers.
+const MEMO_SLOTS: usize = 8;
+
+/// The header segments of tokens that verified, remembered for one set of keys, so that the
+/// next token with a byte-identical header (every token an issuer signs with one key has the
+/// same one) skips decoding and parsing it, whoever wrote it and in whatever member order: the
+/// canonical fast path, learned.
+///
+/// A header is remembered only after a token carrying it verified under the key its `kid`
+/// names (never through the `kid`-less fallback, which depends on the signature), so only the
+/// holder of a key can fill the slots, and every check a header gets is a function of its
+/// bytes and the keys: `alg`, `crit`, embedded keys and the key's algorithm passed, and the
+/// `typ` is kept to be judged again under each caller's rules. The slots are filled once and
+/// read with one atomic load each: no lock, no allocation after the first sighting. A new set
+/// of keys starts a new memo.
+#[derive(Debug, Default)]
+pub(crate) struct HeaderMemo {
+    slots: [OnceLock<Learned>; MEMO_SLOTS],
+}
+
+#[derive(Debug)]
+struct Learned {
+    /// The base64url header segment.
+    header: Box<[u8]>,
+    /// The index of its key.
+    key: usize,
+    /// Its `typ`.
+    typ: Option<Box<str>>,
+}
+
+impl HeaderMemo {
+    #[inline]
+    fn find(&self, header: &[u8]) -> Option<&Learned> {
+        for slot in &self.slots {
+            match slot.get() {
+                Some(learned) if *learned.header == *header => return Some(learned),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        None
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn learn(&self, header: &[u8], key: usize, typ: Option<&str>) {
+        if header.len() > SMALL_HEADER * 4 / 3 + 4 {
+            return;
+        }
+        for slot in &self.slots {
+            match slot.get() {
+                Some(learned) if *learned.header == *header => return,
+                Some(_) => {}
+                None => {
+                    // Losing a race for the slot only means this header is learned later.
+                    let _ = slot.set(Learned {
+                        header: header.into(),
+                        key,
+                        typ: typ.map(Into::into),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// A compact JWS whose signature checked out.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SignatureOk<'t> {
@@ -233,11 +219,12 @@ pub(crate) struct SignatureOk<'t> {
 }
 
 /// Split, parse the header, select the key and check the signature. `check_typ` judges the
-/// header's `typ`.
+/// header's `typ`; `memo`, when given, belongs to `keys` (see [`HeaderMemo`]).
 #[inline]
 pub(crate) fn verify_signature<'t>(
     token: &'t str,
     keys: &[VerifyingKey],
+    memo: Option<&HeaderMemo>,
     check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
 ) -> Result<SignatureOk<'t>, TokenError> {
     let compact = split(token)?;
@@ -254,16 +241,27 @@ pub(crate) fn verify_signature<'t>(
             });
         }
     }
+    // The same for a header another issuer wrote, once a token with it has verified.
+    if let Some(learned) = memo.and_then(|m| m.find(compact.header)) {
+        if let Some(key) = keys.get(learned.key) {
+            check_typ(learned.typ.as_deref())?;
+            check_signature(&compact, key)?;
+            return Ok(SignatureOk {
+                payload: compact.payload,
+                asymmetric: !key.is_symmetric(),
+            });
+        }
+    }
     let asymmetric = match b64::decoded_len(compact.header.len()) {
         Some(n) if n <= SMALL_HEADER => {
             let mut buf = [0u8; SMALL_HEADER + 2];
             let header = b64::decode_into(compact.header, &mut buf)?;
-            verify_with_header(&compact, header, keys, check_typ)?
+            verify_with_header(&compact, header, keys, memo, check_typ)?
         }
         Some(n) if n <= MAX_HEADER => {
             let mut buf = vec![0u8; MAX_HEADER + 2];
             let header = b64::decode_into(compact.header, &mut buf)?;
-            verify_with_header(&compact, header, keys, check_typ)?
+            verify_with_header(&compact, header, keys, memo, check_typ)?
         }
         Some(_) => return Err(TokenError::Header),
         None => return Err(TokenError::Base64),
@@ -279,23 +277,29 @@ fn verify_with_header(
     compact: &Compact<'_>,
     header_json: &[u8],
     keys: &[VerifyingKey],
+    memo: Option<&HeaderMemo>,
     check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
 ) -> Result<bool, TokenError> {
     let header = parse_header(header_json)?;
     check_header(&header)?;
-    check_typ(header.typ.as_ref().map(|t| &*t.0))?;
+    let typ = header.typ.as_ref().map(|t| &*t.0);
+    check_typ(typ)?;
     let kid = header.kid.as_ref().map(|k| &*k.0);
-    let key = match select_key(keys, kid) {
-        Ok(key) => key,
+    let index = match select_key(keys, kid) {
+        Ok(index) => index,
         Err(TokenError::UnknownKeyId) if kid.is_some() => {
             return verify_kidless(compact, keys, &header.alg.0);
         }
         Err(e) => return Err(e),
     };
+    let key = keys.get(index).ok_or(TokenError::UnknownKeyId)?;
     if !key.alg().accepts(&header.alg.0) {
         return Err(TokenError::AlgorithmMismatch);
     }
     check_signature(compact, key)?;
+    if let Some(memo) = memo {
+        memo.learn(compact.header, index, typ);
+    }
     Ok(!key.is_symmetric())
 }
 
@@ -338,7 +342,7 @@ pub fn verify_compact(
     if token.len() > max_len {
         return Err(TokenError::TooLong.into());
     }
-    let payload = verify_signature(token, keys, |_| Ok(()))?.payload;
+    let payload = verify_signature(token, keys, None, |_| Ok(()))?.payload;
     let mut out = Vec::new();
     b64::decode_vec(payload, &mut out).map_err(|e| payload_error(payload, e))?;
     Ok(out)
@@ -393,47 +397,6 @@ pub(crate) fn sign_with_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn header_parser_flags_what_it_must() {
-        let h =
-            parse_header(br#"{"alg":"ES256","typ":"at+jwt","kid":"k1","x":{"y":[1]}}"#).unwrap();
-        assert_eq!(&*h.alg.0, "ES256");
-        assert_eq!(h.kid.unwrap().0, "k1");
-        assert_eq!(h.typ.unwrap().0, "at+jwt");
-        assert!(!h.crit && !h.embedded_key);
-        assert!(
-            parse_header(br#"{"alg":"ES256","crit":["b64"]}"#)
-                .unwrap()
-                .crit
-        );
-        for k in ["jwk", "jku", "x5u", "x5c"] {
-            let json = format!(r#"{{"alg":"ES256","{k}":{{}}}}"#);
-            assert!(parse_header(json.as_bytes()).unwrap().embedded_key, "{k}");
-        }
-        assert_eq!(
-            parse_header(br#"{"alg":"HS256","alg":"none"}"#).unwrap_err(),
-            TokenError::DuplicateHeader
-        );
-        assert_eq!(
-            parse_header(br#"{"alg":"HS256","x":1,"x":2}"#).unwrap_err(),
-            TokenError::DuplicateHeader
-        );
-        for bad in [
-            &b""[..],
-            b"[]",
-            b"{}",
-            br#"{"alg":1}"#,
-            br#"{"alg":"HS256"} x"#,
-            b"\xff",
-        ] {
-            assert_eq!(
-                parse_header(bad).unwrap_err(),
-                TokenError::Header,
-                "{bad:?}"
-            );
-        }
-    }
 
     #[test]
     fn split_needs_exactly_three_segments() {

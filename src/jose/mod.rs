@@ -5,6 +5,7 @@ mod alg;
 mod b64;
 mod claims;
 mod der;
+mod header;
 mod json;
 mod jwk;
 mod jws;
@@ -27,4 +28,4 @@ pub(crate) use b64::{
 };
 pub(crate) use claims::parse_claims;
 pub(crate) use json::{CowStr, deserialize_object};
-pub(crate) use jws::{SignatureOk, payload_error, sign_with_header, verify_signature};
+pub(crate) use jws::{HeaderMemo, SignatureOk, payload_error, sign_with_header, verify_signature};

@@ -190,7 +190,10 @@ impl Validation {
     pub(crate) fn check_typ(&self, typ: Option<&str>) -> Result<(), TokenError> {
         let ok = match &self.typ {
             TypeCheck::DangerAny => true,
-            TypeCheck::AccessToken => typ.is_some_and(|t| media_type_matches(t, "at+jwt")),
+            // The exact spelling first: what nearly every issuer writes.
+            TypeCheck::AccessToken => {
+                typ.is_some_and(|t| t == "at+jwt" || media_type_matches(t, "at+jwt"))
+            }
             TypeCheck::Exactly(w) => typ.is_some_and(|t| media_type_matches(t, w)),
         };
         if ok {

@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use token_engine::{AccessTokenClaims, Algorithm, Claim, Error, TokenError, Validation, Verifier};
+use token_engine::{
+    AccessTokenClaims, Algorithm, Claim, Error, SigningKey, TokenError, Validation, Verifier,
+};
 
 use crate::common::*;
 
@@ -154,5 +156,74 @@ fn invalid_rules_are_config_errors() {
         Validation::new(ISS, AUD).max_token_len(10 << 20),
     ] {
         assert!(matches!(keys.verifier(rules), Err(Error::Config(_))));
+    }
+}
+
+/// Headers another issuer wrote are read once and then recognised by their bytes; what they
+/// are recognised as must never depend on which verification saw them first.
+#[test]
+fn foreign_headers_verify_the_same_every_time() {
+    let key = SigningKey::hmac(Algorithm::HS256, &[9; 32])
+        .unwrap()
+        .with_kid("k");
+    let (keys, verifier, clock) = setup(key);
+    let signer = keys.signing_key();
+    let typ_first = forge_with(&signer, r#"{"typ":"at+jwt","alg":"HS256","kid":"k"}"#);
+    let jwt = forge_with(&signer, r#"{"kid":"k", "alg":"HS256", "typ":"JWT"}"#);
+    let id_rules = keys
+        .verifier(rules().typ(token_engine::TypeCheck::Exactly("JWT".into())))
+        .unwrap()
+        .with_clock(clock);
+    for _ in 0..3 {
+        assert!(verifier.verify(&typ_first).is_ok());
+        assert!(id_rules.verify(&jwt).is_ok());
+        // The same bytes under other rules: the remembered `typ` is judged again.
+        assert!(matches!(
+            verifier.verify(&jwt),
+            Err(Error::InvalidToken(TokenError::WrongType))
+        ));
+        assert!(matches!(
+            id_rules.verify(&typ_first),
+            Err(Error::InvalidToken(TokenError::WrongType))
+        ));
+        // A remembered header does not vouch for a signature.
+        let mut forged = typ_first.clone();
+        forged.pop();
+        forged.push(if typ_first.ends_with('A') { 'B' } else { 'A' });
+        assert!(matches!(
+            verifier.verify(&forged),
+            Err(Error::InvalidToken(
+                TokenError::InvalidSignature | TokenError::Base64
+            ))
+        ));
+    }
+    // New keys forget what the old ones learned.
+    keys.rotate(
+        SigningKey::hmac(Algorithm::HS256, &[8; 32])
+            .unwrap()
+            .with_kid("k2"),
+    )
+    .unwrap();
+    keys.retire("k").unwrap();
+    assert!(matches!(
+        verifier.verify(&typ_first),
+        Err(Error::InvalidToken(TokenError::UnknownKeyId))
+    ));
+}
+
+/// With keys that carry no `kid`, the key a header stands for depends on the signature: such
+/// headers are never remembered, so two issuers' tokens with identical headers both verify.
+#[test]
+fn kidless_fallback_is_not_remembered() {
+    let a = SigningKey::hmac(Algorithm::HS256, &[1; 32]).unwrap();
+    let b = SigningKey::hmac(Algorithm::HS256, &[2; 32]).unwrap();
+    let verifier = Verifier::new(vec![a.verifying_key(), b.verifying_key()], rules())
+        .unwrap()
+        .with_clock(token_engine::ManualClock::new(NOW + 60));
+    let header = r#"{"alg":"HS256","typ":"at+jwt","kid":"unknown"}"#;
+    let (ta, tb) = (forge_with(&a, header), forge_with(&b, header));
+    for _ in 0..3 {
+        assert!(verifier.verify(&ta).is_ok());
+        assert!(verifier.verify(&tb).is_ok());
     }
 }
