@@ -96,8 +96,9 @@ pub use family::{
 };
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
-    Jwk, JwkSet, Jwks, JwksOptions, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT, NoCustomClaims,
-    SigningKey, SkippedKey, TypeCheck, Validation, VerifyingKey, sign_compact, verify_compact,
+    Jwk, JwkSet, Jwks, JwksOptions, JwtRules, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT,
+    NoCustomClaims, SigningKey, SkippedKey, TypeCheck, Validation, VerifyingKey, sign_compact,
+    verify_compact,
 };
 pub use keyset::KeySet;
 pub use opaque::{

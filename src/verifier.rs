@@ -16,9 +16,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, KeyError};
 use crate::event::{Event, EventSink};
 use crate::jose::{
-    AccessTokenClaims, HeaderMemo, Jwks, JwksOptions, NoCustomClaims, SignatureOk, SkippedKey,
-    Validation, VerifyingKey, b64_decode_into, b64_decode_room, b64_decode_vec, parse_claims,
-    payload_error, verify_signature,
+    AccessTokenClaims, HeaderMemo, Jwks, JwksOptions, JwtRules, NoCustomClaims, SignatureOk,
+    SkippedKey, Validation, VerifyingKey, b64_decode_into, b64_decode_room, b64_decode_vec,
+    parse_claims, payload_error, verify_signature,
 };
 use crate::opaque::FamilyId;
 
@@ -322,20 +322,32 @@ impl Verifier {
         self.inner.keys.load()
     }
 
-    /// Check the signature and header; return the base64url payload.
+    /// Split, check the header under `profile`'s `typ` rule, select the key and check the
+    /// signature, against the current keys.
     #[inline]
-    fn check<'t>(&self, token: &'t str) -> Result<(SignatureOk<'t>, u64), Error> {
-        let rules = &self.inner.rules;
-        if token.len() > rules.max_len() {
-            return Err(crate::TokenError::TooLong.into());
+    pub(crate) fn check<'t>(&self, token: &'t str, profile: Profile<'_>) -> Checked<'t> {
+        let max_len = match profile {
+            Profile::Access => self.inner.rules.max_len(),
+            Profile::Jwt(rules) => rules.max_len(),
+        };
+        if token.len() > max_len {
+            return Checked {
+                generation: 0,
+                result: Err(crate::TokenError::TooLong.into()),
+            };
         }
         let (keys, generation) = self.inner.keys.load_with_generation();
-        Ok((
-            verify_signature(token, &keys.keys, Some(&keys.memo), |typ| {
-                rules.check_typ(typ)
-            })?,
+        let (list, memo) = (&keys.keys[..], Some(&keys.memo));
+        let result = match profile {
+            Profile::Access => {
+                verify_signature(token, list, memo, |typ| self.inner.rules.check_typ(typ))
+            }
+            Profile::Jwt(rules) => verify_signature(token, list, memo, |typ| rules.check_typ(typ)),
+        };
+        Checked {
             generation,
-        ))
+            result: result.map_err(Error::from),
+        }
     }
 
     /// The cache, the token's slot hash and, on a hit, the verified payload of exactly this
@@ -373,13 +385,14 @@ impl Verifier {
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
-        self.verify_as_inner(token).map_err(|e| self.report(e))
+        self.verify_as_checked(token, None)
+            .map_err(|e| self.report(e))
     }
 
     /// Check signature, header, issuer and audience but not the time window; return the
     /// `sid`. For revocation (RFC 7009 allows revoking expired tokens).
     pub(crate) fn verify_ignoring_expiry(&self, token: &str) -> Result<Option<FamilyId>, Error> {
-        let payload_b64 = self.check(token)?.0.payload;
+        let payload_b64 = self.check(token, Profile::Access).result?.payload;
         let mut buf = Vec::new();
         b64_decode_vec(payload_b64, &mut buf).map_err(|e| payload_error(payload_b64, e))?;
         let mut claims = parse_claims::<NoCustomClaims>(&buf)?;
@@ -389,9 +402,12 @@ impl Verifier {
         Ok(claims.sid.as_deref().and_then(FamilyId::parse))
     }
 
-    fn verify_as_inner<T: DeserializeOwned>(
+    /// [`Verifier::verify_as`] without the failure event; `checked` is the outcome of
+    /// `self.check(token, Profile::Access)` when the caller already has it.
+    pub(crate) fn verify_as_checked<'t, T: DeserializeOwned>(
         &self,
-        token: &str,
+        token: &'t str,
+        checked: Option<Checked<'t>>,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
         let cached = self.cached(token);
         if let Some(Lookup {
@@ -408,29 +424,23 @@ impl Verifier {
                 }
             };
         }
-        let (ok, generation) = self.check(token)?;
-        let payload_b64 = ok.payload;
-        let mut stack = [0u8; STACK_PAYLOAD];
-        let mut heap = Vec::new();
-        let payload = if b64_decode_room(payload_b64.len()) <= STACK_PAYLOAD {
-            b64_decode_into(payload_b64, &mut stack).map_err(|e| payload_error(payload_b64, e))?
-        } else {
-            b64_decode_vec(payload_b64, &mut heap).map_err(|e| payload_error(payload_b64, e))?;
-            &heap[..]
-        };
-        let claims = self.claims::<T>(payload)?.into_owned();
-        if let (
-            Some(Lookup {
-                cache,
-                hash,
-                hit: None,
-            }),
-            true,
-        ) = (cached, ok.asymmetric)
-        {
-            cache.insert(hash, token, payload, generation);
-        }
-        Ok(claims)
+        let checked = checked.unwrap_or_else(|| self.check(token, Profile::Access));
+        let ok = checked.result?;
+        with_payload(ok.payload, |payload| {
+            let claims = self.claims::<T>(payload)?.into_owned();
+            if let (
+                Some(Lookup {
+                    cache,
+                    hash,
+                    hit: None,
+                }),
+                true,
+            ) = (cached, ok.asymmetric)
+            {
+                cache.insert(hash, token, payload, checked.generation);
+            }
+            Ok(claims)
+        })
     }
 
     /// Verify an access token, decoding its payload into `buf` (reused across calls: after
@@ -439,6 +449,18 @@ impl Verifier {
         &self,
         token: &str,
         buf: &'b mut Vec<u8>,
+    ) -> Result<AccessTokenClaims<'b, T>, Error> {
+        self.verify_borrowed_checked(token, buf, None)
+            .map_err(|e| self.report(e))
+    }
+
+    /// [`Verifier::verify_borrowed`] without the failure event; `checked` as for
+    /// [`Verifier::verify_as_checked`].
+    pub(crate) fn verify_borrowed_checked<'t, 'b, T: Deserialize<'b>>(
+        &self,
+        token: &'t str,
+        buf: &'b mut Vec<u8>,
+        checked: Option<Checked<'t>>,
     ) -> Result<AccessTokenClaims<'b, T>, Error> {
         let cached = self.cached(token);
         let fresh = match &cached {
@@ -449,15 +471,12 @@ impl Verifier {
                 buf.extend_from_slice(payload);
                 None
             }
-            _ => match self.check(token) {
-                Ok((ok, generation)) => {
-                    if let Err(e) = b64_decode_vec(ok.payload, buf) {
-                        return Err(self.report(payload_error(ok.payload, e).into()));
-                    }
-                    Some((ok.asymmetric, generation))
-                }
-                Err(e) => return Err(self.report(e)),
-            },
+            _ => {
+                let checked = checked.unwrap_or_else(|| self.check(token, Profile::Access));
+                let ok = checked.result?;
+                b64_decode_vec(ok.payload, buf).map_err(|e| payload_error(ok.payload, e))?;
+                Some((ok.asymmetric, checked.generation))
+            }
         };
         let payload: &'b [u8] = buf;
         let claims = self.claims::<T>(payload);
@@ -470,6 +489,99 @@ impl Verifier {
                 _ => {}
             }
         }
-        claims.map_err(|e| self.report(e))
+        claims
     }
+
+    /// Verify a signed JWT that is not an access token (an ID token, a signed webhook) with
+    /// this verifier's keys and clock, under `rules` instead of the verifier's
+    /// [`Validation`]: the JWS rules are the same, the claim checks are the ones `rules`
+    /// names. Returns the registered claims it found and the others as `T`.
+    ///
+    /// ```
+    /// use token_engine::{Algorithm, Claim, JwtRules, KeySet, SigningKey, Validation, sign_compact};
+    ///
+    /// # fn main() -> Result<(), token_engine::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct IdToken {
+    ///     nonce: String,
+    /// }
+    ///
+    /// let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?.0.with_kid("k1"));
+    /// let verifier = keys.verifier(Validation::new("https://idp.example.com", "https://api.example.com"))?;
+    /// let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 300;
+    /// let body = format!(r#"{{"iss":"https://idp.example.com","sub":"u1","aud":"my-client","exp":{exp},"nonce":"n-0S6"}}"#);
+    /// let id_token = sign_compact(&keys.signing_key(), Some("JWT"), body.as_bytes())?;
+    ///
+    /// let rules = JwtRules::new()
+    ///     .issuer("https://idp.example.com")
+    ///     .audience("my-client")
+    ///     .require(&[Claim::Sub, Claim::Exp]);
+    /// let claims = verifier.verify_jwt::<IdToken>(&id_token, &rules)?;
+    /// assert_eq!(claims.custom.nonce, "n-0S6");
+    /// // The same token is not an access token: wrong `typ`, wrong audience.
+    /// assert!(verifier.verify(&id_token).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_jwt<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        rules: &JwtRules,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        self.verify_jwt_checked(token, rules, None)
+            .map_err(|e| self.report(e))
+    }
+
+    /// [`Verifier::verify_jwt`] without the failure event; `checked` is the outcome of
+    /// `self.check(token, Profile::Jwt(rules))` when the caller already has it. The
+    /// verified-token cache is not used: it holds tokens checked under the access-token rules.
+    pub(crate) fn verify_jwt_checked<'t, T: DeserializeOwned>(
+        &self,
+        token: &'t str,
+        rules: &JwtRules,
+        checked: Option<Checked<'t>>,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        rules.check()?;
+        let checked = checked.unwrap_or_else(|| self.check(token, Profile::Jwt(rules)));
+        let ok = checked.result?;
+        with_payload(ok.payload, |payload| {
+            let claims = parse_claims::<T>(payload)?;
+            rules.check_claims(&claims, self.inner.clock.now_unix())?;
+            Ok(claims.into_owned())
+        })
+    }
+}
+
+/// Which rules a signature check applies: the `typ` rule and the length limit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Profile<'r> {
+    /// The verifier's own [`Validation`].
+    Access,
+    /// These rules, for [`Verifier::verify_jwt`].
+    Jwt(&'r JwtRules),
+}
+
+/// The outcome of [`Verifier::check`], with the generation of the keys it ran against (0
+/// when it needed none): on [`TokenError::UnknownKeyId`](crate::TokenError::UnknownKeyId) a
+/// key source compares it with the current generation to tell whether the keys changed since.
+#[derive(Debug)]
+pub(crate) struct Checked<'t> {
+    pub(crate) generation: u64,
+    pub(crate) result: Result<SignatureOk<'t>, Error>,
+}
+
+/// Decode a payload segment (on the stack when it is small) and hand it to `f`.
+#[inline]
+fn with_payload<R>(
+    payload_b64: &[u8],
+    f: impl FnOnce(&[u8]) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let mut stack = [0u8; STACK_PAYLOAD];
+    let mut heap = Vec::new();
+    let payload = if b64_decode_room(payload_b64.len()) <= STACK_PAYLOAD {
+        b64_decode_into(payload_b64, &mut stack).map_err(|e| payload_error(payload_b64, e))?
+    } else {
+        b64_decode_vec(payload_b64, &mut heap).map_err(|e| payload_error(payload_b64, e))?;
+        &heap[..]
+    };
+    f(payload)
 }

@@ -9,6 +9,7 @@ mod header;
 mod json;
 mod jwk;
 mod jws;
+mod jwt;
 mod key;
 mod pem;
 mod validation;
@@ -17,6 +18,7 @@ pub use alg::Algorithm;
 pub use claims::{AccessTokenClaims, Audience, Confirmation, NoCustomClaims};
 pub use jwk::{Jwk, JwkSet, Jwks, JwksOptions, SkippedKey};
 pub use jws::{sign_compact, verify_compact};
+pub use jwt::JwtRules;
 pub use key::{KeyDocument, SigningKey, VerifyingKey};
 pub use validation::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT, TypeCheck, Validation,

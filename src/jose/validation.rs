@@ -47,7 +47,7 @@ pub enum TypeCheck {
 /// `application/at+jwt` are one type, while `application/x/y` keeps its prefix (it is not
 /// `x/y`). Two values name the same type exactly when their bare forms match, ignoring ASCII
 /// case.
-fn bare_media_type(typ: &str) -> &str {
+pub(super) fn bare_media_type(typ: &str) -> &str {
     match (typ.get(..12), typ.get(12..)) {
         (Some(prefix), Some(rest))
             if prefix.eq_ignore_ascii_case("application/") && !rest.contains('/') =>
@@ -58,7 +58,7 @@ fn bare_media_type(typ: &str) -> &str {
     }
 }
 
-fn media_type_matches(typ: &str, wanted: &str) -> bool {
+pub(super) fn media_type_matches(typ: &str, wanted: &str) -> bool {
     bare_media_type(typ).eq_ignore_ascii_case(bare_media_type(wanted))
 }
 
@@ -209,22 +209,7 @@ impl Validation {
         c: &AccessTokenClaims<'_, T>,
         now: i64,
     ) -> Result<(), TokenError> {
-        let leeway = self.leeway.whole_seconds();
-        if let Some(exp) = c.exp {
-            if now >= exp.saturating_add(leeway) {
-                return Err(TokenError::Expired);
-            }
-        }
-        if let Some(nbf) = c.nbf {
-            if now.saturating_add(leeway) < nbf {
-                return Err(TokenError::NotYetValid);
-            }
-        }
-        if let Some(iat) = c.iat {
-            if iat > now.saturating_add(leeway) {
-                return Err(TokenError::IssuedInFuture);
-            }
-        }
+        check_window(c, now, self.leeway.whole_seconds())?;
         if let Some(iss) = &c.iss {
             if !self.issuers.iter().any(|i| i == iss) {
                 return Err(TokenError::Issuer);
@@ -240,18 +225,50 @@ impl Validation {
         if c.iss.is_none() {
             return Err(TokenError::MissingClaim(Claim::Iss));
         }
-        if self.required != 0 {
-            for claim in ALL_CLAIMS {
-                if self.required & claim.bit() != 0 && !c.has(claim) {
-                    return Err(TokenError::MissingClaim(claim));
-                }
-            }
-        }
-        Ok(())
+        check_required(c, self.required)
     }
 }
 
-const ALL_CLAIMS: [Claim; 13] = [
+/// The time window: `exp`, `nbf` and `iat`, each when present, with `leeway` seconds.
+pub(super) fn check_window<T>(
+    c: &AccessTokenClaims<'_, T>,
+    now: i64,
+    leeway: i64,
+) -> Result<(), TokenError> {
+    if let Some(exp) = c.exp {
+        if now >= exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+    }
+    if let Some(nbf) = c.nbf {
+        if now.saturating_add(leeway) < nbf {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    if let Some(iat) = c.iat {
+        if iat > now.saturating_add(leeway) {
+            return Err(TokenError::IssuedInFuture);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `c` has every claim of the `required` bit set; the first missing one otherwise.
+pub(super) fn check_required<T>(
+    c: &AccessTokenClaims<'_, T>,
+    required: u16,
+) -> Result<(), TokenError> {
+    if required != 0 {
+        for claim in ALL_CLAIMS {
+            if required & claim.bit() != 0 && !c.has(claim) {
+                return Err(TokenError::MissingClaim(claim));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) const ALL_CLAIMS: [Claim; 13] = [
     Claim::Iss,
     Claim::Sub,
     Claim::Aud,

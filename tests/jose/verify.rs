@@ -227,3 +227,105 @@ fn kidless_fallback_is_not_remembered() {
         assert!(verifier.verify(&tb).is_ok());
     }
 }
+
+/// Tokens that are not access tokens (an ID token from another provider, a signed webhook)
+/// go through the same JWS rules with the claim checks the caller names, and nothing else.
+#[test]
+fn verify_jwt_checks_what_the_rules_name() {
+    #[derive(Debug, Deserialize)]
+    struct IdToken {
+        nonce: String,
+    }
+    use token_engine::JwtRules;
+    let key = signing_key(Algorithm::RS256).with_kid("google-1");
+    let (_, verifier, _) = setup(key);
+    let key = signing_key(Algorithm::RS256).with_kid("google-1");
+    let id = |claims: serde_json::Value, typ: Option<&str>| {
+        token_engine::sign_compact(&key, typ, claims.to_string().as_bytes()).unwrap()
+    };
+    let claims = serde_json::json!({
+        "iss": "https://accounts.example.com", "sub": "1234", "aud": ["my-client", "other"],
+        "exp": NOW + 600, "iat": NOW, "nonce": "n-0S6_WzA2Mj", "email": "a@example.com"
+    });
+    let rules = JwtRules::new()
+        .issuer("https://accounts.example.com")
+        .audience("my-client")
+        .require(&[Claim::Sub, Claim::Exp, Claim::Iat]);
+    let token = id(claims.clone(), Some("JWT"));
+    let c = verifier.verify_jwt::<IdToken>(&token, &rules).unwrap();
+    assert_eq!(c.custom.nonce, "n-0S6_WzA2Mj");
+    assert_eq!(c.sub.as_deref(), Some("1234"));
+    // Not an access token, whatever key signed it.
+    assert!(matches!(
+        verifier.verify(&token),
+        Err(Error::InvalidToken(TokenError::WrongType))
+    ));
+    // Each named check, and only those.
+    let reason = |r: Result<_, Error>| match r {
+        Err(Error::InvalidToken(reason)) => reason,
+        other => panic!("{other:?}"),
+    };
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        id(c, None)
+    };
+    let without = |k: &str| {
+        let mut c = claims.clone();
+        c.as_object_mut().unwrap().remove(k);
+        id(c, None)
+    };
+    let v = |t: &str, r: &JwtRules| verifier.verify_jwt::<token_engine::NoCustomClaims>(t, r);
+    assert_eq!(
+        reason(v(&with("iss", "https://evil".into()), &rules)),
+        TokenError::Issuer
+    );
+    assert_eq!(
+        reason(v(&with("aud", "api".into()), &rules)),
+        TokenError::Audience
+    );
+    assert_eq!(
+        reason(v(&with("exp", (NOW - 60).into()), &rules)),
+        TokenError::Expired
+    );
+    assert_eq!(
+        reason(v(&without("sub"), &rules)),
+        TokenError::MissingClaim(Claim::Sub)
+    );
+    assert_eq!(
+        reason(v(&without("iss"), &rules)),
+        TokenError::MissingClaim(Claim::Iss)
+    );
+    let typed = rules.clone().typ("JWT");
+    assert!(v(&token, &typed).is_ok());
+    assert_eq!(
+        reason(v(&id(claims.clone(), None), &typed)),
+        TokenError::WrongType
+    );
+    assert_eq!(
+        reason(v(&id(claims.clone(), Some("at+jwt")), &typed)),
+        TokenError::WrongType
+    );
+    // A webhook: no issuer or audience to check, exp required by default.
+    let webhook = JwtRules::new();
+    assert!(v(&without("iss"), &webhook).is_ok());
+    assert_eq!(
+        reason(v(&without("exp"), &webhook)),
+        TokenError::MissingClaim(Claim::Exp)
+    );
+    assert!(v(&without("exp"), &webhook.clone().require(&[])).is_ok());
+    // The JWS rules hold whatever the claim rules: alg none, unknown kid, bad signature.
+    let none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    assert_eq!(reason(v(&none, &webhook)), TokenError::AlgNone);
+    let other = signing_key(Algorithm::ES256).with_kid("nope");
+    let stranger = token_engine::sign_compact(&other, None, claims.to_string().as_bytes()).unwrap();
+    assert_eq!(reason(v(&stranger, &webhook)), TokenError::UnknownKeyId);
+    assert!(matches!(
+        v(&token, &JwtRules::new().leeway(time::Duration::hours(1))),
+        Err(Error::Config(_))
+    ));
+}
