@@ -21,6 +21,11 @@ pub enum Error {
     /// skipped (empty for a set with no keys). The current keys, if any, stay.
     #[error("no usable key in the JWK Set{}", skipped_list(.0))]
     NoUsableKey(Vec<crate::jose::SkippedKey>),
+    /// A [`JwksSource`](crate::JwksSource) could not fetch the issuer's JWK Set: the
+    /// application's fetch failed or timed out. The current keys stay; the request may be
+    /// retried.
+    #[error("JWK Set fetch failed: {0}")]
+    JwksFetch(crate::jwks::JwksFetchError),
     /// A configuration value is out of range or missing; the text says which.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
@@ -67,7 +72,7 @@ impl Error {
     pub fn oauth_code(&self) -> &'static str {
         match self {
             Error::InvalidToken(_) => "invalid_token",
-            Error::NoUsableKey(_) => "server_error",
+            Error::NoUsableKey(_) | Error::JwksFetch(_) => "server_error",
             Error::InvalidGrant(_) | Error::ReuseDetected | Error::ReauthenticationRequired => {
                 "invalid_grant"
             }

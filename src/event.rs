@@ -88,6 +88,27 @@ pub enum Event {
         /// Why.
         reason: GrantError,
     },
+    /// A [`JwksSource`](crate::JwksSource) fetched the issuer's JWK Set and now verifies with
+    /// its keys only.
+    JwksRefreshed {
+        /// The JWK Set URL.
+        url: String,
+        /// What made it fetch.
+        trigger: crate::jwks::RefreshTrigger,
+        /// The keys it now holds.
+        keys: usize,
+        /// The document's keys that were skipped, each with its reason.
+        skipped: Vec<crate::jose::SkippedKey>,
+    },
+    /// A [`JwksSource`](crate::JwksSource) could not refresh its keys; they did not change.
+    JwksRefreshFailed {
+        /// The JWK Set URL.
+        url: String,
+        /// What made it fetch.
+        trigger: crate::jwks::RefreshTrigger,
+        /// Why it failed.
+        reason: crate::jwks::JwksFailure,
+    },
     /// An access token failed verification.
     VerificationFailed {
         /// Which check rejected it.

@@ -79,6 +79,7 @@ mod error;
 pub mod event;
 mod family;
 mod jose;
+mod jwks;
 mod keyset;
 mod opaque;
 mod policy;
@@ -99,6 +100,10 @@ pub use jose::{
     Jwk, JwkSet, Jwks, JwksOptions, JwtRules, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT,
     NoCustomClaims, SigningKey, SkippedKey, TypeCheck, Validation, VerifyingKey, sign_compact,
     verify_compact,
+};
+pub use jwks::{
+    JwksFailure, JwksFetchError, JwksFetcher, JwksResponse, JwksSource, JwksSourceBuilder,
+    JwksUpdate, RefreshTrigger,
 };
 pub use keyset::KeySet;
 pub use opaque::{

@@ -83,7 +83,7 @@ impl KeyCell {
     }
 
     #[inline]
-    fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.snapshot
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -310,6 +310,11 @@ impl Verifier {
         Ok(jwks)
     }
 
+    /// Replace the keys with an imported set that has at least one key.
+    pub(crate) fn store_keys(&self, keys: Vec<VerifyingKey>) {
+        self.inner.keys.store(keys);
+    }
+
     /// The validation rules.
     #[must_use]
     pub fn rules(&self) -> &Validation {
@@ -320,6 +325,11 @@ impl Verifier {
     #[must_use]
     pub fn keys(&self) -> Arc<Vec<VerifyingKey>> {
         self.inner.keys.load()
+    }
+
+    /// The generation of the current keys: it changes with every key change.
+    pub(crate) fn key_generation(&self) -> u64 {
+        self.inner.keys.generation()
     }
 
     /// Split, check the header under `profile`'s `typ` rule, select the key and check the
@@ -361,6 +371,12 @@ impl Verifier {
         let hash = cache.hash(token);
         let hit = cache.get(hash, token, self.inner.keys.generation());
         Some(Lookup { cache, hash, hit })
+    }
+
+    /// Whether the verified-token cache holds this token: its verification needs no key.
+    #[inline]
+    pub(crate) fn is_cached(&self, token: &str) -> bool {
+        self.inner.cache.is_some() && self.cached(token).is_some_and(|l| l.hit.is_some())
     }
 
     #[inline]
