@@ -384,11 +384,17 @@ impl Verifier {
         &self,
         payload: &'b [u8],
     ) -> Result<AccessTokenClaims<'b, T>, Error> {
-        let claims = parse_claims::<T>(payload)?;
-        self.inner
-            .rules
-            .check_claims(&claims, self.inner.clock.now_unix())?;
-        Ok(claims)
+        match parse_claims::<T>(payload) {
+            Ok(claims) => match self
+                .inner
+                .rules
+                .check_claims(&claims, self.inner.clock.now_unix())
+            {
+                Ok(()) => Ok(claims),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Verify an access token and return its registered claims (custom claims ignored).

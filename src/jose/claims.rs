@@ -597,13 +597,16 @@ pub(crate) fn parse_claims<'de, T: Deserialize<'de>>(
     let reason = Cell::new(TokenError::Claims);
     let json = core::str::from_utf8(json).map_err(|_| TokenError::Claims)?;
     let mut de = serde_json::Deserializer::from_str(json);
-    let parsed = ClaimsSeed::<T> {
+    let seed = ClaimsSeed::<T> {
         reason: &reason,
         _t: PhantomData,
+    };
+    // Matched, not chained through `and_then`/`map_err`: the claims are a few hundred bytes,
+    // and each combinator is one more copy of them on the hot path.
+    match seed.deserialize(&mut de) {
+        Ok(claims) if de.end().is_ok() => Ok(claims),
+        _ => Err(reason.get()),
     }
-    .deserialize(&mut de)
-    .and_then(|c| de.end().map(|()| c));
-    parsed.map_err(|_| reason.get())
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for AccessTokenClaims<'de, T> {

@@ -194,7 +194,7 @@ impl Validation {
             TypeCheck::AccessToken => {
                 typ.is_some_and(|t| t == "at+jwt" || media_type_matches(t, "at+jwt"))
             }
-            TypeCheck::Exactly(w) => typ.is_some_and(|t| media_type_matches(t, w)),
+            TypeCheck::Exactly(w) => typ.is_some_and(|t| t == w || media_type_matches(t, w)),
         };
         if ok {
             Ok(())
