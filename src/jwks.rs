@@ -1,36 +1,5 @@
-//! Resource servers: a key source that follows the issuer's JWK Set, fed by the application's
-//! own HTTP client.
-//!
-//! [`JwksSource`] keeps a [`Verifier`] supplied with the keys at the issuer's `jwks_uri`. The
-//! crate still does no HTTP and needs no runtime: the application implements [`JwksFetcher`]
-//! (one GET with any client, and a sleep from its runtime) and the source decides when to call
-//! it:
-//!
-//! - **Known keys** verify synchronously, exactly as [`Verifier::verify`] does: no lock but the
-//!   verifier's pointer read, no await, no fetch.
-//! - **An unknown `kid`** (the issuer rotated) triggers a refetch, at most once per
-//!   [`cooldown`](JwksSourceBuilder::cooldown) (30 s by default), and **single-flight**: every
-//!   verification that misses while a fetch is under way waits for that fetch instead of
-//!   starting its own, so a thousand concurrent requests cost one GET and a flood of made-up
-//!   `kid`s costs one GET per cooldown. Only this path awaits.
-//! - **Lifetime**: the keys are fetched again when the response's cache lifetime (its
-//!   `Cache-Control: max-age`, see [`JwksResponse::cache_control`]) runs out, bounded to
-//!   [`lifetime_bounds`](JwksSourceBuilder::lifetime_bounds) (5 min to 24 h; 1 h when the
-//!   response names none). [`JwksSource::keep_fresh`] is the future that does this: spawn it.
-//! - **Failures keep the keys**: a fetch that fails, times out, or returns a document that is
-//!   too large, malformed or has no usable key leaves the current keys in place (never an
-//!   empty set), is reported as [`Event::JwksRefreshFailed`] and, from
-//!   [`JwksSource::refresh`], as a typed error. A verification that waited for such a fetch
-//!   gets that error (`server_error`: retry), not `invalid_token`.
-//! - **Removed keys stop verifying** as soon as a refresh replaces the set.
-//!
-//! # Timeouts without a runtime
-//!
-//! The library cannot sleep, so the fetch timeout is raced against the application's own
-//! [`JwksFetcher::sleep`]: when the sleep ends first, the fetch future is dropped (which
-//! cancels it with any async HTTP client) and the fetch counts as failed
-//! ([`JwksFetchError::TimedOut`]). The alternative, handing the fetch a deadline to honour,
-//! would leave a fetch that ignores it hanging every verification that waits for it.
+//! Resource servers: [`JwksSource`], a key source that follows the issuer's JWK Set, fed by
+//! the application's own HTTP client ([`JwksFetcher`]). The rules are on [`JwksSource`].
 
 mod flight;
 
@@ -366,8 +335,41 @@ impl<F: JwksFetcher> JwksSourceBuilder<F> {
 }
 
 /// A resource server's key source: the issuer's JWK Set, fetched through the application's
-/// [`JwksFetcher`], refreshed when its lifetime runs out and refetched on an unknown `kid`
-/// (see the module docs for the rules). Cheap to clone; clones share everything.
+/// [`JwksFetcher`], refreshed when its lifetime runs out and refetched on an unknown `kid`.
+/// Cheap to clone; clones share everything.
+///
+/// It keeps a [`Verifier`] supplied with the keys at the issuer's `jwks_uri`. The
+/// crate still does no HTTP and needs no runtime: the application implements [`JwksFetcher`]
+/// (one GET with any client, and a sleep from its runtime) and the source decides when to call
+/// it:
+///
+/// - **Known keys** verify synchronously, exactly as [`Verifier::verify`] does: no lock but the
+///   verifier's pointer read, no await, no fetch.
+/// - **An unknown `kid`** (the issuer rotated) triggers a refetch, at most once per
+///   [`cooldown`](JwksSourceBuilder::cooldown) (30 s by default), and **single-flight**: every
+///   verification that misses while a fetch is under way waits for that fetch instead of
+///   starting its own, so a thousand concurrent requests cost one GET and a flood of made-up
+///   `kid`s costs one GET per cooldown. Only this path awaits.
+/// - **Lifetime**: the keys are fetched again when the response's cache lifetime (its
+///   `Cache-Control: max-age`, see [`JwksResponse::cache_control`]) runs out, bounded to
+///   [`lifetime_bounds`](JwksSourceBuilder::lifetime_bounds) (5 min to 24 h; 1 h when the
+///   response names none). [`JwksSource::keep_fresh`] is the future that does this: spawn it.
+/// - **Failures keep the keys**: a fetch that fails, times out, or returns a document that is
+///   too large, malformed or has no usable key leaves the current keys in place (never an
+///   empty set), is reported as [`Event::JwksRefreshFailed`] and, from
+///   [`JwksSource::refresh`], as a typed error. A verification that waited for such a fetch
+///   gets that error (`server_error`: retry), not `invalid_token`.
+/// - **Removed keys stop verifying** as soon as a refresh replaces the set.
+///
+/// # Timeouts without a runtime
+///
+/// The library cannot sleep, so the fetch timeout is raced against the application's own
+/// [`JwksFetcher::sleep`]: when the sleep ends first, the fetch future is dropped (which
+/// cancels it with any async HTTP client) and the fetch counts as failed
+/// ([`JwksFetchError::TimedOut`]). The alternative, handing the fetch a deadline to honour,
+/// would leave a fetch that ignores it hanging every verification that waits for it.
+///
+/// # Example
 ///
 /// ```
 /// # use std::time::Duration as StdDuration;
@@ -502,7 +504,7 @@ impl<F: JwksFetcher> JwksSource<F> {
     }
 
     /// Verify an access token: [`Verifier::verify`], refetching the keys first if its `kid`
-    /// is unknown (see the module docs).
+    /// is unknown (see [`JwksSource`]).
     pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims<'static>, Error> {
         self.verify_as::<NoCustomClaims>(token).await
     }
