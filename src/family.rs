@@ -48,6 +48,9 @@ pub enum RevocationReason {
     /// answer was lost), so nobody holds its tokens: the engine revoked it on a best-effort
     /// basis.
     IssueFailed,
+    /// The authorization code the family was issued from was presented again (RFC 6749
+    /// §4.1.2): the code may have been stolen.
+    CodeReplayed,
 }
 
 /// Whether a family can still be refreshed.

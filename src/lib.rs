@@ -73,27 +73,39 @@
 
 mod cache;
 mod client;
+mod client_auth;
 mod clock;
 mod engine;
 mod error;
 pub mod event;
 mod family;
+mod form;
 mod jose;
 mod keyset;
 mod opaque;
+mod pkce;
 mod policy;
 pub mod response;
 pub mod store;
 mod verifier;
 
-pub use client::{Client, IssueRequest, RefreshRequest};
+pub use client::{
+    Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, RefreshRequest,
+};
+pub use client_auth::{
+    ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Engine, EngineBuilder, RevocationOutcome, Session};
+pub use engine::{
+    AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest, Engine, EngineBuilder,
+    NoPasswordGrant, PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse,
+};
 pub use error::{Claim, Error, GrantError, KeyError, TokenError};
 pub use family::{
     DecideConfig, Decision, FamilyRecord, FamilyState, OperationId, RevocationReason, SecretHash,
     decide,
 };
+pub use form::Form;
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
     Jwk, JwkSet, Jwks, JwksOptions, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT, NoCustomClaims,
@@ -104,6 +116,7 @@ pub use opaque::{
     FamilyId, PresentedToken, REFRESH_TOKEN_LEN, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshSecret,
     RefreshToken,
 };
+pub use pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, PkceError};
 pub use policy::{ParsePolicyVersionError, PolicyVersion};
 pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
 pub use store::{CodeStore, DeviceStore, MemoryStore, ReplayStore, TokenStore};

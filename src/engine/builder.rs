@@ -6,9 +6,8 @@ use std::sync::Arc;
 use time::Duration;
 
 use super::{Engine, Inner};
+use crate::client_auth::ClientSecretHasher;
 use crate::clock::{Clock, SystemClock};
-#[allow(unused_imports)] // rustdoc links
-use crate::engine::Engine as _;
 use crate::error::Error;
 use crate::event::{EventSink, NoEvents};
 use crate::jose::{Audience, SigningKey, Validation};
@@ -29,6 +28,8 @@ use crate::store::TokenStore;
 /// | `reuse_grace` | 5 s | 0 ..= 60 s | a refresh whose answer is lost (the store committed the rotation, the client saw an error) is retried with the same token: inside the window the retry gets the same successor; at 0 it is reuse and revokes the session. Simulated (`tests/engine/faults.rs`), 200 sessions refreshing every 15 min for a day with 1% of answers lost and clients retrying after 1 s: 124 sessions revoked and as many false theft alarms at 0, none at 1 s or 5 s. 5 s also covers clocks a second or two apart. Set 0 only if your store and network never lose an answer |
 /// | `leeway` | 30 s | 0 ..= 5 min | clock skew between servers behind NTP is far below |
 /// | `policy` | 1.0 | any | this instance's minimum; bump at runtime for every instance with [`Engine::set_policy`] |
+/// | `code_ttl` | 60 s | 10 s ..= 10 min | an authorization code is redeemed within seconds of the redirect; a short life limits a leaked one (RFC 6749 §4.1.2 recommends at most 10 minutes) |
+/// | password grant | off | on with [`EngineBuilder::danger_enable_password_grant`] | RFC 9700 §2.4 forbids it for new work; only for migrations |
 /// | `policy_refresh` | 5 s | 0 ..= 5 min | how stale this instance's view of the shared policy versions may be: a bump on one instance reaches every other within it, at one store read per level per interval |
 ///
 /// The issuer, at least one audience, a signing key and a refresh secret are required.
@@ -47,6 +48,10 @@ pub struct EngineBuilder {
     policy_refresh: Duration,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
+    code_ttl: Duration,
+    client_secrets: Option<Result<ClientSecretHasher, Error>>,
+    token_endpoint: Option<String>,
+    password_grant: bool,
 }
 
 impl core::fmt::Debug for EngineBuilder {
@@ -73,6 +78,10 @@ impl Default for EngineBuilder {
             leeway: crate::jose::DEFAULT_LEEWAY,
             policy: PolicyVersion::new(1, 0),
             policy_refresh: Duration::seconds(5),
+            code_ttl: Duration::seconds(60),
+            client_secrets: None,
+            token_endpoint: None,
+            password_grant: false,
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -167,6 +176,35 @@ impl EngineBuilder {
         self
     }
 
+    /// How long an authorization code stays redeemable.
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.code_ttl = ttl;
+        self
+    }
+
+    /// The key client secrets are hashed under (needed for `client_secret_basic` and
+    /// `client_secret_post` clients; at least 32 bytes). Hash secrets for your client table
+    /// with [`Engine::client_secret_hasher`] or a [`ClientSecretHasher`] over the same key.
+    pub fn client_secret_key(mut self, key: &[u8]) -> Self {
+        self.client_secrets = Some(ClientSecretHasher::new(key));
+        self
+    }
+
+    /// The token endpoint's URL, accepted as the audience of `private_key_jwt` client
+    /// assertions (beside the issuer).
+    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.token_endpoint = Some(url.into());
+        self
+    }
+
+    /// Offer the resource owner password credentials grant. RFC 9700 §2.4 says it MUST NOT
+    /// be used: it teaches users to type their password into clients and defeats MFA. Only
+    /// for migrating legacy clients; each client must also be allowed `GrantType::Password`.
+    pub fn danger_enable_password_grant(mut self) -> Self {
+        self.password_grant = true;
+        self
+    }
+
     /// The clock (tests, simulations).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -217,6 +255,15 @@ impl EngineBuilder {
                 "engine: reuse_grace must be between 0 and 60 seconds",
             ));
         }
+        let client_secrets = self
+            .client_secrets
+            .transpose()
+            .map_err(|_| Error::Config("engine: client_secret_key must be at least 32 bytes"))?;
+        if !within(self.code_ttl, Duration::seconds(10), Duration::minutes(10)) {
+            return Err(Error::Config(
+                "engine: code_ttl must be between 10 seconds and 10 minutes",
+            ));
+        }
         if !within(self.policy_refresh, Duration::ZERO, Duration::minutes(5)) {
             return Err(Error::Config(
                 "engine: policy_refresh must be between 0 and 5 minutes",
@@ -255,6 +302,11 @@ impl EngineBuilder {
                 absolute_ttl: self.absolute_ttl.whole_seconds(),
                 reuse_grace: self.reuse_grace.whole_seconds(),
                 orphans: std::sync::Mutex::default(),
+                leeway: self.leeway.whole_seconds(),
+                code_ttl: self.code_ttl.whole_seconds(),
+                client_secrets,
+                token_endpoint: self.token_endpoint,
+                password_grant: self.password_grant,
             }),
         })
     }

@@ -260,8 +260,17 @@ impl<S: TokenStore> Engine<S> {
             jkt: record.dpop_jkt.as_deref(),
             claims: record.claims.as_deref(),
             now,
+            ttl: self.ttl_for(client),
+            audience: None,
+            act: None,
         })?;
-        Ok(self.response(access, Some(token), &scope, record.dpop_jkt.is_some()))
+        Ok(self.response(
+            access,
+            Some(token),
+            &scope,
+            record.dpop_jkt.is_some(),
+            self.ttl_for(client),
+        ))
     }
 
     fn refresh_failed(&self, failure: RefreshFailure, family: FamilyId, client: &Client) -> Error {

@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+mod code_grant;
 mod common;
 mod config;
 mod events;

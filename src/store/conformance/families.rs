@@ -36,6 +36,7 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         RevocationReason::TokenRevoked,
         RevocationReason::Administrative,
         RevocationReason::IssueFailed,
+        RevocationReason::CodeReplayed,
     ];
     for (i, reason) in reasons.into_iter().enumerate() {
         let n = 2 + u8::try_from(i).unwrap();
