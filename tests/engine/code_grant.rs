@@ -12,6 +12,7 @@ use token_engine::{
 
 use crate::common::*;
 
+/// The redirect URI of [`spa`].
 pub const REDIRECT: &str = "https://app.example/cb";
 
 /// A public client with one redirect URI.

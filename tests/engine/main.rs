@@ -27,3 +27,4 @@ mod revocation;
 mod serialization;
 mod sessions;
 mod shared;
+mod token_endpoint;
