@@ -23,12 +23,17 @@ use crate::verifier::Verifier;
 mod builder;
 mod clients;
 mod code;
+mod device;
 mod endpoint;
 mod refresh;
 mod revocation;
 
 pub use builder::EngineBuilder;
 pub use code::{AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest};
+pub use device::{
+    DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, MemoryLimiter, UserCodeLimiter,
+    normalize_user_code,
+};
 pub use endpoint::{NoPasswordGrant, PasswordVerifier, TokenEndpointResponse};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
 

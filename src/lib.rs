@@ -97,8 +97,10 @@ pub use client_auth::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest, Engine, EngineBuilder,
-    NoPasswordGrant, PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse,
+    AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest, DEVICE_CODE_PREFIX,
+    DeviceAuthorization, DeviceRequest, Engine, EngineBuilder, MemoryLimiter, NoPasswordGrant,
+    PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse, UserCodeLimiter,
+    normalize_user_code,
 };
 pub use error::{Claim, Error, GrantError, KeyError, TokenError};
 pub use family::{

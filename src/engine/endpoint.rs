@@ -10,7 +10,7 @@ use crate::client_auth::{ClientCredentials, ClientRegistry};
 use crate::error::{Error, GrantError};
 use crate::form::Form;
 use crate::response::{ErrorResponse, TokenResponse};
-use crate::store::{CodeStore, ReplayStore, TokenStore};
+use crate::store::{CodeStore, DeviceStore, ReplayStore, TokenStore};
 
 /// Checks resource-owner passwords for the legacy password grant: the application's login.
 pub trait PasswordVerifier: Send + Sync {
@@ -108,7 +108,7 @@ impl<S: TokenStore> Engine<S> {
     }
 }
 
-impl<S: CodeStore + ReplayStore> Engine<S> {
+impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
     /// The token endpoint: parse the form (RFC 6749 rules: no repeated parameter, bounded),
     /// authenticate the client from what arrived ([`Engine::authenticate_client`]), check it
     /// may use the grant, and route on `grant_type` to the grant's method. Returns the
@@ -195,7 +195,14 @@ impl<S: CodeStore + ReplayStore> Engine<S> {
                 self.password_grant(&client, &subject, form.get("scope"))
                     .await
             }
-            GrantType::DeviceCode | GrantType::TokenExchange => Err(Error::UnsupportedGrantType),
+            GrantType::DeviceCode => {
+                self.poll_device(
+                    &client,
+                    form.require("device_code", "device_code is required")?,
+                )
+                .await
+            }
+            GrantType::TokenExchange => Err(Error::UnsupportedGrantType),
         }
     }
 }

@@ -14,6 +14,7 @@
 mod code_grant;
 mod common;
 mod config;
+mod device_flow;
 mod events;
 mod expiry;
 mod faults;
