@@ -25,6 +25,8 @@ mod clients;
 mod code;
 mod device;
 mod endpoint;
+mod exchange;
+mod id_token;
 mod refresh;
 mod revocation;
 
@@ -35,6 +37,8 @@ pub use device::{
     normalize_user_code,
 };
 pub use endpoint::{NoPasswordGrant, PasswordVerifier, TokenEndpointResponse};
+pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
+pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
@@ -82,6 +86,11 @@ struct Inner<S> {
     client_secrets: Option<crate::client_auth::ClientSecretHasher>,
     token_endpoint: Option<String>,
     password_grant: bool,
+    /// Audiences token exchange may issue for: the engine's and the configured extra ones.
+    exchange_audiences: Vec<String>,
+    /// Verifies subject tokens of token exchange: any exchange audience is accepted, so an
+    /// already delegated token can be exchanged again.
+    exchange_verifier: Verifier,
 }
 
 /// At most this many orphaned families wait for cleanup per instance; past it the oldest are

@@ -71,6 +71,10 @@ pub enum Error {
     /// Device flow: the device code expired; start again (RFC 8628 §3.5).
     #[error("expired token")]
     ExpiredToken,
+    /// Token exchange: the requested audience is not one tokens may be issued for
+    /// (RFC 8693 §2.2.2).
+    #[error("invalid target")]
+    InvalidTarget,
     /// The token store failed. Never mistaken for an invalid token: the request may be
     /// retried.
     #[error("token store failed: {0}")]
@@ -103,6 +107,7 @@ impl Error {
             Error::SlowDown => "slow_down",
             Error::AccessDenied => "access_denied",
             Error::ExpiredToken => "expired_token",
+            Error::InvalidTarget => "invalid_target",
             Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
                 "server_error"
             }

@@ -97,6 +97,9 @@ pub use client_auth::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
+    ACCESS_TOKEN_TYPE, IdTokenClaims, IdTokenExpectations, TokenExchangeRequest, verify_id_token,
+};
+pub use engine::{
     AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest, DEVICE_CODE_PREFIX,
     DeviceAuthorization, DeviceRequest, Engine, EngineBuilder, MemoryLimiter, NoPasswordGrant,
     PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse, UserCodeLimiter,

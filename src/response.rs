@@ -108,6 +108,7 @@ impl ErrorResponse {
             "slow_down" => "Polling too frequently; increase the interval by 5 seconds.",
             "access_denied" => "The user denied the authorization request.",
             "expired_token" => "The device code has expired.",
+            "invalid_target" => "The requested audience is not allowed.",
             _ => "The server could not complete the request.",
         };
         Self {

@@ -52,6 +52,7 @@ pub struct EngineBuilder {
     client_secrets: Option<Result<ClientSecretHasher, Error>>,
     token_endpoint: Option<String>,
     password_grant: bool,
+    exchange_audiences: Vec<String>,
 }
 
 impl core::fmt::Debug for EngineBuilder {
@@ -82,6 +83,7 @@ impl Default for EngineBuilder {
             client_secrets: None,
             token_endpoint: None,
             password_grant: false,
+            exchange_audiences: Vec::new(),
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -205,6 +207,13 @@ impl EngineBuilder {
         self
     }
 
+    /// An audience token exchange (RFC 8693) may issue tokens for, beside the engine's own
+    /// audiences: a downstream service a caller may delegate to.
+    pub fn exchange_audience(mut self, audience: impl Into<String>) -> Self {
+        self.exchange_audiences.push(audience.into());
+        self
+    }
+
     /// The clock (tests, simulations).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -277,6 +286,13 @@ impl EngineBuilder {
         for a in self.audiences.iter().skip(1) {
             rules = rules.also_audience(a.clone());
         }
+        let mut exchange_rules = rules.clone();
+        for a in &self.exchange_audiences {
+            exchange_rules = exchange_rules.also_audience(a.clone());
+        }
+        let exchange_verifier = keys
+            .verifier(exchange_rules)?
+            .with_shared_clock(Arc::clone(&self.clock));
         let policy = PolicyCache::new(self.policy, self.policy_refresh.whole_seconds());
         let verifier = keys
             .verifier(rules)?
@@ -307,6 +323,13 @@ impl EngineBuilder {
                 client_secrets,
                 token_endpoint: self.token_endpoint,
                 password_grant: self.password_grant,
+                exchange_verifier,
+                exchange_audiences: self
+                    .audiences
+                    .iter()
+                    .chain(&self.exchange_audiences)
+                    .cloned()
+                    .collect(),
             }),
         })
     }

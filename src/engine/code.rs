@@ -358,13 +358,23 @@ impl<S: CodeStore> Engine<S> {
             (None, None) if client.requires_pkce() => return Err(PkceError::Missing.into()),
             (None, None) => {}
         }
-        let mut issue = IssueRequest::new(grant.sub)
+        let openid = grant.scope.split(' ').any(|s| s == "openid");
+        let mut issue = IssueRequest::new(grant.sub.clone())
             .scope(grant.scope)
             .auth_time(grant.auth_time);
         if let Some(t) = grant.tenant {
             issue = issue.tenant(t);
         }
-        let response = self.issue(client, issue).await?;
+        let mut response = self.issue(client, issue).await?;
+        if openid {
+            response.id_token = Some(self.id_token(
+                client,
+                &grant.sub,
+                grant.nonce.as_deref(),
+                grant.auth_time,
+                &response.access_token,
+            )?);
+        }
         // Remember the family, so a replay of this code revokes it.
         if let Some(family) = response
             .refresh_token

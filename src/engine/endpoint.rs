@@ -202,7 +202,21 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
                 )
                 .await
             }
-            GrantType::TokenExchange => Err(Error::UnsupportedGrantType),
+            GrantType::TokenExchange => {
+                self.exchange_token(
+                    &client,
+                    crate::engine::TokenExchangeRequest {
+                        subject_token: form
+                            .require("subject_token", "subject_token is required")?,
+                        subject_token_type: form
+                            .require("subject_token_type", "subject_token_type is required")?,
+                        audience: form.get("audience"),
+                        scope: form.get("scope"),
+                        requested_token_type: form.get("requested_token_type"),
+                    },
+                )
+                .await
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ mod common;
 mod config;
 mod device_flow;
 mod events;
+mod exchange_and_id;
 mod expiry;
 mod faults;
 mod instances;
