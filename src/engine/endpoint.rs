@@ -224,8 +224,9 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
 fn error_response(e: &Error, authorization: Option<&str>) -> TokenEndpointResponse {
     let r = ErrorResponse::from_error(e);
     let status = r.http_status();
-    let basic =
-        authorization.is_some_and(|h| h.len() >= 6 && h[..6].eq_ignore_ascii_case("basic "));
+    let basic = authorization
+        .and_then(|h| h.get(..6))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "));
     TokenEndpointResponse {
         status,
         body: serde_json::to_string(&r).unwrap_or_else(|_| r#"{"error":"server_error"}"#.into()),
