@@ -447,3 +447,53 @@ async fn the_password_grant_is_refused_unless_enabled_and_allowed() {
             .await;
     assert_error(&r, 400, "unauthorized_client");
 }
+
+#[tokio::test]
+async fn a_clients_own_access_token_lifetime_applies_to_every_grant() {
+    let w = world();
+    let mut clients = w.clients.clone();
+    let short = clients
+        .remove("basic")
+        .unwrap()
+        .access_ttl(time::Duration::minutes(5));
+    clients.insert("basic".into(), short.clone());
+    let r =
+        w.h.engine
+            .token_endpoint(
+                &clients,
+                &NoPasswordGrant,
+                "grant_type=client_credentials",
+                Some(&w.basic("basic")),
+            )
+            .await;
+    let body = json(&r);
+    assert_eq!(body["expires_in"], 300, "{r:?}");
+    let claims =
+        w.h.engine
+            .verifier()
+            .verify(body["access_token"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(claims.exp, Some(NOW + 300));
+    // Issued and refreshed sessions too.
+    let app = client().access_ttl(time::Duration::minutes(2));
+    let tokens =
+        w.h.engine
+            .issue(&app, token_engine::IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    assert_eq!(tokens.expires_in, 120);
+    let next =
+        w.h.engine
+            .refresh(&app, rt(&tokens), Default::default())
+            .await
+            .unwrap();
+    assert_eq!(next.expires_in, 120);
+    assert_eq!(
+        w.h.engine
+            .verifier()
+            .verify(&next.access_token)
+            .unwrap()
+            .exp,
+        Some(NOW + 120)
+    );
+}
