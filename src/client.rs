@@ -94,6 +94,7 @@ pub struct Client {
     pkce_required: bool,
     plain_pkce: bool,
     access_ttl: Option<time::Duration>,
+    dpop_required: bool,
 }
 
 impl Client {
@@ -109,6 +110,7 @@ impl Client {
             pkce_required: true,
             plain_pkce: false,
             access_ttl: None,
+            dpop_required: false,
         }
     }
 
@@ -162,6 +164,20 @@ impl Client {
     pub fn danger_allow_plain_pkce(mut self) -> Self {
         self.plain_pkce = true;
         self
+    }
+
+    /// This client must prove possession of a DPoP key (RFC 9449) on every token request: it
+    /// can never obtain unbound tokens.
+    #[must_use]
+    pub fn require_dpop(mut self) -> Self {
+        self.dpop_required = true;
+        self
+    }
+
+    /// Whether it must use DPoP.
+    #[must_use]
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_required
     }
 
     /// This client's access-token lifetime (default: the engine's).
@@ -330,6 +346,8 @@ pub struct IssueRequest {
     pub(crate) auth_time: Option<i64>,
     pub(crate) claims: Map<String, Value>,
     pub(crate) refresh_token: bool,
+    pub(crate) dpop: Option<crate::dpop::VerifiedProof>,
+    pub(crate) cert_thumbprint: Option<String>,
 }
 
 impl IssueRequest {
@@ -343,6 +361,8 @@ impl IssueRequest {
             auth_time: None,
             claims: Map::new(),
             refresh_token: true,
+            dpop: None,
+            cert_thumbprint: None,
         }
     }
 
@@ -382,6 +402,24 @@ impl IssueRequest {
         self
     }
 
+    /// Bind the tokens to the key of this verified DPoP proof (RFC 9449): the access token
+    /// carries `cnf.jkt` and is of type `DPoP`; the family refreshes only with proofs by the
+    /// same key.
+    #[must_use]
+    pub fn dpop(mut self, proof: crate::dpop::VerifiedProof) -> Self {
+        self.dpop = Some(proof);
+        self
+    }
+
+    /// Bind the tokens to the client certificate the TLS layer verified (RFC 8705): its
+    /// SHA-256 goes in `cnf.x5t#S256` and the family refreshes only over a connection with
+    /// the same certificate.
+    #[must_use]
+    pub fn mtls(mut self, cert_sha256: &[u8; 32]) -> Self {
+        self.cert_thumbprint = Some(x5t_s256(cert_sha256));
+        self
+    }
+
     /// Issue no refresh token (and create no family).
     #[must_use]
     pub fn without_refresh_token(mut self) -> Self {
@@ -390,13 +428,47 @@ impl IssueRequest {
     }
 }
 
-/// Options of a refresh.
+/// `x5t#S256`: base64url of a certificate's SHA-256.
+pub(crate) fn x5t_s256(cert_sha256: &[u8; 32]) -> String {
+    let mut s = String::with_capacity(43);
+    crate::jose::b64_encode_to(cert_sha256, &mut s);
+    s
+}
+
+/// Options of a refresh, and what the presenter proved it holds.
 #[derive(Clone, Debug, Default)]
 pub struct RefreshRequest {
     pub(crate) scope: Option<String>,
+    pub(crate) dpop: Option<crate::dpop::VerifiedProof>,
+    pub(crate) device_id: Option<String>,
+    pub(crate) cert_thumbprint: Option<String>,
 }
 
 impl RefreshRequest {
+    /// A verified DPoP proof sent with the refresh. Required for a DPoP-bound family (by the
+    /// same key); for an unbound one it binds the new access token.
+    #[must_use]
+    pub fn dpop(mut self, proof: crate::dpop::VerifiedProof) -> Self {
+        self.dpop = Some(proof);
+        self
+    }
+
+    /// The device the refresh comes from. Required for a device-bound family (the same
+    /// device id).
+    #[must_use]
+    pub fn device(mut self, device_id: impl Into<String>) -> Self {
+        self.device_id = Some(device_id.into());
+        self
+    }
+
+    /// The SHA-256 of the client certificate of this connection (RFC 8705). Required for a
+    /// certificate-bound family (the same certificate).
+    #[must_use]
+    pub fn mtls(mut self, cert_sha256: &[u8; 32]) -> Self {
+        self.cert_thumbprint = Some(x5t_s256(cert_sha256));
+        self
+    }
+
     /// Narrow the access token's scope (never wider than the grant).
     #[must_use]
     pub fn scope(mut self, scope: impl Into<String>) -> Self {

@@ -24,6 +24,7 @@ mod builder;
 mod clients;
 mod code;
 mod device;
+mod dpop;
 mod endpoint;
 mod exchange;
 mod id_token;
@@ -36,7 +37,8 @@ pub use device::{
     DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, MemoryLimiter, UserCodeLimiter,
     normalize_user_code,
 };
-pub use endpoint::{NoPasswordGrant, PasswordVerifier, TokenEndpointResponse};
+pub use dpop::TokenBinding;
+pub use endpoint::{NoPasswordGrant, PasswordVerifier, TokenEndpointResponse, TokenHttpRequest};
 pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
 pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
@@ -91,6 +93,8 @@ struct Inner<S> {
     /// Verifies subject tokens of token exchange: any exchange audience is accepted, so an
     /// already delegated token can be exchanged again.
     exchange_verifier: Verifier,
+    dpop_rules: crate::dpop::DpopRules,
+    dpop_nonces: Option<crate::dpop::NonceKey>,
 }
 
 /// At most this many orphaned families wait for cleanup per instance; past it the oldest are
@@ -162,6 +166,8 @@ struct AccessParts<'a> {
     tenant: Option<&'a str>,
     policy: PolicyVersion,
     jkt: Option<&'a str>,
+    /// `x5t#S256` of a bound client certificate.
+    cert: Option<&'a str>,
     claims: Option<&'a str>,
     now: i64,
     /// Lifetime in seconds (the client's or the engine's).
@@ -289,7 +295,11 @@ impl<S: TokenStore> Engine<S> {
             sid: p.sid.map(|s| Cow::Owned(s.to_string())),
             tenant: p.tenant.map(Cow::Borrowed),
             pv: Some(p.policy),
-            cnf: p.jkt.map(Confirmation::jkt),
+            cnf: (p.jkt.is_some() || p.cert.is_some()).then(|| Confirmation {
+                jkt: p.jkt.map(Cow::Borrowed),
+                x5t_s256: p.cert.map(Cow::Borrowed),
+                jwk: None,
+            }),
             ..AccessTokenClaims::default()
         };
         let mut json = serde_json::to_vec(&claims).map_err(|e| Error::Serialize(e.to_string()))?;
@@ -358,6 +368,10 @@ impl<S: TokenStore> Engine<S> {
         if req.subject.is_empty() {
             return Err(Error::InvalidRequest("empty subject"));
         }
+        if client.requires_dpop() && req.dpop.is_none() {
+            return Err(crate::dpop::DpopError::Missing.into());
+        }
+        let jkt = req.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt);
         let scope = grant_scope(client, req.scope.as_deref())?;
         let claims = encode_claims(&req.claims)?;
         let now = self.now();
@@ -371,7 +385,8 @@ impl<S: TokenStore> Engine<S> {
             sid: None,
             tenant: req.tenant.as_deref(),
             policy,
-            jkt: None,
+            jkt,
+            cert: req.cert_thumbprint.as_deref(),
             claims: claims.as_deref(),
             now,
             ttl: self.ttl_for(client),
@@ -380,7 +395,7 @@ impl<S: TokenStore> Engine<S> {
         };
         if !req.refresh_token {
             let access = self.access_token(&parts)?;
-            return Ok(self.response(access, None, &scope, false, parts.ttl));
+            return Ok(self.response(access, None, &scope, jkt.is_some(), parts.ttl));
         }
         let spec = FamilySpec {
             subject: &req.subject,
@@ -388,7 +403,8 @@ impl<S: TokenStore> Engine<S> {
             scope: &scope,
             tenant: req.tenant.as_deref(),
             device_id: req.device_id.as_deref(),
-            dpop_jkt: None,
+            dpop_jkt: jkt,
+            cert_thumbprint: req.cert_thumbprint.as_deref(),
             claims: claims.clone(),
             auth_time,
             policy,
@@ -417,7 +433,8 @@ impl<S: TokenStore> Engine<S> {
                         client_id: client.id().to_owned(),
                         subject: req.subject.clone(),
                     });
-                    return Ok(self.response(access, Some(fam.token), &scope, false, parts.ttl));
+                    let bound = jkt.is_some();
+                    return Ok(self.response(access, Some(fam.token), &scope, bound, parts.ttl));
                 }
             }
         }

@@ -71,6 +71,11 @@ pub enum Error {
     /// Device flow: the device code expired; start again (RFC 8628 §3.5).
     #[error("expired token")]
     ExpiredToken,
+    /// A DPoP proof (RFC 9449) was missing, invalid, replayed or for another key; with
+    /// [`DpopError::NonceRequired`](crate::DpopError::NonceRequired) the client must retry with
+    /// the server's nonce (`use_dpop_nonce`).
+    #[error("DPoP: {0}")]
+    InvalidDpopProof(crate::dpop::DpopError),
     /// Token exchange: the requested audience is not one tokens may be issued for
     /// (RFC 8693 §2.2.2).
     #[error("invalid target")]
@@ -108,6 +113,13 @@ impl Error {
             Error::AccessDenied => "access_denied",
             Error::ExpiredToken => "expired_token",
             Error::InvalidTarget => "invalid_target",
+            Error::InvalidDpopProof(crate::dpop::DpopError::NonceRequired) => "use_dpop_nonce",
+            // RFC 9449 §7.1: a bound token presented with the wrong scheme or key at a
+            // resource server is an invalid token.
+            Error::InvalidDpopProof(
+                crate::dpop::DpopError::SchemeMismatch | crate::dpop::DpopError::KeyMismatch,
+            ) => "invalid_token",
+            Error::InvalidDpopProof(_) => "invalid_dpop_proof",
             Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
                 "server_error"
             }
@@ -124,6 +136,12 @@ impl From<TokenError> for Error {
 impl From<crate::pkce::PkceError> for Error {
     fn from(e: crate::pkce::PkceError) -> Self {
         Error::Pkce(e)
+    }
+}
+
+impl From<crate::dpop::DpopError> for Error {
+    fn from(e: crate::dpop::DpopError) -> Self {
+        Error::InvalidDpopProof(e)
     }
 }
 

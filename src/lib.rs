@@ -75,6 +75,7 @@ mod cache;
 mod client;
 mod client_auth;
 mod clock;
+mod dpop;
 mod engine;
 mod error;
 pub mod event;
@@ -96,14 +97,18 @@ pub use client_auth::{
     ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dpop::{
+    DpopError, DpopRules, MAX_PROOF_LEN, NonceKey, VerifiedProof, access_token_hash, check_proof,
+};
 pub use engine::{
-    ACCESS_TOKEN_TYPE, IdTokenClaims, IdTokenExpectations, TokenExchangeRequest, verify_id_token,
+    ACCESS_TOKEN_TYPE, IdTokenClaims, IdTokenExpectations, TokenBinding, TokenExchangeRequest,
+    verify_id_token,
 };
 pub use engine::{
     AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest, DEVICE_CODE_PREFIX,
     DeviceAuthorization, DeviceRequest, Engine, EngineBuilder, MemoryLimiter, NoPasswordGrant,
-    PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse, UserCodeLimiter,
-    normalize_user_code,
+    PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse, TokenHttpRequest,
+    UserCodeLimiter, normalize_user_code,
 };
 pub use error::{Claim, Error, GrantError, KeyError, TokenError};
 pub use family::{
@@ -180,6 +185,7 @@ pub mod __private {
             tenant: None,
             device_id: None,
             dpop_jkt: None,
+            cert_thumbprint: None,
             claims: None,
             auth_time: now,
             policy: PolicyVersion::new(1, 0),
@@ -206,6 +212,7 @@ pub mod __private {
             policy: PolicyVersion::new(1, 0),
             reuse_grace_secs,
             idle_ttl_secs: 7 * 86_400,
+            holder: Default::default(),
         };
         let clock = crate::ManualClock::new(now);
         match crate::engine::refresh_loop(store, &clock, &cfg.policy, &presented, &cfg, |_| Ok(()))
@@ -228,6 +235,7 @@ mod layering {
         let pure = [
             ("family.rs", include_str!("family.rs")),
             ("family/tests.rs", include_str!("family/tests.rs")),
+            ("dpop.rs", include_str!("dpop.rs")),
             ("opaque.rs", include_str!("opaque.rs")),
             ("policy.rs", include_str!("policy.rs")),
             ("verifier.rs", include_str!("verifier.rs")),

@@ -109,6 +109,8 @@ impl ErrorResponse {
             "access_denied" => "The user denied the authorization request.",
             "expired_token" => "The device code has expired.",
             "invalid_target" => "The requested audience is not allowed.",
+            "invalid_dpop_proof" => "The DPoP proof is invalid.",
+            "use_dpop_nonce" => "Retry with the DPoP nonce the server provided.",
             _ => "The server could not complete the request.",
         };
         Self {

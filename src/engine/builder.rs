@@ -8,6 +8,7 @@ use time::Duration;
 use super::{Engine, Inner};
 use crate::client_auth::ClientSecretHasher;
 use crate::clock::{Clock, SystemClock};
+use crate::dpop::{DpopRules, NonceKey};
 use crate::error::Error;
 use crate::event::{EventSink, NoEvents};
 use crate::jose::{Audience, SigningKey, Validation};
@@ -53,6 +54,8 @@ pub struct EngineBuilder {
     token_endpoint: Option<String>,
     password_grant: bool,
     exchange_audiences: Vec<String>,
+    dpop_rules: DpopRules,
+    dpop_nonces: Option<NonceKey>,
 }
 
 impl core::fmt::Debug for EngineBuilder {
@@ -84,6 +87,8 @@ impl Default for EngineBuilder {
             token_endpoint: None,
             password_grant: false,
             exchange_audiences: Vec::new(),
+            dpop_rules: DpopRules::default(),
+            dpop_nonces: None,
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -214,6 +219,21 @@ impl EngineBuilder {
         self
     }
 
+    /// How DPoP proofs are checked (accepted algorithms, `iat` window). Default: ES256,
+    /// ES384, EdDSA, RS256, PS256; 60 s old at most, 5 s ahead at most.
+    pub fn dpop_rules(mut self, rules: DpopRules) -> Self {
+        self.dpop_rules = rules;
+        self
+    }
+
+    /// Require server nonces in DPoP proofs (RFC 9449 §8), stateless: every instance built
+    /// with the same key accepts the others' nonces. Hand them out with
+    /// [`Engine::dpop_nonce`] in a `DPoP-Nonce` header.
+    pub fn dpop_nonces(mut self, key: NonceKey) -> Self {
+        self.dpop_nonces = Some(key);
+        self
+    }
+
     /// The clock (tests, simulations).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -268,6 +288,18 @@ impl EngineBuilder {
             .client_secrets
             .transpose()
             .map_err(|_| Error::Config("engine: client_secret_key must be at least 32 bytes"))?;
+        let rules = &self.dpop_rules;
+        let asymmetric = rules.algorithms.iter().all(|a| !a.is_symmetric());
+        if rules.algorithms.is_empty() || !asymmetric {
+            return Err(Error::Config(
+                "engine: DPoP algorithms must be asymmetric, at least one",
+            ));
+        }
+        if !(1..=600).contains(&rules.max_age) || !(0..=60).contains(&rules.max_skew) {
+            return Err(Error::Config(
+                "engine: DPoP max_age must be 1 s to 10 min, max_skew 0 to 60 s",
+            ));
+        }
         if !within(self.code_ttl, Duration::seconds(10), Duration::minutes(10)) {
             return Err(Error::Config(
                 "engine: code_ttl must be between 10 seconds and 10 minutes",
@@ -324,6 +356,8 @@ impl EngineBuilder {
                 token_endpoint: self.token_endpoint,
                 password_grant: self.password_grant,
                 exchange_verifier,
+                dpop_rules: self.dpop_rules,
+                dpop_nonces: self.dpop_nonces,
                 exchange_audiences: self
                     .audiences
                     .iter()

@@ -13,7 +13,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Engine, store_error, store_key};
+use super::{Engine, TokenBinding, store_error, store_key};
 use crate::client::{Client, GrantType, IssueRequest, grant_scope};
 use crate::error::{Error, GrantError};
 use crate::event::Event;
@@ -317,6 +317,25 @@ impl<S: CodeStore> Engine<S> {
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
     ) -> Result<TokenResponse, Error> {
+        self.exchange_code_bound(
+            client,
+            code,
+            redirect_uri,
+            code_verifier,
+            TokenBinding::default(),
+        )
+        .await
+    }
+
+    /// [`Engine::exchange_code`], binding the tokens as `binding` says (DPoP, mTLS).
+    pub async fn exchange_code_bound(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+        binding: TokenBinding,
+    ) -> Result<TokenResponse, Error> {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(Error::UnauthorizedClient);
         }
@@ -359,9 +378,11 @@ impl<S: CodeStore> Engine<S> {
             (None, None) => {}
         }
         let openid = grant.scope.split(' ').any(|s| s == "openid");
-        let mut issue = IssueRequest::new(grant.sub.clone())
-            .scope(grant.scope)
-            .auth_time(grant.auth_time);
+        let mut issue = binding.apply(
+            IssueRequest::new(grant.sub.clone())
+                .scope(grant.scope)
+                .auth_time(grant.auth_time),
+        );
         if let Some(t) = grant.tenant {
             issue = issue.tenant(t);
         }

@@ -17,7 +17,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Engine, store_error, store_key};
+use super::{Engine, TokenBinding, store_error, store_key};
 use crate::client::{Client, GrantType, IssueRequest, grant_scope};
 use crate::error::{Error, GrantError};
 use crate::jose::b64_encode_to;
@@ -366,6 +366,20 @@ impl<S: DeviceStore> Engine<S> {
         client: &Client,
         device_code: &str,
     ) -> Result<TokenResponse, Error> {
+        self.poll_device_bound(client, device_code, TokenBinding::default())
+            .await
+    }
+
+    /// [`Engine::poll_device`], binding the tokens as `binding` says (DPoP, mTLS).
+    pub async fn poll_device_bound(
+        &self,
+        client: &Client,
+        device_code: &str,
+        binding: TokenBinding,
+    ) -> Result<TokenResponse, Error> {
+        if client.requires_dpop() && binding.dpop.is_none() {
+            return Err(crate::dpop::DpopError::Missing.into());
+        }
         if !client.allows(GrantType::DeviceCode) {
             return Err(Error::UnauthorizedClient);
         }
@@ -413,7 +427,7 @@ impl<S: DeviceStore> Engine<S> {
             }
             outcome?;
             let subject = grant.subject.ok_or(GrantError::InvalidCode)?;
-            let mut req = IssueRequest::new(subject).scope(grant.scope);
+            let mut req = binding.apply(IssueRequest::new(subject).scope(grant.scope));
             if let Some(t) = grant.auth_time {
                 req = req.auth_time(t);
             }

@@ -4,7 +4,7 @@
 
 use core::future::Future;
 
-use super::Engine;
+use super::{Engine, TokenBinding};
 use crate::client::{Client, GrantType, IssueRequest, RefreshRequest};
 use crate::client_auth::{ClientCredentials, ClientRegistry};
 use crate::error::{Error, GrantError};
@@ -45,6 +45,32 @@ pub struct TokenEndpointResponse {
     pub body: String,
     /// The `WWW-Authenticate` header value, when one is due.
     pub www_authenticate: Option<String>,
+    /// The `DPoP-Nonce` header value, when the engine requires DPoP nonces.
+    pub dpop_nonce: Option<String>,
+}
+
+/// A token request as it arrived over HTTP: the form body, the `Authorization` and `DPoP`
+/// headers, and the SHA-256 of the client certificate if the TLS layer verified one.
+#[derive(Clone, Copy, Default)]
+pub struct TokenHttpRequest<'a> {
+    /// The `application/x-www-form-urlencoded` body.
+    pub body: &'a str,
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The `DPoP` header (RFC 9449): binds the tokens to its key.
+    pub dpop: Option<&'a str>,
+    /// The verified client certificate's SHA-256 (RFC 8705): binds the tokens to it.
+    pub client_cert_sha256: Option<[u8; 32]>,
+}
+
+impl core::fmt::Debug for TokenHttpRequest<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TokenHttpRequest")
+            .field("body", &"[redacted]")
+            .field("authorization", &self.authorization.map(|_| "[redacted]"))
+            .field("dpop", &self.dpop.map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl core::fmt::Debug for TokenEndpointResponse {
@@ -60,6 +86,7 @@ impl core::fmt::Debug for TokenEndpointResponse {
                 },
             )
             .field("www_authenticate", &self.www_authenticate)
+            .field("dpop_nonce", &self.dpop_nonce)
             .finish()
     }
 }
@@ -72,10 +99,21 @@ impl<S: TokenStore> Engine<S> {
         client: &Client,
         scope: Option<&str>,
     ) -> Result<TokenResponse, Error> {
+        self.client_credentials_bound(client, scope, TokenBinding::default())
+            .await
+    }
+
+    /// [`Engine::client_credentials`], binding the token as `binding` says (DPoP, mTLS).
+    pub async fn client_credentials_bound(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+        binding: TokenBinding,
+    ) -> Result<TokenResponse, Error> {
         if client.is_public() || !client.allows(GrantType::ClientCredentials) {
             return Err(Error::UnauthorizedClient);
         }
-        let mut req = IssueRequest::new(client.id()).without_refresh_token();
+        let mut req = binding.apply(IssueRequest::new(client.id()).without_refresh_token());
         if let Some(scope) = scope {
             req = req.scope(scope);
         }
@@ -94,13 +132,25 @@ impl<S: TokenStore> Engine<S> {
         subject: &str,
         scope: Option<&str>,
     ) -> Result<TokenResponse, Error> {
+        self.password_grant_bound(client, subject, scope, TokenBinding::default())
+            .await
+    }
+
+    /// [`Engine::password_grant`], binding the tokens as `binding` says (DPoP, mTLS).
+    pub async fn password_grant_bound(
+        &self,
+        client: &Client,
+        subject: &str,
+        scope: Option<&str>,
+        binding: TokenBinding,
+    ) -> Result<TokenResponse, Error> {
         if !self.inner.password_grant {
             return Err(Error::UnsupportedGrantType);
         }
         if !client.allows(GrantType::Password) {
             return Err(Error::UnauthorizedClient);
         }
-        let mut req = IssueRequest::new(subject);
+        let mut req = binding.apply(IssueRequest::new(subject));
         if let Some(scope) = scope {
             req = req.scope(scope);
         }
@@ -120,30 +170,49 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
         body: &str,
         authorization: Option<&str>,
     ) -> TokenEndpointResponse {
-        match self
-            .token_request(clients, passwords, body, authorization)
+        let request = TokenHttpRequest {
+            body,
+            authorization,
+            ..TokenHttpRequest::default()
+        };
+        self.token_endpoint_request(clients, passwords, &request)
             .await
-        {
+    }
+
+    /// [`Engine::token_endpoint`] with the `DPoP` header and the client certificate: a valid
+    /// proof (for `POST` to [`EngineBuilder::token_endpoint`](crate::EngineBuilder::token_endpoint),
+    /// its `jti` recorded) binds the tokens to its key (`token_type` `DPoP`), a certificate
+    /// binds them to it; a DPoP-bound family refreshes only with a proof by its key.
+    pub async fn token_endpoint_request<R: ClientRegistry, P: PasswordVerifier>(
+        &self,
+        clients: &R,
+        passwords: &P,
+        request: &TokenHttpRequest<'_>,
+    ) -> TokenEndpointResponse {
+        let mut response = match self.token_request(clients, passwords, request).await {
             Ok(tokens) => match serde_json::to_string(&tokens) {
                 Ok(body) => TokenEndpointResponse {
                     status: 200,
                     body,
                     www_authenticate: None,
+                    dpop_nonce: None,
                 },
-                Err(e) => error_response(&Error::Serialize(e.to_string()), authorization),
+                Err(e) => error_response(&Error::Serialize(e.to_string()), request.authorization),
             },
-            Err(e) => error_response(&e, authorization),
-        }
+            Err(e) => error_response(&e, request.authorization),
+        };
+        response.dpop_nonce = self.dpop_nonce();
+        response
     }
 
     async fn token_request<R: ClientRegistry, P: PasswordVerifier>(
         &self,
         clients: &R,
         passwords: &P,
-        body: &str,
-        authorization: Option<&str>,
+        request: &TokenHttpRequest<'_>,
     ) -> Result<TokenResponse, Error> {
-        let form = Form::parse(body)?;
+        let authorization = request.authorization;
+        let form = Form::parse(request.body)?;
         let grant = form.require("grant_type", "grant_type is required")?;
         let grant = GrantType::parse(grant).ok_or(Error::UnsupportedGrantType)?;
         let credentials = ClientCredentials {
@@ -157,13 +226,27 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
         if !client.allows(grant) {
             return Err(Error::UnauthorizedClient);
         }
+        let dpop = match request.dpop {
+            Some(proof) => {
+                let endpoint = self.inner.token_endpoint.as_deref().ok_or(Error::Config(
+                    "engine: DPoP at the token endpoint needs EngineBuilder::token_endpoint",
+                ))?;
+                Some(self.verify_dpop_proof(proof, "POST", endpoint).await?)
+            }
+            None => None,
+        };
+        let binding = TokenBinding {
+            dpop,
+            cert_sha256: request.client_cert_sha256,
+        };
         match grant {
             GrantType::AuthorizationCode => {
-                self.exchange_code(
+                self.exchange_code_bound(
                     &client,
                     form.require("code", "code is required")?,
                     form.get("redirect_uri"),
                     form.get("code_verifier"),
+                    binding,
                 )
                 .await
             }
@@ -171,6 +254,12 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
                 let mut req = RefreshRequest::default();
                 if let Some(scope) = form.get("scope") {
                     req = req.scope(scope);
+                }
+                if let Some(proof) = binding.dpop {
+                    req = req.dpop(proof);
+                }
+                if let Some(cert) = &binding.cert_sha256 {
+                    req = req.mtls(cert);
                 }
                 self.refresh(
                     &client,
@@ -180,7 +269,8 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
                 .await
             }
             GrantType::ClientCredentials => {
-                self.client_credentials(&client, form.get("scope")).await
+                self.client_credentials_bound(&client, form.get("scope"), binding)
+                    .await
             }
             GrantType::Password => {
                 if !self.inner.password_grant {
@@ -192,18 +282,19 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
                     .verify(&client, username, password)
                     .await?
                     .ok_or(Error::InvalidGrant(GrantError::InvalidSubject))?;
-                self.password_grant(&client, &subject, form.get("scope"))
+                self.password_grant_bound(&client, &subject, form.get("scope"), binding)
                     .await
             }
             GrantType::DeviceCode => {
-                self.poll_device(
+                self.poll_device_bound(
                     &client,
                     form.require("device_code", "device_code is required")?,
+                    binding,
                 )
                 .await
             }
             GrantType::TokenExchange => {
-                self.exchange_token(
+                self.exchange_token_bound(
                     &client,
                     crate::engine::TokenExchangeRequest {
                         subject_token: form
@@ -214,6 +305,7 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
                         scope: form.get("scope"),
                         requested_token_type: form.get("requested_token_type"),
                     },
+                    binding,
                 )
                 .await
             }
@@ -231,5 +323,6 @@ fn error_response(e: &Error, authorization: Option<&str>) -> TokenEndpointRespon
         status,
         body: serde_json::to_string(&r).unwrap_or_else(|_| r#"{"error":"server_error"}"#.into()),
         www_authenticate: (status == 401 && basic).then(|| "Basic realm=\"token\"".to_owned()),
+        dpop_nonce: None,
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{AccessParts, Engine};
+use super::{AccessParts, Engine, TokenBinding};
 use crate::client::{Client, GrantType, narrow_scope};
 use crate::error::{Error, GrantError};
 use crate::jose::Audience;
@@ -61,6 +61,20 @@ impl<S: TokenStore> Engine<S> {
         client: &Client,
         req: TokenExchangeRequest<'_>,
     ) -> Result<TokenResponse, Error> {
+        self.exchange_token_bound(client, req, TokenBinding::default())
+            .await
+    }
+
+    /// [`Engine::exchange_token`], binding the new token as `binding` says (DPoP, mTLS).
+    pub async fn exchange_token_bound(
+        &self,
+        client: &Client,
+        req: TokenExchangeRequest<'_>,
+        binding: TokenBinding,
+    ) -> Result<TokenResponse, Error> {
+        if client.requires_dpop() && binding.dpop.is_none() {
+            return Err(crate::dpop::DpopError::Missing.into());
+        }
         if !client.allows(GrantType::TokenExchange) {
             return Err(Error::UnauthorizedClient);
         }
@@ -106,6 +120,7 @@ impl<S: TokenStore> Engine<S> {
             obj.insert("act".to_owned(), prev);
         }
         let act = act.to_string();
+        let cert = binding.cert_sha256.as_ref().map(crate::client::x5t_s256);
         let sid = subject.sid.as_deref().and_then(FamilyId::parse);
         let access = self.access_token(&AccessParts {
             subject: subject.sub.as_deref().unwrap_or_default(),
@@ -115,14 +130,15 @@ impl<S: TokenStore> Engine<S> {
             sid,
             tenant: subject.tenant.as_deref(),
             policy: subject.pv.unwrap_or_default(),
-            jkt: None,
+            jkt: binding.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt),
+            cert: cert.as_deref(),
             claims: None,
             now,
             ttl,
             audience: audience.as_ref(),
             act: Some(&act),
         })?;
-        let mut response = self.response(access, None, &scope, false, ttl);
+        let mut response = self.response(access, None, &scope, binding.dpop.is_some(), ttl);
         response.issued_token_type = Some(ACCESS_TOKEN_TYPE.to_owned());
         Ok(response)
     }

@@ -408,6 +408,13 @@ impl SigningKey {
     }
 }
 
+/// The public key of a JWK embedded in a DPoP proof header, for the proof's `alg` (RSA keys,
+/// which carry no algorithm, are bound to it). The same import rules as a JWKS entry: no
+/// private members, curve and key type must fit the algorithm.
+pub(crate) fn proof_key(json: &str, alg: Algorithm) -> Result<VerifyingKey, KeyError> {
+    parse_raw(json)?.verifying_key(Some(alg))
+}
+
 /// Options for [`Jwks::parse`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]

@@ -26,6 +26,7 @@ mod policy;
 mod refresh;
 mod reuse;
 mod revocation;
+mod sender_constrained;
 mod serialization;
 mod sessions;
 mod shared;
