@@ -141,6 +141,7 @@ pub(crate) enum Field {
     Tenant,
     DeviceId,
     DpopJkt,
+    CertThumbprint,
     Claims,
     AuthTime,
     CreatedAt,
@@ -165,6 +166,7 @@ impl Field {
             Field::Tenant => new.tenant.clone_from(&old.tenant),
             Field::DeviceId => new.device_id.clone_from(&old.device_id),
             Field::DpopJkt => new.dpop_jkt.clone_from(&old.dpop_jkt),
+            Field::CertThumbprint => new.cert_thumbprint.clone_from(&old.cert_thumbprint),
             Field::Claims => new.claims.clone_from(&old.claims),
             Field::AuthTime => new.auth_time = old.auth_time,
             Field::CreatedAt => new.created_at = old.created_at,
@@ -187,6 +189,7 @@ pub(crate) enum Optional {
     Tenant,
     DeviceId,
     DpopJkt,
+    CertThumbprint,
     Claims,
 }
 
@@ -196,6 +199,7 @@ impl Optional {
             Optional::Tenant => r.tenant = None,
             Optional::DeviceId => r.device_id = None,
             Optional::DpopJkt => r.dpop_jkt = None,
+            Optional::CertThumbprint => r.cert_thumbprint = None,
             Optional::Claims => r.claims = None,
         }
     }
