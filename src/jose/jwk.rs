@@ -412,7 +412,18 @@ impl SigningKey {
 /// which carry no algorithm, are bound to it). The same import rules as a JWKS entry: no
 /// private members, curve and key type must fit the algorithm.
 pub(crate) fn proof_key(json: &str, alg: Algorithm) -> Result<VerifyingKey, KeyError> {
-    parse_raw(json)?.verifying_key(Some(alg))
+    let raw = parse_raw(json)?;
+    if alg.family() != Family::Ec {
+        return raw.verifying_key(Some(alg));
+    }
+    // The same rules as `verifying_key`, but the point is left to ring's check at the
+    // signature: the proof key is used once.
+    raw.check_use(Op::Verify)?;
+    let alg = raw.algorithm(Some(alg))?;
+    if raw.has_private_members() {
+        return Err(KeyError::MixedKeySet);
+    }
+    VerifyingKey::ec_checked_at_use(alg, &raw.ec_point(alg)?)
 }
 
 /// Options for [`Jwks::parse`].

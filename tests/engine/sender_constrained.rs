@@ -201,6 +201,17 @@ fn every_check_of_rfc_9449_4_3() {
     for (proof, want) in &cases {
         assert_eq!(check(proof).err(), Some(*want), "{proof:.80}");
     }
+    // A point off the curve (y changed), signed with the real key: refused at the signature,
+    // where ring validates the point.
+    let mut off = h.header();
+    let y = off["jwk"]["y"].as_str().unwrap().to_owned();
+    let flipped = if y.starts_with('A') { "B" } else { "A" };
+    off["jwk"]["y"] = format!("{flipped}{}", &y[1..]).into();
+    let e = check(&sign(&h.key, &off, &claims)).err();
+    assert!(
+        matches!(e, Some(DpopError::Signature | DpopError::Key)),
+        "{e:?}"
+    );
     // Another key's signature over the same header: refused.
     let other = holder(Algorithm::ES256);
     let forged = sign(&other.key, &h.header(), &claims);
