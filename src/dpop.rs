@@ -296,6 +296,54 @@ pub fn check_proof(
     )
 }
 
+/// What a client puts in a proof (RFC 9449 §4.2).
+#[derive(Clone, Copy, Debug)]
+pub struct ProofClaims<'a> {
+    /// The request's method (`POST` for the token endpoint).
+    pub method: &'a str,
+    /// The request's URI (without query and fragment).
+    pub uri: &'a str,
+    /// When the proof is made, Unix seconds.
+    pub iat: i64,
+    /// A unique id for this proof (for example 16 random bytes, base64url).
+    pub jti: &'a str,
+    /// The access token sent with the proof (resource requests): its hash becomes `ath`.
+    pub access_token: Option<&'a str>,
+    /// The server's latest `DPoP-Nonce`, if it asked for one.
+    pub nonce: Option<&'a str>,
+}
+
+/// Make a DPoP proof (client side): a `dpop+jwt` JWS signed by `key` with its public JWK in
+/// the header. `key` must be asymmetric; keep it for the life of the tokens it binds.
+pub fn sign_proof(
+    key: &crate::jose::SigningKey,
+    claims: &ProofClaims<'_>,
+) -> Result<String, crate::error::Error> {
+    use crate::error::Error;
+    let jwk = key
+        .verifying_key()
+        .to_jwk()
+        .ok_or(Error::Config("a DPoP key must be asymmetric"))?;
+    let header = serde_json::json!({"typ": "dpop+jwt", "alg": key.alg().name(), "jwk": jwk});
+    let mut payload = serde_json::json!({
+        "jti": claims.jti, "htm": claims.method, "htu": claims.uri, "iat": claims.iat,
+    });
+    if let (Some(token), Some(map)) = (claims.access_token, payload.as_object_mut()) {
+        map.insert("ath".into(), access_token_hash(token).into());
+    }
+    if let (Some(nonce), Some(map)) = (claims.nonce, payload.as_object_mut()) {
+        map.insert("nonce".into(), nonce.into());
+    }
+    let mut out = String::new();
+    b64_encode_to(header.to_string().as_bytes(), &mut out);
+    out.push('.');
+    b64_encode_to(payload.to_string().as_bytes(), &mut out);
+    let signature = key.sign(out.as_bytes())?;
+    out.push('.');
+    b64_encode_to(&signature, &mut out);
+    Ok(out)
+}
+
 impl crate::verifier::Verifier {
     /// A resource request with a DPoP-capable `Authorization` header (RFC 9449 §7): the token
     /// is verified (sync, no I/O), then a DPoP-bound token needs the `DPoP` scheme and a proof

@@ -98,7 +98,8 @@ pub use client_auth::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dpop::{
-    DpopError, DpopRules, MAX_PROOF_LEN, NonceKey, VerifiedProof, access_token_hash, check_proof,
+    DpopError, DpopRules, MAX_PROOF_LEN, NonceKey, ProofClaims, VerifiedProof, access_token_hash,
+    check_proof, sign_proof,
 };
 pub use engine::{
     ACCESS_TOKEN_TYPE, IdTokenClaims, IdTokenExpectations, TokenBinding, TokenExchangeRequest,

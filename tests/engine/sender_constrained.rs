@@ -677,3 +677,37 @@ async fn certificate_bound_tokens_need_the_same_certificate() {
         ));
     }
 }
+
+#[test]
+fn proofs_made_with_sign_proof_verify() {
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap().0;
+    let proof = token_engine::sign_proof(
+        &key,
+        &token_engine::ProofClaims {
+            method: "GET",
+            uri: API,
+            iat: NOW,
+            jti: "j1",
+            access_token: Some("at"),
+            nonce: Some("n"),
+        },
+    )
+    .unwrap();
+    let ok = check_proof(&proof, "GET", API, Some("at"), NOW, &DpopRules::default()).unwrap();
+    assert_eq!(ok.jkt(), key.verifying_key().thumbprint().unwrap());
+    let hmac = SigningKey::hmac(Algorithm::HS256, &[1; 32]).unwrap();
+    assert!(
+        token_engine::sign_proof(
+            &hmac,
+            &token_engine::ProofClaims {
+                method: "GET",
+                uri: API,
+                iat: NOW,
+                jti: "j2",
+                access_token: None,
+                nonce: None,
+            }
+        )
+        .is_err()
+    );
+}
