@@ -100,7 +100,7 @@ impl Default for DpopRules {
     }
 }
 
-/// A proof that checked out. Only [`verify_proof`] makes one.
+/// A proof that checked out. Only [`check_proof`] and the engine's DPoP methods make one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedProof {
     jkt: String,
