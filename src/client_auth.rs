@@ -12,12 +12,11 @@ use core::future::Future;
 use std::collections::HashMap;
 
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::client::{Client, ClientAuthMethod, ClientSecretHash};
 use crate::error::Error;
-use crate::jose::{b64_decode_vec, b64_encode_to, verify_compact};
+use crate::jose::{b64_decode_vec, verify_compact};
 
 /// The `client_assertion_type` of RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -34,13 +33,7 @@ pub struct ClientSecret(Zeroizing<String>);
 impl ClientSecret {
     /// A fresh secret (256 bits).
     pub fn generate() -> Result<Self, Error> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        SystemRandom::new()
-            .fill(&mut bytes[..])
-            .map_err(|_| Error::Crypto("random generator failed"))?;
-        let mut s = Zeroizing::new(String::with_capacity(43));
-        b64_encode_to(&bytes[..], &mut s);
-        Ok(Self(s))
+        crate::opaque::random_text("").map(Self)
     }
 
     /// The secret's text, to hand to the client.

@@ -9,7 +9,6 @@
 use core::fmt;
 
 use ring::digest;
-use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -74,13 +73,7 @@ pub struct CodeVerifier(Zeroizing<String>);
 impl CodeVerifier {
     /// A fresh verifier: 32 random bytes, base64url (43 characters, 256 bits of entropy).
     pub fn generate() -> Result<Self, Error> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        SystemRandom::new()
-            .fill(&mut bytes[..])
-            .map_err(|_| Error::Crypto("random generator failed"))?;
-        let mut s = Zeroizing::new(String::with_capacity(43));
-        b64_encode_to(&bytes[..], &mut s);
-        Ok(Self(s))
+        crate::opaque::random_text("").map(Self)
     }
 
     /// A verifier received from a client, checked against RFC 7636 §4.1.

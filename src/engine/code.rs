@@ -9,7 +9,6 @@
 
 use core::fmt;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -19,7 +18,6 @@ use crate::error::{Error, GrantError};
 use crate::event::Event;
 use crate::family::{OperationId, RevocationReason};
 use crate::form::encode_component;
-use crate::jose::b64_encode_to;
 use crate::opaque::FamilyId;
 use crate::pkce::{CodeChallenge, PkceError};
 use crate::response::{ErrorResponse, TokenResponse};
@@ -273,12 +271,7 @@ impl<S: CodeStore> Engine<S> {
             tenant: req.tenant,
         };
         let payload = serde_json::to_vec(&grant).map_err(|e| Error::Serialize(e.to_string()))?;
-        let mut random = Zeroizing::new([0u8; 32]);
-        SystemRandom::new()
-            .fill(&mut random[..])
-            .map_err(|_| Error::Crypto("random generator failed"))?;
-        let mut code = Zeroizing::new(String::from(AUTHORIZATION_CODE_PREFIX));
-        b64_encode_to(&random[..], &mut code);
+        let code = crate::opaque::random_text(AUTHORIZATION_CODE_PREFIX)?;
         let record = CodeRecord {
             key: code_key(&code),
             client_id: client.id().to_owned(),

@@ -15,12 +15,10 @@ use std::sync::{Mutex, PoisonError};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use super::{Engine, TokenBinding, store_error, store_key};
 use crate::client::{Client, GrantType, IssueRequest, grant_scope};
 use crate::error::{Error, GrantError};
-use crate::jose::b64_encode_to;
 use crate::response::TokenResponse;
 use crate::store::{CasOutcome, DeviceRecord, DeviceState, DeviceStore, InsertOutcome};
 
@@ -202,11 +200,7 @@ impl<S: DeviceStore> Engine<S> {
         let rng = SystemRandom::new();
         let now = self.now();
         for _ in 0..5 {
-            let mut random = Zeroizing::new([0u8; 32]);
-            rng.fill(&mut random[..])
-                .map_err(|_| Error::Crypto("random generator failed"))?;
-            let mut device_code = String::from(DEVICE_CODE_PREFIX);
-            b64_encode_to(&random[..], &mut device_code);
+            let device_code = crate::opaque::random_text(DEVICE_CODE_PREFIX)?;
             let user = user_code(&rng)?;
             let grant = DeviceGrant {
                 scope: scope.clone(),
@@ -240,7 +234,7 @@ impl<S: DeviceStore> Engine<S> {
                     complete.push_str("user_code=");
                     complete.push_str(&shown);
                     return Ok(DeviceAuthorization {
-                        device_code,
+                        device_code: device_code.to_string(),
                         user_code: shown,
                         verification_uri: verification_uri.to_owned(),
                         verification_uri_complete: complete,

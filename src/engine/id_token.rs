@@ -157,10 +157,10 @@ pub fn verify_id_token(
     if claims.iat > expect.now.saturating_add(expect.leeway) {
         return Err(TokenError::IssuedInFuture.into());
     }
-    if let Some(nonce) = expect.nonce {
-        if claims.nonce.as_deref() != Some(nonce) {
-            return Err(TokenError::Claims.into());
-        }
+    if let Some(nonce) = expect.nonce
+        && claims.nonce.as_deref() != Some(nonce)
+    {
+        return Err(TokenError::Claims.into());
     }
     if let Some(access) = expect.access_token {
         let alg = Algorithm::from_name(&header.alg).ok_or(TokenError::Header)?;

@@ -109,16 +109,16 @@ impl<S: TokenStore> Engine<S> {
                 return Err(Error::UnauthorizedClient);
             }
             let now = self.now();
-            if let Some((reason, _, by)) = record.revocation() {
-                if by == op {
-                    // This request's own earlier attempt revoked it; its answer was lost.
-                    self.emit(Event::FamilyRevoked {
-                        family,
-                        reason,
-                        possible_repeat: true,
-                    });
-                    return Ok(RevocationOutcome::Revoked { family });
-                }
+            if let Some((reason, _, by)) = record.revocation()
+                && by == op
+            {
+                // This request's own earlier attempt revoked it; its answer was lost.
+                self.emit(Event::FamilyRevoked {
+                    family,
+                    reason,
+                    possible_repeat: true,
+                });
+                return Ok(RevocationOutcome::Revoked { family });
             }
             if !record.is_live(now, self.inner.idle_ttl) {
                 return Ok(RevocationOutcome::AlreadyInactive { family });

@@ -573,10 +573,10 @@ impl Jwks {
             return Err(KeyError::MixedKeySet);
         }
         for (i, k) in raws.iter().enumerate() {
-            if let Some(kid) = &k.kid {
-                if raws.iter().skip(i + 1).any(|o| o.kid.as_ref() == Some(kid)) {
-                    return Err(KeyError::DuplicateKeyId);
-                }
+            if let Some(kid) = &k.kid
+                && raws.iter().skip(i + 1).any(|o| o.kid.as_ref() == Some(kid))
+            {
+                return Err(KeyError::DuplicateKeyId);
             }
         }
         let mut out = Jwks {

@@ -401,10 +401,10 @@ impl Broken {
         let ids: Vec<_> = lock(&self.created).keys().copied().collect();
         let mut out = Vec::new();
         for id in ids {
-            if let Some(f) = self.load_family(&id).await? {
-                if m.matches(&f.subject, subject) {
-                    out.push(f);
-                }
+            if let Some(f) = self.load_family(&id).await?
+                && m.matches(&f.subject, subject)
+            {
+                out.push(f);
             }
         }
         Ok(out)
@@ -448,11 +448,11 @@ impl Broken {
         let ids: Vec<_> = lock(&self.created).keys().copied().collect();
         let mut n = 0;
         for id in ids {
-            if let Some(f) = self.load_family(&id).await? {
-                if doomed(&f) {
-                    lock(&self.deleted).insert(id);
-                    n += 1;
-                }
+            if let Some(f) = self.load_family(&id).await?
+                && doomed(&f)
+            {
+                lock(&self.deleted).insert(id);
+                n += 1;
             }
         }
         Ok(n)
@@ -811,10 +811,10 @@ impl DeviceStore for Broken {
         }
         let keys = lock(&self.device_keys).clone();
         for key in keys {
-            if let Some(d) = self.inner.load_device(&key).await? {
-                if d.user_code.to_lowercase() == user_code.to_lowercase() {
-                    return Ok(Some(d));
-                }
+            if let Some(d) = self.inner.load_device(&key).await?
+                && d.user_code.to_lowercase() == user_code.to_lowercase()
+            {
+                return Ok(Some(d));
             }
         }
         Ok(None)
