@@ -83,6 +83,7 @@ fn bench_primitives(c: &mut Criterion) {
         policy: PolicyVersion::new(1, 0),
         reuse_grace_secs: 0,
         idle_ttl_secs: 7 * 86_400,
+        holder: Default::default(),
     };
     g.bench_function("decide", |b| {
         b.iter(|| black_box(decide(black_box(&record), &presented, NOW + 1, &cfg)))

@@ -4,15 +4,46 @@
 //! The output goes to standard output only: redirect it to a file with tight permissions or
 //! into your secrets manager, never into version control.
 
+use std::process::ExitCode;
+
 use token_engine::{Algorithm, Error, KeySet, RefreshSecret, SigningKey};
 
-fn main() -> Result<(), Error> {
+const RSA_HELP: &str = "keygen: ring cannot generate RSA keys. Make one with OpenSSL and load it \
+with SigningKey::from_pem(Algorithm::RS256, ..):
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out signing.pem
+(or pick EdDSA, ES256 or ES384 here: cargo run --example keygen -- ES256)";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
     let alg = match std::env::args().nth(1).as_deref() {
         None => Algorithm::EdDSA,
-        Some(name) => {
-            Algorithm::from_name(name).ok_or(Error::Config("usage: keygen [EdDSA|ES256|ES384]"))?
-        }
+        Some(name) => Algorithm::from_name(name).ok_or_else(|| {
+            format!("keygen: unknown algorithm {name:?}; usage: keygen [EdDSA|ES256|ES384]")
+        })?,
     };
+    if alg.name().starts_with("RS") || alg.name().starts_with("PS") {
+        return Err(RSA_HELP.to_owned());
+    }
+    if alg.name().starts_with("HS") {
+        return Err(
+            "keygen: HMAC keys are shared secrets, not key pairs: use 32+ random bytes \
+(for example RefreshSecret::generate_bytes) with SigningKey::hmac"
+                .to_owned(),
+        );
+    }
+    keygen(alg).map_err(|e| format!("keygen: {e}"))
+}
+
+fn keygen(alg: Algorithm) -> Result<(), Error> {
     let (key, document) = SigningKey::generate(alg)?;
     let pem = document.to_pem().ok_or(Error::Config(
         "keygen makes asymmetric keys: EdDSA, ES256 or ES384",

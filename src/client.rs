@@ -1,25 +1,124 @@
-//! Who asks and what they ask for: [`Client`], [`IssueRequest`], [`RefreshRequest`], and the
-//! scope rules (RFC 6749 §3.3).
+//! Who asks and what they ask for: [`Client`] (its grants, redirect URIs, PKCE and
+//! authentication method), [`IssueRequest`], [`RefreshRequest`], and the scope rules
+//! (RFC 6749 §3.3).
 
 use serde_json::{Map, Value};
 
 use crate::error::Error;
 
-/// An OAuth client as the engine sees it: its id and the scopes it may be granted. Client
-/// authentication (secrets, private_key_jwt, mTLS) is the application's job, done before it
-/// calls the engine.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The grant types of RFC 6749 and its extensions, as a client may be allowed them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1), with PKCE.
+    AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
+    DeviceCode,
+    /// `client_credentials` (RFC 6749 §4.4).
+    ClientCredentials,
+    /// `password` (RFC 6749 §4.3): legacy, for migrations only (RFC 9700 §2.4).
+    Password,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
+    TokenExchange,
+}
+
+impl GrantType {
+    /// The `grant_type` parameter value.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+
+    /// The grant type named by a `grant_type` parameter, if this crate knows it.
+    #[must_use]
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::DeviceCode,
+            GrantType::ClientCredentials,
+            GrantType::Password,
+            GrantType::TokenExchange,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == value)
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// A public client: no authentication (`none`); PKCE is always required.
+    None,
+    /// `client_secret_basic`: the secret in the `Authorization: Basic` header.
+    SecretBasic(ClientSecretHash),
+    /// `client_secret_post`: the secret in the form body.
+    SecretPost(ClientSecretHash),
+    /// `private_key_jwt` (RFC 7523): a signed assertion, verified with these public keys.
+    PrivateKeyJwt(Vec<crate::jose::VerifyingKey>),
+}
+
+/// What the application stores for a client secret: an HMAC-SHA256 of it under a key only
+/// the application holds ([`ClientSecretHasher`](crate::ClientSecretHasher)). Not the
+/// secret, and useless without that key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ClientSecretHash(pub [u8; 32]);
+
+impl core::fmt::Debug for ClientSecretHash {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ClientSecretHash([redacted])")
+    }
+}
+
+/// An OAuth client as the engine sees it: its id, the scopes it may be granted, the grant
+/// types it may use, its exact redirect URIs, whether it must use PKCE, its token lifetime
+/// and how it authenticates. [`Client::new`] is a public client allowed the authorization
+/// code and refresh grants, PKCE (`S256`) required; builder methods change that.
+#[derive(Clone, Debug)]
 pub struct Client {
     id: String,
     allowed_scopes: Vec<String>,
+    grant_types: Vec<GrantType>,
+    redirect_uris: Vec<String>,
+    auth: ClientAuthMethod,
+    pkce_required: bool,
+    plain_pkce: bool,
+    access_ttl: Option<time::Duration>,
+    dpop_required: bool,
 }
 
 impl Client {
-    /// A client that may be granted no scope yet.
+    /// A public client (no authentication) that may use the authorization-code and refresh
+    /// grants, with PKCE required, and may be granted no scope yet.
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
             allowed_scopes: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            redirect_uris: Vec::new(),
+            auth: ClientAuthMethod::None,
+            pkce_required: true,
+            plain_pkce: false,
+            access_ttl: None,
+            dpop_required: false,
+        }
+    }
+
+    /// A confidential client authenticating with `method` (a secret or `private_key_jwt`).
+    pub fn confidential(id: impl Into<String>, method: ClientAuthMethod) -> Self {
+        Self {
+            auth: method,
+            ..Self::new(id)
         }
     }
 
@@ -35,6 +134,59 @@ impl Client {
         self
     }
 
+    /// The grant types this client may use (replacing the default authorization code and
+    /// refresh).
+    #[must_use]
+    pub fn grant_types(mut self, grants: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = grants.into_iter().collect();
+        self
+    }
+
+    /// A redirect URI, matched exactly (RFC 9700 §4.1.3: no prefix or pattern matching).
+    #[must_use]
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Let this confidential client use the authorization-code grant without PKCE (legacy
+    /// clients). Public clients always need PKCE: this changes nothing for them.
+    #[must_use]
+    pub fn pkce_optional(mut self) -> Self {
+        self.pkce_required = false;
+        self
+    }
+
+    /// Accept `plain` PKCE (and a challenge without a method) from this client. RFC 7636
+    /// allows it only for clients that cannot do SHA-256; `plain` gives no protection when
+    /// the authorization request is observed.
+    #[must_use]
+    pub fn danger_allow_plain_pkce(mut self) -> Self {
+        self.plain_pkce = true;
+        self
+    }
+
+    /// This client must prove possession of a DPoP key (RFC 9449) on every token request: it
+    /// can never obtain unbound tokens.
+    #[must_use]
+    pub fn require_dpop(mut self) -> Self {
+        self.dpop_required = true;
+        self
+    }
+
+    /// Whether it must use DPoP.
+    #[must_use]
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_required
+    }
+
+    /// This client's access-token lifetime (default: the engine's).
+    #[must_use]
+    pub fn access_ttl(mut self, ttl: time::Duration) -> Self {
+        self.access_ttl = Some(ttl);
+        self
+    }
+
     /// The client id.
     #[must_use]
     pub fn id(&self) -> &str {
@@ -45,6 +197,44 @@ impl Client {
     #[must_use]
     pub fn allowed_scopes(&self) -> &[String] {
         &self.allowed_scopes
+    }
+
+    /// Whether it may use `grant`.
+    #[must_use]
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Its exact redirect URIs.
+    #[must_use]
+    pub fn redirect_uris(&self) -> &[String] {
+        &self.redirect_uris
+    }
+
+    /// How it authenticates.
+    #[must_use]
+    pub fn auth_method(&self) -> &ClientAuthMethod {
+        &self.auth
+    }
+
+    /// Whether it is public (no authentication).
+    #[must_use]
+    pub fn is_public(&self) -> bool {
+        matches!(self.auth, ClientAuthMethod::None)
+    }
+
+    /// Whether it must send a PKCE challenge (always for public clients).
+    #[must_use]
+    pub fn requires_pkce(&self) -> bool {
+        self.pkce_required || self.is_public()
+    }
+
+    pub(crate) fn allows_plain_pkce(&self) -> bool {
+        self.plain_pkce
+    }
+
+    pub(crate) fn access_ttl_secs(&self) -> Option<i64> {
+        self.access_ttl.map(|d| d.whole_seconds())
     }
 }
 
@@ -156,6 +346,8 @@ pub struct IssueRequest {
     pub(crate) auth_time: Option<i64>,
     pub(crate) claims: Map<String, Value>,
     pub(crate) refresh_token: bool,
+    pub(crate) dpop: Option<crate::dpop::VerifiedProof>,
+    pub(crate) cert_thumbprint: Option<String>,
 }
 
 impl IssueRequest {
@@ -169,6 +361,8 @@ impl IssueRequest {
             auth_time: None,
             claims: Map::new(),
             refresh_token: true,
+            dpop: None,
+            cert_thumbprint: None,
         }
     }
 
@@ -208,6 +402,24 @@ impl IssueRequest {
         self
     }
 
+    /// Bind the tokens to the key of this verified DPoP proof (RFC 9449): the access token
+    /// carries `cnf.jkt` and is of type `DPoP`; the family refreshes only with proofs by the
+    /// same key.
+    #[must_use]
+    pub fn dpop(mut self, proof: crate::dpop::VerifiedProof) -> Self {
+        self.dpop = Some(proof);
+        self
+    }
+
+    /// Bind the tokens to the client certificate the TLS layer verified (RFC 8705): its
+    /// SHA-256 goes in `cnf.x5t#S256` and the family refreshes only over a connection with
+    /// the same certificate.
+    #[must_use]
+    pub fn mtls(mut self, cert_sha256: &[u8; 32]) -> Self {
+        self.cert_thumbprint = Some(x5t_s256(cert_sha256));
+        self
+    }
+
     /// Issue no refresh token (and create no family).
     #[must_use]
     pub fn without_refresh_token(mut self) -> Self {
@@ -216,13 +428,47 @@ impl IssueRequest {
     }
 }
 
-/// Options of a refresh.
+/// `x5t#S256`: base64url of a certificate's SHA-256.
+pub(crate) fn x5t_s256(cert_sha256: &[u8; 32]) -> String {
+    let mut s = String::with_capacity(43);
+    crate::jose::b64_encode_to(cert_sha256, &mut s);
+    s
+}
+
+/// Options of a refresh, and what the presenter proved it holds.
 #[derive(Clone, Debug, Default)]
 pub struct RefreshRequest {
     pub(crate) scope: Option<String>,
+    pub(crate) dpop: Option<crate::dpop::VerifiedProof>,
+    pub(crate) device_id: Option<String>,
+    pub(crate) cert_thumbprint: Option<String>,
 }
 
 impl RefreshRequest {
+    /// A verified DPoP proof sent with the refresh. Required for a DPoP-bound family (by the
+    /// same key); for an unbound one it binds the new access token.
+    #[must_use]
+    pub fn dpop(mut self, proof: crate::dpop::VerifiedProof) -> Self {
+        self.dpop = Some(proof);
+        self
+    }
+
+    /// The device the refresh comes from. Required for a device-bound family (the same
+    /// device id).
+    #[must_use]
+    pub fn device(mut self, device_id: impl Into<String>) -> Self {
+        self.device_id = Some(device_id.into());
+        self
+    }
+
+    /// The SHA-256 of the client certificate of this connection (RFC 8705). Required for a
+    /// certificate-bound family (the same certificate).
+    #[must_use]
+    pub fn mtls(mut self, cert_sha256: &[u8; 32]) -> Self {
+        self.cert_thumbprint = Some(x5t_s256(cert_sha256));
+        self
+    }
+
     /// Narrow the access token's scope (never wider than the grant).
     #[must_use]
     pub fn scope(mut self, scope: impl Into<String>) -> Self {

@@ -21,10 +21,26 @@ use crate::store::{CasOutcome, InsertOutcome, TokenStore};
 use crate::verifier::Verifier;
 
 mod builder;
+mod clients;
+mod code;
+mod device;
+mod dpop;
+mod endpoint;
+mod exchange;
+mod id_token;
 mod refresh;
 mod revocation;
 
 pub use builder::EngineBuilder;
+pub use code::{AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest};
+pub use device::{
+    DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, MemoryLimiter, UserCodeLimiter,
+    normalize_user_code,
+};
+pub use dpop::TokenBinding;
+pub use endpoint::{NoPasswordGrant, PasswordVerifier, TokenEndpointResponse, TokenHttpRequest};
+pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
+pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
@@ -67,6 +83,18 @@ struct Inner<S> {
     /// Families whose `issue` failed after the store may have created them, to revoke when
     /// the store answers again (best effort, bounded).
     orphans: std::sync::Mutex<Vec<FamilyId>>,
+    leeway: i64,
+    code_ttl: i64,
+    client_secrets: Option<crate::client_auth::ClientSecretHasher>,
+    token_endpoint: Option<String>,
+    password_grant: bool,
+    /// Audiences token exchange may issue for: the engine's and the configured extra ones.
+    exchange_audiences: Vec<String>,
+    /// Verifies subject tokens of token exchange: any exchange audience is accepted, so an
+    /// already delegated token can be exchanged again.
+    exchange_verifier: Verifier,
+    dpop_rules: crate::dpop::DpopRules,
+    dpop_nonces: Option<crate::dpop::NonceKey>,
 }
 
 /// At most this many orphaned families wait for cleanup per instance; past it the oldest are
@@ -111,6 +139,19 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// SHA-256 over a label and length-prefixed parts: the store keys of codes, device records
+/// and replay ids (the store never sees the secret itself).
+pub(crate) fn store_key(label: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in core::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 fn store_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
     Error::Store(Box::new(e))
 }
@@ -125,8 +166,16 @@ struct AccessParts<'a> {
     tenant: Option<&'a str>,
     policy: PolicyVersion,
     jkt: Option<&'a str>,
+    /// `x5t#S256` of a bound client certificate.
+    cert: Option<&'a str>,
     claims: Option<&'a str>,
     now: i64,
+    /// Lifetime in seconds (the client's or the engine's).
+    ttl: i64,
+    /// Another audience than the engine's (token exchange).
+    audience: Option<&'a Audience<'a>>,
+    /// The `act` claim's JSON value (token exchange).
+    act: Option<&'a str>,
 }
 
 impl Engine<()> {
@@ -236,8 +285,8 @@ impl<S: TokenStore> Engine<S> {
         let claims: AccessTokenClaims<'_> = AccessTokenClaims {
             iss: Some(Cow::Borrowed(&self.inner.issuer)),
             sub: Some(Cow::Borrowed(p.subject)),
-            aud: Some(self.inner.audience.clone()),
-            exp: Some(p.now.saturating_add(self.inner.access_ttl)),
+            aud: Some(p.audience.unwrap_or(&self.inner.audience).clone()),
+            exp: Some(p.now.saturating_add(p.ttl)),
             iat: Some(p.now),
             jti: Some(Cow::Owned(jti_text)),
             client_id: Some(Cow::Borrowed(p.client_id)),
@@ -246,10 +295,20 @@ impl<S: TokenStore> Engine<S> {
             sid: p.sid.map(|s| Cow::Owned(s.to_string())),
             tenant: p.tenant.map(Cow::Borrowed),
             pv: Some(p.policy),
-            cnf: p.jkt.map(Confirmation::jkt),
+            cnf: (p.jkt.is_some() || p.cert.is_some()).then(|| Confirmation {
+                jkt: p.jkt.map(Cow::Borrowed),
+                x5t_s256: p.cert.map(Cow::Borrowed),
+                jwk: None,
+            }),
             ..AccessTokenClaims::default()
         };
         let mut json = serde_json::to_vec(&claims).map_err(|e| Error::Serialize(e.to_string()))?;
+        if let Some(act) = p.act {
+            json.pop();
+            json.extend_from_slice(b",\"act\":");
+            json.extend_from_slice(act.as_bytes());
+            json.push(b'}');
+        }
         // Splice the application's claims (a JSON object without registered names, checked
         // when the session was issued) into the registered ones: `{..}` + `{..}` → `{..,..}`.
         if let Some(app) = p
@@ -264,12 +323,18 @@ impl<S: TokenStore> Engine<S> {
         self.inner.keys.sign_access_token_json(&json)
     }
 
+    /// The access-token lifetime for `client`.
+    fn ttl_for(&self, client: &Client) -> i64 {
+        client.access_ttl_secs().unwrap_or(self.inner.access_ttl)
+    }
+
     fn response(
         &self,
         access_token: String,
         refresh_token: Option<RefreshToken>,
         scope: &str,
         jkt: bool,
+        ttl: i64,
     ) -> TokenResponse {
         TokenResponse {
             access_token,
@@ -278,9 +343,11 @@ impl<S: TokenStore> Engine<S> {
             } else {
                 TokenType::Bearer
             },
-            expires_in: u64::try_from(self.inner.access_ttl).unwrap_or(0),
+            expires_in: u64::try_from(ttl).unwrap_or(0),
             refresh_token,
             scope: (!scope.is_empty()).then(|| scope.to_owned()),
+            id_token: None,
+            issued_token_type: None,
         }
     }
 
@@ -301,6 +368,10 @@ impl<S: TokenStore> Engine<S> {
         if req.subject.is_empty() {
             return Err(Error::InvalidRequest("empty subject"));
         }
+        if client.requires_dpop() && req.dpop.is_none() {
+            return Err(crate::dpop::DpopError::Missing.into());
+        }
+        let jkt = req.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt);
         let scope = grant_scope(client, req.scope.as_deref())?;
         let claims = encode_claims(&req.claims)?;
         let now = self.now();
@@ -314,13 +385,17 @@ impl<S: TokenStore> Engine<S> {
             sid: None,
             tenant: req.tenant.as_deref(),
             policy,
-            jkt: None,
+            jkt,
+            cert: req.cert_thumbprint.as_deref(),
             claims: claims.as_deref(),
             now,
+            ttl: self.ttl_for(client),
+            audience: None,
+            act: None,
         };
         if !req.refresh_token {
             let access = self.access_token(&parts)?;
-            return Ok(self.response(access, None, &scope, false));
+            return Ok(self.response(access, None, &scope, jkt.is_some(), parts.ttl));
         }
         let spec = FamilySpec {
             subject: &req.subject,
@@ -328,7 +403,8 @@ impl<S: TokenStore> Engine<S> {
             scope: &scope,
             tenant: req.tenant.as_deref(),
             device_id: req.device_id.as_deref(),
-            dpop_jkt: None,
+            dpop_jkt: jkt,
+            cert_thumbprint: req.cert_thumbprint.as_deref(),
             claims: claims.clone(),
             auth_time,
             policy,
@@ -357,7 +433,8 @@ impl<S: TokenStore> Engine<S> {
                         client_id: client.id().to_owned(),
                         subject: req.subject.clone(),
                     });
-                    return Ok(self.response(access, Some(fam.token), &scope, false));
+                    let bound = jkt.is_some();
+                    return Ok(self.response(access, Some(fam.token), &scope, bound, parts.ttl));
                 }
             }
         }

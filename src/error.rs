@@ -54,9 +54,41 @@ pub enum Error {
     /// The request is malformed; the text says how (for logs, not for the wire).
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
-    /// The client may not do this (for example revoke another client's token).
+    /// The client may not do this (for example revoke another client's token, or use a grant
+    /// type it is not registered for).
     #[error("unauthorized client")]
     UnauthorizedClient,
+    /// Client authentication failed (unknown client, wrong secret, bad assertion, no or
+    /// several authentication methods); the text says how, for logs. Sent with HTTP 401.
+    #[error("invalid client: {0}")]
+    InvalidClient(&'static str),
+    /// The `grant_type` is unknown or not offered (RFC 6749 §5.2).
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// PKCE (RFC 7636) refused a verifier or a challenge.
+    #[error("PKCE: {0}")]
+    Pkce(crate::pkce::PkceError),
+    /// Device flow: the user has not answered yet; poll again (RFC 8628 §3.5).
+    #[error("authorization pending")]
+    AuthorizationPending,
+    /// Device flow: polling too fast; the interval grew by 5 seconds (RFC 8628 §3.5).
+    #[error("slow down")]
+    SlowDown,
+    /// Device flow: the user denied the request (RFC 8628 §3.5).
+    #[error("access denied")]
+    AccessDenied,
+    /// Device flow: the device code expired; start again (RFC 8628 §3.5).
+    #[error("expired token")]
+    ExpiredToken,
+    /// A DPoP proof (RFC 9449) was missing, invalid, replayed or for another key; with
+    /// [`DpopError::NonceRequired`](crate::DpopError::NonceRequired) the client must retry with
+    /// the server's nonce (`use_dpop_nonce`).
+    #[error("DPoP: {0}")]
+    InvalidDpopProof(crate::dpop::DpopError),
+    /// Token exchange: the requested audience is not one tokens may be issued for
+    /// (RFC 8693 §2.2.2).
+    #[error("invalid target")]
+    InvalidTarget,
     /// The token store failed. Never mistaken for an invalid token: the request may be
     /// retried.
     #[error("token store failed: {0}")]
@@ -80,6 +112,24 @@ impl Error {
             Error::InvalidScope => "invalid_scope",
             Error::InvalidRequest(_) => "invalid_request",
             Error::UnauthorizedClient => "unauthorized_client",
+            Error::InvalidClient(_) => "invalid_client",
+            Error::UnsupportedGrantType => "unsupported_grant_type",
+            // RFC 7636 §4.4.1 and §4.6: a bad challenge is invalid_request at the
+            // authorization endpoint; a verifier that does not match is invalid_grant.
+            Error::Pkce(crate::pkce::PkceError::Mismatch) => "invalid_grant",
+            Error::Pkce(_) => "invalid_request",
+            Error::AuthorizationPending => "authorization_pending",
+            Error::SlowDown => "slow_down",
+            Error::AccessDenied => "access_denied",
+            Error::ExpiredToken => "expired_token",
+            Error::InvalidTarget => "invalid_target",
+            Error::InvalidDpopProof(crate::dpop::DpopError::NonceRequired) => "use_dpop_nonce",
+            // RFC 9449 §7.1: a bound token presented with the wrong scheme or key at a
+            // resource server is an invalid token.
+            Error::InvalidDpopProof(
+                crate::dpop::DpopError::SchemeMismatch | crate::dpop::DpopError::KeyMismatch,
+            ) => "invalid_token",
+            Error::InvalidDpopProof(_) => "invalid_dpop_proof",
             Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
                 "server_error"
             }
@@ -94,6 +144,18 @@ fn skipped_list(skipped: &[crate::jose::SkippedKey]) -> String {
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         Error::InvalidToken(e)
+    }
+}
+
+impl From<crate::pkce::PkceError> for Error {
+    fn from(e: crate::pkce::PkceError) -> Self {
+        Error::Pkce(e)
+    }
+}
+
+impl From<crate::dpop::DpopError> for Error {
+    fn from(e: crate::dpop::DpopError) -> Self {
+        Error::InvalidDpopProof(e)
     }
 }
 
@@ -125,6 +187,17 @@ pub enum GrantError {
     GenerationAhead,
     /// Concurrent refreshes kept winning the compare-and-swap; the bounded retries ran out.
     Contention,
+    /// An authorization or device code that is unknown, already used or expired.
+    InvalidCode,
+    /// An authorization code presented a second time: the tokens issued from it are revoked
+    /// (RFC 6749 §4.1.2).
+    CodeReplayed,
+    /// The code was issued to another client.
+    CodeIssuedToAnotherClient,
+    /// The `redirect_uri` differs from the one the code was issued for.
+    RedirectUriMismatch,
+    /// The resource owner's credentials or the subject token were not accepted.
+    InvalidSubject,
 }
 
 impl fmt::Display for GrantError {
@@ -138,6 +211,11 @@ impl fmt::Display for GrantError {
             GrantError::AbsoluteExpired => "refresh-token family expired",
             GrantError::GenerationAhead => "refresh token generation ahead of the family",
             GrantError::Contention => "too many concurrent refreshes",
+            GrantError::InvalidCode => "unknown, used or expired code",
+            GrantError::CodeReplayed => "authorization code replayed",
+            GrantError::CodeIssuedToAnotherClient => "code issued to another client",
+            GrantError::RedirectUriMismatch => "redirect_uri does not match",
+            GrantError::InvalidSubject => "subject not accepted",
         })
     }
 }

@@ -12,6 +12,7 @@
 //! | bad tag / unknown key id | rejected by [`RefreshKeys::parse`], before any store read |
 //! | family revoked, or past its idle or absolute expiry | [`Decision::Reject`] |
 //! | issued to another client | [`Decision::Revoke`] (counts as reuse) |
+//! | bound family, presenter without its DPoP key, certificate or device | [`Decision::Revoke`] (`BindingMismatch`) |
 //! | generation ahead of the record | [`Decision::Reject`] (`GenerationAhead`, an anomaly) |
 //! | older generation, outside the grace rule below | [`Decision::Revoke`] (reuse detected) |
 //! | policy major older than current | [`Decision::Revoke`] (`PolicyChanged`) |
@@ -48,6 +49,13 @@ pub enum RevocationReason {
     /// answer was lost), so nobody holds its tokens: the engine revoked it on a best-effort
     /// basis.
     IssueFailed,
+    /// The authorization code the family was issued from was presented again (RFC 6749
+    /// §4.1.2): the code may have been stolen.
+    CodeReplayed,
+    /// A refresh token of a sender-constrained family (DPoP key, client certificate, device)
+    /// was presented without the binding, or with another: only a thief holds the token
+    /// without the key.
+    BindingMismatch,
 }
 
 /// Whether a family can still be refreshed.
@@ -91,17 +99,30 @@ impl OperationId {
         Self(id)
     }
 
-    /// The id of a refresh by `client_id` presenting this token: a retry is the same client
-    /// presenting the same token again.
+    /// The id of a refresh presenting this token, by this client, with what the presenter
+    /// holds (DPoP key, device, certificate): a retry is the same presenter sending the same
+    /// token again; a thief without the key is another request.
     #[must_use]
-    pub fn of_refresh(presented: &PresentedToken, client_id: &str) -> Self {
+    pub fn of_refresh(presented: &PresentedToken, cfg: &DecideConfig<'_>) -> Self {
+        let h = &cfg.holder;
+        fn opt(v: Option<&str>) -> &[u8] {
+            v.map_or(&[][..], str::as_bytes)
+        }
         Self::of(
             "refresh",
             &[
                 presented.family.as_bytes(),
                 &presented.generation.to_be_bytes(),
                 &hash_secret(&presented.secret),
-                client_id.as_bytes(),
+                cfg.client_id.as_bytes(),
+                &[
+                    u8::from(h.dpop_jkt.is_some()),
+                    u8::from(h.device_id.is_some()),
+                    u8::from(h.cert_thumbprint.is_some()),
+                ],
+                opt(h.dpop_jkt),
+                opt(h.device_id),
+                opt(h.cert_thumbprint),
             ],
         )
     }
@@ -147,6 +168,9 @@ pub struct FamilyRecord {
     pub device_id: Option<String>,
     /// RFC 7638 thumbprint of the DPoP key the family is bound to, if any.
     pub dpop_jkt: Option<String>,
+    /// SHA-256 of the client certificate the family is bound to (RFC 8705 `x5t#S256`,
+    /// base64url), if any.
+    pub cert_thumbprint: Option<String>,
     /// The application's claims for the session's access tokens, as a compact JSON object.
     pub claims: Option<String>,
     /// When the user authenticated.
@@ -233,6 +257,40 @@ pub struct DecideConfig<'a> {
     pub reuse_grace_secs: i64,
     /// How long a family may go unused.
     pub idle_ttl_secs: i64,
+    /// What the presenter proved it holds (DPoP key, client certificate, device).
+    pub holder: Holder<'a>,
+}
+
+/// What the presenter of a refresh token proved it holds. A family bound to any of these
+/// refreshes only for a presenter with the same one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Holder<'a> {
+    /// RFC 7638 thumbprint of the key of a verified DPoP proof.
+    pub dpop_jkt: Option<&'a str>,
+    /// The device the request comes from.
+    pub device_id: Option<&'a str>,
+    /// `x5t#S256` of the client certificate the TLS layer verified.
+    pub cert_thumbprint: Option<&'a str>,
+}
+
+impl Holder<'_> {
+    /// Whether this holder satisfies every binding of `record` (constant-time comparisons).
+    #[must_use]
+    pub fn satisfies(&self, record: &FamilyRecord) -> bool {
+        fn same(bound: Option<&String>, held: Option<&str>) -> bool {
+            match (bound, held) {
+                (None, _) => true,
+                (Some(b), Some(h)) => {
+                    b.len() == h.len()
+                        && bool::from(subtle::ConstantTimeEq::ct_eq(b.as_bytes(), h.as_bytes()))
+                }
+                (Some(_), None) => false,
+            }
+        }
+        same(record.dpop_jkt.as_ref(), self.dpop_jkt)
+            && same(record.device_id.as_ref(), self.device_id)
+            && same(record.cert_thumbprint.as_ref(), self.cert_thumbprint)
+    }
 }
 
 /// What to do with a presented refresh token. The caller must act on it.
@@ -273,11 +331,7 @@ fn revoke(
     now: i64,
 ) -> Decision {
     let mut record = record.clone();
-    record.revoke(
-        reason,
-        now,
-        OperationId::of_refresh(presented, cfg.client_id),
-    );
+    record.revoke(reason, now, OperationId::of_refresh(presented, cfg));
     Decision::Revoke { record, reason }
 }
 
@@ -306,6 +360,16 @@ pub fn decide(
     if cfg.client_id != record.client_id {
         // A token of this family in another client's hands: treat as theft.
         return revoke(record, presented, cfg, RevocationReason::ReuseDetected, now);
+    }
+    if !cfg.holder.satisfies(record) {
+        // A sender-constrained token without its key (or device, or certificate): theft.
+        return revoke(
+            record,
+            presented,
+            cfg,
+            RevocationReason::BindingMismatch,
+            now,
+        );
     }
     let current = presented.generation == record.generation;
     let previous = presented.generation.checked_add(1) == Some(record.generation);
@@ -418,6 +482,7 @@ pub(crate) struct FamilySpec<'a> {
     pub(crate) tenant: Option<&'a str>,
     pub(crate) device_id: Option<&'a str>,
     pub(crate) dpop_jkt: Option<&'a str>,
+    pub(crate) cert_thumbprint: Option<&'a str>,
     pub(crate) claims: Option<String>,
     pub(crate) auth_time: i64,
     pub(crate) policy: PolicyVersion,
@@ -443,6 +508,7 @@ pub(crate) fn new_family(
             tenant: own(spec.tenant),
             device_id: own(spec.device_id),
             dpop_jkt: own(spec.dpop_jkt),
+            cert_thumbprint: own(spec.cert_thumbprint),
             claims: spec.claims.clone(),
             auth_time: spec.auth_time,
             created_at: now,

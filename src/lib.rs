@@ -70,31 +70,55 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod client;
+mod client_auth;
 mod clock;
+mod dpop;
 mod engine;
 mod error;
 pub mod event;
 mod family;
+mod form;
 mod jose;
 mod jwks;
 mod keyset;
 mod opaque;
+mod pkce;
 mod policy;
 pub mod response;
 pub mod store;
 mod verifier;
 
-pub use client::{Client, IssueRequest, RefreshRequest};
+pub use client::{
+    Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, RefreshRequest,
+};
+pub use client_auth::{
+    ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Engine, EngineBuilder, RevocationOutcome, Session};
+pub use dpop::{
+    DpopError, DpopRules, MAX_PROOF_LEN, NonceKey, ProofClaims, VerifiedProof, access_token_hash,
+    check_proof, sign_proof,
+};
+pub use engine::{
+    ACCESS_TOKEN_TYPE, IdTokenClaims, IdTokenExpectations, TokenBinding, TokenExchangeRequest,
+    verify_id_token,
+};
+pub use engine::{
+    AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest, DEVICE_CODE_PREFIX,
+    DeviceAuthorization, DeviceRequest, Engine, EngineBuilder, MemoryLimiter, NoPasswordGrant,
+    PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse, TokenHttpRequest,
+    UserCodeLimiter, normalize_user_code,
+};
 pub use error::{Claim, Error, GrantError, KeyError, TokenError};
 pub use family::{
     DecideConfig, Decision, FamilyRecord, FamilyState, OperationId, RevocationReason, SecretHash,
     decide,
 };
+pub use form::Form;
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
     Jwk, JwkSet, Jwks, JwksOptions, JwtRules, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT,
@@ -110,6 +134,7 @@ pub use opaque::{
     FamilyId, PresentedToken, REFRESH_TOKEN_LEN, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshSecret,
     RefreshToken,
 };
+pub use pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, PkceError};
 pub use policy::{ParsePolicyVersionError, PolicyVersion};
 pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
 pub use store::{CodeStore, DeviceStore, MemoryStore, ReplayStore, TokenStore};
@@ -168,6 +193,7 @@ pub mod __private {
             tenant: None,
             device_id: None,
             dpop_jkt: None,
+            cert_thumbprint: None,
             claims: None,
             auth_time: now,
             policy: PolicyVersion::new(1, 0),
@@ -194,6 +220,7 @@ pub mod __private {
             policy: PolicyVersion::new(1, 0),
             reuse_grace_secs,
             idle_ttl_secs: 7 * 86_400,
+            holder: Default::default(),
         };
         let clock = crate::ManualClock::new(now);
         match crate::engine::refresh_loop(store, &clock, &cfg.policy, &presented, &cfg, |_| Ok(()))
@@ -216,6 +243,7 @@ mod layering {
         let pure = [
             ("family.rs", include_str!("family.rs")),
             ("family/tests.rs", include_str!("family/tests.rs")),
+            ("dpop.rs", include_str!("dpop.rs")),
             ("opaque.rs", include_str!("opaque.rs")),
             ("policy.rs", include_str!("policy.rs")),
             ("verifier.rs", include_str!("verifier.rs")),

@@ -405,6 +405,19 @@ pub(crate) fn hash_secret(secret: &[u8; SECRET_LEN]) -> [u8; 32] {
     out
 }
 
+/// `prefix` followed by 32 fresh random bytes in base64url (256 bits): the text of the
+/// crate's one-time secrets (authorization and device codes, client secrets, PKCE verifiers).
+pub(crate) fn random_text(prefix: &str) -> Result<Zeroizing<String>, Error> {
+    let mut bytes = Zeroizing::new([0u8; SECRET_LEN]);
+    SystemRandom::new()
+        .fill(&mut bytes[..])
+        .map_err(|_| Error::Crypto("random generator failed"))?;
+    let mut text = Zeroizing::new(String::with_capacity(prefix.len() + 43));
+    text.push_str(prefix);
+    b64_encode_to(&bytes[..], &mut text);
+    Ok(text)
+}
+
 /// Constant-time equality of two secret hashes.
 pub(crate) fn hashes_match(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.ct_eq(b).into()

@@ -40,6 +40,12 @@ pub struct TokenResponse {
     /// The granted scope, space-separated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The OpenID Connect ID token, when `openid` was granted by the authorization-code grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the issued token (token exchange only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 fn expose_refresh<S: Serializer>(t: &Option<RefreshToken>, s: S) -> Result<S::Ok, S::Error> {
@@ -57,6 +63,8 @@ impl fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("refresh_token", &self.refresh_token)
             .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .field("issued_token_type", &self.issued_token_type)
             .finish()
     }
 }
@@ -95,6 +103,14 @@ impl ErrorResponse {
             "invalid_request" => "The request is malformed.",
             "invalid_client" => "Client authentication failed.",
             "unauthorized_client" => "The client is not authorized for this request.",
+            "unsupported_grant_type" => "The grant type is not supported.",
+            "authorization_pending" => "The user has not yet completed the authorization.",
+            "slow_down" => "Polling too frequently; increase the interval by 5 seconds.",
+            "access_denied" => "The user denied the authorization request.",
+            "expired_token" => "The device code has expired.",
+            "invalid_target" => "The requested audience is not allowed.",
+            "invalid_dpop_proof" => "The DPoP proof is invalid.",
+            "use_dpop_nonce" => "Retry with the DPoP nonce the server provided.",
             _ => "The server could not complete the request.",
         };
         Self {

@@ -277,6 +277,11 @@ impl Verifier {
         self.rebuild(|i| i.cache = Some(Arc::new(TokenCache::new(capacity))))
     }
 
+    /// The verifier's current time (its clock).
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now_unix()
+    }
+
     /// Number of tokens in the verified-token cache (0 without one).
     #[must_use]
     pub fn cached_tokens(&self) -> usize {

@@ -39,3 +39,36 @@ fn jwk_rsa_inconsistent_crt_is_rejected_at_import() {
     let json = String::from_utf8_lossy(INPUT);
     assert_eq!(SigningKey::from_jwk(&json).err(), Some(KeyError::Rejected));
 }
+
+/// `token_request`: an `Authorization` header whose sixth byte is inside a multi-byte
+/// character (`"Basi"` then `Å`...). The check for a failed Basic attempt sliced the header at
+/// byte 6 and panicked on the char boundary; any header must get a plain answer (here 401:
+/// the header is not Basic credentials and nothing else authenticates the client).
+#[tokio::test]
+async fn token_endpoint_survives_a_header_cut_inside_a_character() {
+    use token_engine::{Client, Engine, MemoryStore, NoPasswordGrant, RefreshSecret};
+    let engine = Engine::builder()
+        .issuer("https://as")
+        .audience("https://api")
+        .signing_key(SigningKey::hmac(token_engine::Algorithm::HS256, &[7; 32]).unwrap())
+        .refresh_secret(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+        .build(MemoryStore::new())
+        .unwrap();
+    let clients = vec![Client::new("app")];
+    for header in [
+        "Basi\u{c5}\u{c5}c YmFzaWM6c2VjcmV0",
+        "\u{e9}\u{e9}\u{e9}",
+        "Basic",
+    ] {
+        let r = engine
+            .token_endpoint(
+                &clients,
+                &NoPasswordGrant,
+                "grant_type=client_credentials&scope=read",
+                Some(header),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{header:?}");
+        assert_eq!(r.www_authenticate, None, "not a Basic attempt: {header:?}");
+    }
+}

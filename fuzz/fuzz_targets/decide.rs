@@ -157,6 +157,7 @@ fn check(
                 policy: PolicyVersion::new(1, 0),
                 reuse_grace_secs: g,
                 idle_ttl_secs: IDLE,
+                holder: Default::default(),
             };
             let mut rotations = 0;
             for (i, (text, p)) in m.issued.iter().enumerate() {
@@ -298,6 +299,7 @@ fuzz_target!(|data: &[u8]| {
                     policy: PolicyVersion::new(1, 0),
                     reuse_grace_secs: grace,
                     idle_ttl_secs: IDLE,
+                    holder: Default::default(),
                 };
                 decide(&before, &p, now, &cfg)
             };
@@ -345,9 +347,17 @@ fuzz_target!(|data: &[u8]| {
                     // The same client presenting the very token whose refresh revoked the
                     // family: a retry after a lost answer, told again, nothing written.
                     let p = keys.parse(text).expect("genuine tag");
+                    let cfg = DecideConfig {
+                        keys,
+                        client_id: client,
+                        policy: PolicyVersion::new(1, 0),
+                        reuse_grace_secs: grace,
+                        idle_ttl_secs: IDLE,
+                        holder: Default::default(),
+                    };
                     assert!(
                         matches!(before.state, FamilyState::Revoked { operation, .. }
-                            if operation == token_engine::OperationId::of_refresh(&p, client)),
+                            if operation == token_engine::OperationId::of_refresh(&p, &cfg)),
                         "a repeat report for another request's revocation"
                     );
                     assert_eq!(after, before, "a repeat wrote");

@@ -157,6 +157,8 @@ fn token_response(data: &[u8]) {
         expires_in,
         refresh_token: refresh.clone().map(RefreshToken::from_string),
         scope: scope.clone(),
+        id_token: None,
+        issued_token_type: None,
     };
     // Debug redacts both tokens: it is exactly this, whatever they hold.
     let rt_debug = if refresh.is_some() {
@@ -166,7 +168,8 @@ fn token_response(data: &[u8]) {
     };
     let expected_debug = format!(
         "TokenResponse {{ access_token: \"[redacted]\", token_type: {token_type:?}, \
-         expires_in: {expires_in}, refresh_token: {rt_debug}, scope: {scope:?} }}"
+         expires_in: {expires_in}, refresh_token: {rt_debug}, scope: {scope:?}, \
+         id_token: None, issued_token_type: None }}"
     );
     assert_eq!(format!("{r:?}"), expected_debug);
     let json = serde_json::to_string(&r).expect("serialize");

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use time::Duration;
 
 use super::{Engine, Inner};
+use crate::client_auth::ClientSecretHasher;
 use crate::clock::{Clock, SystemClock};
-#[allow(unused_imports)] // rustdoc links
-use crate::engine::Engine as _;
+use crate::dpop::{DpopRules, NonceKey};
 use crate::error::Error;
 use crate::event::{EventSink, NoEvents};
 use crate::jose::{Audience, SigningKey, Validation};
@@ -29,6 +29,8 @@ use crate::store::TokenStore;
 /// | `reuse_grace` | 5 s | 0 ..= 60 s | a refresh whose answer is lost (the store committed the rotation, the client saw an error) is retried with the same token: inside the window the retry gets the same successor; at 0 it is reuse and revokes the session. Simulated (`tests/engine/faults.rs`), 200 sessions refreshing every 15 min for a day with 1% of answers lost and clients retrying after 1 s: 124 sessions revoked and as many false theft alarms at 0, none at 1 s or 5 s. 5 s also covers clocks a second or two apart. Set 0 only if your store and network never lose an answer |
 /// | `leeway` | 30 s | 0 ..= 5 min | clock skew between servers behind NTP is far below |
 /// | `policy` | 1.0 | any | this instance's minimum; bump at runtime for every instance with [`Engine::set_policy`] |
+/// | `code_ttl` | 60 s | 10 s ..= 10 min | an authorization code is redeemed within seconds of the redirect; a short life limits a leaked one (RFC 6749 §4.1.2 recommends at most 10 minutes) |
+/// | password grant | off | on with [`EngineBuilder::danger_enable_password_grant`] | RFC 9700 §2.4 forbids it for new work; only for migrations |
 /// | `policy_refresh` | 5 s | 0 ..= 5 min | how stale this instance's view of the shared policy versions may be: a bump on one instance reaches every other within it, at one store read per level per interval |
 ///
 /// The issuer, at least one audience, a signing key and a refresh secret are required.
@@ -47,6 +49,13 @@ pub struct EngineBuilder {
     policy_refresh: Duration,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
+    code_ttl: Duration,
+    client_secrets: Option<Result<ClientSecretHasher, Error>>,
+    token_endpoint: Option<String>,
+    password_grant: bool,
+    exchange_audiences: Vec<String>,
+    dpop_rules: DpopRules,
+    dpop_nonces: Option<NonceKey>,
 }
 
 impl core::fmt::Debug for EngineBuilder {
@@ -73,6 +82,13 @@ impl Default for EngineBuilder {
             leeway: crate::jose::DEFAULT_LEEWAY,
             policy: PolicyVersion::new(1, 0),
             policy_refresh: Duration::seconds(5),
+            code_ttl: Duration::seconds(60),
+            client_secrets: None,
+            token_endpoint: None,
+            password_grant: false,
+            exchange_audiences: Vec::new(),
+            dpop_rules: DpopRules::default(),
+            dpop_nonces: None,
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -167,6 +183,57 @@ impl EngineBuilder {
         self
     }
 
+    /// How long an authorization code stays redeemable.
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.code_ttl = ttl;
+        self
+    }
+
+    /// The key client secrets are hashed under (needed for `client_secret_basic` and
+    /// `client_secret_post` clients; at least 32 bytes). Hash secrets for your client table
+    /// with [`Engine::client_secret_hasher`] or a [`ClientSecretHasher`] over the same key.
+    pub fn client_secret_key(mut self, key: &[u8]) -> Self {
+        self.client_secrets = Some(ClientSecretHasher::new(key));
+        self
+    }
+
+    /// The token endpoint's URL, accepted as the audience of `private_key_jwt` client
+    /// assertions (beside the issuer).
+    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.token_endpoint = Some(url.into());
+        self
+    }
+
+    /// Offer the resource owner password credentials grant. RFC 9700 §2.4 says it MUST NOT
+    /// be used: it teaches users to type their password into clients and defeats MFA. Only
+    /// for migrating legacy clients; each client must also be allowed `GrantType::Password`.
+    pub fn danger_enable_password_grant(mut self) -> Self {
+        self.password_grant = true;
+        self
+    }
+
+    /// An audience token exchange (RFC 8693) may issue tokens for, beside the engine's own
+    /// audiences: a downstream service a caller may delegate to.
+    pub fn exchange_audience(mut self, audience: impl Into<String>) -> Self {
+        self.exchange_audiences.push(audience.into());
+        self
+    }
+
+    /// How DPoP proofs are checked (accepted algorithms, `iat` window). Default: ES256,
+    /// ES384, EdDSA, RS256, PS256; 60 s old at most, 5 s ahead at most.
+    pub fn dpop_rules(mut self, rules: DpopRules) -> Self {
+        self.dpop_rules = rules;
+        self
+    }
+
+    /// Require server nonces in DPoP proofs (RFC 9449 §8), stateless: every instance built
+    /// with the same key accepts the others' nonces. Hand them out with
+    /// [`Engine::dpop_nonce`] in a `DPoP-Nonce` header.
+    pub fn dpop_nonces(mut self, key: NonceKey) -> Self {
+        self.dpop_nonces = Some(key);
+        self
+    }
+
     /// The clock (tests, simulations).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -217,6 +284,27 @@ impl EngineBuilder {
                 "engine: reuse_grace must be between 0 and 60 seconds",
             ));
         }
+        let client_secrets = self
+            .client_secrets
+            .transpose()
+            .map_err(|_| Error::Config("engine: client_secret_key must be at least 32 bytes"))?;
+        let rules = &self.dpop_rules;
+        let asymmetric = rules.algorithms.iter().all(|a| !a.is_symmetric());
+        if rules.algorithms.is_empty() || !asymmetric {
+            return Err(Error::Config(
+                "engine: DPoP algorithms must be asymmetric, at least one",
+            ));
+        }
+        if !(1..=600).contains(&rules.max_age) || !(0..=60).contains(&rules.max_skew) {
+            return Err(Error::Config(
+                "engine: DPoP max_age must be 1 s to 10 min, max_skew 0 to 60 s",
+            ));
+        }
+        if !within(self.code_ttl, Duration::seconds(10), Duration::minutes(10)) {
+            return Err(Error::Config(
+                "engine: code_ttl must be between 10 seconds and 10 minutes",
+            ));
+        }
         if !within(self.policy_refresh, Duration::ZERO, Duration::minutes(5)) {
             return Err(Error::Config(
                 "engine: policy_refresh must be between 0 and 5 minutes",
@@ -230,6 +318,13 @@ impl EngineBuilder {
         for a in self.audiences.iter().skip(1) {
             rules = rules.also_audience(a.clone());
         }
+        let mut exchange_rules = rules.clone();
+        for a in &self.exchange_audiences {
+            exchange_rules = exchange_rules.also_audience(a.clone());
+        }
+        let exchange_verifier = keys
+            .verifier(exchange_rules)?
+            .with_shared_clock(Arc::clone(&self.clock));
         let policy = PolicyCache::new(self.policy, self.policy_refresh.whole_seconds());
         let verifier = keys
             .verifier(rules)?
@@ -255,6 +350,20 @@ impl EngineBuilder {
                 absolute_ttl: self.absolute_ttl.whole_seconds(),
                 reuse_grace: self.reuse_grace.whole_seconds(),
                 orphans: std::sync::Mutex::default(),
+                leeway: self.leeway.whole_seconds(),
+                code_ttl: self.code_ttl.whole_seconds(),
+                client_secrets,
+                token_endpoint: self.token_endpoint,
+                password_grant: self.password_grant,
+                exchange_verifier,
+                dpop_rules: self.dpop_rules,
+                dpop_nonces: self.dpop_nonces,
+                exchange_audiences: self
+                    .audiences
+                    .iter()
+                    .chain(&self.exchange_audiences)
+                    .cloned()
+                    .collect(),
             }),
         })
     }

@@ -15,7 +15,9 @@ use crate::client::{Client, RefreshRequest, narrow_scope};
 use crate::clock::Clock;
 use crate::error::{Error, GrantError};
 use crate::event::Event;
-use crate::family::{DecideConfig, Decision, FamilyRecord, OperationId, RevocationReason, decide};
+use crate::family::{
+    DecideConfig, Decision, FamilyRecord, Holder, OperationId, RevocationReason, decide,
+};
 use crate::opaque::{FamilyId, PresentedToken, RefreshToken};
 use crate::policy::PolicyVersion;
 use crate::response::TokenResponse;
@@ -163,9 +165,7 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
                 return Err(match record.revocation() {
                     // Revoked by this very request (same token presented again) whose earlier
                     // answer was lost: report the revocation again, marked.
-                    Some((reason, _, op))
-                        if op == OperationId::of_refresh(presented, base.client_id) =>
-                    {
+                    Some((reason, _, op)) if op == OperationId::of_refresh(presented, base) => {
                         RefreshFailure::Revoked {
                             record,
                             reason,
@@ -195,6 +195,9 @@ impl<S: TokenStore> Engine<S> {
         refresh_token: &str,
         req: RefreshRequest,
     ) -> Result<TokenResponse, Error> {
+        if client.requires_dpop() && req.dpop.is_none() {
+            return Err(crate::dpop::DpopError::Missing.into());
+        }
         let presented = match self.inner.refresh.parse(refresh_token) {
             Ok(p) => p,
             Err(reason) => {
@@ -211,6 +214,11 @@ impl<S: TokenStore> Engine<S> {
             policy: PolicyVersion::default(),
             reuse_grace_secs: self.inner.reuse_grace,
             idle_ttl_secs: self.inner.idle_ttl,
+            holder: Holder {
+                dpop_jkt: req.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt),
+                device_id: req.device_id.as_deref(),
+                cert_thumbprint: req.cert_thumbprint.as_deref(),
+            },
         };
         // Reuse detection comes first: a replayed token revokes the family whatever scope it
         // asks for. Only a request that would succeed is checked for a widened scope.
@@ -257,11 +265,22 @@ impl<S: TokenStore> Engine<S> {
             sid: Some(record.id),
             tenant: record.tenant.as_deref(),
             policy: record.policy,
-            jkt: record.dpop_jkt.as_deref(),
+            jkt: record
+                .dpop_jkt
+                .as_deref()
+                .or(req.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt)),
+            cert: record
+                .cert_thumbprint
+                .as_deref()
+                .or(req.cert_thumbprint.as_deref()),
             claims: record.claims.as_deref(),
             now,
+            ttl: self.ttl_for(client),
+            audience: None,
+            act: None,
         })?;
-        Ok(self.response(access, Some(token), &scope, record.dpop_jkt.is_some()))
+        let bound = record.dpop_jkt.is_some() || req.dpop.is_some();
+        Ok(self.response(access, Some(token), &scope, bound, self.ttl_for(client)))
     }
 
     fn refresh_failed(&self, failure: RefreshFailure, family: FamilyId, client: &Client) -> Error {

@@ -34,7 +34,16 @@ impl<S: TokenStore> Engine<S> {
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims<'static>, Error> {
-        let verifier = &self.inner.verifier;
+        self.verify_with_revocation_by(&self.inner.verifier, token)
+            .await
+    }
+
+    /// [`Engine::verify_with_revocation`] with another verifier of this engine's keys.
+    pub(crate) async fn verify_with_revocation_by(
+        &self,
+        verifier: &crate::verifier::Verifier,
+        token: &str,
+    ) -> Result<AccessTokenClaims<'static>, Error> {
         let claims = verifier.verify(token)?;
         let now = self.now();
         let mut tenant = claims.tenant.as_deref().map(str::to_owned);
@@ -100,16 +109,16 @@ impl<S: TokenStore> Engine<S> {
                 return Err(Error::UnauthorizedClient);
             }
             let now = self.now();
-            if let Some((reason, _, by)) = record.revocation() {
-                if by == op {
-                    // This request's own earlier attempt revoked it; its answer was lost.
-                    self.emit(Event::FamilyRevoked {
-                        family,
-                        reason,
-                        possible_repeat: true,
-                    });
-                    return Ok(RevocationOutcome::Revoked { family });
-                }
+            if let Some((reason, _, by)) = record.revocation()
+                && by == op
+            {
+                // This request's own earlier attempt revoked it; its answer was lost.
+                self.emit(Event::FamilyRevoked {
+                    family,
+                    reason,
+                    possible_repeat: true,
+                });
+                return Ok(RevocationOutcome::Revoked { family });
             }
             if !record.is_live(now, self.inner.idle_ttl) {
                 return Ok(RevocationOutcome::AlreadyInactive { family });

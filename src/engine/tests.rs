@@ -19,6 +19,7 @@ fn spec() -> FamilySpec<'static> {
         tenant: None,
         device_id: None,
         dpop_jkt: None,
+        cert_thumbprint: None,
         claims: None,
         auth_time: T0,
         policy: PolicyVersion::new(4, 2),

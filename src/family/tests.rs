@@ -6,6 +6,7 @@ use crate::clock::{Clock, ManualClock};
 
 pub(crate) const T0: i64 = 1_800_000_000;
 pub(crate) const DAY: i64 = 86_400;
+const DEVICE: &str = "device_abcdef123456";
 
 /// The test refresh secret (shared with the engine's property test).
 pub(crate) fn keys() -> RefreshKeys {
@@ -22,6 +23,11 @@ pub(crate) fn cfg(keys: &RefreshKeys, grace: i64) -> DecideConfig<'_> {
         policy: PolicyVersion::new(4, 2),
         reuse_grace_secs: grace,
         idle_ttl_secs: 7 * DAY,
+        // The test family is bound to this device (and to nothing else).
+        holder: Holder {
+            device_id: Some(DEVICE),
+            ..Holder::default()
+        },
     }
 }
 
@@ -31,8 +37,9 @@ fn spec() -> FamilySpec<'static> {
         client_id: "app",
         scope: "read write",
         tenant: Some("org_987654321"),
-        device_id: Some("device_abcdef123456"),
+        device_id: Some(DEVICE),
         dpop_jkt: None,
+        cert_thumbprint: None,
         claims: Some(r#"{"role":"admin"}"#.to_owned()),
         auth_time: T0 - 10,
         policy: PolicyVersion::new(4, 2),
@@ -131,7 +138,7 @@ fn previous_generation_after_grace_is_reuse() {
                 FamilyState::Revoked {
                     reason,
                     at: clock.now_unix(),
-                    operation: OperationId::of_refresh(&present(&keys, &t0), "app"),
+                    operation: OperationId::of_refresh(&present(&keys, &t0), &cfg(&keys, 10)),
                 }
             );
             assert_eq!(record.version, rec1.version + 1);
@@ -376,3 +383,82 @@ fn secret_rotation_moves_families_to_the_new_key() {
 }
 
 // ---- property tests -------------------------------------------------------------------------
+
+#[test]
+fn a_bound_family_revokes_for_a_presenter_without_its_binding() {
+    let keys = keys();
+    let clock = ManualClock::new(T0);
+    let mut fam = new_family(&keys, &spec(), clock.now_unix()).unwrap();
+    fam.record.dpop_jkt = Some("jkt-A".into());
+    fam.record.cert_thumbprint = Some("cert-A".into());
+    let p = present(&keys, &fam.token);
+    let good = Holder {
+        dpop_jkt: Some("jkt-A"),
+        device_id: Some(DEVICE),
+        cert_thumbprint: Some("cert-A"),
+    };
+    let with = |holder: Holder<'static>| DecideConfig {
+        holder,
+        ..cfg(&keys, 10)
+    };
+    assert!(matches!(
+        decide(&fam.record, &p, T0, &with(good)),
+        Decision::Rotate { .. }
+    ));
+    for bad in [
+        Holder {
+            dpop_jkt: Some("jkt-B"),
+            ..good
+        },
+        Holder {
+            dpop_jkt: None,
+            ..good
+        },
+        Holder {
+            device_id: Some("other-device"),
+            ..good
+        },
+        Holder {
+            device_id: None,
+            ..good
+        },
+        Holder {
+            cert_thumbprint: Some("cert-B"),
+            ..good
+        },
+        Holder {
+            cert_thumbprint: None,
+            ..good
+        },
+        Holder {
+            dpop_jkt: Some("jkt-A-longer"),
+            ..good
+        },
+    ] {
+        match decide(&fam.record, &p, T0, &with(bad)) {
+            Decision::Revoke { reason, .. } => {
+                assert_eq!(reason, RevocationReason::BindingMismatch, "{bad:?}")
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    // An unbound family accepts any holder.
+    let free = new_family(
+        &keys,
+        &FamilySpec {
+            device_id: None,
+            ..spec()
+        },
+        T0,
+    )
+    .unwrap();
+    assert!(matches!(
+        decide(
+            &free.record,
+            &present(&keys, &free.token),
+            T0,
+            &with(Holder::default())
+        ),
+        Decision::Rotate { .. }
+    ));
+}

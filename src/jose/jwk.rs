@@ -413,6 +413,24 @@ impl SigningKey {
     }
 }
 
+/// The public key of a JWK embedded in a DPoP proof header, for the proof's `alg` (RSA keys,
+/// which carry no algorithm, are bound to it). The same import rules as a JWKS entry: no
+/// private members, curve and key type must fit the algorithm.
+pub(crate) fn proof_key(json: &str, alg: Algorithm) -> Result<VerifyingKey, KeyError> {
+    let raw = parse_raw(json)?;
+    if alg.family() != Family::Ec {
+        return raw.verifying_key(Some(alg));
+    }
+    // The same rules as `verifying_key`, but the point is left to ring's check at the
+    // signature: the proof key is used once.
+    raw.check_use(Op::Verify)?;
+    let alg = raw.algorithm(Some(alg))?;
+    if raw.has_private_members() {
+        return Err(KeyError::MixedKeySet);
+    }
+    VerifyingKey::ec_checked_at_use(alg, &raw.ec_point(alg)?)
+}
+
 /// How a JWK Set is imported: by [`Jwks::parse`], [`Verifier::from_jwks_with`],
 /// [`Verifier::replace_jwks`] and the [`JwksSource`](crate::JwksSource).
 ///
@@ -626,10 +644,10 @@ impl Jwks {
             return Err(KeyError::MixedKeySet);
         }
         for (i, k) in raws.iter().enumerate() {
-            if let Some(kid) = &k.kid {
-                if raws.iter().skip(i + 1).any(|o| o.kid.as_ref() == Some(kid)) {
-                    return Err(KeyError::DuplicateKeyId);
-                }
+            if let Some(kid) = &k.kid
+                && raws.iter().skip(i + 1).any(|o| o.kid.as_ref() == Some(kid))
+            {
+                return Err(KeyError::DuplicateKeyId);
             }
         }
         let mut out = Jwks {

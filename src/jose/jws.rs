@@ -231,26 +231,26 @@ pub(crate) fn verify_signature<'t>(
     // Fast path: a header byte-identical to the one this crate writes for a key of the set
     // parses to exactly that key, its algorithm, `typ: at+jwt`, no `crit`, no embedded key.
     // A key without kid is only selected that way when it is alone (as in `select_key`).
-    if let Some(key) = keys.iter().find(|k| k.at_jwt_header() == compact.header) {
-        if key.kid().is_some() || keys.len() == 1 {
-            check_typ(Some("at+jwt"))?;
-            check_signature(&compact, key)?;
-            return Ok(SignatureOk {
-                payload: compact.payload,
-                asymmetric: !key.is_symmetric(),
-            });
-        }
+    if let Some(key) = keys.iter().find(|k| k.at_jwt_header() == compact.header)
+        && (key.kid().is_some() || keys.len() == 1)
+    {
+        check_typ(Some("at+jwt"))?;
+        check_signature(&compact, key)?;
+        return Ok(SignatureOk {
+            payload: compact.payload,
+            asymmetric: !key.is_symmetric(),
+        });
     }
     // The same for a header another issuer wrote, once a token with it has verified.
-    if let Some(learned) = memo.and_then(|m| m.find(compact.header)) {
-        if let Some(key) = keys.get(learned.key) {
-            check_typ(learned.typ.as_deref())?;
-            check_signature(&compact, key)?;
-            return Ok(SignatureOk {
-                payload: compact.payload,
-                asymmetric: !key.is_symmetric(),
-            });
-        }
+    if let Some(learned) = memo.and_then(|m| m.find(compact.header))
+        && let Some(key) = keys.get(learned.key)
+    {
+        check_typ(learned.typ.as_deref())?;
+        check_signature(&compact, key)?;
+        return Ok(SignatureOk {
+            payload: compact.payload,
+            asymmetric: !key.is_symmetric(),
+        });
     }
     let asymmetric = match b64::decoded_len(compact.header.len()) {
         Some(n) if n <= SMALL_HEADER => {

@@ -191,6 +191,20 @@ impl VerifyingKey {
         }
     }
 
+    /// An EC key whose point is validated by ring on every signature check instead of at
+    /// import: for single-use keys (a DPoP proof's), where the import-time check (an ECDH
+    /// agreement) would cost more than the signature check itself. A point off the curve
+    /// then fails as a bad signature.
+    pub(crate) fn ec_checked_at_use(alg: Algorithm, point: &[u8]) -> Result<Self, KeyError> {
+        if alg.family() != Family::Ec {
+            return Err(KeyError::WrongKeyType);
+        }
+        if Some(point.len()) != alg.ec_point_len() || point.first() != Some(&4) {
+            return Err(KeyError::PointEncoding);
+        }
+        Ok(Self::build(alg, Public::Ec(point.into())))
+    }
+
     /// A public key from a DER SubjectPublicKeyInfo (what `openssl pkey -pubout -outform DER`
     /// writes). The key type must fit `alg`.
     pub fn from_spki_der(alg: Algorithm, spki: &[u8]) -> Result<Self, KeyError> {

@@ -16,6 +16,7 @@ mod validation;
 
 pub use alg::Algorithm;
 pub use claims::{AccessTokenClaims, Audience, Confirmation, NoCustomClaims};
+pub(crate) use jwk::proof_key;
 pub use jwk::{Jwk, JwkSet, Jwks, JwksOptions, SkippedKey};
 pub use jws::{sign_compact, verify_compact};
 pub use jwt::JwtRules;

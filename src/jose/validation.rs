@@ -177,12 +177,12 @@ impl Validation {
                 "validation: max token length must be 1..=65536",
             ));
         }
-        if let TypeCheck::Exactly(t) = &self.typ {
-            if bare_media_type(t).is_empty() {
-                return Err(Error::Config(
-                    "validation: typ must name a media type (non-empty after application/)",
-                ));
-            }
+        if let TypeCheck::Exactly(t) = &self.typ
+            && bare_media_type(t).is_empty()
+        {
+            return Err(Error::Config(
+                "validation: typ must name a media type (non-empty after application/)",
+            ));
         }
         Ok(())
     }
@@ -210,10 +210,10 @@ impl Validation {
         now: i64,
     ) -> Result<(), TokenError> {
         check_window(c, now, self.leeway.whole_seconds())?;
-        if let Some(iss) = &c.iss {
-            if !self.issuers.iter().any(|i| i == iss) {
-                return Err(TokenError::Issuer);
-            }
+        if let Some(iss) = &c.iss
+            && !self.issuers.iter().any(|i| i == iss)
+        {
+            return Err(TokenError::Issuer);
         }
         if let Some(aud) = &c.aud {
             if !self.any_audience && !self.audiences.iter().any(|a| aud.contains(a)) {
@@ -235,20 +235,20 @@ pub(super) fn check_window<T>(
     now: i64,
     leeway: i64,
 ) -> Result<(), TokenError> {
-    if let Some(exp) = c.exp {
-        if now >= exp.saturating_add(leeway) {
-            return Err(TokenError::Expired);
-        }
+    if let Some(exp) = c.exp
+        && now >= exp.saturating_add(leeway)
+    {
+        return Err(TokenError::Expired);
     }
-    if let Some(nbf) = c.nbf {
-        if now.saturating_add(leeway) < nbf {
-            return Err(TokenError::NotYetValid);
-        }
+    if let Some(nbf) = c.nbf
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(TokenError::NotYetValid);
     }
-    if let Some(iat) = c.iat {
-        if iat > now.saturating_add(leeway) {
-            return Err(TokenError::IssuedInFuture);
-        }
+    if let Some(iat) = c.iat
+        && iat > now.saturating_add(leeway)
+    {
+        return Err(TokenError::IssuedInFuture);
     }
     Ok(())
 }

@@ -259,11 +259,12 @@ impl TokenStore for MemoryStore {
     ) -> Result<u64, Infallible> {
         let mut n = 0;
         for id in self.inner.ids_of(subject) {
-            if let Some(f) = self.inner.shard(&id).get_mut(&id) {
-                if f.is_active() && f.subject == subject {
-                    f.revoke(reason, at, operation);
-                    n += 1;
-                }
+            if let Some(f) = self.inner.shard(&id).get_mut(&id)
+                && f.is_active()
+                && f.subject == subject
+            {
+                f.revoke(reason, at, operation);
+                n += 1;
             }
         }
         Ok(n)

@@ -234,6 +234,7 @@ use crate::opaque::FamilyId;
 use crate::policy::PolicyVersion;
 
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod memory;
 

@@ -175,12 +175,7 @@ async fn no_event_contains_token_material() {
 
     // Every operation, successful and failing, with the tokens kept for the check.
     let a = h
-        .issue(
-            &client(),
-            IssueRequest::new(SUBJECT)
-                .device("laptop")
-                .claim("role", "admin"),
-        )
+        .issue(&client(), IssueRequest::new(SUBJECT).claim("role", "admin"))
         .await
         .unwrap();
     let a1 = h.rotate(rt(&a)).await;

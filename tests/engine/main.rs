@@ -11,9 +11,12 @@
     clippy::indexing_slicing
 )]
 
+mod code_grant;
 mod common;
 mod config;
+mod device_flow;
 mod events;
+mod exchange_and_id;
 mod expiry;
 mod faults;
 mod instances;
@@ -23,6 +26,8 @@ mod policy;
 mod refresh;
 mod reuse;
 mod revocation;
+mod sender_constrained;
 mod serialization;
 mod sessions;
 mod shared;
+mod token_endpoint;

@@ -108,6 +108,8 @@ fn a_hand_built_token_response_serializes_exactly() {
         expires_in: 900,
         refresh_token: Some(RefreshToken::from_string("rt_abc".into())),
         scope: Some("read write".into()),
+        id_token: None,
+        issued_token_type: None,
     };
     assert_eq!(
         serde_json::to_string(&r).unwrap(),
@@ -119,6 +121,8 @@ fn a_hand_built_token_response_serializes_exactly() {
         expires_in: 60,
         refresh_token: None,
         scope: None,
+        id_token: None,
+        issued_token_type: None,
     };
     assert_eq!(
         serde_json::to_string(&r).unwrap(),

@@ -32,7 +32,14 @@ async fn sessions_lists_live_families_most_recently_used_first() {
         .await
         .unwrap();
     h.at(300);
-    h.rotate(rt(&laptop)).await;
+    // The laptop's session is bound to its device: it refreshes from there.
+    h.refresh(
+        &client(),
+        rt(&laptop),
+        RefreshRequest::default().device("laptop"),
+    )
+    .await
+    .unwrap();
 
     let s = h.engine.sessions(SUBJECT).await.unwrap();
     let families: Vec<FamilyId> = s.iter().map(|s| s.family).collect();

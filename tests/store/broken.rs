@@ -141,6 +141,7 @@ pub(crate) enum Field {
     Tenant,
     DeviceId,
     DpopJkt,
+    CertThumbprint,
     Claims,
     AuthTime,
     CreatedAt,
@@ -165,6 +166,7 @@ impl Field {
             Field::Tenant => new.tenant.clone_from(&old.tenant),
             Field::DeviceId => new.device_id.clone_from(&old.device_id),
             Field::DpopJkt => new.dpop_jkt.clone_from(&old.dpop_jkt),
+            Field::CertThumbprint => new.cert_thumbprint.clone_from(&old.cert_thumbprint),
             Field::Claims => new.claims.clone_from(&old.claims),
             Field::AuthTime => new.auth_time = old.auth_time,
             Field::CreatedAt => new.created_at = old.created_at,
@@ -187,6 +189,7 @@ pub(crate) enum Optional {
     Tenant,
     DeviceId,
     DpopJkt,
+    CertThumbprint,
     Claims,
 }
 
@@ -196,6 +199,7 @@ impl Optional {
             Optional::Tenant => r.tenant = None,
             Optional::DeviceId => r.device_id = None,
             Optional::DpopJkt => r.dpop_jkt = None,
+            Optional::CertThumbprint => r.cert_thumbprint = None,
             Optional::Claims => r.claims = None,
         }
     }
@@ -397,10 +401,10 @@ impl Broken {
         let ids: Vec<_> = lock(&self.created).keys().copied().collect();
         let mut out = Vec::new();
         for id in ids {
-            if let Some(f) = self.load_family(&id).await? {
-                if m.matches(&f.subject, subject) {
-                    out.push(f);
-                }
+            if let Some(f) = self.load_family(&id).await?
+                && m.matches(&f.subject, subject)
+            {
+                out.push(f);
             }
         }
         Ok(out)
@@ -444,11 +448,11 @@ impl Broken {
         let ids: Vec<_> = lock(&self.created).keys().copied().collect();
         let mut n = 0;
         for id in ids {
-            if let Some(f) = self.load_family(&id).await? {
-                if doomed(&f) {
-                    lock(&self.deleted).insert(id);
-                    n += 1;
-                }
+            if let Some(f) = self.load_family(&id).await?
+                && doomed(&f)
+            {
+                lock(&self.deleted).insert(id);
+                n += 1;
             }
         }
         Ok(n)
@@ -807,10 +811,10 @@ impl DeviceStore for Broken {
         }
         let keys = lock(&self.device_keys).clone();
         for key in keys {
-            if let Some(d) = self.inner.load_device(&key).await? {
-                if d.user_code.to_lowercase() == user_code.to_lowercase() {
-                    return Ok(Some(d));
-                }
+            if let Some(d) = self.inner.load_device(&key).await?
+                && d.user_code.to_lowercase() == user_code.to_lowercase()
+            {
+                return Ok(Some(d));
             }
         }
         Ok(None)

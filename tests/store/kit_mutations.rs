@@ -61,10 +61,14 @@ enum Check {
     ReplayIds,
     DeviceRecordsSwapOnce,
     ReplayIdsAreInsertedOnce,
+    ConcurrentCodeExchange,
+    ConcurrentDevicePolls,
 }
 
 impl Check {
-    const ALL: [Check; 18] = [
+    const ALL: [Check; 20] = [
+        Check::ConcurrentCodeExchange,
+        Check::ConcurrentDevicePolls,
         Check::DeviceRecordsSwapOnce,
         Check::ReplayIdsAreInsertedOnce,
         Check::FamilyRoundTrip,
@@ -87,8 +91,10 @@ impl Check {
 
     fn runner(self) -> Runner {
         match self {
-            Check::Codes | Check::CodesAreTakenOnce => Runner::Code,
-            Check::DeviceRecords | Check::DeviceRecordsSwapOnce => Runner::Device,
+            Check::Codes | Check::CodesAreTakenOnce | Check::ConcurrentCodeExchange => Runner::Code,
+            Check::DeviceRecords | Check::DeviceRecordsSwapOnce | Check::ConcurrentDevicePolls => {
+                Runner::Device
+            }
             Check::ReplayIds | Check::ReplayIdsAreInsertedOnce => Runner::Replay,
             _ => Runner::Token,
         }
@@ -102,6 +108,8 @@ impl Check {
                 | Check::ConcurrentRefreshWithoutGrace
                 | Check::RevokeSubjectRacesRefresh
                 | Check::CodesAreTakenOnce
+                | Check::ConcurrentCodeExchange
+                | Check::ConcurrentDevicePolls
                 | Check::DeviceRecordsSwapOnce
                 | Check::ReplayIdsAreInsertedOnce
         )
@@ -137,6 +145,8 @@ impl Check {
             Check::DeviceRecords => c::device_records(&store).await,
             Check::ReplayIds => c::replay_ids(&store).await,
             Check::DeviceRecordsSwapOnce => c::device_records_swap_once(Arc::new(store)).await,
+            Check::ConcurrentCodeExchange => c::concurrent_code_exchange(Arc::new(store)).await,
+            Check::ConcurrentDevicePolls => c::concurrent_device_polls(Arc::new(store)).await,
             Check::ReplayIdsAreInsertedOnce => {
                 c::replay_ids_are_inserted_once(Arc::new(store)).await;
             }
@@ -168,6 +178,12 @@ const REJECTED: &[(Check, &[Fault])] = &[
         Check::DeviceRecordsSwapOnce,
         &[Fault::DeviceCasCheckThenAct],
     ),
+    // Through real engines: a non-atomic take or device swap hands out tokens twice.
+    (Check::ConcurrentCodeExchange, &[Fault::TakeCheckThenAct]),
+    (
+        Check::ConcurrentDevicePolls,
+        &[Fault::DeviceCasCheckThenAct],
+    ),
     (
         Check::ReplayIdsAreInsertedOnce,
         &[Fault::ReplayCheckThenInsert],
@@ -182,6 +198,7 @@ const REJECTED: &[(Check, &[Fault])] = &[
             Fault::CreateDrops(Optional::Tenant),
             Fault::CreateDrops(Optional::DeviceId),
             Fault::CreateDrops(Optional::DpopJkt),
+            Fault::CreateDrops(Optional::CertThumbprint),
             Fault::CreateDrops(Optional::Claims),
             Fault::VersionAsSaturatingI64,
             Fault::GenerationAsSaturatingI32,
@@ -203,6 +220,7 @@ const REJECTED: &[(Check, &[Fault])] = &[
             Fault::CasKeeps(Field::Tenant),
             Fault::CasKeeps(Field::DeviceId),
             Fault::CasKeeps(Field::DpopJkt),
+            Fault::CasKeeps(Field::CertThumbprint),
             Fault::CasKeeps(Field::Claims),
             Fault::CasKeeps(Field::AuthTime),
             Fault::CasKeeps(Field::CreatedAt),

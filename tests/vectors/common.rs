@@ -46,7 +46,7 @@ pub fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 
 /// Decode lowercase or uppercase hex.
 pub fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd-length hex {text:?}");
+    assert!(text.len().is_multiple_of(2), "odd-length hex {text:?}");
     text.as_bytes()
         .chunks(2)
         .map(|pair| {

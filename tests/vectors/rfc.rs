@@ -1,5 +1,5 @@
 //! RFC examples (`rfc_examples.json`): RFC 7515 App. A and E, RFC 7638 §3.1, RFC 8037 App. A,
-//! RFC 7520 §4.1-4.4 and the RFC 9449 proof-key thumbprint.
+//! RFC 7520 §4.1-4.4, RFC 7636 App. B (PKCE S256) and the RFC 9449 proof-key thumbprint.
 
 use serde_json::Value;
 use token_engine::{Algorithm, KeyError, SigningKey, TokenError, VerifyingKey};
@@ -408,4 +408,33 @@ fn rfc7520_4_4_hs256() {
         .sign(s(&e, "signing_input").as_bytes())
         .expect("sign");
     assert_eq!(b64e(&mac), s(&e, "signature_b64u"));
+}
+
+#[test]
+fn rfc7636_appendix_b_pkce_s256() {
+    use token_engine::{ChallengeMethod, CodeChallenge, CodeVerifier, PkceError};
+    let e = example("rfc7636_B_pkce_s256");
+    let verifier_text = s(&e, "code_verifier");
+    // The verifier is the base64url of the listed random octets.
+    assert_eq!(
+        b64e(&octets(&e, "code_verifier_random_octets")),
+        verifier_text
+    );
+    let verifier = CodeVerifier::parse(verifier_text).expect("RFC verifier");
+    let challenge = verifier.s256_challenge();
+    assert_eq!(challenge.method(), ChallengeMethod::S256);
+    assert_eq!(challenge.as_str(), s(&e, "code_challenge"));
+    assert_eq!(b64d(s(&e, "code_challenge")), octets(&e, "sha256_octets"));
+    // As received at the authorization endpoint, then checked at the token endpoint.
+    let received =
+        CodeChallenge::from_request(s(&e, "code_challenge"), Some("S256"), false).expect("S256");
+    received.verify(verifier_text).expect("RFC pair matches");
+    // Tampered: one character of the verifier or of the challenge changed.
+    let mut bad = verifier_text.to_owned();
+    bad.replace_range(0..1, if bad.starts_with('A') { "B" } else { "A" });
+    assert_eq!(received.verify(&bad), Err(PkceError::Mismatch));
+    let mut bad_challenge = s(&e, "code_challenge").to_owned();
+    bad_challenge.replace_range(0..1, "A");
+    let tampered = CodeChallenge::from_request(&bad_challenge, Some("S256"), false).unwrap();
+    assert_eq!(tampered.verify(verifier_text), Err(PkceError::Mismatch));
 }

@@ -36,6 +36,8 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         RevocationReason::TokenRevoked,
         RevocationReason::Administrative,
         RevocationReason::IssueFailed,
+        RevocationReason::CodeReplayed,
+        RevocationReason::BindingMismatch,
     ];
     for (i, reason) in reasons.into_iter().enumerate() {
         let n = 2 + u8::try_from(i).unwrap();
@@ -43,6 +45,7 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         r.tenant = None;
         r.device_id = None;
         r.dpop_jkt = None;
+        r.cert_thumbprint = None;
         r.claims = None;
         // Expired long ago on any clock: listed and loaded all the same.
         r.absolute_expires_at = 1_000_000_000 + i64::from(n);

@@ -10,8 +10,8 @@
 //! | runner | checks |
 //! |---|---|
 //! | [`run_token_store`] | every field round-trips (extreme integers, Unicode) through `load_family` and `list_families` after create, compare-and-swap and revoke; insert-if-absent; compare-and-swap on the version only; exact byte-wise subject matching against neighbours differing in case, by a prefix, by `LIKE` or glob wildcards or by Unicode normalization; no cap on listing or revocation (hundreds of families); revocation sets exactly reason, time, operation and version, leaves revoked families alone, and shows through `load_family`; policy versions per exact level; sweeping deletes only what expired; nothing usable at rest; 64 concurrent refreshes of one token through two engines give one rotation and never a fork, with and without grace; `revoke_subject` racing refresh loops leaves every family revoked, keeps the rotations committed before it, and every later refresh fails |
-//! | [`run_code_store`] | insert-if-absent; 64 concurrent takes, exactly one wins; sweeping |
-//! | [`run_device_store`] | every state and any payload bytes round-trip; insert-if-absent on key and on user code; both loads; compare-and-swap, never creating a record; 64 concurrent swaps of one version, exactly one wins; sweeping |
+//! | [`run_code_store`] | insert-if-absent; 64 concurrent takes, exactly one wins; sweeping; 64 concurrent exchanges of one authorization code through two engines, tokens exactly once |
+//! | [`run_device_store`] | every state and any payload bytes round-trip; insert-if-absent on key and on user code; both loads; compare-and-swap, never creating a record; 64 concurrent swaps of one version, exactly one wins; sweeping; 64 concurrent polls of one approved device code through two engines, tokens exactly once |
 //! | [`run_replay_store`] | insert-if-absent until expiry; 64 concurrent inserts of one id, exactly one wins; sweeping |
 //!
 //! The kit's own tests run each check against deliberately broken stores (one per contract)
@@ -62,8 +62,8 @@ pub use groups::{
     replay_ids_are_inserted_once,
 };
 pub use races::{
-    concurrent_refresh_with_grace, concurrent_refresh_without_grace, no_usable_token_at_rest,
-    revoke_subject_races_refresh,
+    concurrent_code_exchange, concurrent_device_polls, concurrent_refresh_with_grace,
+    concurrent_refresh_without_grace, no_usable_token_at_rest, revoke_subject_races_refresh,
 };
 
 /// Start of the kit's simulated time.
@@ -103,6 +103,7 @@ where
 {
     codes(&make().await).await;
     codes_are_taken_once(Arc::new(make().await)).await;
+    concurrent_code_exchange(Arc::new(make().await)).await;
 }
 
 /// Every check of [`DeviceStore`].
@@ -114,6 +115,7 @@ where
 {
     device_records(&make().await).await;
     device_records_swap_once(Arc::new(make().await)).await;
+    concurrent_device_polls(Arc::new(make().await)).await;
 }
 
 /// Every check of [`ReplayStore`].
@@ -150,6 +152,7 @@ pub(crate) fn record(subject: &str, n: u8) -> FamilyRecord {
         tenant: Some("tenant-1".to_owned()),
         device_id: Some("device-\"quoted\"\\".to_owned()),
         dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned()),
+        cert_thumbprint: Some("x5t-\u{1F512}".to_owned()),
         claims: Some(r#"{"role":"admin","tenant_id":"org_987654321"}"#.to_owned()),
         auth_time: T0 - 5,
         created_at: T0,
@@ -176,6 +179,7 @@ pub(crate) fn every_field_changed(r: &FamilyRecord) -> FamilyRecord {
         tenant: None,
         device_id: Some("\u{1F4FA} living-room TV".to_owned()),
         dpop_jkt: None,
+        cert_thumbprint: Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2".to_owned()),
         claims: Some(r#"{"role":"viewer"}"#.to_owned()),
         auth_time: r.auth_time + 1,
         created_at: r.created_at + 2,

@@ -344,3 +344,103 @@ fn assert_multi_thread() {
         "the concurrency checks need #[tokio::test(flavor = \"multi_thread\")]"
     );
 }
+
+/// 64 concurrent exchanges of one authorization code, split between two engines over the
+/// store: tokens exactly once.
+pub async fn concurrent_code_exchange<S: crate::store::CodeStore + 'static>(store: Arc<S>) {
+    assert_multi_thread();
+    let servers = Arc::new(two_servers(&store, 0));
+    let app = client().redirect_uri("https://app.example/cb");
+    let verifier = crate::pkce::CodeVerifier::generate().unwrap();
+    let code = servers[0]
+        .engine
+        .authorize(
+            &app,
+            crate::engine::AuthorizeRequest::new("racer")
+                .pkce(verifier.s256_challenge().as_str(), Some("S256")),
+        )
+        .await
+        .unwrap();
+    let (code, verifier): (Arc<str>, Arc<str>) =
+        (code.expose_code().into(), verifier.expose_secret().into());
+    let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|i| {
+            let (servers, code, verifier, barrier, app) = (
+                Arc::clone(&servers),
+                Arc::clone(&code),
+                Arc::clone(&verifier),
+                Arc::clone(&barrier),
+                app.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                servers[i % 2]
+                    .engine
+                    .exchange_code(&app, &code, None, Some(&verifier))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::InvalidGrant(GrantError::InvalidCode | GrantError::CodeReplayed)) => {}
+            Err(e) => panic!("concurrent code exchange: {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "one authorization code yields tokens exactly once");
+}
+
+/// 64 concurrent polls of one approved device code, split between two engines over the
+/// store: tokens exactly once.
+pub async fn concurrent_device_polls<S: crate::store::DeviceStore + 'static>(store: Arc<S>) {
+    use crate::client::GrantType;
+    assert_multi_thread();
+    let servers = Arc::new(two_servers(&store, 0));
+    let tv = client().grant_types([GrantType::DeviceCode]);
+    let start = servers[0]
+        .engine
+        .start_device_authorization(&tv, None, "https://as.example/device")
+        .await
+        .unwrap();
+    servers[1]
+        .engine
+        .approve_device(
+            &start.user_code,
+            "racer",
+            &crate::engine::MemoryLimiter::default(),
+            "kit",
+        )
+        .await
+        .unwrap();
+    let code: Arc<str> = start.device_code.into();
+    let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|i| {
+            let (servers, code, barrier, tv) = (
+                Arc::clone(&servers),
+                Arc::clone(&code),
+                Arc::clone(&barrier),
+                tv.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                servers[i % 2].engine.poll_device(&tv, &code).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::SlowDown | Error::InvalidGrant(GrantError::InvalidCode)) => {}
+            Err(e) => panic!("concurrent device poll: {e:?}"),
+        }
+    }
+    assert_eq!(
+        won, 1,
+        "one approved device code yields tokens exactly once"
+    );
+}

@@ -1,0 +1,162 @@
+//! DPoP and certificate binding in the engine: proofs verified and their `jti` recorded in the
+//! store's replay group (a replay fails on every instance), [`TokenBinding`] for the grants,
+//! and the resource-server check with revocation.
+
+use super::{Engine, store_error, store_key};
+use crate::client::IssueRequest;
+use crate::dpop::{DpopError, ProofRequest, VerifiedProof, verify_proof};
+use crate::error::Error;
+use crate::jose::AccessTokenClaims;
+use crate::store::{InsertOutcome, ReplayStore, TokenStore};
+
+/// How a grant's tokens are bound to their holder: a verified DPoP proof (RFC 9449) and/or
+/// the SHA-256 of the client certificate the TLS layer verified (RFC 8705).
+#[derive(Clone, Debug, Default)]
+pub struct TokenBinding {
+    /// The proof sent with the token request.
+    pub dpop: Option<VerifiedProof>,
+    /// The client certificate's SHA-256.
+    pub cert_sha256: Option<[u8; 32]>,
+}
+
+impl TokenBinding {
+    pub(crate) fn apply(&self, mut req: IssueRequest) -> IssueRequest {
+        if let Some(proof) = &self.dpop {
+            req = req.dpop(proof.clone());
+        }
+        if let Some(cert) = &self.cert_sha256 {
+            req = req.mtls(cert);
+        }
+        req
+    }
+}
+
+impl<S: TokenStore> Engine<S> {
+    /// The nonce to send in a `DPoP-Nonce` header, when the engine requires nonces
+    /// ([`EngineBuilder::dpop_nonces`](crate::EngineBuilder::dpop_nonces)).
+    #[must_use]
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.inner
+            .dpop_nonces
+            .as_ref()
+            .map(|k| k.current(self.now()))
+    }
+
+    /// The `WWW-Authenticate` value for a resource request refused with `error` (RFC 6750 §3,
+    /// RFC 9449 §7.1): a `DPoP` challenge with the accepted algorithms (and the error when it
+    /// is a DPoP or token error), beside a `Bearer` one.
+    #[must_use]
+    pub fn www_authenticate(&self, error: &Error) -> String {
+        let algs: Vec<&str> = self
+            .inner
+            .dpop_rules
+            .algorithms
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        let code = error.oauth_code();
+        let known = matches!(
+            code,
+            "invalid_token" | "invalid_dpop_proof" | "use_dpop_nonce"
+        );
+        if known {
+            format!(
+                "DPoP error=\"{code}\", algs=\"{}\", Bearer error=\"invalid_token\"",
+                algs.join(" ")
+            )
+        } else {
+            format!("DPoP algs=\"{}\", Bearer", algs.join(" "))
+        }
+    }
+}
+
+impl<S: ReplayStore> Engine<S> {
+    /// Verify a DPoP proof sent to an endpoint of this engine (`method` and the endpoint's
+    /// full `uri`), and record its `jti` so the same proof fails everywhere after. For the
+    /// token endpoint, the binding of the tokens then comes from the returned proof
+    /// ([`TokenBinding`], `RefreshRequest::dpop`, `IssueRequest::dpop`).
+    pub async fn verify_dpop_proof(
+        &self,
+        proof: &str,
+        method: &str,
+        uri: &str,
+    ) -> Result<VerifiedProof, Error> {
+        self.dpop_proof(proof, method, uri, None).await
+    }
+
+    async fn dpop_proof(
+        &self,
+        proof: &str,
+        method: &str,
+        uri: &str,
+        access_token: Option<&str>,
+    ) -> Result<VerifiedProof, Error> {
+        let now = self.now();
+        let rules = &self.inner.dpop_rules;
+        let verified = verify_proof(
+            proof,
+            &ProofRequest {
+                method,
+                uri,
+                access_token,
+                nonce: self.inner.dpop_nonces.as_ref(),
+                now,
+            },
+            rules,
+        )?;
+        let id = store_key(
+            "dpop_jti",
+            &[verified.jkt().as_bytes(), verified.jti().as_bytes()],
+        );
+        let until = verified
+            .iat()
+            .saturating_add(rules.max_age)
+            .saturating_add(rules.max_skew);
+        match self
+            .inner
+            .store
+            .insert_replay_id(&id, until, now)
+            .await
+            .map_err(store_error)?
+        {
+            InsertOutcome::Inserted => Ok(verified),
+            InsertOutcome::Exists => Err(DpopError::Replayed.into()),
+        }
+    }
+
+    /// A resource request to this engine's audience (RFC 9449 §7): the `Authorization`
+    /// header's value (`DPoP <token>` or `Bearer <token>`), the `DPoP` header if any, the
+    /// method and the full URI. A DPoP-bound token needs the `DPoP` scheme and a proof by its
+    /// key with `ath`; a bound token sent as `Bearer`, or an unbound one as `DPoP`, is refused.
+    /// The token is verified with revocation; the proof's `jti` is recorded. Refusals are
+    /// `invalid_token` or `invalid_dpop_proof`; answer them with
+    /// [`Engine::www_authenticate`].
+    pub async fn verify_resource_request(
+        &self,
+        authorization: &str,
+        dpop: Option<&str>,
+        method: &str,
+        uri: &str,
+    ) -> Result<AccessTokenClaims<'static>, Error> {
+        let (scheme, token) = authorization
+            .split_once(' ')
+            .ok_or(Error::InvalidToken(crate::error::TokenError::Malformed))?;
+        let claims = self.verify_with_revocation(token.trim()).await?;
+        let bound = claims.cnf.as_ref().and_then(|c| c.jkt.as_deref());
+        match (scheme.to_ascii_lowercase().as_str(), bound) {
+            ("dpop", Some(jkt)) => {
+                let proof = dpop.ok_or(DpopError::Missing)?;
+                let verified = self
+                    .dpop_proof(proof, method, uri, Some(token.trim()))
+                    .await?;
+                if verified.jkt() != jkt {
+                    return Err(DpopError::KeyMismatch.into());
+                }
+                Ok(claims)
+            }
+            ("bearer", None) => Ok(claims),
+            ("bearer" | "dpop", _) => Err(DpopError::SchemeMismatch.into()),
+            _ => Err(Error::InvalidToken(crate::error::TokenError::Malformed)),
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! Interop: the example authorization server (`examples/authorization_server/`) on a loopback
+//! port, driven by the `oauth2` crate, an independent client library, as an application
+//! would use it: authorization code with PKCE (submitting the login form and following the
+//! redirect), refresh with rotation, reuse of an old refresh token revoking the session,
+//! client credentials, the device flow (pending, then success), token exchange, revocation
+//! and introspection, DPoP at the API. The tokens also verify with `jsonwebtoken` from the
+//! published JWKS alone.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+#[path = "../examples/authorization_server/server.rs"]
+mod server;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AccessToken, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    DeviceAuthorizationUrl, IntrospectionUrl, PkceCodeChallenge, RedirectUrl, RefreshToken,
+    RevocationUrl, Scope, StandardDeviceAuthorizationResponse, StandardRevocableToken,
+    TokenIntrospectionResponse, TokenResponse, TokenUrl,
+};
+use serde_json::Value;
+use token_engine::{Algorithm, MemoryStore, ProofClaims, SigningKey, sign_proof};
+
+struct Running {
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn start() -> Running {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let app = server::demo(&base, MemoryStore::new());
+    tokio::spawn(async move { axum::serve(listener, server::router(app)).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Running { base, http }
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+/// The application's view: the token endpoint's JSON.
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap()
+}
+
+/// Verify an access token as a third party would: `jsonwebtoken` with the published JWKS.
+async fn verify_with_jsonwebtoken(r: &Running, token: &str) -> Value {
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(
+        &r.http
+            .get(r.url("/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_issuer(&[&r.base]);
+    validation.set_audience(&[r.url("/api")]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_code_with_pkce_refresh_reuse_and_revocation() {
+    let r = start().await;
+    let client = BasicClient::new(ClientId::new("web-app".into()))
+        .set_auth_uri(AuthUrl::new(r.url("/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(r.url("/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(server::WEB_REDIRECT.into()).unwrap())
+        .set_revocation_url(RevocationUrl::new(r.url("/revoke")).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("openid".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    // The user agent opens the page ...
+    let page = r.http.get(auth_url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form"));
+    // ... and submits the login and consent form (the page's hidden fields are the query).
+    let mut form: Vec<(String, String)> = auth_url.query_pairs().into_owned().collect();
+    form.extend([
+        ("username".into(), "alice".into()),
+        ("password".into(), "wonderland".into()),
+        ("consent".into(), "yes".into()),
+    ]);
+    let redirect = r
+        .http
+        .post(r.url("/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect.status().is_redirection(), "{}", redirect.status());
+    let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    let params: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], *csrf.secret());
+    assert_eq!(params["iss"], r.base, "RFC 9207 iss");
+    let oauth_http = reqwest::Client::new();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let claims = verify_with_jsonwebtoken(&r, tokens.access_token().secret()).await;
+    assert_eq!(claims["sub"], "user-alice");
+    assert_eq!(claims["client_id"], "web-app");
+    let first = tokens.refresh_token().unwrap().clone();
+
+    // Refresh rotates; a second rotation; then the first token, two generations old, is
+    // reuse: the session is revoked and its newest token dies too.
+    let second = client
+        .exchange_refresh_token(&first)
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let second_rt = second.refresh_token().unwrap().clone();
+    assert_ne!(second_rt.secret(), first.secret(), "rotated");
+    let third = client
+        .exchange_refresh_token(&second_rt)
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let third_rt = third.refresh_token().unwrap().clone();
+    let err = client
+        .exchange_refresh_token(&first)
+        .request_async(&oauth_http)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("invalid_grant"), "{err:?}");
+    let err = client
+        .exchange_refresh_token(&third_rt)
+        .request_async(&oauth_http)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("invalid_grant"),
+        "session revoked: {err:?}"
+    );
+    // The API refuses the session's access token at once (revocation-aware check).
+    let me = r
+        .http
+        .get(r.url("/api/me"))
+        .bearer_auth(third.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+
+    // A fresh login's refresh token, revoked through RFC 7009.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut form: Vec<(String, String)> = auth_url.query_pairs().into_owned().collect();
+    form.extend([
+        ("username".into(), "bob".into()),
+        ("password".into(), "builder".into()),
+        ("consent".into(), "yes".into()),
+    ]);
+    let redirect = r
+        .http
+        .post(r.url("/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let rt: RefreshToken = tokens.refresh_token().unwrap().clone();
+    // `oauth2` refuses a revocation endpoint that is not https (RFC 7009 §2); on loopback the
+    // request is the same form POST by hand.
+    assert!(
+        client
+            .revoke_token(StandardRevocableToken::RefreshToken(rt.clone()))
+            .is_err()
+    );
+    let (status, _) = r
+        .post_form(
+            "/revoke",
+            &[("client_id", "web-app"), ("token", rt.secret())],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        client
+            .exchange_refresh_token(&rt)
+            .request_async(&oauth_http)
+            .await
+            .is_err()
+    );
+}
+
+fn reports(
+    r: &Running,
+) -> oauth2::basic::BasicClient<
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+    oauth2::EndpointSet,
+    oauth2::EndpointSet,
+> {
+    BasicClient::new(ClientId::new("reports".into()))
+        .set_client_secret(ClientSecret::new(server::REPORTS_SECRET.into()))
+        .set_auth_uri(AuthUrl::new(r.url("/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(r.url("/token")).unwrap())
+        .set_introspection_url(IntrospectionUrl::new(r.url("/introspect")).unwrap())
+        .set_revocation_url(RevocationUrl::new(r.url("/revoke")).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_introspection_exchange_and_dpop() {
+    let r = start().await;
+    let client = reports(&r);
+    let oauth_http = reqwest::Client::new();
+    let tokens = client
+        .exchange_client_credentials()
+        .add_scope(Scope::new("orders".into()))
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let access = tokens.access_token().clone();
+    assert!(tokens.refresh_token().is_none());
+    let claims = verify_with_jsonwebtoken(&r, access.secret()).await;
+    assert_eq!(claims["sub"], "reports");
+    let info = client
+        .introspect(&access)
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    assert!(info.active());
+    assert_eq!(info.client_id().map(|c| c.as_str()), Some("reports"));
+    let info = client
+        .introspect(&AccessToken::new("not-a-token".into()))
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    assert!(!info.active());
+
+    // Token exchange (RFC 8693): `oauth2` has no helper; a form POST with Basic auth.
+    let exchanged = r
+        .http
+        .post(r.url("/token"))
+        .basic_auth("reports", Some(server::REPORTS_SECRET))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", access.secret()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("audience", &r.url("/billing")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.status(), 200);
+    let body = json(&exchanged.text().await.unwrap());
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+
+    // DPoP: a bound token from the token endpoint, then the API with a proof.
+    let key = SigningKey::generate(Algorithm::ES256).unwrap().0;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let token_url = r.url("/token");
+    let proof = sign_proof(
+        &key,
+        &ProofClaims {
+            method: "POST",
+            uri: &token_url,
+            iat: now(),
+            jti: "interop-1",
+            access_token: None,
+            nonce: None,
+        },
+    )
+    .unwrap();
+    let bound = r
+        .http
+        .post(r.url("/token"))
+        .basic_auth("reports", Some(server::REPORTS_SECRET))
+        .header("dpop", proof)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bound.status(), 200);
+    let body = json(&bound.text().await.unwrap());
+    assert_eq!(body["token_type"], "DPoP");
+    let bound = body["access_token"].as_str().unwrap().to_owned();
+    let api = r.url("/api/me");
+    let proof = sign_proof(
+        &key,
+        &ProofClaims {
+            method: "GET",
+            uri: &api,
+            iat: now(),
+            jti: "interop-2",
+            access_token: Some(&bound),
+            nonce: None,
+        },
+    )
+    .unwrap();
+    let me = r
+        .http
+        .get(&api)
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me = r.http.get(&api).bearer_auth(&bound).send().await.unwrap();
+    assert_eq!(me.status(), 401, "a DPoP-bound token is not a bearer token");
+    assert!(
+        me.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_flow_pending_then_success() {
+    let r = start().await;
+    let client = BasicClient::new(ClientId::new("tv".into()))
+        .set_auth_uri(AuthUrl::new(r.url("/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(r.url("/token")).unwrap())
+        .set_device_authorization_url(
+            DeviceAuthorizationUrl::new(r.url("/device_authorization")).unwrap(),
+        );
+    let oauth_http = reqwest::Client::new();
+    let details: StandardDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scope(Scope::new("profile".into()))
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let user_code = details.user_code().secret().clone();
+    // Before the user answers: pending.
+    let (status, body) = r
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", "tv"),
+                ("device_code", details.device_code().secret()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, json(&body)["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    // The user approves on the verification page.
+    let (status, _) = r
+        .post_form(
+            "/device",
+            &[
+                ("user_code", &user_code),
+                ("username", "alice"),
+                ("password", "wonderland"),
+                ("answer", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The device's library polls at the interval and gets the tokens.
+    let tokens = client
+        .exchange_device_access_token(&details)
+        .request_async(
+            &oauth_http,
+            tokio::time::sleep,
+            Some(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let claims = verify_with_jsonwebtoken(&r, tokens.access_token().secret()).await;
+    assert_eq!(claims["sub"], "user-alice");
+    assert!(tokens.refresh_token().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_describes_the_endpoints() {
+    let r = start().await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let m = json(
+            &r.http
+                .get(r.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(m["issuer"], r.base);
+        assert_eq!(m["token_endpoint"], r.url("/token"));
+        assert_eq!(
+            m["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+    }
+}
