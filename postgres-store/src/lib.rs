@@ -71,8 +71,8 @@
 //!   without a round trip (`is_closed` only). `bb8-postgres` has no statement cache (a
 //!   `&str` query is prepared on every call: one more round trip per statement) and by
 //!   default tests each checkout with a query (one more again). deadpool-postgres is
-//!   released with tokio-postgres by the same maintainers' ecosystem, has wait, create and
-//!   recycle timeouts, and needs Rust 1.85 like this crate.
+//!   actively maintained (0.14 tracks tokio-postgres 0.7), has wait, create and recycle
+//!   timeouts, and needs Rust 1.85, like this crate and the library.
 //! - **READ COMMITTED** (PostgreSQL's default), pinned by [`PgStore::connect`] for its
 //!   connections: a conditional `UPDATE` on a row another transaction is writing waits for it
 //!   and re-checks its `WHERE` against the committed row. That is what makes the
@@ -86,15 +86,26 @@
 //! - **Failures are errors**: a dropped connection, a refused connection, a pool wait past
 //!   its timeout, all surface as [`PgStoreError`] (the engine answers
 //!   [`token_engine::Error::Store`]); a committed write whose answer was lost is read back
-//!   by the client's retry. A connection that died is dropped from the pool at its next
-//!   checkout, and a new one is made.
+//!   by the client's retry.
 //!
-//! # Sweeping
+//! # Operating it
 //!
-//! Call [`Engine::delete_expired`](token_engine::Engine::delete_expired) from one place
-//! every minute or so (any instance: the statement is idempotent). It deletes what expired
-//! (families past their absolute expiry, codes, device records, replay ids) through the
-//! `*_expiry` indexes, in one statement.
+//! - **Sweeping**: call [`Engine::delete_expired`](token_engine::Engine::delete_expired)
+//!   from one place every minute or so (any instance; the statement is idempotent). It
+//!   deletes what expired (families past their absolute expiry, codes, device records,
+//!   replay ids) through the `*_expiry` indexes, in one statement.
+//! - **Pool size**: every instance's `max_size` together must stay under the server's
+//!   `max_connections`. A refresh holds a connection for one statement at a time.
+//! - **A killed connection** (server restart, `pg_terminate_backend`, failover) is noticed
+//!   by the pool at the next checkout, or fails the one request that picked it up first
+//!   (`Error::Store`: the client retries). Fast recycling checks `is_closed` only, which is
+//!   the price of checkouts without a round trip.
+//! - **Hung servers and silent networks**: nothing here bounds a statement's time. Set
+//!   `statement_timeout` (`options=-c statement_timeout=5s`) and, on Linux,
+//!   `tcp_user_timeout` in the connection settings, or put a timeout around your request
+//!   handling; a timeout is an `Error::Store`.
+//! - **PgBouncer** in transaction mode needs 1.21 or later with `max_prepared_statements`
+//!   set, since the statements are prepared and cached per connection.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
