@@ -71,8 +71,9 @@
 //!   without a round trip (`is_closed` only). `bb8-postgres` has no statement cache (a
 //!   `&str` query is prepared on every call: one more round trip per statement) and by
 //!   default tests each checkout with a query (one more again). deadpool-postgres is
-//!   actively maintained (0.14 tracks tokio-postgres 0.7), has wait, create and recycle
-//!   timeouts, and needs Rust 1.85, like this crate and the library.
+//!   actively maintained (0.14 tracks tokio-postgres 0.7) and has wait, create and recycle
+//!   timeouts. Both declare Rust 1.85, below the library's 1.88, which is this crate's
+//!   `rust-version` too.
 //! - **READ COMMITTED** (PostgreSQL's default), pinned by [`PgStore::connect`] for its
 //!   connections: a conditional `UPDATE` on a row another transaction is writing waits for it
 //!   and re-checks its `WHERE` against the committed row. That is what makes the
