@@ -52,7 +52,7 @@ async fn main() -> Result<(), Error> {
 
     // The access token expires while watching: the TV refreshes behind the scenes, twice.
     let r1 = engine
-        .refresh(&tv, rt0.expose_secret(), RefreshRequest::default())
+        .refresh(&tv, rt0.expose_secret(), on_the_tv())
         .await?;
     let rt1 = r1
         .refresh_token
@@ -62,16 +62,16 @@ async fn main() -> Result<(), Error> {
         tail(rt1.expose_secret())
     );
     let r2 = engine
-        .refresh(&tv, rt1.expose_secret(), RefreshRequest::default())
+        .refresh(&tv, rt1.expose_secret(), on_the_tv())
         .await?;
     let rt2 = r2
         .refresh_token
         .ok_or(Error::InvalidRequest("no refresh token"))?;
     println!("4. refreshed again: …{}", tail(rt2.expose_secret()));
 
-    // Someone stole the first refresh token and tries it on another device.
+    // Someone stole the first refresh token and tries it (claiming to be the TV).
     match engine
-        .refresh(&tv, rt0.expose_secret(), RefreshRequest::default())
+        .refresh(&tv, rt0.expose_secret(), on_the_tv())
         .await
     {
         Err(Error::ReuseDetected) => {
@@ -82,7 +82,7 @@ async fn main() -> Result<(), Error> {
     // The whole family is gone: even the newest token, and the session's access tokens for
     // resource servers that check revocation.
     match engine
-        .refresh(&tv, rt2.expose_secret(), RefreshRequest::default())
+        .refresh(&tv, rt2.expose_secret(), on_the_tv())
         .await
     {
         Err(e) => println!("6. the newest refresh token fails too: {e}"),
@@ -94,6 +94,12 @@ async fn main() -> Result<(), Error> {
     }
     println!("   The user signs in again; the thief has nothing.");
     Ok(())
+}
+
+/// A refresh from the TV: its session is bound to the device, so the request says which
+/// device it comes from (another device id would count as theft).
+fn on_the_tv() -> RefreshRequest {
+    RefreshRequest::default().device("living-room-tv")
 }
 
 /// The end of a token: enough to tell tokens apart in the output.

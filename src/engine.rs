@@ -368,6 +368,13 @@ impl<S: TokenStore> Engine<S> {
         if req.subject.is_empty() {
             return Err(Error::InvalidRequest("empty subject"));
         }
+        // No store has to hold U+0000 (PostgreSQL `text` cannot): refused here.
+        let nul = |s: Option<&str>| s.is_some_and(|s| s.contains('\0'));
+        if nul(Some(&req.subject)) || nul(req.tenant.as_deref()) || nul(req.device_id.as_deref()) {
+            return Err(Error::InvalidRequest(
+                "U+0000 in a subject, tenant or device id",
+            ));
+        }
         if client.requires_dpop() && req.dpop.is_none() {
             return Err(crate::dpop::DpopError::Missing.into());
         }

@@ -27,6 +27,11 @@ use crate::store::{CasOutcome, TokenStore};
 /// means another request made progress, so a handful is plenty.
 pub(crate) const MAX_CAS_ATTEMPTS: usize = 8;
 
+/// Compare-and-swap attempts of a revocation. A revocation must win against a client that
+/// refreshes back to back on other instances (each of its rotations changes the version), so
+/// it retries far longer than a refresh does; each retry still means the family moved on.
+pub(crate) const MAX_REVOKE_ATTEMPTS: usize = 64;
+
 /// Where the loop gets the effective policy version of a family's tenant at a given time.
 pub(crate) trait PolicySource: Sync {
     /// The effective version for `tenant` at `now`.

@@ -101,7 +101,7 @@ impl<S: TokenStore> Engine<S> {
         op: OperationId,
     ) -> Result<RevocationOutcome, Error> {
         let store = &self.inner.store;
-        for _ in 0..super::refresh::MAX_CAS_ATTEMPTS {
+        for _ in 0..super::refresh::MAX_REVOKE_ATTEMPTS {
             let Some(mut record) = store.load_family(&family).await.map_err(store_error)? else {
                 return Ok(RevocationOutcome::Unknown);
             };

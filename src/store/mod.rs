@@ -34,7 +34,8 @@
 //!   or as `NUMERIC(20)`; `generation` (`u32`) as `BIGINT` (or `INTEGER` with the same bit
 //!   cast); `key_id` (`u8`) as `SMALLINT`; times are `i64` Unix seconds (`BIGINT`), the full
 //!   range; hashes and ids as `BYTEA`; strings byte for byte (no trimming, no normalization,
-//!   any Unicode). The kit round-trips `u64::MAX`, `u32::MAX`, `i64::MIN`/`MAX` and Unicode.
+//!   any Unicode; never U+0000, which the engine refuses in subjects, tenants and device ids,
+//!   so PostgreSQL `text` can hold every string). The kit round-trips `u64::MAX`, `u32::MAX`, `i64::MIN`/`MAX` and Unicode.
 //! - **Exact subject matching.** `list_families` and `revoke_subject` match the subject by
 //!   byte-wise equality: no case folding, no prefix or `LIKE` match, no collation or Unicode
 //!   normalization (in PostgreSQL: a `bytea` column or `COLLATE "C"` and `=`). The kit uses

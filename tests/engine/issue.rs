@@ -217,3 +217,16 @@ async fn several_audiences_make_aud_an_array() {
     let aud: Vec<&str> = c.aud.as_ref().unwrap().iter().collect();
     assert_eq!(aud, [AUD, "https://files.example.com"]);
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_subject_tenant_or_device_is_refused() {
+    let h = Harness::new();
+    for req in [
+        IssueRequest::new("user\u{0}x"),
+        IssueRequest::new(SUBJECT).tenant("t\u{0}"),
+        IssueRequest::new(SUBJECT).device("\u{0}"),
+    ] {
+        let e = h.engine.issue(&client(), req).await.unwrap_err();
+        assert!(matches!(e, token_engine::Error::InvalidRequest(_)), "{e:?}");
+    }
+}

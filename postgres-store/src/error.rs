@@ -1,0 +1,27 @@
+//! The store's one error type.
+
+/// What went wrong talking to PostgreSQL. Every variant means the backend failed: the engine
+/// answers [`token_engine::Error::Store`] and never takes it for an invalid token. "Not
+/// found" and a lost race are values of the trait methods, never errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgStoreError {
+    /// No connection: the pool is exhausted past its wait timeout, or a new connection
+    /// could not be made (server down, refused, timed out).
+    #[error("PostgreSQL pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A statement failed: connection dropped mid-statement, server error, a value the
+    /// schema refuses (a U+0000 in a `text` column, for one).
+    #[error("PostgreSQL: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// A stored value is outside what the record type can hold (a hand-edited row, or a
+    /// schema that drifted): refused rather than read as something else.
+    #[error("a stored value is out of range: {0}")]
+    Corrupt(&'static str),
+    /// The database cannot hold the schema as written (its encoding is not UTF8).
+    #[error("unsupported database: {0}")]
+    Unsupported(String),
+    /// The pool could not be built (no runtime, bad settings).
+    #[error("PostgreSQL pool setup: {0}")]
+    Build(#[from] deadpool_postgres::BuildError),
+}

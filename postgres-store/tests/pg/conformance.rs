@@ -1,0 +1,12 @@
+//! The whole conformance kit, every group, each check on a fresh schema.
+
+use crate::common::database;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_kit() {
+    let Some(db) = database("kit").await else {
+        return;
+    };
+    token_engine::store::conformance::run_all(|| db.fresh_store()).await;
+    db.drop().await;
+}
