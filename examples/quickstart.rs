@@ -70,10 +70,7 @@ async fn main() -> Result<(), Error> {
     println!("4. refreshed again: …{}", tail(rt2.expose_secret()));
 
     // Someone stole the first refresh token and tries it (claiming to be the TV).
-    match engine
-        .refresh(&tv, rt0.expose_secret(), on_the_tv())
-        .await
-    {
+    match engine.refresh(&tv, rt0.expose_secret(), on_the_tv()).await {
         Err(Error::ReuseDetected) => {
             println!("5. replay of the first refresh token: reuse detected, session revoked")
         }
@@ -81,10 +78,7 @@ async fn main() -> Result<(), Error> {
     }
     // The whole family is gone: even the newest token, and the session's access tokens for
     // resource servers that check revocation.
-    match engine
-        .refresh(&tv, rt2.expose_secret(), on_the_tv())
-        .await
-    {
+    match engine.refresh(&tv, rt2.expose_secret(), on_the_tv()).await {
         Err(e) => println!("6. the newest refresh token fails too: {e}"),
         Ok(_) => println!("6. unexpected: the newest token still works"),
     }

@@ -41,9 +41,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A resource server that holds only the issuer's public keys builds
-//! [`Verifier::from_jwks`] and refreshes it with [`Verifier::replace_jwks`]. The README has
-//! the axum handler, the defaults table and the measurements.
+//! A resource server that holds only the issuer's public keys follows the issuer's rotations
+//! with a [`JwksSource`] (your HTTP client fetches; unknown `kid`s refetch once per cooldown,
+//! single-flight), or loads a set once with [`Verifier::from_jwks_with`]. DPoP-bound tokens
+//! are checked with [`Verifier::verify_dpop`] or [`Engine::verify_resource_request`]. The
+//! README has the axum handlers, every grant, the defaults table and the measurements.
 //!
 //! ## Threat model, in a few lines
 //!
