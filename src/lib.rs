@@ -142,11 +142,6 @@ pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenTyp
 pub use store::{CodeStore, DeviceStore, MemoryStore, ReplayStore, TokenStore};
 pub use verifier::Verifier;
 
-/// The README's examples, compiled and run as doc tests so the README stays true.
-#[doc = include_str!("../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
-
 /// Hooks for this crate's benches and fuzz targets. Not part of the API: no stability, no
 /// semver, hidden from the docs.
 #[doc(hidden)]

@@ -14,7 +14,7 @@
     missing_docs
 )]
 
-#[path = "../examples/authorization_server/server.rs"]
+#[path = "../../authorization_server/server.rs"]
 mod server;
 
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! records, replay ids and policy versions in the database). The demo makes its signing key
 //! and secrets per process; several instances behind one issuer would load shared ones.
 //!
-//! `DATABASE_URL=postgres://... cargo run -p token-engine-postgres --example authorization_server`
+//! `DATABASE_URL=postgres://... cargo run -p token-engine-postgres --example authorization_server_pg`
 //! (port 8080, or `PORT`).
 
 #![allow(missing_docs)]
