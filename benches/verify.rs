@@ -122,7 +122,7 @@ struct SimpleCustom {
 
 fn key_file(name: &str) -> String {
     std::fs::read_to_string(format!(
-        "{}/tests/data/keys/{name}",
+        "{}/../tests/data/keys/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
