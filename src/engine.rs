@@ -139,18 +139,8 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-/// SHA-256 over a label and length-prefixed parts: the store keys of codes, device records
-/// and replay ids (the store never sees the secret itself).
-pub(crate) fn store_key(label: &str, parts: &[&[u8]]) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in core::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
-        ctx.update(&(part.len() as u64).to_be_bytes());
-        ctx.update(part);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
+/// The store key of a code, device record or replay id: the store never sees the secret.
+pub(crate) use crate::opaque::labelled_digest as store_key;
 
 fn store_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
     Error::Store(Box::new(e))

@@ -89,13 +89,9 @@ impl OperationId {
     /// distinct inputs never collide by concatenation).
     #[must_use]
     pub fn of(label: &str, parts: &[&[u8]]) -> Self {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in core::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
-            ctx.update(&(part.len() as u64).to_be_bytes());
-            ctx.update(part);
-        }
+        let digest = crate::opaque::labelled_digest(label, parts);
         let mut id = [0u8; 16];
-        id.copy_from_slice(ctx.finish().as_ref().get(..16).unwrap_or(&[0; 16]));
+        id.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
         Self(id)
     }
 

@@ -405,6 +405,19 @@ pub(crate) fn hash_secret(secret: &[u8; SECRET_LEN]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 over a label and length-prefixed parts (distinct inputs never collide by
+/// concatenation): the store keys of codes, device records and replay ids, and operation ids.
+pub(crate) fn labelled_digest(label: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for part in core::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 /// `prefix` followed by 32 fresh random bytes in base64url (256 bits): the text of the
 /// crate's one-time secrets (authorization and device codes, client secrets, PKCE verifiers).
 pub(crate) fn random_text(prefix: &str) -> Result<Zeroizing<String>, Error> {

@@ -15,7 +15,6 @@ use zeroize::Zeroizing;
 use super::{Engine, TokenBinding, store_error, store_key};
 use crate::client::{Client, GrantType, IssueRequest, grant_scope};
 use crate::error::{Error, GrantError};
-use crate::event::Event;
 use crate::family::{OperationId, RevocationReason};
 use crate::form::encode_component;
 use crate::opaque::FamilyId;
@@ -423,44 +422,10 @@ impl<S: CodeStore> Engine<S> {
         };
         let family = FamilyId::from_bytes(bytes);
         let op = OperationId::of("code_replayed", &[code.as_bytes()]);
-        self.revoke_issued_family(family, RevocationReason::CodeReplayed, op)
+        // Whatever the outcome (revoked now, already inactive, swept), the code is replayed.
+        let _outcome = self
+            .revoke_family(None, family, RevocationReason::CodeReplayed, op)
             .await?;
         Ok(GrantError::CodeReplayed.into())
-    }
-}
-
-impl<S: crate::store::TokenStore> Engine<S> {
-    /// Revoke a family because the grant it was issued from was abused; emits the event.
-    pub(crate) async fn revoke_issued_family(
-        &self,
-        family: FamilyId,
-        reason: RevocationReason,
-        op: OperationId,
-    ) -> Result<(), Error> {
-        let store = &self.inner.store;
-        for _ in 0..super::refresh::MAX_REVOKE_ATTEMPTS {
-            let Some(mut record) = store.load_family(&family).await.map_err(store_error)? else {
-                return Ok(());
-            };
-            if !record.is_active() {
-                return Ok(());
-            }
-            let expected = record.version;
-            record.revoke(reason, self.now(), op);
-            if store
-                .compare_and_swap_family(expected, &record)
-                .await
-                .map_err(store_error)?
-                == crate::store::CasOutcome::Swapped
-            {
-                self.emit(Event::FamilyRevoked {
-                    family,
-                    reason,
-                    possible_repeat: false,
-                });
-                return Ok(());
-            }
-        }
-        Err(GrantError::Contention.into())
     }
 }

@@ -87,13 +87,13 @@ impl<S: TokenStore> Engine<S> {
                 Err(_) => return Ok(RevocationOutcome::Unknown),
             }
         };
-        let op = OperationId::of("revoke", &[&token_digest(token)]);
+        let op = OperationId::of("revoke", &[token.as_bytes()]);
         self.revoke_family(Some(client), family, RevocationReason::TokenRevoked, op)
             .await
     }
 
     /// Load → check → compare-and-swap to revoked, with bounded retries.
-    async fn revoke_family(
+    pub(crate) async fn revoke_family(
         &self,
         client: Option<&Client>,
         family: FamilyId,
@@ -313,11 +313,4 @@ impl<S: TokenStore> Engine<S> {
         }
         Ok(ended)
     }
-}
-
-/// SHA-256 of a token's text: what identifies "revoke this token" as an operation.
-fn token_digest(token: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-    out
 }
