@@ -364,26 +364,61 @@ impl crate::verifier::Verifier {
         ),
         crate::error::Error,
     > {
-        use crate::error::{Error, TokenError};
-        let (scheme, token) = authorization
-            .split_once(' ')
-            .ok_or(Error::InvalidToken(TokenError::Malformed))?;
-        let token = token.trim();
+        let (dpop_scheme, token) = split_authorization(authorization)?;
         let claims = self.verify(token)?;
-        let bound = claims.cnf.as_ref().and_then(|c| c.jkt.as_deref());
-        match (scheme.to_ascii_lowercase().as_str(), bound) {
-            ("dpop", Some(jkt)) => {
-                let proof = proof.ok_or(DpopError::Missing)?;
-                let verified = check_proof(proof, method, uri, Some(token), self.now(), rules)?;
-                if verified.jkt() != jkt {
-                    return Err(DpopError::KeyMismatch.into());
-                }
-                Ok((claims, Some(verified)))
-            }
-            ("bearer", None) => Ok((claims, None)),
-            ("bearer" | "dpop", _) => Err(DpopError::SchemeMismatch.into()),
-            _ => Err(Error::InvalidToken(TokenError::Malformed)),
+        if !needs_proof(dpop_scheme, &claims)? {
+            return Ok((claims, None));
         }
+        let proof = proof.ok_or(DpopError::Missing)?;
+        let verified = check_proof(proof, method, uri, Some(token), self.now(), rules)?;
+        by_bound_key(&verified, &claims)?;
+        Ok((claims, Some(verified)))
+    }
+}
+
+/// A resource request's `Authorization` header: whether its scheme is `DPoP` (else
+/// `Bearer`), and the token. Any other scheme, or no token, is a malformed token.
+pub(crate) fn split_authorization(
+    authorization: &str,
+) -> Result<(bool, &str), crate::error::Error> {
+    let malformed = crate::error::Error::InvalidToken(crate::error::TokenError::Malformed);
+    let (scheme, token) = authorization.split_once(' ').ok_or(malformed)?;
+    let dpop = if scheme.eq_ignore_ascii_case("dpop") {
+        true
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        false
+    } else {
+        return Err(crate::error::Error::InvalidToken(
+            crate::error::TokenError::Malformed,
+        ));
+    };
+    Ok((dpop, token.trim()))
+}
+
+/// RFC 9449 §7.2: a DPoP-bound token (`cnf.jkt`) needs the `DPoP` scheme and a proof; an
+/// unbound one needs `Bearer` and no proof; the other two combinations are refused.
+pub(crate) fn needs_proof(
+    dpop_scheme: bool,
+    claims: &crate::jose::AccessTokenClaims<'_>,
+) -> Result<bool, crate::error::Error> {
+    let bound = claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some());
+    if dpop_scheme == bound {
+        Ok(bound)
+    } else {
+        Err(DpopError::SchemeMismatch.into())
+    }
+}
+
+/// The proof must be by the key the token is bound to.
+pub(crate) fn by_bound_key(
+    verified: &VerifiedProof,
+    claims: &crate::jose::AccessTokenClaims<'_>,
+) -> Result<(), crate::error::Error> {
+    let bound = claims.cnf.as_ref().and_then(|c| c.jkt.as_deref());
+    if bound == Some(verified.jkt()) {
+        Ok(())
+    } else {
+        Err(DpopError::KeyMismatch.into())
     }
 }
 

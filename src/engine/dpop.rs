@@ -4,7 +4,10 @@
 
 use super::{Engine, store_error, store_key};
 use crate::client::IssueRequest;
-use crate::dpop::{DpopError, ProofRequest, VerifiedProof, verify_proof};
+use crate::dpop::{
+    DpopError, ProofRequest, VerifiedProof, by_bound_key, needs_proof, split_authorization,
+    verify_proof,
+};
 use crate::error::Error;
 use crate::jose::AccessTokenClaims;
 use crate::store::{InsertOutcome, ReplayStore, TokenStore};
@@ -138,25 +141,13 @@ impl<S: ReplayStore> Engine<S> {
         method: &str,
         uri: &str,
     ) -> Result<AccessTokenClaims<'static>, Error> {
-        let (scheme, token) = authorization
-            .split_once(' ')
-            .ok_or(Error::InvalidToken(crate::error::TokenError::Malformed))?;
-        let claims = self.verify_with_revocation(token.trim()).await?;
-        let bound = claims.cnf.as_ref().and_then(|c| c.jkt.as_deref());
-        match (scheme.to_ascii_lowercase().as_str(), bound) {
-            ("dpop", Some(jkt)) => {
-                let proof = dpop.ok_or(DpopError::Missing)?;
-                let verified = self
-                    .dpop_proof(proof, method, uri, Some(token.trim()))
-                    .await?;
-                if verified.jkt() != jkt {
-                    return Err(DpopError::KeyMismatch.into());
-                }
-                Ok(claims)
-            }
-            ("bearer", None) => Ok(claims),
-            ("bearer" | "dpop", _) => Err(DpopError::SchemeMismatch.into()),
-            _ => Err(Error::InvalidToken(crate::error::TokenError::Malformed)),
+        let (dpop_scheme, token) = split_authorization(authorization)?;
+        let claims = self.verify_with_revocation(token).await?;
+        if needs_proof(dpop_scheme, &claims)? {
+            let proof = dpop.ok_or(DpopError::Missing)?;
+            let verified = self.dpop_proof(proof, method, uri, Some(token)).await?;
+            by_bound_key(&verified, &claims)?;
         }
+        Ok(claims)
     }
 }
