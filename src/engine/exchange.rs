@@ -39,6 +39,7 @@ impl core::fmt::Debug for TokenExchangeRequest<'_> {
             .field("subject_token_type", &self.subject_token_type)
             .field("audience", &self.audience)
             .field("scope", &self.scope)
+            .field("requested_token_type", &self.requested_token_type)
             .finish()
     }
 }

@@ -11,7 +11,8 @@ use super::Engine;
 use crate::client::Client;
 use crate::error::{Error, TokenError};
 use crate::jose::{
-    Algorithm, VerifyingKey, b64_decode_vec, b64_encode_to, sign_compact, verify_compact,
+    Algorithm, VerifyingKey, b64_decode_vec, b64_encode_to, media_type_matches, sign_compact,
+    verify_compact,
 };
 
 /// The claims of an ID token.
@@ -118,6 +119,9 @@ pub fn verify_id_token(
     expect: &IdTokenExpectations<'_>,
 ) -> Result<IdTokenClaims, Error> {
     const MAX_LEN: usize = 16 * 1024;
+    if token.len() > MAX_LEN {
+        return Err(TokenError::TooLong.into());
+    }
     let header = token.split('.').next().unwrap_or_default();
     let mut raw = Vec::new();
     b64_decode_vec(header.as_bytes(), &mut raw).map_err(Error::InvalidToken)?;
@@ -127,12 +131,11 @@ pub fn verify_id_token(
         alg: String,
     }
     let header: Header = serde_json::from_slice(&raw).map_err(|_| TokenError::Header)?;
-    let typ = header
+    if header
         .typ
         .as_deref()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if typ == "at+jwt" || typ == "application/at+jwt" {
+        .is_some_and(|typ| media_type_matches(typ, "at+jwt"))
+    {
         return Err(TokenError::WrongType.into());
     }
     let payload = verify_compact(token, keys, MAX_LEN)?;

@@ -21,6 +21,7 @@ pub use jwk::{Jwk, JwkSet, Jwks, JwksOptions, SkippedKey};
 pub use jws::{sign_compact, verify_compact};
 pub use jwt::JwtRules;
 pub use key::{KeyDocument, SigningKey, VerifyingKey};
+pub(crate) use validation::media_type_matches;
 pub use validation::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT, TypeCheck, Validation,
 };

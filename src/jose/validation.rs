@@ -58,7 +58,7 @@ pub(super) fn bare_media_type(typ: &str) -> &str {
     }
 }
 
-pub(super) fn media_type_matches(typ: &str, wanted: &str) -> bool {
+pub(crate) fn media_type_matches(typ: &str, wanted: &str) -> bool {
     bare_media_type(typ).eq_ignore_ascii_case(bare_media_type(wanted))
 }
 

@@ -270,6 +270,21 @@ async fn the_code_grant_with_openid_issues_an_id_token_the_client_verifies() {
         verify_id_token(&r.access_token, &keys, &expect),
         Err(Error::InvalidToken(TokenError::WrongType))
     ));
+    // Oversized input is refused before anything is decoded; malformed input gets a typed error.
+    let huge = format!("{}.e30.sig", "eyJ".repeat(400_000));
+    assert!(matches!(
+        verify_id_token(&huge, &keys, &expect),
+        Err(Error::InvalidToken(TokenError::TooLong))
+    ));
+    for junk in ["", ".", "..", "not-a-jwt", "e30.e30.", "%%%.e30.e30"] {
+        assert!(
+            matches!(
+                verify_id_token(junk, &keys, &expect),
+                Err(Error::InvalidToken(_))
+            ),
+            "{junk:?}"
+        );
+    }
 }
 
 #[tokio::test]

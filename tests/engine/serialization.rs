@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use token_engine::{
     Algorithm, Client, Engine, Error, ErrorResponse, IssueRequest, MemoryStore, RefreshRequest,
-    RefreshToken, SigningKey, TokenResponse, TokenType,
+    RefreshToken, SigningKey, TokenExchangeRequest, TokenHttpRequest, TokenResponse, TokenType,
 };
 
 use crate::common::*;
@@ -144,6 +144,31 @@ async fn token_response_debug_shows_neither_token() {
     assert!(!printed.contains(&rt(&r)[3..23]), "{printed}");
     assert!(printed.contains("[redacted]"), "{printed}");
     assert!(printed.contains("read write"), "{printed}");
+}
+
+#[test]
+fn request_debug_shows_no_secret() {
+    let http = TokenHttpRequest {
+        body: "grant_type=refresh_token&refresh_token=rt-SECRET&client_secret=cs-SECRET",
+        authorization: Some("Basic YXBwOmNzLVNFQ1JFVA=="),
+        dpop: Some("eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.PROOF"),
+        client_cert_sha256: Some([7; 32]),
+    };
+    assert_eq!(
+        format!("{http:?}"),
+        r#"TokenHttpRequest { body: "[redacted]", authorization: Some("[redacted]"), dpop: Some("[redacted]"), .. }"#
+    );
+    let exchange = TokenExchangeRequest {
+        subject_token: "eyJhbGciOiJFUzI1NiJ9.e30.SUBJECT",
+        subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        audience: Some("https://api.example"),
+        scope: Some("read"),
+        requested_token_type: None,
+    };
+    assert_eq!(
+        format!("{exchange:?}"),
+        r#"TokenExchangeRequest { subject_token: "[redacted]", subject_token_type: "urn:ietf:params:oauth:token-type:access_token", audience: Some("https://api.example"), scope: Some("read"), requested_token_type: None }"#
+    );
 }
 
 fn error_json(e: &Error) -> (String, u16) {
