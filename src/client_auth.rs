@@ -11,7 +11,7 @@ use core::fmt;
 use core::future::Future;
 use std::collections::HashMap;
 
-use ring::hmac;
+use crate::crypto::hmac;
 use zeroize::Zeroizing;
 
 use crate::client::{Client, ClientAuthMethod, ClientSecretHash};

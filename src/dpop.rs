@@ -5,7 +5,7 @@
 
 use core::fmt;
 
-use ring::{digest, hmac};
+use crate::crypto::{digest, hmac};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 

@@ -5,10 +5,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use ring::rand::{SecureRandom, SystemRandom};
-
 use crate::client::{Client, IssueRequest, encode_claims, grant_scope};
 use crate::clock::Clock;
+use crate::crypto::fill_random;
 use crate::error::Error;
 use crate::event::{Event, EventSink};
 use crate::family::{FamilySpec, OperationId, RevocationReason, new_family};
@@ -267,9 +266,7 @@ impl<S: TokenStore> Engine<S> {
 
     fn access_token(&self, p: &AccessParts<'_>) -> Result<String, Error> {
         let mut jti = [0u8; 16];
-        SystemRandom::new()
-            .fill(&mut jti)
-            .map_err(|_| Error::Crypto("random generator failed"))?;
+        fill_random(&mut jti)?;
         let mut jti_text = String::with_capacity(22);
         b64_encode_to(&jti, &mut jti_text);
         let claims: AccessTokenClaims<'_> = AccessTokenClaims {

@@ -78,6 +78,7 @@ mod cache;
 mod client;
 mod client_auth;
 mod clock;
+mod crypto;
 mod dpop;
 mod engine;
 mod error;
@@ -101,6 +102,7 @@ pub use client_auth::{
     ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use crypto::backend as crypto_backend;
 pub use dpop::{
     DpopError, DpopRules, MAX_PROOF_LEN, NonceKey, ProofClaims, VerifiedProof, access_token_hash,
     check_proof, sign_proof,

@@ -14,11 +14,10 @@
 
 use core::fmt;
 
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::{digest, hkdf, hmac};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::crypto::{digest, fill_random, hkdf, hmac};
 use crate::error::{Error, GrantError};
 use crate::jose::{b64_decode_into, b64_encode_to};
 
@@ -41,9 +40,7 @@ impl FamilyId {
     /// A fresh random id.
     pub fn generate() -> Result<Self, Error> {
         let mut id = [0u8; 16];
-        SystemRandom::new()
-            .fill(&mut id)
-            .map_err(|_| Error::Crypto("random generator failed"))?;
+        fill_random(&mut id)?;
         Ok(Self(id))
     }
 
@@ -190,9 +187,7 @@ impl RefreshSecret {
     /// A fresh random 32-byte master secret, for `keygen` and tests.
     pub fn generate_bytes() -> Result<Zeroizing<[u8; 32]>, Error> {
         let mut s = Zeroizing::new([0u8; 32]);
-        SystemRandom::new()
-            .fill(&mut s[..])
-            .map_err(|_| Error::Crypto("random generator failed"))?;
+        fill_random(&mut s[..])?;
         Ok(s)
     }
 
@@ -422,9 +417,7 @@ pub(crate) fn labelled_digest(label: &str, parts: &[&[u8]]) -> [u8; 32] {
 /// crate's one-time secrets (authorization and device codes, client secrets, PKCE verifiers).
 pub(crate) fn random_text(prefix: &str) -> Result<Zeroizing<String>, Error> {
     let mut bytes = Zeroizing::new([0u8; SECRET_LEN]);
-    SystemRandom::new()
-        .fill(&mut bytes[..])
-        .map_err(|_| Error::Crypto("random generator failed"))?;
+    fill_random(&mut bytes[..])?;
     let mut text = Zeroizing::new(String::with_capacity(prefix.len() + 43));
     text.push_str(prefix);
     b64_encode_to(&bytes[..], &mut text);

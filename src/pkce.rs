@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use ring::digest;
+use crate::crypto::digest;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 

@@ -13,7 +13,6 @@ use core::fmt;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, TokenBinding, store_error, store_key};
@@ -148,12 +147,11 @@ pub fn normalize_user_code(input: &str) -> Option<String> {
     ok.then_some(code)
 }
 
-fn user_code(rng: &SystemRandom) -> Result<String, Error> {
+fn user_code() -> Result<String, Error> {
     let mut out = String::with_capacity(USER_CODE_LEN);
     while out.len() < USER_CODE_LEN {
         let mut b = [0u8; 1];
-        rng.fill(&mut b)
-            .map_err(|_| Error::Crypto("random generator failed"))?;
+        crate::crypto::fill_random(&mut b)?;
         // 240 = 12 × 20: reject the rest so every letter is equally likely.
         if b[0] < 240 {
             let i = usize::from(b[0] % 20);
@@ -197,11 +195,10 @@ impl<S: DeviceStore> Engine<S> {
             return Err(Error::UnauthorizedClient);
         }
         let scope = grant_scope(client, scope)?;
-        let rng = SystemRandom::new();
         let now = self.now();
         for _ in 0..5 {
             let device_code = crate::opaque::random_text(DEVICE_CODE_PREFIX)?;
-            let user = user_code(&rng)?;
+            let user = user_code()?;
             let grant = DeviceGrant {
                 scope: scope.clone(),
                 interval: POLL_INTERVAL,
@@ -460,9 +457,8 @@ mod tests {
 
     #[test]
     fn generated_user_codes_use_the_alphabet() {
-        let rng = SystemRandom::new();
         for _ in 0..100 {
-            let c = user_code(&rng).unwrap();
+            let c = user_code().unwrap();
             assert_eq!(normalize_user_code(&display(&c)), Some(c));
         }
     }

@@ -62,8 +62,10 @@ pub struct IdTokenExpectations<'a> {
 /// `at_hash` (Core §3.1.3.6): the left half of the access token's hash, with the hash of the
 /// ID token's algorithm (SHA-512 for EdDSA/Ed25519).
 fn at_hash(alg: Algorithm, access_token: &str) -> String {
-    use ring::digest;
+    use crate::crypto::digest;
     let hash = match alg {
+        #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+        Algorithm::ES512 => &digest::SHA512,
         Algorithm::HS384 | Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 => {
             &digest::SHA384
         }
@@ -72,7 +74,10 @@ fn at_hash(alg: Algorithm, access_token: &str) -> String {
         | Algorithm::PS512
         | Algorithm::EdDSA
         | Algorithm::Ed25519 => &digest::SHA512,
-        _ => &digest::SHA256,
+        // Exhaustive on purpose: a new algorithm must pick its hash here.
+        Algorithm::HS256 | Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 => {
+            &digest::SHA256
+        }
     };
     let d = digest::digest(hash, access_token.as_bytes());
     let half = d.as_ref().get(..d.as_ref().len() / 2).unwrap_or_default();

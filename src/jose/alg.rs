@@ -1,14 +1,15 @@
-//! JWS algorithms (RFC 7518 §3, RFC 8037, RFC 9864) and their `ring` primitives.
+//! JWS algorithms (RFC 7518 §3, RFC 8037, RFC 9864) and their primitives in the backend.
 
 use core::fmt;
 
-use ring::{hmac, signature};
+use crate::crypto::{hmac, signature};
 
 /// A JWS signature algorithm. A key is bound to exactly one for its whole life.
 ///
-/// `ES512` is not here: `ring` has no P-521, and this crate does not pull in a second
-/// cryptography library for it. Tokens naming `ES512` fail with
-/// [`TokenError::UnsupportedAlgorithm`](crate::TokenError::UnsupportedAlgorithm).
+/// `ES512` (P-521) exists only with the `aws-lc-rs` backend (feature `aws-lc-rs` or `fips`):
+/// `ring` has no P-521. In a `ring` build, tokens naming `ES512` fail with
+/// [`TokenError::UnsupportedAlgorithm`](crate::TokenError::UnsupportedAlgorithm) and P-521
+/// keys with [`KeyError::UnsupportedCurve`](crate::KeyError::UnsupportedCurve).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Algorithm {
@@ -34,6 +35,11 @@ pub enum Algorithm {
     ES256,
     /// ECDSA on P-384 with SHA-384, signature as `r || s`.
     ES384,
+    /// ECDSA on P-521 with SHA-512, signature as `r || s` (66 bytes each). Only with the
+    /// `aws-lc-rs` backend.
+    #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "aws-lc-rs", feature = "fips"))))]
+    ES512,
     /// Ed25519 under the polymorphic name `EdDSA` (RFC 8037), emitted by default for
     /// compatibility. A key with this algorithm also accepts tokens naming `Ed25519`.
     EdDSA,
@@ -52,7 +58,8 @@ pub(crate) enum Family {
 }
 
 impl Algorithm {
-    /// Every supported algorithm.
+    /// Every algorithm both backends support (what a `ring` build supports). A build with
+    /// `aws-lc-rs` also has [`Algorithm::ES512`]: see [`Algorithm::available`].
     pub const ALL: [Algorithm; 13] = [
         Algorithm::HS256,
         Algorithm::HS384,
@@ -69,6 +76,29 @@ impl Algorithm {
         Algorithm::Ed25519,
     ];
 
+    /// Every algorithm this build supports: [`Algorithm::ALL`], and `ES512` with the
+    /// `aws-lc-rs` backend.
+    #[must_use]
+    pub fn available() -> &'static [Algorithm] {
+        #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+        {
+            const AVAILABLE: [Algorithm; 14] = {
+                let mut all = [Algorithm::ES512; 14];
+                let mut i = 0;
+                while i < 13 {
+                    all[i] = Algorithm::ALL[i];
+                    i += 1;
+                }
+                all
+            };
+            &AVAILABLE
+        }
+        #[cfg(not(any(feature = "aws-lc-rs", feature = "fips")))]
+        {
+            &Self::ALL
+        }
+    }
+
     /// The `alg` header value.
     #[must_use]
     pub const fn name(self) -> &'static str {
@@ -84,6 +114,8 @@ impl Algorithm {
             Algorithm::PS512 => "PS512",
             Algorithm::ES256 => "ES256",
             Algorithm::ES384 => "ES384",
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            Algorithm::ES512 => "ES512",
             Algorithm::EdDSA => "EdDSA",
             Algorithm::Ed25519 => "Ed25519",
         }
@@ -92,7 +124,7 @@ impl Algorithm {
     /// The algorithm with this exact (case-sensitive) `alg` name, if supported.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.name() == name)
+        Self::available().iter().copied().find(|a| a.name() == name)
     }
 
     /// Whether a token whose header says `alg` may be verified by a key bound to `self`.
@@ -118,6 +150,8 @@ impl Algorithm {
             | Algorithm::PS384
             | Algorithm::PS512 => Family::Rsa,
             Algorithm::ES256 | Algorithm::ES384 => Family::Ec,
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            Algorithm::ES512 => Family::Ec,
             Algorithm::EdDSA | Algorithm::Ed25519 => Family::Ed25519,
         }
     }
@@ -156,6 +190,8 @@ impl Algorithm {
         match self {
             Algorithm::ES256 => Some(&signature::ECDSA_P256_SHA256_FIXED),
             Algorithm::ES384 => Some(&signature::ECDSA_P384_SHA384_FIXED),
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            Algorithm::ES512 => Some(&signature::ECDSA_P521_SHA512_FIXED),
             _ => None,
         }
     }
@@ -164,6 +200,8 @@ impl Algorithm {
         match self {
             Algorithm::ES256 => Some(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
             Algorithm::ES384 => Some(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            Algorithm::ES512 => Some(&signature::ECDSA_P521_SHA512_FIXED_SIGNING),
             _ => None,
         }
     }
@@ -173,6 +211,8 @@ impl Algorithm {
         match self {
             Algorithm::ES256 => Some("P-256"),
             Algorithm::ES384 => Some("P-384"),
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            Algorithm::ES512 => Some("P-521"),
             Algorithm::EdDSA | Algorithm::Ed25519 => Some("Ed25519"),
             _ => None,
         }
@@ -183,6 +223,8 @@ impl Algorithm {
         match self {
             Algorithm::ES256 => Some(65),
             Algorithm::ES384 => Some(97),
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            Algorithm::ES512 => Some(133),
             _ => None,
         }
     }
@@ -200,12 +242,21 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_case_sensitive() {
-        for alg in Algorithm::ALL {
+        for &alg in Algorithm::available() {
             assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
         }
-        for bad in ["none", "NONE", "hs256", "ES512", "ES521", "RS1", ""] {
+        for bad in ["none", "NONE", "hs256", "es512", "ES521", "RS1", ""] {
             assert_eq!(Algorithm::from_name(bad), None);
         }
+        // ES512 exactly when the backend has P-521.
+        assert_eq!(
+            Algorithm::from_name("ES512").is_some(),
+            cfg!(any(feature = "aws-lc-rs", feature = "fips"))
+        );
+        assert_eq!(
+            Algorithm::available().len(),
+            if cfg!(any(feature = "aws-lc-rs", feature = "fips")) { 14 } else { 13 }
+        );
     }
 
     #[test]

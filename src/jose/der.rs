@@ -17,6 +17,9 @@ const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// secp384r1, 1.3.132.0.34
 const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+/// secp521r1, 1.3.132.0.35 (P-521: `aws-lc-rs` only)
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 /// id-Ed25519, 1.3.101.112
 const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
@@ -29,6 +32,9 @@ pub(crate) enum SpkiKey<'a> {
     P256(&'a [u8]),
     /// An uncompressed P-384 point.
     P384(&'a [u8]),
+    /// An uncompressed P-521 point.
+    #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+    P521(&'a [u8]),
     /// A 32-byte Ed25519 public key.
     Ed25519(&'a [u8]),
 }
@@ -116,6 +122,10 @@ pub(crate) fn parse_spki(der: &[u8]) -> Result<SpkiKey<'_>, KeyError> {
         } else if curve == OID_P384 {
             Ok(SpkiKey::P384(key))
         } else {
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            if curve == OID_P521 {
+                return Ok(SpkiKey::P521(key));
+            }
             Err(KeyError::UnsupportedCurve)
         }
     } else if oid == OID_ED25519 {
@@ -145,6 +155,8 @@ pub(crate) fn encode_spki(key: &SpkiKey<'_>) -> Vec<u8> {
         SpkiKey::Rsa(k) => ([tlv(TAG_OID, OID_RSA), tlv(TAG_NULL, &[])].concat(), k),
         SpkiKey::P256(k) => ([tlv(TAG_OID, OID_EC), tlv(TAG_OID, OID_P256)].concat(), k),
         SpkiKey::P384(k) => ([tlv(TAG_OID, OID_EC), tlv(TAG_OID, OID_P384)].concat(), k),
+        #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+        SpkiKey::P521(k) => ([tlv(TAG_OID, OID_EC), tlv(TAG_OID, OID_P521)].concat(), k),
         SpkiKey::Ed25519(k) => (tlv(TAG_OID, OID_ED25519), k),
     };
     let bit_string = tlv(TAG_BIT_STRING, &[&[0u8][..], key_bytes].concat());

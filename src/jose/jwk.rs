@@ -41,7 +41,7 @@ pub struct Jwk {
     /// Key id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
-    /// Curve (`P-256`, `P-384`, `Ed25519`).
+    /// Curve (`P-256`, `P-384`, `Ed25519`; `P-521` with `aws-lc-rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
     /// EC x coordinate or OKP public key.
@@ -242,6 +242,8 @@ impl RawJwk {
         let curve = match (self.kty.as_str(), self.crv.as_deref()) {
             ("RSA" | "oct", _) => None,
             ("EC", Some(c @ ("P-256" | "P-384"))) | ("OKP", Some(c @ "Ed25519")) => Some(c),
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            ("EC", Some(c @ "P-521")) => Some(c),
             ("EC" | "OKP", Some(_)) => return Err(KeyError::UnsupportedCurve),
             // `crv` is required for both (RFC 7518 §6.2.1.1, RFC 8037 §2).
             ("EC" | "OKP", None) => return Err(KeyError::JwkFormat),
@@ -253,6 +255,8 @@ impl RawJwk {
             }
             (None, "EC", Some("P-256")) => Algorithm::ES256,
             (None, "EC", Some("P-384")) => Algorithm::ES384,
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            (None, "EC", Some("P-521")) => Algorithm::ES512,
             (None, "OKP", Some("Ed25519")) => Algorithm::EdDSA,
             (None, "RSA", _) => default_rsa.ok_or(KeyError::MissingAlgorithm)?,
             (None, _, _) => return Err(KeyError::MissingAlgorithm),
@@ -310,13 +314,13 @@ impl RawJwk {
             Family::Hmac(_) => SigningKey::hmac(alg, &secret(&self.k)?)?,
             Family::Rsa => {
                 if self.oth.is_some() {
-                    return Err(KeyError::Rejected); // multi-prime RSA: ring has none
+                    return Err(KeyError::Rejected); // multi-prime RSA: neither backend has it
                 }
                 let (n, e) = (member(&self.n)?, member(&self.e)?);
                 let (d, p, q) = (secret(&self.d)?, secret(&self.p)?, secret(&self.q)?);
                 let (dp, dq, qi) = (secret(&self.dp)?, secret(&self.dq)?, secret(&self.qi)?);
-                let components = ring::rsa::KeyPairComponents {
-                    public_key: ring::rsa::PublicKeyComponents {
+                let components = crate::crypto::rsa::KeyPairComponents {
+                    public_key: crate::crypto::rsa::PublicKeyComponents {
                         n: &n[..],
                         e: &e[..],
                     },
@@ -699,7 +703,12 @@ mod tests {
         );
         assert_eq!(
             VerifyingKey::from_jwk(&with(r#""alg":"ES512""#)).unwrap_err(),
-            KeyError::UnsupportedAlgorithm
+            // A P-256 key cannot be ES512; in a ring build ES512 does not exist at all.
+            if cfg!(any(feature = "aws-lc-rs", feature = "fips")) {
+                KeyError::AlgorithmMismatch
+            } else {
+                KeyError::UnsupportedAlgorithm
+            }
         );
         assert_eq!(
             VerifyingKey::from_jwk(&with(r#""use":"enc""#)).unwrap_err(),
@@ -803,7 +812,12 @@ mod tests {
             ),
             (
                 r#"{"kty":"EC","crv":"P-521","alg":"ES512"}"#.to_owned(),
-                KeyError::UnsupportedCurve,
+                // ring has no P-521; with aws-lc-rs this key only lacks its coordinates.
+                if cfg!(any(feature = "aws-lc-rs", feature = "fips")) {
+                    KeyError::JwkFormat
+                } else {
+                    KeyError::UnsupportedCurve
+                },
             ),
             (
                 r#"{"kty":"OKP","crv":"X25519","alg":"EdDSA","x":"AA"}"#.to_owned(),

@@ -12,13 +12,12 @@
 use core::fmt;
 use std::sync::Arc;
 
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{self, KeyPair as _};
-use ring::{agreement, digest, hmac};
 use zeroize::Zeroizing;
 
 use super::alg::{Algorithm, Family};
 use super::{b64, der, pem};
+use crate::crypto::signature::{self, KeyPair as _};
+use crate::crypto::{self, PointCheck, RawPublic, digest, hmac};
 use crate::error::{Error, KeyError, TokenError};
 
 /// A key that verifies signatures of exactly one algorithm. Cheap to clone (shared).
@@ -43,9 +42,8 @@ struct VerifyingInner {
 #[derive(Clone)]
 enum Public {
     Hmac(hmac::Key),
-    Rsa { n: Box<[u8]>, e: Box<[u8]> },
-    Ec(Box<[u8]>),
-    Ed25519([u8; 32]),
+    /// RSA, EC or Ed25519: parsed once with `aws-lc-rs`, bytes with `ring` (see `crypto`).
+    Asymmetric(crypto::PublicKey),
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -110,26 +108,25 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
     }
 }
 
-/// Check that `point` is an uncompressed point on the algorithm's curve, by using it as the
-/// peer key of one ECDH agreement with a fresh ephemeral key (ring validates peer points).
-fn check_ec_point(alg: Algorithm, point: &[u8]) -> Result<(), KeyError> {
+/// An EC public key: `point` must be an uncompressed point (`04 || x || y`) on the
+/// algorithm's curve, checked `when` said.
+fn ec_public(alg: Algorithm, point: &[u8], when: PointCheck) -> Result<Public, KeyError> {
+    let verify = alg.ecdsa_verify().ok_or(KeyError::WrongKeyType)?;
     if Some(point.len()) != alg.ec_point_len() || point.first() != Some(&4) {
         return Err(KeyError::PointEncoding);
     }
-    let curve = match alg {
-        Algorithm::ES256 => &agreement::ECDH_P256,
-        Algorithm::ES384 => &agreement::ECDH_P384,
-        _ => return Err(KeyError::WrongKeyType),
-    };
-    let rng = SystemRandom::new();
-    let ephemeral =
-        agreement::EphemeralPrivateKey::generate(curve, &rng).map_err(|_| KeyError::Rejected)?;
-    agreement::agree_ephemeral(
-        ephemeral,
-        &agreement::UnparsedPublicKey::new(curve, point),
-        |_| (),
-    )
-    .map_err(|_| KeyError::PointEncoding)
+    crypto::PublicKey::ec(verify, point, when).map(Public::Asymmetric)
+}
+
+fn rsa_public(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Public, KeyError> {
+    let params = alg.rsa_verify().ok_or(KeyError::WrongKeyType)?;
+    check_rsa(n, e)?;
+    crypto::PublicKey::rsa(params, n, e).map(Public::Asymmetric)
+}
+
+fn ed25519_public(pk: &[u8]) -> Result<Public, KeyError> {
+    let pk: [u8; 32] = pk.try_into().map_err(|_| KeyError::PointEncoding)?;
+    crypto::PublicKey::ed25519(pk).map(Public::Asymmetric)
 }
 
 impl VerifyingKey {
@@ -157,21 +154,11 @@ impl VerifyingKey {
 
     /// An RSA public key from its modulus and public exponent (big-endian, no leading zeros).
     pub fn rsa_from_components(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
-        if alg.family() != Family::Rsa {
-            return Err(KeyError::WrongKeyType);
-        }
-        check_rsa(n, e)?;
-        Ok(Self::build(
-            alg,
-            Public::Rsa {
-                n: n.into(),
-                e: e.into(),
-            },
-        ))
+        Ok(Self::build(alg, rsa_public(alg, n, e)?))
     }
 
-    /// A public key in its raw form, as `ring` takes it: the uncompressed point (`0x04 || x ||
-    /// y`) for ES256/ES384, the 32-byte key for Ed25519, the PKCS#1 `RSAPublicKey` DER for
+    /// A public key in its raw form: the uncompressed point (`0x04 || x || y`) for
+    /// ES256/ES384 (and ES512 with `aws-lc-rs`), the 32-byte key for Ed25519, the PKCS#1 `RSAPublicKey` DER for
     /// RSA, the secret for HMAC.
     pub fn from_raw(alg: Algorithm, bytes: &[u8]) -> Result<Self, KeyError> {
         match alg.family() {
@@ -180,29 +167,20 @@ impl VerifyingKey {
                 let (n, e) = der::parse_rsa_public_key(bytes)?;
                 Self::rsa_from_components(alg, n, e)
             }
-            Family::Ec => {
-                check_ec_point(alg, bytes)?;
-                Ok(Self::build(alg, Public::Ec(bytes.into())))
-            }
-            Family::Ed25519 => {
-                let pk: [u8; 32] = bytes.try_into().map_err(|_| KeyError::PointEncoding)?;
-                Ok(Self::build(alg, Public::Ed25519(pk)))
-            }
+            Family::Ec => Ok(Self::build(
+                alg,
+                ec_public(alg, bytes, PointCheck::AtImport)?,
+            )),
+            Family::Ed25519 => Ok(Self::build(alg, ed25519_public(bytes)?)),
         }
     }
 
-    /// An EC key whose point is validated by ring on every signature check instead of at
-    /// import: for single-use keys (a DPoP proof's), where the import-time check (an ECDH
-    /// agreement) would cost more than the signature check itself. A point off the curve
-    /// then fails as a bad signature.
+    /// An EC key for single use (a DPoP proof's). With `ring`, the point is validated by the
+    /// signature check instead of at import, where the check (an ECDH agreement) would cost
+    /// more than the signature check itself; a point off the curve then fails as a bad
+    /// signature. `aws-lc-rs` validates it when parsing, cheaply.
     pub(crate) fn ec_checked_at_use(alg: Algorithm, point: &[u8]) -> Result<Self, KeyError> {
-        if alg.family() != Family::Ec {
-            return Err(KeyError::WrongKeyType);
-        }
-        if Some(point.len()) != alg.ec_point_len() || point.first() != Some(&4) {
-            return Err(KeyError::PointEncoding);
-        }
-        Ok(Self::build(alg, Public::Ec(point.into())))
+        Ok(Self::build(alg, ec_public(alg, point, PointCheck::AtUse)?))
     }
 
     /// A public key from a DER SubjectPublicKeyInfo (what `openssl pkey -pubout -outform DER`
@@ -212,6 +190,8 @@ impl VerifyingKey {
             (der::SpkiKey::Rsa(k), Family::Rsa) => k,
             (der::SpkiKey::P256(k), Family::Ec) if alg == Algorithm::ES256 => k,
             (der::SpkiKey::P384(k), Family::Ec) if alg == Algorithm::ES384 => k,
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            (der::SpkiKey::P521(k), Family::Ec) if alg == Algorithm::ES512 => k,
             (der::SpkiKey::Ed25519(k), Family::Ed25519) => k,
             _ => return Err(KeyError::WrongKeyType),
         };
@@ -263,29 +243,12 @@ impl VerifyingKey {
         matches!(self.inner.material, Public::Hmac(_))
     }
 
-    /// Verify `signature` over `message`. Constant-time for HMAC (inside `ring`).
+    /// Verify `signature` over `message`. Constant-time for HMAC (inside the backend).
     #[inline]
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
         let ok = match &self.inner.material {
             Public::Hmac(k) => hmac::verify(k, message, signature).is_ok(),
-            Public::Rsa { n, e } => match self.inner.alg.rsa_verify() {
-                Some(params) => signature::RsaPublicKeyComponents {
-                    n: &n[..],
-                    e: &e[..],
-                }
-                .verify(params, message, signature)
-                .is_ok(),
-                None => false,
-            },
-            Public::Ec(point) => match self.inner.alg.ecdsa_verify() {
-                Some(alg) => signature::UnparsedPublicKey::new(alg, &point[..])
-                    .verify(message, signature)
-                    .is_ok(),
-                None => false,
-            },
-            Public::Ed25519(pk) => signature::UnparsedPublicKey::new(&signature::ED25519, &pk[..])
-                .verify(message, signature)
-                .is_ok(),
+            Public::Asymmetric(k) => k.verify(message, signature),
         };
         if ok {
             Ok(())
@@ -298,16 +261,18 @@ impl VerifyingKey {
     /// HMAC key (its thumbprint would be a hash of the secret).
     #[must_use]
     pub fn thumbprint(&self) -> Option<String> {
-        let canonical = match &self.inner.material {
-            Public::Hmac(_) => return None,
-            Public::Rsa { n, e } => {
+        let Public::Asymmetric(key) = &self.inner.material else {
+            return None;
+        };
+        let canonical = match key.raw() {
+            RawPublic::Rsa { n, e } => {
                 format!(
                     r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
                     b64::encode(e),
                     b64::encode(n)
                 )
             }
-            Public::Ec(point) => {
+            RawPublic::Ec(point) => {
                 let (x, y) = ec_coordinates(point);
                 format!(
                     r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
@@ -316,7 +281,7 @@ impl VerifyingKey {
                     b64::encode(y)
                 )
             }
-            Public::Ed25519(pk) => {
+            RawPublic::Ed25519(pk) => {
                 format!(
                     r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
                     b64::encode(pk)
@@ -333,14 +298,16 @@ impl VerifyingKey {
     #[must_use]
     pub fn to_jwk(&self) -> Option<super::jwk::Jwk> {
         let (alg, kid) = (self.inner.alg, self.inner.kid.clone());
-        let jwk = match &self.inner.material {
-            Public::Hmac(_) => return None,
-            Public::Rsa { n, e } => super::jwk::Jwk::rsa(alg, kid, n, e),
-            Public::Ec(point) => {
+        let Public::Asymmetric(key) = &self.inner.material else {
+            return None;
+        };
+        let jwk = match key.raw() {
+            RawPublic::Rsa { n, e } => super::jwk::Jwk::rsa(alg, kid, n, e),
+            RawPublic::Ec(point) => {
                 let (x, y) = ec_coordinates(point);
                 super::jwk::Jwk::ec(alg, kid, x, y)
             }
-            Public::Ed25519(pk) => super::jwk::Jwk::okp(alg, kid, pk),
+            RawPublic::Ed25519(pk) => super::jwk::Jwk::okp(alg, kid, pk),
         };
         Some(jwk)
     }
@@ -348,16 +315,20 @@ impl VerifyingKey {
     /// The public key as DER SubjectPublicKeyInfo, or `None` for an HMAC key.
     #[must_use]
     pub fn to_spki_der(&self) -> Option<Vec<u8>> {
+        let Public::Asymmetric(public) = &self.inner.material else {
+            return None;
+        };
         let rsa;
-        let key = match &self.inner.material {
-            Public::Hmac(_) => return None,
-            Public::Rsa { n, e } => {
+        let key = match (public.raw(), self.inner.alg) {
+            (RawPublic::Rsa { n, e }, _) => {
                 rsa = der::encode_rsa_public_key(n, e);
                 der::SpkiKey::Rsa(&rsa)
             }
-            Public::Ec(p) if self.inner.alg == Algorithm::ES256 => der::SpkiKey::P256(p),
-            Public::Ec(p) => der::SpkiKey::P384(p),
-            Public::Ed25519(pk) => der::SpkiKey::Ed25519(pk),
+            (RawPublic::Ec(p), Algorithm::ES256) => der::SpkiKey::P256(p),
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            (RawPublic::Ec(p), Algorithm::ES512) => der::SpkiKey::P521(p),
+            (RawPublic::Ec(p), _) => der::SpkiKey::P384(p),
+            (RawPublic::Ed25519(pk), _) => der::SpkiKey::Ed25519(pk),
         };
         Some(der::encode_spki(&key))
     }
@@ -378,6 +349,8 @@ pub struct SigningKey {
     alg: Algorithm,
     kid: Option<String>,
     material: Private,
+    /// The public half (for HMAC, the secret), derived once at load.
+    public: Public,
     /// `base64url({"alg":..,"typ":"at+jwt","kid":..})`, encoded once.
     at_jwt_header: String,
 }
@@ -399,20 +372,28 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-fn rejected(_: ring::error::KeyRejected) -> KeyError {
-    KeyError::Rejected
-}
-
 impl SigningKey {
     /// Wrap `material`; an asymmetric key must pass a self-test (sign a fixed message and
     /// verify it with its own public key). `ring` checks parts of some private keys only when
     /// signing (an RSA key's CRT exponents, for instance): a key that cannot sign is rejected
     /// here, at load, not at the first token issuance.
     fn build(alg: Algorithm, material: Private) -> Result<Self, KeyError> {
+        // The public half, from the pair itself (an EC point the backend produced needs no
+        // import check).
+        let public = match &material {
+            Private::Hmac(k) => Public::Hmac(k.clone()),
+            Private::Rsa(pair) => {
+                let (n, e) = crypto::rsa_public(pair);
+                rsa_public(alg, &n, &e)?
+            }
+            Private::Ec(pair) => ec_public(alg, pair.public_key().as_ref(), PointCheck::AtUse)?,
+            Private::Ed25519(pair) => ed25519_public(pair.public_key().as_ref())?,
+        };
         let mut key = Self {
             alg,
             kid: None,
             material,
+            public,
             at_jwt_header: String::new(),
         };
         if !alg.is_symmetric() {
@@ -439,19 +420,12 @@ impl SigningKey {
     pub fn from_pkcs8_der(alg: Algorithm, pkcs8: &[u8]) -> Result<Self, KeyError> {
         let material = match alg.family() {
             Family::Hmac(_) => return Err(KeyError::WrongKeyType),
-            Family::Rsa => {
-                Private::Rsa(signature::RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
-            }
+            Family::Rsa => Private::Rsa(crypto::rsa_from_pkcs8(pkcs8)?),
             Family::Ec => {
                 let sign_alg = alg.ecdsa_sign().ok_or(KeyError::WrongKeyType)?;
-                Private::Ec(
-                    signature::EcdsaKeyPair::from_pkcs8(sign_alg, pkcs8, &SystemRandom::new())
-                        .map_err(rejected)?,
-                )
+                Private::Ec(crypto::ecdsa_from_pkcs8(sign_alg, pkcs8)?)
             }
-            Family::Ed25519 => Private::Ed25519(
-                signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(rejected)?,
-            ),
+            Family::Ed25519 => Private::Ed25519(crypto::ed25519_from_pkcs8(pkcs8)?),
         };
         Self::build(alg, material)
     }
@@ -470,7 +444,7 @@ impl SigningKey {
             "PRIVATE KEY" => Self::from_pkcs8_der(alg, &der),
             "RSA PRIVATE KEY" if alg.family() == Family::Rsa => Self::build(
                 alg,
-                Private::Rsa(signature::RsaKeyPair::from_der(&der).map_err(rejected)?),
+                Private::Rsa(crypto::rsa_from_pkcs1(&der)?),
             ),
             _ => Err(KeyError::PemLabel),
         }
@@ -478,13 +452,13 @@ impl SigningKey {
 
     pub(crate) fn rsa_from_components(
         alg: Algorithm,
-        components: &ring::rsa::KeyPairComponents<&[u8], &[u8]>,
+        components: &crypto::rsa::KeyPairComponents<&[u8], &[u8]>,
     ) -> Result<Self, KeyError> {
         if alg.family() != Family::Rsa {
             return Err(KeyError::WrongKeyType);
         }
         check_rsa(components.public_key.n, components.public_key.e)?;
-        let pair = signature::RsaKeyPair::from_components(components).map_err(rejected)?;
+        let pair = crypto::rsa_from_components(components)?;
         Self::build(alg, Private::Rsa(pair))
     }
 
@@ -494,13 +468,7 @@ impl SigningKey {
         point: &[u8],
     ) -> Result<Self, KeyError> {
         let sign_alg = alg.ecdsa_sign().ok_or(KeyError::WrongKeyType)?;
-        let pair = signature::EcdsaKeyPair::from_private_key_and_public_key(
-            sign_alg,
-            d,
-            point,
-            &SystemRandom::new(),
-        )
-        .map_err(rejected)?;
+        let pair = crypto::ecdsa_from_private(sign_alg, d, point)?;
         Self::build(alg, Private::Ec(pair))
     }
 
@@ -512,23 +480,22 @@ impl SigningKey {
         if alg.family() != Family::Ed25519 {
             return Err(KeyError::WrongKeyType);
         }
-        let pair =
-            signature::Ed25519KeyPair::from_seed_and_public_key(seed, pk).map_err(rejected)?;
+        let pair = crypto::ed25519_from_seed(seed, pk)?;
         Self::build(alg, Private::Ed25519(pair))
     }
 
     /// Generate a fresh key for `alg` with the system RNG. Returns the key and its document
-    /// (PKCS#8 DER for ES256/ES384/Ed25519, the raw secret for HMAC) to store somewhere safe.
+    /// (PKCS#8 DER for asymmetric keys, the raw secret for HMAC) to store somewhere safe.
     ///
-    /// RSA generation is not available: `ring` does not implement it. Generate RSA keys with
-    /// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072` and load the PEM.
+    /// RSA generation needs the `aws-lc-rs` backend, where it makes a 3072-bit key (see
+    /// [`SigningKey::generate_rsa`] for another size). With `ring`, which cannot generate RSA
+    /// keys, it is [`KeyError::Unsupported`]: generate one with `openssl genpkey -algorithm
+    /// RSA -pkeyopt rsa_keygen_bits:3072` and load the PEM.
     pub fn generate(alg: Algorithm) -> Result<(Self, KeyDocument), Error> {
-        let rng = SystemRandom::new();
-        let doc = match alg.family() {
+        let bytes = match alg.family() {
             Family::Hmac(h) => {
                 let mut secret = Zeroizing::new(vec![0u8; h.digest_algorithm().output_len()]);
-                rng.fill(&mut secret)
-                    .map_err(|_| Error::Crypto("random generator failed"))?;
+                crypto::fill_random(&mut secret)?;
                 let key = Self::hmac(alg, &secret)?;
                 return Ok((
                     key,
@@ -539,15 +506,31 @@ impl SigningKey {
                     },
                 ));
             }
+            #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+            Family::Rsa => return Self::generate_rsa(alg, 3072),
+            #[cfg(not(any(feature = "aws-lc-rs", feature = "fips")))]
             Family::Rsa => return Err(KeyError::Unsupported.into()),
             Family::Ec => {
-                let sign_alg = alg.ecdsa_sign().ok_or(KeyError::Unsupported)?;
-                signature::EcdsaKeyPair::generate_pkcs8(sign_alg, &rng)
+                crypto::ecdsa_generate_pkcs8(alg.ecdsa_sign().ok_or(KeyError::Unsupported)?)?
             }
-            Family::Ed25519 => signature::Ed25519KeyPair::generate_pkcs8(&rng),
+            Family::Ed25519 => crypto::ed25519_generate_pkcs8()?,
+        };
+        Self::from_generated(alg, bytes)
+    }
+
+    /// Generate a fresh RSA key of `bits` (2048, 3072 or 4096) for an RSA algorithm (`RS*`,
+    /// `PS*`), with its PKCS#8 document. Only with the `aws-lc-rs` backend; other sizes are
+    /// [`KeyError::RsaKeySize`], other algorithms [`KeyError::WrongKeyType`].
+    #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "aws-lc-rs", feature = "fips"))))]
+    pub fn generate_rsa(alg: Algorithm, bits: u32) -> Result<(Self, KeyDocument), Error> {
+        if alg.family() != Family::Rsa {
+            return Err(KeyError::WrongKeyType.into());
         }
-        .map_err(|_| Error::Crypto("key generation failed"))?;
-        let bytes = Zeroizing::new(doc.as_ref().to_vec());
+        Self::from_generated(alg, crypto::rsa_generate_pkcs8(bits)?)
+    }
+
+    fn from_generated(alg: Algorithm, bytes: Zeroizing<Vec<u8>>) -> Result<(Self, KeyDocument), Error> {
         let key = Self::from_pkcs8_der(alg, &bytes)?;
         Ok((
             key,
@@ -584,23 +567,7 @@ impl SigningKey {
     /// The matching verification key (for HMAC, a copy of the secret).
     #[must_use]
     pub fn verifying_key(&self) -> VerifyingKey {
-        let material = match &self.material {
-            Private::Hmac(k) => Public::Hmac(k.clone()),
-            Private::Rsa(pair) => {
-                let c: signature::RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
-                Public::Rsa {
-                    n: c.n.into(),
-                    e: c.e.into(),
-                }
-            }
-            Private::Ec(pair) => Public::Ec(pair.public_key().as_ref().into()),
-            Private::Ed25519(pair) => {
-                let mut pk = [0u8; 32];
-                pk.copy_from_slice(pair.public_key().as_ref());
-                Public::Ed25519(pk)
-            }
-        };
-        VerifyingKey::with_parts(self.alg, self.kid.clone(), material)
+        VerifyingKey::with_parts(self.alg, self.kid.clone(), self.public.clone())
     }
 
     pub(crate) fn at_jwt_header(&self) -> &str {
@@ -609,24 +576,19 @@ impl SigningKey {
 
     /// Sign `message`, appending the signature to `out`.
     pub fn sign_into(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        let failed = |_| Error::Crypto("signing failed");
         match &self.material {
             Private::Hmac(k) => out.extend_from_slice(hmac::sign(k, message).as_ref()),
             Private::Ed25519(pair) => out.extend_from_slice(pair.sign(message).as_ref()),
-            Private::Ec(pair) => {
-                let sig = pair.sign(&SystemRandom::new(), message).map_err(failed)?;
-                out.extend_from_slice(sig.as_ref());
-            }
+            Private::Ec(pair) => out.extend_from_slice(crypto::ecdsa_sign(pair, message)?.as_ref()),
             Private::Rsa(pair) => {
                 let padding = self
                     .alg
                     .rsa_sign()
                     .ok_or(Error::Crypto("not an RSA algorithm"))?;
                 let start = out.len();
-                out.resize(start + pair.public().modulus_len(), 0);
+                out.resize(start + crypto::rsa_signature_len(pair), 0);
                 let dest = out.get_mut(start..).unwrap_or_default();
-                pair.sign(padding, &SystemRandom::new(), message, dest)
-                    .map_err(failed)?;
+                crypto::rsa_sign(pair, padding, message, dest)?;
             }
         }
         Ok(())

@@ -144,31 +144,71 @@ fn rfc7515_a3_es256() {
     );
 }
 
+/// Whether this build has P-521 (`ES512`): the aws-lc-rs backend.
+fn has_p521() -> bool {
+    token_engine::crypto_backend() != "ring"
+}
+
 #[test]
-fn rfc7515_a4_es512_unsupported() {
+fn rfc7515_a4_es512() {
     let e = example("rfc7515_A4_ES512");
-    // P-521 keys do not import, with or without `alg: ES512`.
-    for jwk in [
-        e["key_jwk_public"].to_string(),
-        with_alg(&e["key_jwk_public"], "ES512"),
-    ] {
-        assert_eq!(
-            VerifyingKey::from_jwk(&jwk).err(),
-            Some(KeyError::UnsupportedCurve),
-            "{jwk}"
-        );
-    }
-    assert_eq!(
-        SigningKey::from_jwk(&e["key_jwk_private"].to_string()).err(),
-        Some(KeyError::UnsupportedCurve)
-    );
-    // The token names an algorithm this crate does not implement: rejected before any key
-    // is selected, whatever keys the verifier holds.
     let es256 = VerifyingKey::from_jwk(&example("rfc7515_A3_ES256")["key_jwk_public"].to_string())
         .expect("EC JWK");
+    if !has_p521() {
+        // ring: P-521 keys do not import, with or without `alg: ES512`.
+        for jwk in [
+            e["key_jwk_public"].to_string(),
+            with_alg(&e["key_jwk_public"], "ES512"),
+        ] {
+            assert_eq!(
+                VerifyingKey::from_jwk(&jwk).err(),
+                Some(KeyError::UnsupportedCurve),
+                "{jwk}"
+            );
+        }
+        assert_eq!(
+            SigningKey::from_jwk(&e["key_jwk_private"].to_string()).err(),
+            Some(KeyError::UnsupportedCurve)
+        );
+        // The token names an algorithm this build does not implement: rejected before any
+        // key is selected, whatever keys the verifier holds.
+        assert_eq!(
+            verify("RFC 7515 A.4", s(&e, "compact"), &[es256]),
+            Outcome::Token(TokenError::UnsupportedAlgorithm)
+        );
+        return;
+    }
+    // aws-lc-rs: the RFC's P-521 key imports (its curve implies ES512) and verifies the RFC's
+    // token; a fresh signature by the private JWK (ECDSA is randomized) verifies too.
+    let signing_input = format!("{}.{}", s(&e, "protected_b64u"), s(&e, "payload_b64u"));
+    assert_eq!(
+        s(&e, "compact"),
+        format!("{signing_input}.{}", s(&e, "signature_b64u"))
+    );
+    let rs = [octets(&e, "R_octets"), octets(&e, "S_octets")].concat();
+    assert_eq!(b64d(s(&e, "signature_b64u")), rs);
+    let key = VerifyingKey::from_jwk(&e["key_jwk_public"].to_string()).expect("P-521 JWK");
+    assert_eq!(key.alg().name(), "ES512");
+    let payload = s(&e, "payload_exact").as_bytes();
+    assert_verifies("RFC 7515 A.4", s(&e, "compact"), &key, payload);
+    let signer = SigningKey::from_jwk(&e["key_jwk_private"].to_string()).expect("P-521 JWK");
+    assert_eq!(signer.verifying_key().thumbprint(), key.thumbprint());
+    let sig = signer.sign(signing_input.as_bytes()).expect("sign");
+    assert_eq!(sig.len(), 132, "R || S, 66 bytes each");
+    assert_verifies(
+        "RFC 7515 A.4 (re-signed)",
+        &format!("{signing_input}.{}", b64e(&sig)),
+        &key,
+        payload,
+    );
+    // The key is bound to ES512: an ES256 key does not verify the token, nor ES256 this key.
     assert_eq!(
         verify("RFC 7515 A.4", s(&e, "compact"), &[es256]),
-        Outcome::Token(TokenError::UnsupportedAlgorithm)
+        Outcome::Token(TokenError::AlgorithmMismatch)
+    );
+    assert_eq!(
+        VerifyingKey::from_jwk(&with_alg(&e["key_jwk_public"], "ES256")).err(),
+        Some(KeyError::AlgorithmMismatch)
     );
 }
 
@@ -375,19 +415,31 @@ fn rfc7520_4_2_ps384() {
 }
 
 #[test]
-fn rfc7520_4_3_es512_unsupported() {
+fn rfc7520_4_3_es512() {
     let e = example("rfc7520_4_3_ES512");
     assert_compact_consistent(&e, "signing_input", "signature_b64u");
-    assert_eq!(
-        VerifyingKey::from_jwk(&public_part(&e["key_jwk"]).to_string()).err(),
-        Some(KeyError::UnsupportedCurve)
-    );
     let rs256 = example("rfc7520_4_1_RS256");
-    let key = VerifyingKey::from_jwk(&with_alg(&public_part(&rs256["key_jwk"]), "RS256"))
+    let rsa = VerifyingKey::from_jwk(&with_alg(&public_part(&rs256["key_jwk"]), "RS256"))
         .expect("RSA JWK");
+    let imported = VerifyingKey::from_jwk(&public_part(&e["key_jwk"]).to_string());
+    if !has_p521() {
+        assert_eq!(imported.err(), Some(KeyError::UnsupportedCurve));
+        assert_eq!(
+            verify("RFC 7520 4.3", s(&e, "compact"), &[rsa]),
+            Outcome::Token(TokenError::UnsupportedAlgorithm)
+        );
+        return;
+    }
+    let key = imported.expect("P-521 JWK");
+    assert_verifies(
+        "RFC 7520 4.3",
+        s(&e, "compact"),
+        &key,
+        s(&e, "payload_utf8").as_bytes(),
+    );
     assert_eq!(
-        verify("RFC 7520 4.3", s(&e, "compact"), &[key]),
-        Outcome::Token(TokenError::UnsupportedAlgorithm)
+        verify("RFC 7520 4.3", s(&e, "compact"), &[rsa]),
+        Outcome::Token(TokenError::AlgorithmMismatch)
     );
 }
 
