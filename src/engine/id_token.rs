@@ -178,3 +178,31 @@ pub fn verify_id_token(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OpenID Connect Core §3.1.3.6: the hash of the ID token's `alg`, left half, base64url.
+    #[test]
+    fn at_hash_uses_the_hash_of_the_algorithm() {
+        let token = "an access token";
+        let half = |alg: &'static crate::crypto::digest::Algorithm| {
+            let d = crate::crypto::digest::digest(alg, token.as_bytes());
+            let mut out = String::new();
+            b64_encode_to(&d.as_ref()[..d.as_ref().len() / 2], &mut out);
+            out
+        };
+        use crate::crypto::digest::{SHA256, SHA384, SHA512};
+        for &alg in Algorithm::available() {
+            let bits = alg.name().trim_start_matches(|c: char| c.is_ascii_alphabetic());
+            let expected = match bits {
+                "256" => half(&SHA256),
+                "384" => half(&SHA384),
+                // ES512, HS512, RS512, PS512; EdDSA and Ed25519 (no digits) hash with SHA-512.
+                _ => half(&SHA512),
+            };
+            assert_eq!(at_hash(alg, token), expected, "{alg}");
+        }
+    }
+}

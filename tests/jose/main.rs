@@ -11,6 +11,7 @@
 )]
 
 mod attacks;
+mod backend;
 mod cache;
 mod common;
 mod interop;
