@@ -1,7 +1,7 @@
 //! # token-engine
 //!
 //! An embeddable OAuth 2.0 token engine: JWT access tokens (RFC 9068) signed and verified on
-//! [`ring`] with algorithm-bound keys, JWK/JWKS and key rotation by `kid`; opaque refresh
+//! `ring` (or `aws-lc-rs`, see below) with algorithm-bound keys, JWK/JWKS and key rotation by `kid`; opaque refresh
 //! tokens rotated on every use, with reuse detection that revokes the whole session, idle and
 //! absolute lifetimes and security-policy versions; storage behind the [`TokenStore`] trait.
 //! It does no HTTP and owns no database: your handlers call it, your database implements the
@@ -61,14 +61,18 @@
 //! - **Refresh-token theft**: a replayed (older) refresh token revokes its family; forged
 //!   refresh tokens fail their MAC before any store access; the store holds only hashes.
 //! - **Secret leakage**: secret types print `[redacted]`; buffers this crate owns that hold
-//!   key bytes are zeroized (see [`SigningKey`] for what `ring` keeps).
+//!   key bytes are zeroized (see [`SigningKey`] for what each backend keeps).
 //! - **Not covered**: a stolen signing key or refresh secret; a stolen access token within its
 //!   lifetime (keep it short, or use `verify_with_revocation`); a stolen refresh token used
 //!   before the rightful client ever uses it again.
 //!
-//! `ES512` is not supported: `ring` has no P-521, and this crate does not add a second
-//! cryptography library for it. RSA keys cannot be generated here (`ring` does not); load
-//! them from PEM.
+//! ## Cryptography backends
+//!
+//! `ring` by default. The `aws-lc-rs` feature switches every primitive to `aws-lc-rs` (and
+//! takes precedence when both are enabled): verification keys are parsed once at import, and
+//! it adds `ES512` (P-521) and RSA key generation (`SigningKey::generate_rsa`); `fips`
+//! selects its FIPS 140-3 mode. [`crypto_backend`] says which one a build uses. Public types
+//! and errors are the same on both; the README's "Backends" section says which to pick.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

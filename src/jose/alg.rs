@@ -59,7 +59,7 @@ pub(crate) enum Family {
 
 impl Algorithm {
     /// Every algorithm both backends support (what a `ring` build supports). A build with
-    /// `aws-lc-rs` also has [`Algorithm::ES512`]: see [`Algorithm::available`].
+    /// `aws-lc-rs` also has `Algorithm::ES512`: see [`Algorithm::available`].
     pub const ALL: [Algorithm; 13] = [
         Algorithm::HS256,
         Algorithm::HS384,

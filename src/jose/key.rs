@@ -4,10 +4,9 @@
 //!
 //! # Secret hygiene
 //! Every buffer this module owns that holds secret bytes (PEM text copies, decoded DER, JWK
-//! private members, generated documents) is [`Zeroizing`] and wiped when dropped. The key
-//! schedules inside `ring`'s own types (`hmac::Key`, `RsaKeyPair`, `EcdsaKeyPair`,
-//! `Ed25519KeyPair`) are not zeroized on drop: `ring` does not offer it, and this crate forbids
-//! `unsafe`. Keep signing keys for the life of the process rather than re-creating them.
+//! private members, generated documents) is [`Zeroizing`] and wiped when dropped. What happens
+//! to the key schedules inside the backend's own types depends on the backend; see
+//! [`SigningKey`].
 
 use core::fmt;
 use std::sync::Arc;
@@ -345,6 +344,22 @@ impl VerifyingKey {
 ///
 /// Not `Clone`: a signing key is loaded once and shared by reference or `Arc`. `Debug` shows
 /// the algorithm and `kid`, never key bytes.
+///
+/// # What happens to the key material
+/// Every copy this crate makes while loading (PEM text, decoded DER, JWK members, generated
+/// PKCS#8) is zeroized when dropped. The parsed key lives in the backend's types:
+/// - **`ring`** (the default): `hmac::Key`, `RsaKeyPair`, `EcdsaKeyPair` and
+///   `Ed25519KeyPair` are plain Rust values that `ring` does not zeroize on drop, and this
+///   crate forbids the `unsafe` it would take to do it for them. Key bytes stay in freed
+///   memory until it is reused.
+/// - **`aws-lc-rs`** (and `fips`): RSA, EC and Ed25519 keys are AWS-LC objects, and AWS-LC's
+///   `OPENSSL_free` overwrites every allocation with zeros before freeing it (unless the
+///   application installs its own allocator hooks); an HMAC key's context is zeroed in place
+///   by `HMAC_CTX_cleanup` when dropped. Copies a move made earlier (the HMAC context is a
+///   Rust value) are not.
+///
+/// Either way, load signing keys once and keep them for the life of the process rather than
+/// re-creating them per request.
 pub struct SigningKey {
     alg: Algorithm,
     kid: Option<String>,
@@ -415,8 +430,9 @@ impl SigningKey {
 
     /// A private key from PKCS#8 DER (what `openssl genpkey` writes), bound to `alg`.
     ///
-    /// RSA keys must be 2048..=4096 bits for signing (`ring`'s limit); Ed25519 accepts PKCS#8
-    /// v1 (no public key, as OpenSSL writes) and v2.
+    /// RSA keys must be 2048..=4096 bits for signing with `ring` (its limit; public exponent
+    /// at least 65537), 2048..=8192 with `aws-lc-rs`; Ed25519 accepts PKCS#8 v1 (no public
+    /// key, as OpenSSL writes) and v2.
     pub fn from_pkcs8_der(alg: Algorithm, pkcs8: &[u8]) -> Result<Self, KeyError> {
         let material = match alg.family() {
             Family::Hmac(_) => return Err(KeyError::WrongKeyType),
@@ -488,7 +504,7 @@ impl SigningKey {
     /// (PKCS#8 DER for asymmetric keys, the raw secret for HMAC) to store somewhere safe.
     ///
     /// RSA generation needs the `aws-lc-rs` backend, where it makes a 3072-bit key (see
-    /// [`SigningKey::generate_rsa`] for another size). With `ring`, which cannot generate RSA
+    /// `SigningKey::generate_rsa` for another size). With `ring`, which cannot generate RSA
     /// keys, it is [`KeyError::Unsupported`]: generate one with `openssl genpkey -algorithm
     /// RSA -pkeyopt rsa_keygen_bits:3072` and load the PEM.
     pub fn generate(alg: Algorithm) -> Result<(Self, KeyDocument), Error> {
