@@ -82,15 +82,22 @@ impl Algorithm {
     pub fn available() -> &'static [Algorithm] {
         #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
         {
-            const AVAILABLE: [Algorithm; 14] = {
-                let mut all = [Algorithm::ES512; 14];
-                let mut i = 0;
-                while i < 13 {
-                    all[i] = Algorithm::ALL[i];
-                    i += 1;
-                }
-                all
-            };
+            const AVAILABLE: [Algorithm; 14] = [
+                Algorithm::HS256,
+                Algorithm::HS384,
+                Algorithm::HS512,
+                Algorithm::RS256,
+                Algorithm::RS384,
+                Algorithm::RS512,
+                Algorithm::PS256,
+                Algorithm::PS384,
+                Algorithm::PS512,
+                Algorithm::ES256,
+                Algorithm::ES384,
+                Algorithm::EdDSA,
+                Algorithm::Ed25519,
+                Algorithm::ES512,
+            ];
             &AVAILABLE
         }
         #[cfg(not(any(feature = "aws-lc-rs", feature = "fips")))]
