@@ -77,9 +77,9 @@
 //!
 //! use token_engine::store::{
 //!     CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, FamilyRecord, InsertOutcome,
-//!     ReplayStore, TokenStore,
+//!     OperationId, ReplayStore, TokenStore,
 //! };
-//! use token_engine::{FamilyId, OperationId, PolicyVersion, RevocationReason};
+//! use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 //!
 //! #[derive(Default)]
 //! struct OneLock(Mutex<State>);
