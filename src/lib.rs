@@ -47,6 +47,26 @@
 //! are checked with [`Verifier::verify_dpop`] or [`Engine::verify_resource_request`]. The
 //! README has the axum handlers, every grant, the defaults table and the measurements.
 //!
+//! ## Where things are
+//!
+//! The crate root holds what an application names when it runs the engine: [`Engine`] and
+//! [`EngineBuilder`]; [`Client`] and the grant requests; keys and secrets ([`SigningKey`],
+//! [`KeySet`], [`RefreshSecret`]); verification ([`Verifier`], [`Validation`],
+//! [`AccessTokenClaims`], [`JwksSource`]); the responses ([`TokenResponse`], [`ErrorResponse`]);
+//! [`TokenStore`] and [`MemoryStore`]; [`Error`] and its reasons. The modules hold the rest,
+//! each for the readers named here:
+//!
+//! | module | who needs it | what it holds |
+//! |---|---|---|
+//! | [`store`] | whoever keeps sessions in their own database | the storage traits, the records they persist, the conformance kit |
+//! | [`event`] | logging and alerting | [`event::Event`] and the [`event::EventSink`] the engine reports to |
+//! | [`response`] | (all re-exported at the root) | the token, error and introspection responses |
+//! | [`pkce`] | OAuth clients, tests | [`pkce::CodeVerifier`] and [`pkce::CodeChallenge`] |
+//! | [`dpop`] | DPoP clients; resource servers without an engine | [`dpop::sign_proof`], [`dpop::check_proof`] |
+//! | [`jose`] | code below the `Verifier` | compact JWS ([`jose::sign_compact`], [`jose::verify_compact`]), JWK documents, claim parts, validation bounds |
+//! | [`opaque`] | code below the engine | the refresh-token format ([`opaque::PresentedToken`]) |
+//! | [`family`] | store implementers, tests, audits | the rotation state machine ([`family::decide`]) and the record it rotates |
+//!
 //! ## Threat model, in a few lines
 //!
 //! - **Algorithm confusion**: a key is bound to one [`Algorithm`] for life; the token's `alg`
