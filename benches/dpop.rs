@@ -23,9 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ring::signature::{self, UnparsedPublicKey};
 use serde_json::json;
+use token_engine::dpop::{access_token_hash, check_proof};
+use token_engine::jose::Confirmation;
 use token_engine::{
-    AccessTokenClaims, Algorithm, Confirmation, DpopRules, KeySet, ManualClock, SigningKey,
-    Validation, access_token_hash, check_proof,
+    AccessTokenClaims, Algorithm, DpopRules, KeySet, ManualClock, SigningKey, Validation,
 };
 
 const NOW: i64 = 1_800_000_000;

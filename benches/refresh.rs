@@ -21,9 +21,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration as StdDuration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use token_engine::family::{DecideConfig, decide};
 use token_engine::{
-    __private, Algorithm, Client, DecideConfig, Engine, IssueRequest, KeySet, ManualClock,
-    MemoryStore, PolicyVersion, RefreshKeys, RefreshRequest, RefreshSecret, SigningKey, decide,
+    __private, Algorithm, Client, Engine, IssueRequest, KeySet, ManualClock, MemoryStore,
+    PolicyVersion, RefreshKeys, RefreshRequest, RefreshSecret, SigningKey,
 };
 
 const NOW: i64 = 1_800_000_000;

@@ -1,4 +1,18 @@
-//! DPoP (RFC 9449): verification of proof JWTs, the `htu` comparison of §4.3, `ath`, and
+//! DPoP (RFC 9449) proofs outside the engine: a client signs them with [`sign_proof`], a
+//! resource server without an [`Engine`](crate::Engine) checks them with [`check_proof`] or
+//! [`Verifier::verify_dpop`](crate::Verifier::verify_dpop).
+//!
+//! An application on the engine configures DPoP with [`DpopRules`] and [`NonceKey`] on the
+//! [`EngineBuilder`](crate::EngineBuilder) and lets
+//! [`Engine::token_endpoint_request`](crate::Engine::token_endpoint_request),
+//! [`Engine::verify_dpop_proof`](crate::Engine::verify_dpop_proof) and
+//! [`Engine::verify_resource_request`](crate::Engine::verify_resource_request) do the checking
+//! (they also record each proof's `jti` against replay); those types, [`VerifiedProof`] and
+//! [`DpopError`] are re-exported at the crate root. This module adds the building blocks:
+//! [`sign_proof`] with [`ProofClaims`], [`check_proof`], [`access_token_hash`] (the `ath`
+//! claim) and [`MAX_PROOF_LEN`].
+//!
+//! Verification of proof JWTs, the `htu` comparison of §4.3, `ath`, and
 //! stateless server nonces. Pure: no I/O and no clock read; the engine records each proof's
 //! `jti` in the store's replay group (so a replay fails on every instance) and binds tokens
 //! and refresh families to the proof key's RFC 7638 thumbprint (`jkt`).

@@ -1,4 +1,7 @@
-//! Audit events: what happened, typed, never with token material.
+//! Audit events: what happened, typed, never with token material. For the application's
+//! logging and alerting: implement [`EventSink`] and hand it to
+//! [`EngineBuilder::events`](crate::EngineBuilder::events) (or to a
+//! [`Verifier`](crate::Verifier) or [`JwksSource`](crate::JwksSource)).
 //!
 //! The engine reports to an [`EventSink`]: issued, refreshed, grace retry served, reuse
 //! detected, family revoked, re-authentication required, refresh rejected, verification

@@ -1,4 +1,13 @@
-//! Refresh-token families: the stored record and the pure rotation state machine.
+//! Refresh-token families: the stored record and the pure rotation state machine that
+//! [`Engine::refresh`](crate::Engine::refresh) drives. For store implementers and for testing
+//! or auditing the rotation rules; an application calling the engine does not need it.
+//!
+//! The engine loads the record, calls [`decide`] and writes the outcome back; applications only
+//! meet [`RevocationReason`] (re-exported at the crate root: revocation events carry it).
+//! Store implementers persist [`FamilyRecord`] with its [`FamilyState`], [`OperationId`] and
+//! [`SecretHash`] (also re-exported from the `store` module, next to the traits). Tests,
+//! fuzz targets and reviews drive the state machine directly through [`decide`],
+//! [`DecideConfig`] and [`Decision`].
 //!
 //! A family is one login session on one client. The store keeps one [`FamilyRecord`] per
 //! family, whatever the number of rotations. [`decide`] is a pure function of the record,

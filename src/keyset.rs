@@ -128,7 +128,7 @@ impl KeySet {
     }
 
     /// The public keys as a JWK Set, for `jwks_uri`. HMAC keys are never included, and no
-    /// private member can be: [`Jwk`](crate::Jwk) has none.
+    /// private member can be: [`Jwk`](crate::jose::Jwk) has none.
     #[must_use]
     pub fn jwks(&self) -> JwkSet {
         JwkSet {

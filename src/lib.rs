@@ -47,6 +47,26 @@
 //! are checked with [`Verifier::verify_dpop`] or [`Engine::verify_resource_request`]. The
 //! README has the axum handlers, every grant, the defaults table and the measurements.
 //!
+//! ## Where things are
+//!
+//! The crate root holds what an application names when it runs the engine: [`Engine`] and
+//! [`EngineBuilder`]; [`Client`] and the grant requests; keys and secrets ([`SigningKey`],
+//! [`KeySet`], [`RefreshSecret`]); verification ([`Verifier`], [`Validation`],
+//! [`AccessTokenClaims`], [`JwksSource`]); the responses ([`TokenResponse`], [`ErrorResponse`]);
+//! [`TokenStore`] and [`MemoryStore`]; [`Error`] and its reasons. The modules hold the rest,
+//! each for the readers named here:
+//!
+//! | module | who needs it | what it holds |
+//! |---|---|---|
+//! | [`store`] | whoever keeps sessions in their own database | the storage traits, the records they persist, the conformance kit |
+//! | [`event`] | logging and alerting | [`event::Event`] and the [`event::EventSink`] the engine reports to |
+//! | [`response`] | (all re-exported at the root) | the token, error and introspection responses |
+//! | [`pkce`] | OAuth clients, tests | [`pkce::CodeVerifier`] and [`pkce::CodeChallenge`] |
+//! | [`dpop`] | DPoP clients; resource servers without an engine | [`dpop::sign_proof`], [`dpop::check_proof`] |
+//! | [`jose`] | code below the `Verifier` | compact JWS ([`jose::sign_compact`], [`jose::verify_compact`]), JWK documents, claim parts, validation bounds |
+//! | [`opaque`] | code below the engine | the refresh-token format ([`opaque::PresentedToken`]) |
+//! | [`family`] | store implementers, tests, audits | the rotation state machine ([`family::decide`]) and the record it rotates |
+//!
 //! ## Threat model, in a few lines
 //!
 //! - **Algorithm confusion**: a key is bound to one [`Algorithm`] for life; the token's `alg`
@@ -83,79 +103,91 @@ mod client;
 mod client_auth;
 mod clock;
 mod crypto;
-mod dpop;
+pub mod dpop;
 mod engine;
 mod error;
 pub mod event;
-mod family;
+pub mod family;
 mod form;
-mod jose;
+pub mod jose;
 mod jwks;
 mod keyset;
-mod opaque;
-mod pkce;
+pub mod opaque;
+pub mod pkce;
 mod policy;
 pub mod response;
 pub mod store;
 mod verifier;
 
+// The engine, its configuration and the session it manages.
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Engine, EngineBuilder, RevocationOutcome, Session};
+#[doc(inline)]
+pub use family::RevocationReason;
+#[doc(inline)]
+pub use opaque::{FamilyId, RefreshKeys, RefreshSecret, RefreshToken};
+pub use policy::{ParsePolicyVersionError, PolicyVersion};
+
+// Clients, what they ask for, and how they authenticate.
 pub use client::{
     Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, RefreshRequest,
 };
 pub use client_auth::{
     ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
 };
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use crypto::backend as crypto_backend;
-pub use dpop::{
-    DpopError, DpopRules, MAX_PROOF_LEN, NonceKey, ProofClaims, VerifiedProof, access_token_hash,
-    check_proof, sign_proof,
-};
+
+// The other grants and the token endpoint: requests in, responses out.
 pub use engine::{
-    ACCESS_TOKEN_TYPE, IdTokenClaims, IdTokenExpectations, TokenBinding, TokenExchangeRequest,
-    verify_id_token,
-};
-pub use engine::{
-    AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest, DEVICE_CODE_PREFIX,
-    DeviceAuthorization, DeviceRequest, Engine, EngineBuilder, MemoryLimiter, NoPasswordGrant,
-    PasswordVerifier, RevocationOutcome, Session, TokenEndpointResponse, TokenHttpRequest,
+    ACCESS_TOKEN_TYPE, AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest,
+    DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, MemoryLimiter, NoPasswordGrant,
+    PasswordVerifier, TokenBinding, TokenEndpointResponse, TokenExchangeRequest, TokenHttpRequest,
     UserCodeLimiter, normalize_user_code,
 };
-pub use error::{Claim, Error, GrantError, KeyError, TokenError};
-pub use family::{
-    DecideConfig, Decision, FamilyRecord, FamilyState, OperationId, RevocationReason, SecretHash,
-    decide,
-};
 pub use form::Form;
+#[doc(inline)]
+pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
+
+// Signing keys and verifying access tokens, on the issuer and on resource servers.
+#[doc(inline)]
 pub use jose::{
-    AccessTokenClaims, Algorithm, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
-    Jwk, JwkSet, Jwks, JwksOptions, JwtRules, KeyDocument, MAX_LEEWAY, MAX_TOKEN_LEN_LIMIT,
-    NoCustomClaims, SigningKey, SkippedKey, TypeCheck, Validation, VerifyingKey, sign_compact,
-    verify_compact,
+    AccessTokenClaims, Algorithm, Audience, JwksOptions, JwtRules, KeyDocument, SigningKey,
+    TypeCheck, Validation, VerifyingKey,
 };
 pub use jwks::{
     JwksFailure, JwksFetchError, JwksFetcher, JwksResponse, JwksSource, JwksSourceBuilder,
     JwksUpdate, RefreshTrigger,
 };
 pub use keyset::KeySet;
-pub use opaque::{
-    FamilyId, PresentedToken, REFRESH_TOKEN_LEN, REFRESH_TOKEN_PREFIX, RefreshKeys, RefreshSecret,
-    RefreshToken,
-};
-pub use pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, PkceError};
-pub use policy::{ParsePolicyVersionError, PolicyVersion};
-pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
-pub use store::{CodeStore, DeviceStore, MemoryStore, ReplayStore, TokenStore};
 pub use verifier::Verifier;
+// Which cryptography library this build uses (see "Cryptography backends" above).
+pub use crypto::backend as crypto_backend;
+
+// DPoP, as the engine checks it (the proof building blocks are in `dpop`).
+#[doc(inline)]
+pub use dpop::{DpopRules, NonceKey, VerifiedProof};
+
+// OpenID Connect ID tokens, for relying parties.
+pub use engine::{IdTokenClaims, IdTokenExpectations, verify_id_token};
+
+// Storage: the trait every engine needs and the embedded implementation (the capability
+// groups and the record types are in `store`).
+#[doc(inline)]
+pub use store::{MemoryStore, TokenStore};
+
+// Errors and their reasons.
+#[doc(inline)]
+pub use dpop::DpopError;
+pub use error::{Claim, Error, GrantError, KeyError, TokenError};
+#[doc(inline)]
+pub use pkce::PkceError;
 
 /// Hooks for this crate's benches and fuzz targets. Not part of the API: no stability, no
 /// semver, hidden from the docs.
 #[doc(hidden)]
 pub mod __private {
-    use crate::FamilyRecord;
     use crate::engine::{RefreshFailure, Refreshed};
     use crate::error::Error;
-    use crate::family::{DecideConfig, FamilySpec};
+    use crate::family::{DecideConfig, FamilyRecord, FamilySpec};
     use crate::opaque::{FamilyId, RefreshKeys, RefreshToken};
     use crate::policy::PolicyVersion;
     use crate::store::TokenStore;

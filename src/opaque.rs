@@ -1,4 +1,15 @@
-//! Opaque refresh tokens: mint, parse, MAC check, successor derivation and hash at rest.
+//! Opaque refresh tokens: the format, and the keys that mint, parse and MAC-check them. For
+//! code below the engine (the [`family`](crate::family) state machine, fuzzing) and for sizing
+//! or scanning for tokens; an application calling the engine finds what it names at the root.
+//!
+//! [`RefreshSecret`] and [`RefreshKeys`] (the engine's refresh secrets, given to
+//! [`EngineBuilder`](crate::EngineBuilder)), [`RefreshToken`] (what a client is handed) and
+//! [`FamilyId`] (a session's id) are re-exported at the crate root. This module adds
+//! [`PresentedToken`], a token whose tag checked (what [`RefreshKeys::parse`] returns and
+//! [`decide`](crate::family::decide) takes), and the format constants [`REFRESH_TOKEN_PREFIX`]
+//! and [`REFRESH_TOKEN_LEN`].
+//!
+//! Mint, parse, MAC check, successor derivation and hash at rest:
 //!
 //! ```text
 //! rt_ base64url( format(1) | key_id(1) | family_id(16) | generation(4, BE) | secret(32) | tag(16) )

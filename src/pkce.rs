@@ -1,5 +1,12 @@
 //! PKCE (RFC 7636): the client's secret [`CodeVerifier`] and the [`CodeChallenge`] sent with
-//! the authorization request.
+//! the authorization request. For clients and tests; the engine checks PKCE itself.
+//!
+//! A server on the engine passes the challenge and method as strings to
+//! [`AuthorizeRequest::pkce`](crate::AuthorizeRequest::pkce) and the verifier to
+//! [`Engine::exchange_code`](crate::Engine::exchange_code), and meets PKCE only as
+//! [`Error::Pkce`] with a [`PkceError`] (re-exported at the crate root). A
+//! client makes its verifier here ([`CodeVerifier::generate`], then
+//! [`CodeVerifier::s256_challenge`]).
 //!
 //! `S256` is the only method unless a client is explicitly configured with
 //! [`Client::danger_allow_plain_pkce`](crate::Client::danger_allow_plain_pkce); a request

@@ -1,6 +1,9 @@
 //! Wire types: the RFC 6749 §5.1 token response, the §5.2 error response and the RFC 7662
 //! introspection response, serializing to exactly the JSON the RFCs show.
 //!
+//! Every type here is re-exported at the crate root: they are what the engine's grant,
+//! introspection and error paths hand back for the application's HTTP layer to serialize.
+//!
 //! Serve token responses with `Cache-Control: no-store` (RFC 6749 §5.1).
 
 use core::fmt;

@@ -525,7 +525,8 @@ impl Verifier {
     /// names. Returns the registered claims it found and the others as `T`.
     ///
     /// ```
-    /// use token_engine::{Algorithm, Claim, JwtRules, KeySet, SigningKey, Validation, sign_compact};
+    /// use token_engine::jose::sign_compact;
+    /// use token_engine::{Algorithm, Claim, JwtRules, KeySet, SigningKey, Validation};
     ///
     /// # fn main() -> Result<(), token_engine::Error> {
     /// #[derive(serde::Deserialize)]

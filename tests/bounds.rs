@@ -15,8 +15,9 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use token_engine::jose::Jwks;
 use token_engine::{
-    Algorithm, Error, Jwks, JwksOptions, KeyError, KeySet, ManualClock, SigningKey, TokenError,
+    Algorithm, Error, JwksOptions, KeyError, KeySet, ManualClock, SigningKey, TokenError,
     Validation, Verifier,
 };
 
@@ -54,7 +55,7 @@ fn verifier(max_len: usize) -> Verifier {
 
 /// A correctly signed token whose payload is `payload` (the signature does not stop it).
 fn signed(payload: &str) -> String {
-    token_engine::sign_compact(&hs256(), Some("at+jwt"), payload.as_bytes()).unwrap()
+    token_engine::jose::sign_compact(&hs256(), Some("at+jwt"), payload.as_bytes()).unwrap()
 }
 
 fn reason(r: Result<impl std::fmt::Debug, Error>) -> TokenError {
@@ -82,7 +83,7 @@ fn one_mib_of_garbage_is_rejected_before_any_decoding() {
     }
     // The generic JWS entry point and the refresh-token parser bound it too.
     let keys = v.keys();
-    let (r, bytes) = measured(|| token_engine::verify_compact(&garbage, &keys, 8192));
+    let (r, bytes) = measured(|| token_engine::jose::verify_compact(&garbage, &keys, 8192));
     assert!(matches!(r, Err(Error::InvalidToken(TokenError::TooLong))));
     assert_eq!(bytes, 0);
     let refresh =

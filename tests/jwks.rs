@@ -220,14 +220,14 @@ async fn rotation_at_the_issuer_is_picked_up_on_the_first_token_with_the_new_kid
     // The other entry points refetch too: borrowed claims, and JWTs under other rules.
     let mut buf = Vec::new();
     let c = source
-        .verify_borrowed::<token_engine::NoCustomClaims>(&issuer.token(), &mut buf)
+        .verify_borrowed::<token_engine::jose::NoCustomClaims>(&issuer.token(), &mut buf)
         .await
         .unwrap();
     assert_eq!(c.client_id.as_deref(), Some("client_app_123"));
     assert_eq!(issuer.calls(), 3);
     clock.advance(Duration::seconds(31));
     issuer.keys.rotate(key("2027-01")).unwrap();
-    let id_token = token_engine::sign_compact(
+    let id_token = token_engine::jose::sign_compact(
         &issuer.keys.signing_key(),
         Some("JWT"),
         br#"{"iss":"https://auth.example.com","aud":"app","exp":1800000900}"#,
@@ -236,7 +236,7 @@ async fn rotation_at_the_issuer_is_picked_up_on_the_first_token_with_the_new_kid
     let rules = JwtRules::new().issuer(ISS).audience("app").typ("JWT");
     assert!(
         source
-            .verify_jwt::<token_engine::NoCustomClaims>(&id_token, &rules)
+            .verify_jwt::<token_engine::jose::NoCustomClaims>(&id_token, &rules)
             .await
             .is_ok()
     );

@@ -146,7 +146,7 @@ async fn authorize_page<S: TokenStore>(
 }
 
 /// `POST /authorize`: the login and consent form; on success a redirect with the code.
-async fn authorize_submit<S: TokenStore + token_engine::CodeStore>(
+async fn authorize_submit<S: TokenStore + token_engine::store::CodeStore>(
     State(app): Shared<S>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
@@ -199,7 +199,10 @@ async fn authorize_submit<S: TokenStore + token_engine::CodeStore>(
 
 /// `POST /token`: every grant through the engine's dispatcher.
 async fn token<
-    S: TokenStore + token_engine::CodeStore + token_engine::DeviceStore + token_engine::ReplayStore,
+    S: TokenStore
+        + token_engine::store::CodeStore
+        + token_engine::store::DeviceStore
+        + token_engine::store::ReplayStore,
 >(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -241,7 +244,7 @@ async fn token<
 
 /// Client authentication for the endpoints beside `/token` (introspection, revocation, the
 /// device authorization endpoint).
-async fn client_of<S: TokenStore + token_engine::ReplayStore>(
+async fn client_of<S: TokenStore + token_engine::store::ReplayStore>(
     app: &AppState<S>,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
@@ -262,7 +265,7 @@ async fn client_of<S: TokenStore + token_engine::ReplayStore>(
 
 /// `POST /device_authorization` (RFC 8628 §3.1).
 async fn device_authorization<
-    S: TokenStore + token_engine::DeviceStore + token_engine::ReplayStore,
+    S: TokenStore + token_engine::store::DeviceStore + token_engine::store::ReplayStore,
 >(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -298,7 +301,7 @@ async fn device_page(Query(q): Query<HashMap<String, String>>) -> Html<String> {
 }
 
 /// `POST /device`: the user approves or denies.
-async fn device_submit<S: TokenStore + token_engine::DeviceStore>(
+async fn device_submit<S: TokenStore + token_engine::store::DeviceStore>(
     State(app): Shared<S>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
@@ -323,7 +326,7 @@ async fn device_submit<S: TokenStore + token_engine::DeviceStore>(
 }
 
 /// `POST /introspect` (RFC 7662): clients authenticate.
-async fn introspect<S: TokenStore + token_engine::ReplayStore>(
+async fn introspect<S: TokenStore + token_engine::store::ReplayStore>(
     State(app): Shared<S>,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
@@ -339,7 +342,7 @@ async fn introspect<S: TokenStore + token_engine::ReplayStore>(
 }
 
 /// `POST /revoke` (RFC 7009): 200 for every token, including unknown ones.
-async fn revoke<S: TokenStore + token_engine::ReplayStore>(
+async fn revoke<S: TokenStore + token_engine::store::ReplayStore>(
     State(app): Shared<S>,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
@@ -393,7 +396,7 @@ async fn metadata<S: TokenStore>(State(app): Shared<S>) -> Response {
 }
 
 /// `GET /api/me`: a protected resource; Bearer and DPoP tokens, with revocation.
-async fn me<S: TokenStore + token_engine::ReplayStore>(
+async fn me<S: TokenStore + token_engine::store::ReplayStore>(
     State(app): Shared<S>,
     headers: HeaderMap,
 ) -> Response {
@@ -434,9 +437,9 @@ async fn me<S: TokenStore + token_engine::ReplayStore>(
 pub fn router<S>(app: AppState<S>) -> Router
 where
     S: TokenStore
-        + token_engine::CodeStore
-        + token_engine::DeviceStore
-        + token_engine::ReplayStore
+        + token_engine::store::CodeStore
+        + token_engine::store::DeviceStore
+        + token_engine::store::ReplayStore
         + 'static,
 {
     Router::new()

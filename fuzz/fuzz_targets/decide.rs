@@ -1,4 +1,5 @@
-//! The refresh-family state machine (`token_engine::decide`) under an arbitrary history.
+//! The refresh-family state machine (`token_engine::family::decide`) under an arbitrary
+//! history.
 //!
 //! A family starts with `__private::new_family` in a `MemoryStore`; the input is a sequence
 //! of steps applied through `__private::refresh_family`: refresh the newest token, replay an
@@ -26,10 +27,14 @@ use std::sync::LazyLock;
 use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
+use token_engine::family::{
+    DecideConfig, Decision, FamilyRecord, FamilyState, OperationId, decide,
+};
+use token_engine::opaque::PresentedToken;
 use token_engine::store::InsertOutcome;
 use token_engine::{
-    __private, DecideConfig, Decision, Error, FamilyRecord, FamilyState, MemoryStore,
-    PolicyVersion, PresentedToken, RefreshKeys, RefreshSecret, RefreshToken, TokenStore, decide,
+    __private, Error, MemoryStore, PolicyVersion, RefreshKeys, RefreshSecret, RefreshToken,
+    TokenStore,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -357,7 +362,7 @@ fuzz_target!(|data: &[u8]| {
                     };
                     assert!(
                         matches!(before.state, FamilyState::Revoked { operation, .. }
-                            if operation == token_engine::OperationId::of_refresh(&p, &cfg)),
+                            if operation == OperationId::of_refresh(&p, &cfg)),
                         "a repeat report for another request's revocation"
                     );
                     assert_eq!(after, before, "a repeat wrote");

@@ -10,7 +10,8 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use token_engine::{Algorithm, DpopRules, SigningKey, check_proof};
+use token_engine::dpop::check_proof;
+use token_engine::{Algorithm, DpopRules, SigningKey};
 
 const NOW: i64 = 1_800_000_000;
 

@@ -14,7 +14,8 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use token_engine::{Algorithm, Jwks, JwksOptions, SigningKey, VerifyingKey};
+use token_engine::jose::Jwks;
+use token_engine::{Algorithm, JwksOptions, SigningKey, VerifyingKey};
 
 const MESSAGE: &[u8] = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmdXp6In0";
 

@@ -11,9 +11,10 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
+use token_engine::jose::{sign_compact, verify_compact};
 use token_engine::{
     Algorithm, Claim, KeySet, ManualClock, SigningKey, TypeCheck, Validation, Verifier,
-    VerifyingKey, sign_compact, verify_compact,
+    VerifyingKey,
 };
 
 const NOW: i64 = 1_714_768_000;

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use token_engine::{CodeChallenge, CodeVerifier};
+use token_engine::pkce::{CodeChallenge, CodeVerifier};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {

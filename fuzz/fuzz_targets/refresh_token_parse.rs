@@ -14,10 +14,8 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use token_engine::{
-    __private, FamilyId, GrantError, REFRESH_TOKEN_LEN, REFRESH_TOKEN_PREFIX, RefreshKeys,
-    RefreshSecret,
-};
+use token_engine::opaque::{REFRESH_TOKEN_LEN, REFRESH_TOKEN_PREFIX};
+use token_engine::{__private, FamilyId, GrantError, RefreshKeys, RefreshSecret};
 
 struct Fixture {
     /// Current id 0, retiring id 1: what is fuzzed.

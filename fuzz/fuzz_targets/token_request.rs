@@ -20,9 +20,10 @@ use std::sync::LazyLock;
 use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
+use token_engine::jose::sign_compact;
 use token_engine::{
     Algorithm, Client, ClientAuthMethod, Engine, Form, GrantType, JWT_BEARER_ASSERTION,
-    ManualClock, MemoryStore, NoPasswordGrant, RefreshSecret, SigningKey, sign_compact,
+    ManualClock, MemoryStore, NoPasswordGrant, RefreshSecret, SigningKey,
 };
 
 const NOW: i64 = 1_800_000_000;

@@ -22,9 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use token_engine::store::OperationId;
 use token_engine::store::{CasOutcome, FamilyRecord, InsertOutcome, TokenStore};
 use token_engine::{
-    Algorithm, Client, Engine, FamilyId, IssueRequest, OperationId, PolicyVersion, RefreshRequest,
+    Algorithm, Client, Engine, FamilyId, IssueRequest, PolicyVersion, RefreshRequest,
     RefreshSecret, RefreshToken, RevocationReason, SigningKey,
 };
 use token_engine_postgres::{PgStore, PgStoreError};

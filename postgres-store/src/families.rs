@@ -1,7 +1,8 @@
 //! [`TokenStore`]: families, policy versions and sweeping. One statement per method.
 
+use token_engine::store::OperationId;
 use token_engine::store::{CasOutcome, FamilyRecord, InsertOutcome, TokenStore};
-use token_engine::{FamilyId, OperationId, PolicyVersion, RevocationReason};
+use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 
 use crate::convert::{
     FamilyParams, enum_name, family_from_row, policy_from_row, policy_level, u64_to_sql,

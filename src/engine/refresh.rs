@@ -1,7 +1,7 @@
 //! Refresh: the load → decide → compare-and-swap loop over the store, and
 //! [`Engine::refresh`] on top of it.
 //!
-//! The loop lives here, in the engine layer, so that [`decide`](crate::decide) stays a pure
+//! The loop lives here, in the engine layer, so that [`decide`](crate::family::decide) stays a pure
 //! function and `family` imports no storage. Each pass reads the clock afresh after its load
 //! returns: a pass that waited on the store decides with the time it actually runs at, and a
 //! rotation stamps `rotated_at` with the time of the pass that won the swap. A lost swap means

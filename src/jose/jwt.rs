@@ -111,7 +111,7 @@ impl JwtRules {
 
     /// The clock-skew leeway for `exp`, `nbf` and `iat` (at most [`MAX_LEEWAY`]).
     ///
-    /// [`MAX_LEEWAY`]: crate::MAX_LEEWAY
+    /// [`MAX_LEEWAY`]: crate::jose::MAX_LEEWAY
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
@@ -120,7 +120,7 @@ impl JwtRules {
 
     /// The maximum token length (at most [`MAX_TOKEN_LEN_LIMIT`]).
     ///
-    /// [`MAX_TOKEN_LEN_LIMIT`]: crate::MAX_TOKEN_LEN_LIMIT
+    /// [`MAX_TOKEN_LEN_LIMIT`]: crate::jose::MAX_TOKEN_LEN_LIMIT
     #[must_use]
     pub fn max_token_len(mut self, len: usize) -> Self {
         self.max_token_len = len;

@@ -1,5 +1,26 @@
-//! The JOSE layer: algorithms, keys, JWK/JWKS, compact JWS, claims and validation rules.
-//! Submodules are private; what is public is re-exported here and at the crate root.
+//! The JOSE layer on its own: compact JWS over any payload, JWK and JWK Set documents, and
+//! the parts of claims and validation that sit below [`Verifier`](crate::Verifier) and
+//! [`KeySet`](crate::KeySet).
+//!
+//! An application that issues with [`Engine`](crate::Engine) and verifies with
+//! [`Verifier`](crate::Verifier) or [`JwksSource`](crate::JwksSource) finds everything it names
+//! at the crate root: [`Algorithm`], [`SigningKey`], [`VerifyingKey`], [`KeyDocument`],
+//! [`Validation`], [`TypeCheck`], [`JwtRules`], [`JwksOptions`], [`AccessTokenClaims`] and
+//! [`Audience`] are re-exported there. This module is the whole layer, and adds what only
+//! lower-level code needs:
+//!
+//! - [`sign_compact`] and [`verify_compact`]: a compact JWS with the same algorithm-bound keys
+//!   and header rules, for payloads that are not access tokens (test fixtures, signed
+//!   assertions). `verify_compact` checks no claim: for access tokens use the `Verifier`.
+//! - [`Jwk`] and [`JwkSet`], the public-key documents [`KeySet::jwks`](crate::KeySet::jwks)
+//!   publishes; [`Jwks`] and [`SkippedKey`], a JWK Set imported as verification keys with the
+//!   reason each unusable key was left out (what `Verifier::from_jwks_with` returns).
+//! - [`Confirmation`] (the `cnf` claim of a sender-constrained token) and [`NoCustomClaims`]
+//!   (the default type of [`AccessTokenClaims`]'s application claims).
+//! - The bounds [`Validation`] enforces: [`DEFAULT_LEEWAY`], [`MAX_LEEWAY`],
+//!   [`DEFAULT_MAX_TOKEN_LEN`], [`MAX_TOKEN_LEN_LIMIT`].
+//!
+//! Submodules are private; what is public is re-exported here.
 
 mod alg;
 mod b64;

@@ -4,6 +4,12 @@
 //! [`MemoryStore`] implements all of them for embedded use and tests; the conformance kit
 //! (`store::conformance`, feature `conformance`) checks any implementation.
 //!
+//! An application that runs the engine on [`MemoryStore`] needs nothing from here beyond what
+//! the crate root re-exports ([`TokenStore`], [`MemoryStore`]). One that keeps its sessions in
+//! its own database implements the traits below, persisting the records of
+//! [`family`](crate::family) ([`FamilyRecord`] and the types in it, re-exported here) and the
+//! [`CodeRecord`] and [`DeviceRecord`] defined here.
+//!
 //! The traits are async and runtime-agnostic: every method returns `impl Future + Send` (write
 //! them as `async fn`); no `async_trait`, no runtime in this crate. A lost race is a value
 //! ([`CasOutcome::Conflict`], [`InsertOutcome::Exists`]), never an error: the error type is
@@ -15,12 +21,14 @@
 //! | trait | methods | who calls it |
 //! |---|---|---|
 //! | [`TokenStore`] | 8: five for families, two for policy versions, one sweep | every [`Engine`](crate::Engine): issue, refresh, revoke, introspect, sessions, policy |
-//! | [`CodeStore`] | 2: insert, atomic take | authorization-code grant (not yet in the engine) |
-//! | [`DeviceStore`] | 4: insert, two loads, compare-and-swap | device authorization grant (not yet in the engine) |
-//! | [`ReplayStore`] | 1: insert-if-absent with expiry | DPoP proofs and client assertions (not yet in the engine) |
+//! | [`CodeStore`] | 2: insert, atomic take | the authorization-code grant ([`Engine::authorize`](crate::Engine::authorize), [`Engine::exchange_code`](crate::Engine::exchange_code)) |
+//! | [`DeviceStore`] | 4: insert, two loads, compare-and-swap | the device authorization grant ([`Engine::start_device_authorization`](crate::Engine::start_device_authorization) and the device methods) |
+//! | [`ReplayStore`] | 1: insert-if-absent with expiry | DPoP proofs ([`Engine::verify_dpop_proof`](crate::Engine::verify_dpop_proof), [`Engine::verify_resource_request`](crate::Engine::verify_resource_request)) and client assertions ([`Engine::authenticate_client`](crate::Engine::authenticate_client)) |
 //!
 //! An application that only issues and refreshes implements [`TokenStore`] alone. The engine
-//! methods that need a group say so in their bounds.
+//! methods that need a group say so in their bounds;
+//! [`Engine::token_endpoint`](crate::Engine::token_endpoint) serves every grant, so it needs all
+//! four.
 //!
 //! # The contract, and what the conformance kit checks
 //!
@@ -77,9 +85,9 @@
 //!
 //! use token_engine::store::{
 //!     CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, FamilyRecord, InsertOutcome,
-//!     ReplayStore, TokenStore,
+//!     OperationId, ReplayStore, TokenStore,
 //! };
-//! use token_engine::{FamilyId, OperationId, PolicyVersion, RevocationReason};
+//! use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 //!
 //! #[derive(Default)]
 //! struct OneLock(Mutex<State>);

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use time::Duration;
 use token_engine::event::Event;
+use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    AuthorizeRequest, Client, ClientAuthMethod, CodeVerifier, Error, GrantError, GrantType,
-    PkceError, RefreshRequest, RevocationReason, TokenError,
+    AuthorizeRequest, Client, ClientAuthMethod, Error, GrantError, GrantType, PkceError,
+    RefreshRequest, RevocationReason, TokenError,
 };
 
 use crate::common::*;

@@ -3,9 +3,10 @@
 //! other.
 
 use time::Duration;
+use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    ACCESS_TOKEN_TYPE, AuthorizeRequest, Client, ClientAuthMethod, CodeVerifier, Error, GrantError,
-    GrantType, IdTokenExpectations, NoPasswordGrant, TokenError, TokenExchangeRequest, Validation,
+    ACCESS_TOKEN_TYPE, AuthorizeRequest, Client, ClientAuthMethod, Error, GrantError, GrantType,
+    IdTokenExpectations, NoPasswordGrant, TokenError, TokenExchangeRequest, Validation,
     verify_id_token,
 };
 

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use time::Duration;
 use token_engine::event::{CollectingSink, Event};
+use token_engine::family::{FamilyRecord, FamilyState, OperationId};
 use token_engine::store::{CasOutcome, InsertOutcome};
 use token_engine::{
-    Engine, Error, FamilyId, FamilyRecord, FamilyState, IssueRequest, ManualClock, MemoryStore,
-    OperationId, PolicyVersion, RefreshRequest, RevocationOutcome, RevocationReason, TokenStore,
+    Engine, Error, FamilyId, IssueRequest, ManualClock, MemoryStore, PolicyVersion, RefreshRequest,
+    RevocationOutcome, RevocationReason, TokenStore,
 };
 
 use crate::common::*;

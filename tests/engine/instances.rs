@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use time::Duration;
 use token_engine::event::{CollectingSink, Event};
+use token_engine::family::{FamilyRecord, FamilyState, OperationId};
 use token_engine::store::{CasOutcome, InsertOutcome};
 use token_engine::{
-    Engine, Error, FamilyId, FamilyRecord, FamilyState, IssueRequest, ManualClock, MemoryStore,
-    OperationId, PolicyVersion, RefreshRequest, RevocationReason, TokenError, TokenStore,
+    Engine, Error, FamilyId, IssueRequest, ManualClock, MemoryStore, PolicyVersion, RefreshRequest,
+    RevocationReason, TokenError, TokenStore,
 };
 use tokio::sync::oneshot;
 

@@ -2,7 +2,8 @@
 //! claims, and issuing without a refresh token.
 
 use token_engine::event::Event;
-use token_engine::{Client, Error, IssueRequest, PolicyVersion, REFRESH_TOKEN_LEN, TokenType};
+use token_engine::opaque::REFRESH_TOKEN_LEN;
+use token_engine::{Client, Error, IssueRequest, PolicyVersion, TokenType};
 
 use crate::common::*;
 

@@ -7,10 +7,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use time::Duration;
+use token_engine::dpop::{access_token_hash, check_proof};
 use token_engine::{
     Algorithm, Client, ClientAuthMethod, DpopError, DpopRules, Error, GrantType, IssueRequest,
     MemoryStore, NoPasswordGrant, NonceKey, RefreshRequest, SigningKey, TokenHttpRequest,
-    access_token_hash, check_proof,
 };
 
 use token_engine::{Clock as _, TokenStore as _};
@@ -670,7 +670,7 @@ async fn certificate_bound_tokens_need_the_same_certificate() {
             .unwrap();
         assert!(matches!(
             f.state,
-            token_engine::FamilyState::Revoked {
+            token_engine::family::FamilyState::Revoked {
                 reason: token_engine::RevocationReason::BindingMismatch,
                 ..
             }
@@ -681,9 +681,9 @@ async fn certificate_bound_tokens_need_the_same_certificate() {
 #[test]
 fn proofs_made_with_sign_proof_verify() {
     let key = SigningKey::generate(Algorithm::EdDSA).unwrap().0;
-    let proof = token_engine::sign_proof(
+    let proof = token_engine::dpop::sign_proof(
         &key,
-        &token_engine::ProofClaims {
+        &token_engine::dpop::ProofClaims {
             method: "GET",
             uri: API,
             iat: NOW,
@@ -697,9 +697,9 @@ fn proofs_made_with_sign_proof_verify() {
     assert_eq!(ok.jkt(), key.verifying_key().thumbprint().unwrap());
     let hmac = SigningKey::hmac(Algorithm::HS256, &[1; 32]).unwrap();
     assert!(
-        token_engine::sign_proof(
+        token_engine::dpop::sign_proof(
             &hmac,
-            &token_engine::ProofClaims {
+            &token_engine::dpop::ProofClaims {
                 method: "GET",
                 uri: API,
                 iat: NOW,

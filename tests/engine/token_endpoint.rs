@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use token_engine::jose::sign_compact;
+use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    AccessTokenClaims, Algorithm, AuthorizeRequest, Client, ClientAuthMethod, ClientSecret,
-    CodeVerifier, Error, GrantType, JWT_BEARER_ASSERTION, MemoryStore, NoPasswordGrant,
-    PasswordVerifier, SigningKey, TokenEndpointResponse, sign_compact,
+    AccessTokenClaims, Algorithm, AuthorizeRequest, Client, ClientAuthMethod, ClientSecret, Error,
+    GrantType, JWT_BEARER_ASSERTION, MemoryStore, NoPasswordGrant, PasswordVerifier, SigningKey,
+    TokenEndpointResponse,
 };
 
 use crate::code_grant::{REDIRECT, spa};

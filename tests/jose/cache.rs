@@ -58,7 +58,7 @@ fn every_hit_checks_the_time_window_again() {
     assert_eq!(reason(verifier.verify(&token)), TokenError::NotYetValid);
     let mut buf = Vec::new();
     assert_eq!(
-        reason(verifier.verify_borrowed::<token_engine::NoCustomClaims>(&token, &mut buf)),
+        reason(verifier.verify_borrowed::<token_engine::jose::NoCustomClaims>(&token, &mut buf)),
         TokenError::NotYetValid
     );
 }

@@ -2,9 +2,10 @@
 //! and key-import APIs: each section names the rule it checks.
 
 use serde_json::{Value, json};
+use token_engine::jose::{Jwk, JwkSet, Jwks};
 use token_engine::{
-    AccessTokenClaims, Algorithm, Error, Jwk, JwkSet, Jwks, JwksOptions, KeyError, KeySet,
-    ManualClock, SigningKey, TokenError, TypeCheck, Verifier, VerifyingKey,
+    AccessTokenClaims, Algorithm, Error, JwksOptions, KeyError, KeySet, ManualClock, SigningKey,
+    TokenError, TypeCheck, Verifier, VerifyingKey,
 };
 
 use crate::common::*;

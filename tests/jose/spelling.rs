@@ -6,8 +6,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use token_engine::jose::Jwks;
 use token_engine::{
-    AccessTokenClaims, Algorithm, Error, Jwks, JwksOptions, KeyError, ManualClock, SigningKey,
+    AccessTokenClaims, Algorithm, Error, JwksOptions, KeyError, ManualClock, SigningKey,
     TokenError, Verifier, VerifyingKey,
 };
 

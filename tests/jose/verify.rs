@@ -241,7 +241,7 @@ fn verify_jwt_checks_what_the_rules_name() {
     let (_, verifier, _) = setup(key);
     let key = signing_key(Algorithm::RS256).with_kid("google-1");
     let id = |claims: serde_json::Value, typ: Option<&str>| {
-        token_engine::sign_compact(&key, typ, claims.to_string().as_bytes()).unwrap()
+        token_engine::jose::sign_compact(&key, typ, claims.to_string().as_bytes()).unwrap()
     };
     let claims = serde_json::json!({
         "iss": "https://accounts.example.com", "sub": "1234", "aud": ["my-client", "other"],
@@ -275,7 +275,7 @@ fn verify_jwt_checks_what_the_rules_name() {
         c.as_object_mut().unwrap().remove(k);
         id(c, None)
     };
-    let v = |t: &str, r: &JwtRules| verifier.verify_jwt::<token_engine::NoCustomClaims>(t, r);
+    let v = |t: &str, r: &JwtRules| verifier.verify_jwt::<token_engine::jose::NoCustomClaims>(t, r);
     assert_eq!(
         reason(v(&with("iss", "https://evil".into()), &rules)),
         TokenError::Issuer
@@ -322,7 +322,8 @@ fn verify_jwt_checks_what_the_rules_name() {
     );
     assert_eq!(reason(v(&none, &webhook)), TokenError::AlgNone);
     let other = signing_key(Algorithm::ES256).with_kid("nope");
-    let stranger = token_engine::sign_compact(&other, None, claims.to_string().as_bytes()).unwrap();
+    let stranger =
+        token_engine::jose::sign_compact(&other, None, claims.to_string().as_bytes()).unwrap();
     assert_eq!(reason(v(&stranger, &webhook)), TokenError::UnknownKeyId);
     assert!(matches!(
         v(&token, &JwtRules::new().leeway(time::Duration::hours(1))),

@@ -9,10 +9,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use token_engine::store::{CasOutcome, CodeRecord, DeviceRecord, DeviceState, InsertOutcome};
-use token_engine::{
-    CodeStore, DeviceStore, FamilyId, FamilyRecord, FamilyState, MemoryStore, OperationId,
-    PolicyVersion, ReplayStore, RevocationReason, TokenStore,
+use token_engine::store::{
+    CodeStore, DeviceStore, FamilyRecord, FamilyState, OperationId, ReplayStore,
 };
+use token_engine::{FamilyId, MemoryStore, PolicyVersion, RevocationReason, TokenStore};
 
 /// Runs of a racing check before a fault that only shows under concurrency counts as escaped.
 pub(crate) const ATTEMPTS: usize = 20;

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use token_engine::store::{CasOutcome, InsertOutcome};
+use token_engine::store::{FamilyRecord, OperationId};
 use token_engine::{
-    Algorithm, Client, Engine, Error, FamilyId, FamilyRecord, GrantError, IssueRequest,
-    ManualClock, MemoryStore, OperationId, PolicyVersion, RefreshKeys, RefreshRequest,
-    RefreshSecret, RevocationOutcome, RevocationReason, SigningKey, TokenStore,
+    Algorithm, Client, Engine, Error, FamilyId, GrantError, IssueRequest, ManualClock, MemoryStore,
+    PolicyVersion, RefreshKeys, RefreshRequest, RefreshSecret, RevocationOutcome, RevocationReason,
+    SigningKey, TokenStore,
 };
 
 const NOW: i64 = 1_800_000_000;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use token_engine::{Error, KeyError, TokenError, VerifyingKey, verify_compact};
+use token_engine::jose::verify_compact;
+use token_engine::{Error, KeyError, TokenError, VerifyingKey};
 
 /// Token length limit the runners pass to `verify_compact`.
 pub const MAX_LEN: usize = 64 * 1024;

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use token_engine::{Jwks, JwksOptions, KeyError, TokenError, VerifyingKey};
+use token_engine::jose::Jwks;
+use token_engine::{JwksOptions, KeyError, TokenError, VerifyingKey};
 
 use super::common::{
     Exception, Expect, Outcome, Tally, arr, assert_tamper_rejected, load_json, n, no_panic, s,

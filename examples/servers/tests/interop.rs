@@ -29,7 +29,8 @@ use oauth2::{
     TokenIntrospectionResponse, TokenResponse, TokenUrl,
 };
 use serde_json::Value;
-use token_engine::{Algorithm, MemoryStore, ProofClaims, SigningKey, sign_proof};
+use token_engine::dpop::{ProofClaims, sign_proof};
+use token_engine::{Algorithm, MemoryStore, SigningKey};
 
 struct Running {
     base: String,

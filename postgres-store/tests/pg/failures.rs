@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use token_engine::event::Event;
+use token_engine::store::FamilyState;
 use token_engine::{
-    Error, FamilyState, IssueRequest, PolicyVersion, RefreshKeys, RefreshRequest, RefreshSecret,
-    RefreshToken, TokenStore,
+    Error, IssueRequest, PolicyVersion, RefreshKeys, RefreshRequest, RefreshSecret, RefreshToken,
+    TokenStore,
 };
 use token_engine_postgres::PgStoreError;
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use token_engine::event::Event;
+use token_engine::store::FamilyState;
 use token_engine::{
-    Error, FamilyState, GrantError, RefreshKeys, RefreshRequest, RefreshSecret, RefreshToken,
-    RevocationOutcome, RevocationReason, TokenError, TokenStore,
+    Error, GrantError, RefreshKeys, RefreshRequest, RefreshSecret, RefreshToken, RevocationOutcome,
+    RevocationReason, TokenError, TokenStore,
 };
 use tokio::sync::Barrier;
 

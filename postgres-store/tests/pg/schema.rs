@@ -5,7 +5,8 @@
 //! the database's default.
 
 use token_engine::store::{FamilyRecord, InsertOutcome, SecretHash, TokenStore};
-use token_engine::{FamilyId, FamilyState, OperationId, PolicyVersion, RevocationReason};
+use token_engine::store::{FamilyState, OperationId};
+use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 use token_engine_postgres::{PgStore, PgStoreError, sql};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{ToSql, Type};
