@@ -1,9 +1,10 @@
 //! # token-engine
 //!
 //! An embeddable OAuth 2.0 token engine: JWT access tokens (RFC 9068) signed and verified on
-//! `ring` (or `aws-lc-rs`, see below) with algorithm-bound keys, JWK/JWKS and key rotation by `kid`; opaque refresh
-//! tokens rotated on every use, with reuse detection that revokes the whole session, idle and
-//! absolute lifetimes and security-policy versions; storage behind the [`TokenStore`] trait.
+//! `ring` (or `aws-lc-rs`, see below) with algorithm-bound keys, JWK/JWKS and key rotation by
+//! `kid`; opaque refresh tokens rotated on every use, with reuse detection that revokes the
+//! whole session, idle and absolute lifetimes and security-policy versions; storage behind
+//! the [`TokenStore`] trait.
 //! It does no HTTP and owns no database: your handlers call it, your database implements the
 //! store (or use the embedded [`MemoryStore`]).
 //!
