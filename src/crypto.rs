@@ -149,7 +149,9 @@ impl PublicKey {
         #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
         let verify = {
             let _ = check;
-            Verify(signature::ParsedPublicKey::new(alg, point).map_err(|_| KeyError::PointEncoding)?)
+            Verify(
+                signature::ParsedPublicKey::new(alg, point).map_err(|_| KeyError::PointEncoding)?,
+            )
         };
         Ok(Self { raw, verify })
     }
@@ -235,8 +237,7 @@ pub(crate) fn ecdsa_from_pkcs8(
     pkcs8: &[u8],
 ) -> Result<signature::EcdsaKeyPair, KeyError> {
     #[cfg(all(feature = "ring", not(any(feature = "aws-lc-rs", feature = "fips"))))]
-    let pair =
-        signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8, &ring::rand::SystemRandom::new());
+    let pair = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8, &ring::rand::SystemRandom::new());
     #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
     let pair = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8);
     pair.map_err(rejected)

@@ -195,7 +195,9 @@ mod tests {
         };
         use crate::crypto::digest::{SHA256, SHA384, SHA512};
         for &alg in Algorithm::available() {
-            let bits = alg.name().trim_start_matches(|c: char| c.is_ascii_alphabetic());
+            let bits = alg
+                .name()
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic());
             let expected = match bits {
                 "256" => half(&SHA256),
                 "384" => half(&SHA384),

@@ -262,7 +262,11 @@ mod tests {
         );
         assert_eq!(
             Algorithm::available().len(),
-            if cfg!(any(feature = "aws-lc-rs", feature = "fips")) { 14 } else { 13 }
+            if cfg!(any(feature = "aws-lc-rs", feature = "fips")) {
+                14
+            } else {
+                13
+            }
         );
     }
 

@@ -462,10 +462,9 @@ impl SigningKey {
         let (label, der) = pem::decode(pem_text)?;
         match label {
             "PRIVATE KEY" => Self::from_pkcs8_der(alg, &der),
-            "RSA PRIVATE KEY" if alg.family() == Family::Rsa => Self::build(
-                alg,
-                Private::Rsa(crypto::rsa_from_pkcs1(&der)?),
-            ),
+            "RSA PRIVATE KEY" if alg.family() == Family::Rsa => {
+                Self::build(alg, Private::Rsa(crypto::rsa_from_pkcs1(&der)?))
+            }
             _ => Err(KeyError::PemLabel),
         }
     }
@@ -550,7 +549,10 @@ impl SigningKey {
         Self::from_generated(alg, crypto::rsa_generate_pkcs8(bits)?)
     }
 
-    fn from_generated(alg: Algorithm, bytes: Zeroizing<Vec<u8>>) -> Result<(Self, KeyDocument), Error> {
+    fn from_generated(
+        alg: Algorithm,
+        bytes: Zeroizing<Vec<u8>>,
+    ) -> Result<(Self, KeyDocument), Error> {
         let key = Self::from_pkcs8_der(alg, &bytes)?;
         Ok((
             key,

@@ -27,7 +27,11 @@ fn the_backend_is_the_one_the_features_chose() {
     assert_eq!(crypto_backend(), expected);
     assert_eq!(Algorithm::available().len(), if aws() { 14 } else { 13 });
     // `ALL` is the common set either way.
-    assert!(Algorithm::ALL.iter().all(|a| Algorithm::available().contains(a)));
+    assert!(
+        Algorithm::ALL
+            .iter()
+            .all(|a| Algorithm::available().contains(a))
+    );
 }
 
 /// Sign an access token with `key` and verify it through a `Verifier` holding only the
@@ -40,7 +44,11 @@ fn token_round_trip(key: SigningKey) {
         .unwrap()
         .with_clock(ManualClock::new(NOW + 60));
     let token = keys.sign_access_token(&seed_claims()).unwrap();
-    assert_eq!(verifier.verify_as::<SeedApp>(&token).unwrap(), seed_claims(), "{alg}");
+    assert_eq!(
+        verifier.verify_as::<SeedApp>(&token).unwrap(),
+        seed_claims(),
+        "{alg}"
+    );
     // Flip a character inside the signature (not the last one, whose low bits are padding).
     let mut forged = token.into_bytes();
     let i = forged.len() - 10;
@@ -113,10 +121,7 @@ fn rsa_keys_are_generated_only_with_aws_lc_rs() {
     let generated = SigningKey::generate(Algorithm::PS256);
     if !aws() {
         // ring cannot generate RSA keys: the error the ring build always gave.
-        assert!(matches!(
-            generated,
-            Err(Error::Key(KeyError::Unsupported))
-        ));
+        assert!(matches!(generated, Err(Error::Key(KeyError::Unsupported))));
         return;
     }
     let (key, doc) = generated.unwrap();

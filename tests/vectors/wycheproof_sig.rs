@@ -404,7 +404,11 @@ fn wycheproof_rsa_pkcs1_sign_known_answers() {
     assert_eq!(tally.total as u64, n(&doc, "numberOfTests"));
     // 24 valid cases; the acceptable ones (e = 3 keys) sign with aws-lc-rs only.
     assert_eq!(acceptable, 3);
-    let expected = if token_engine::crypto_backend() == "ring" { 24 } else { 24 + acceptable };
+    let expected = if token_engine::crypto_backend() == "ring" {
+        24
+    } else {
+        24 + acceptable
+    };
     assert_eq!(signed, expected, "the SHA-256/384/512 groups");
     tally.report(file);
 }
