@@ -83,6 +83,32 @@ struct App {
     tenant_id: String,
 }
 
+/// `App` borrowing from the decoded payload (`verify_borrowed`).
+#[derive(Debug, Deserialize)]
+struct BorrowedApp<'a> {
+    #[serde(borrow)]
+    role: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    tenant_id: std::borrow::Cow<'a, str>,
+}
+
+/// What the floor parses: every claim of the token, borrowed, no validation.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct FloorClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    auth_time: i64,
+    role: &'a str,
+    tenant_id: &'a str,
+}
+
 fn key_file(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/../tests/data/keys/{name}",
@@ -552,6 +578,16 @@ fn bench_backends(c: &mut Criterion) {
         }
 
         let out = RefCell::new(Vec::with_capacity(1024));
+        let borrowed_buf = RefCell::new(Vec::with_capacity(1024));
+        let floor_buf = RefCell::new(Vec::with_capacity(1024));
+        let payload_b64 = token.split('.').nth(1).unwrap();
+        {
+            let mut b = borrowed_buf.borrow_mut();
+            let c = verifier
+                .verify_borrowed::<BorrowedApp<'_>>(&token, &mut b)
+                .unwrap();
+            assert_eq!(c.custom.role, "admin");
+        }
         let mut verify: Vec<Contender<'_>> = vec![
             (
                 "ours",
@@ -564,6 +600,31 @@ fn bench_backends(c: &mut Criterion) {
             (
                 "bare",
                 Box::new(|| assert!((bare.verify)(black_box(input), black_box(&sig)))),
+            ),
+            (
+                "borrowed",
+                Box::new(|| {
+                    let mut b = borrowed_buf.borrow_mut();
+                    let c = verifier
+                        .verify_borrowed::<BorrowedApp<'_>>(black_box(&token), &mut b)
+                        .unwrap();
+                    black_box(&c);
+                }),
+            ),
+            (
+                // What no verifier that returns the claims can beat: the bare check, one
+                // base64 decode of the payload and one borrowed parse; no header, no checks.
+                "floor",
+                Box::new(|| {
+                    assert!((bare.verify)(black_box(input), black_box(&sig)));
+                    let mut b = floor_buf.borrow_mut();
+                    b.clear();
+                    URL_SAFE_NO_PAD
+                        .decode_vec(black_box(payload_b64), &mut b)
+                        .unwrap();
+                    let c: FloorClaims<'_> = serde_json::from_slice(&b).unwrap();
+                    black_box(&c);
+                }),
             ),
         ];
         for (name, peer) in &peers {
@@ -604,39 +665,51 @@ fn bench_backends(c: &mut Criterion) {
         let group = format!("{be}/paired/{alg}");
         if let Some(p) = paired(c, &group, "verify", &verify) {
             let mut line = format!(
-                "{group} verify: ours {} µs  bare {} µs  ours/bare {}",
+                "{group} verify: ours {} µs  bare {} µs  ours/bare {}  borrowed/bare {}  \
+                 floor/bare {}  ours/floor {}  borrowed/floor {}",
                 fmt_us(p.at("ours")),
                 fmt_us(p.at("bare")),
                 fmt_ratio(p.ratio("ours", "bare")),
+                fmt_ratio(p.ratio("borrowed", "bare")),
+                fmt_ratio(p.ratio("floor", "bare")),
+                fmt_ratio(p.ratio("ours", "floor")),
+                fmt_ratio(p.ratio("borrowed", "floor")),
             );
             for (name, _) in &peers {
                 write!(
                     line,
-                    "  {name} {} µs  ours/{name} {}",
+                    "  {name} {} µs  ours/{name} {}  borrowed/{name} {}",
                     fmt_us(p.at(name)),
-                    fmt_ratio(p.ratio("ours", name))
+                    fmt_ratio(p.ratio("ours", name)),
+                    fmt_ratio(p.ratio("borrowed", name))
                 )
                 .unwrap();
             }
             eprintln!("{line}  (token {} bytes)", token.len());
             writeln!(
                 verify_rows,
-                "| {alg} | {} | {} | {} |",
+                "| {alg} | {} | {} | {} | {} | {} | {} | {} |",
                 fmt_us(p.at("ours")),
+                fmt_us(p.at("borrowed")),
+                fmt_us(p.at("floor")),
                 fmt_us(p.at("bare")),
-                fmt_ratio(p.ratio("ours", "bare"))
+                fmt_ratio(p.ratio("ours", "bare")),
+                fmt_ratio(p.ratio("borrowed", "bare")),
+                fmt_ratio(p.ratio("floor", "bare"))
             )
             .unwrap();
             if !peers.is_empty() {
                 writeln!(
                     peer_rows,
-                    "| {alg} | {} | {} | {} | {} | {} | {} |",
+                    "| {alg} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     fmt_us(p.at("ours")),
+                    fmt_us(p.at("borrowed")),
                     fmt_us(p.at("bare")),
                     fmt_us(p.at("jsonwebtoken10")),
                     fmt_us(p.at("oxitoken")),
                     fmt_ratio(p.ratio("ours", "jsonwebtoken10")),
                     fmt_ratio(p.ratio("ours", "oxitoken")),
+                    fmt_ratio(p.ratio("borrowed", "oxitoken")),
                 )
                 .unwrap();
             }
@@ -658,16 +731,19 @@ fn bench_backends(c: &mut Criterion) {
             .unwrap();
         }
     }
-    for (op, rows) in [("verify", verify_rows), ("sign", sign_rows)] {
-        if !rows.is_empty() {
-            eprintln!(
-                "\n{be_tag} {op} (paired, means in µs)\n| alg | ours | bare | ours/bare |\n|---|---:|---:|---:|\n{rows}"
-            );
-        }
+    if !verify_rows.is_empty() {
+        eprintln!(
+            "\n{be_tag} verify (paired, means in µs)\n| alg | ours | borrowed | floor | bare | ours/bare | borrowed/bare | floor/bare |\n|---|---:|---:|---:|---:|---:|---:|---:|\n{verify_rows}"
+        );
+    }
+    if !sign_rows.is_empty() {
+        eprintln!(
+            "\n{be_tag} sign (paired, means in µs)\n| alg | ours | bare | ours/bare |\n|---|---:|---:|---:|\n{sign_rows}"
+        );
     }
     if !peer_rows.is_empty() {
         eprintln!(
-            "\n{be_tag} verify against peers (paired, means in µs)\n| alg | ours | bare | jsonwebtoken10 | oxitoken | ours/jsonwebtoken10 | ours/oxitoken |\n|---|---:|---:|---:|---:|---:|---:|\n{peer_rows}"
+            "\n{be_tag} verify against peers (paired, means in µs)\n| alg | ours | borrowed | bare | jsonwebtoken10 | oxitoken | ours/jsonwebtoken10 | ours/oxitoken | borrowed/oxitoken |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n{peer_rows}"
         );
     }
 }
