@@ -112,23 +112,27 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
 
 /// An EC public key: `point` must be an uncompressed point (`04 || x || y`) on the
 /// algorithm's curve, checked `when` said.
-fn ec_public(alg: Algorithm, point: &[u8], when: PointCheck) -> Result<Public, KeyError> {
+fn ec_public(
+    alg: Algorithm,
+    point: &[u8],
+    when: PointCheck,
+) -> Result<crypto::PublicKey, KeyError> {
     let verify = alg.ecdsa_verify().ok_or(KeyError::WrongKeyType)?;
     if Some(point.len()) != alg.ec_point_len() || point.first() != Some(&4) {
         return Err(KeyError::PointEncoding);
     }
-    crypto::PublicKey::ec(verify, point, when).map(Public::Asymmetric)
+    crypto::PublicKey::ec(verify, point, when)
 }
 
-fn rsa_public(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Public, KeyError> {
+fn rsa_public(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<crypto::PublicKey, KeyError> {
     let params = alg.rsa_verify().ok_or(KeyError::WrongKeyType)?;
     check_rsa(n, e)?;
-    crypto::PublicKey::rsa(params, n, e).map(Public::Asymmetric)
+    crypto::PublicKey::rsa(params, n, e)
 }
 
-fn ed25519_public(pk: &[u8]) -> Result<Public, KeyError> {
+fn ed25519_public(pk: &[u8]) -> Result<crypto::PublicKey, KeyError> {
     let pk: [u8; 32] = pk.try_into().map_err(|_| KeyError::PointEncoding)?;
-    crypto::PublicKey::ed25519(pk).map(Public::Asymmetric)
+    crypto::PublicKey::ed25519(pk)
 }
 
 impl VerifyingKey {
@@ -156,7 +160,7 @@ impl VerifyingKey {
 
     /// An RSA public key from its modulus and public exponent (big-endian, no leading zeros).
     pub fn rsa_from_components(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
-        Ok(Self::build(alg, rsa_public(alg, n, e)?))
+        Ok(Self::build(alg, Public::Asymmetric(rsa_public(alg, n, e)?)))
     }
 
     /// A public key in its raw form: the uncompressed point (`0x04 || x || y`) for
@@ -171,9 +175,9 @@ impl VerifyingKey {
             }
             Family::Ec => Ok(Self::build(
                 alg,
-                ec_public(alg, bytes, PointCheck::AtImport)?,
+                Public::Asymmetric(ec_public(alg, bytes, PointCheck::AtImport)?),
             )),
-            Family::Ed25519 => Ok(Self::build(alg, ed25519_public(bytes)?)),
+            Family::Ed25519 => Ok(Self::build(alg, Public::Asymmetric(ed25519_public(bytes)?))),
         }
     }
 
@@ -182,7 +186,10 @@ impl VerifyingKey {
     /// more than the signature check itself; a point off the curve then fails as a bad
     /// signature. `aws-lc-rs` validates it when parsing, cheaply.
     pub(crate) fn ec_checked_at_use(alg: Algorithm, point: &[u8]) -> Result<Self, KeyError> {
-        Ok(Self::build(alg, ec_public(alg, point, PointCheck::AtUse)?))
+        Ok(Self::build(
+            alg,
+            Public::Asymmetric(ec_public(alg, point, PointCheck::AtUse)?),
+        ))
     }
 
     /// A public key from a DER SubjectPublicKeyInfo (what `openssl pkey -pubout -outform DER`
@@ -366,19 +373,28 @@ impl VerifyingKey {
 pub struct SigningKey {
     alg: Algorithm,
     kid: Option<String>,
-    material: Private,
-    /// The public half (for HMAC, the secret), derived once at load.
-    public: Public,
+    material: Signer,
     /// `base64url({"alg":..,"typ":"at+jwt","kid":..})`, encoded once.
     at_jwt_header: String,
 }
 
+/// A key pair as loaded, before `SigningKey::build` derives its public half.
 #[allow(clippy::large_enum_variant)] // as `Public`
 enum Private {
     Hmac(hmac::Key),
     Rsa(signature::RsaKeyPair),
     Ec(signature::EcdsaKeyPair),
     Ed25519(signature::Ed25519KeyPair),
+}
+
+/// A loaded key: the HMAC secret, or a key pair with its public half (derived once, at load;
+/// an HMAC key's verification key is a copy of the secret, made only when asked for).
+#[allow(clippy::large_enum_variant)] // as `Public`
+enum Signer {
+    Hmac(hmac::Key),
+    Rsa(signature::RsaKeyPair, crypto::PublicKey),
+    Ec(signature::EcdsaKeyPair, crypto::PublicKey),
+    Ed25519(signature::Ed25519KeyPair, crypto::PublicKey),
 }
 
 impl fmt::Debug for SigningKey {
@@ -399,20 +415,27 @@ impl SigningKey {
     fn build(alg: Algorithm, material: Private) -> Result<Self, KeyError> {
         // The public half, from the pair itself (an EC point the backend produced needs no
         // import check).
-        let public = match &material {
-            Private::Hmac(k) => Public::Hmac(k.clone()),
+        let material = match material {
+            Private::Hmac(k) => Signer::Hmac(k),
             Private::Rsa(pair) => {
-                let (n, e) = crypto::rsa_public(pair);
-                rsa_public(alg, &n, &e)?
+                let (n, e) = crypto::rsa_public(&pair);
+                let public = rsa_public(alg, &n, &e)?;
+                Signer::Rsa(pair, public)
             }
-            Private::Ec(pair) => ec_public(alg, pair.public_key().as_ref(), PointCheck::AtUse)?,
-            Private::Ed25519(pair) => ed25519_public(pair.public_key().as_ref())?,
+            Private::Ec(pair) => {
+                let point = pair.public_key().as_ref();
+                let public = ec_public(alg, point, PointCheck::AtUse)?;
+                Signer::Ec(pair, public)
+            }
+            Private::Ed25519(pair) => {
+                let public = ed25519_public(pair.public_key().as_ref())?;
+                Signer::Ed25519(pair, public)
+            }
         };
         let mut key = Self {
             alg,
             kid: None,
             material,
-            public,
             at_jwt_header: String::new(),
         };
         if !alg.is_symmetric() {
@@ -589,7 +612,13 @@ impl SigningKey {
     /// The matching verification key (for HMAC, a copy of the secret).
     #[must_use]
     pub fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey::with_parts(self.alg, self.kid.clone(), self.public.clone())
+        let material = match &self.material {
+            Signer::Hmac(k) => Public::Hmac(k.clone()),
+            Signer::Rsa(_, public) | Signer::Ec(_, public) | Signer::Ed25519(_, public) => {
+                Public::Asymmetric(public.clone())
+            }
+        };
+        VerifyingKey::with_parts(self.alg, self.kid.clone(), material)
     }
 
     pub(crate) fn at_jwt_header(&self) -> &str {
@@ -599,10 +628,12 @@ impl SigningKey {
     /// Sign `message`, appending the signature to `out`.
     pub fn sign_into(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         match &self.material {
-            Private::Hmac(k) => out.extend_from_slice(hmac::sign(k, message).as_ref()),
-            Private::Ed25519(pair) => out.extend_from_slice(pair.sign(message).as_ref()),
-            Private::Ec(pair) => out.extend_from_slice(crypto::ecdsa_sign(pair, message)?.as_ref()),
-            Private::Rsa(pair) => {
+            Signer::Hmac(k) => out.extend_from_slice(hmac::sign(k, message).as_ref()),
+            Signer::Ed25519(pair, _) => out.extend_from_slice(pair.sign(message).as_ref()),
+            Signer::Ec(pair, _) => {
+                out.extend_from_slice(crypto::ecdsa_sign(pair, message)?.as_ref())
+            }
+            Signer::Rsa(pair, _) => {
                 let padding = self
                     .alg
                     .rsa_sign()
