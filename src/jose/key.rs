@@ -164,8 +164,8 @@ impl VerifyingKey {
     }
 
     /// A public key in its raw form: the uncompressed point (`0x04 || x || y`) for
-    /// ES256/ES384 (and ES512 with `aws-lc-rs`), the 32-byte key for Ed25519, the PKCS#1 `RSAPublicKey` DER for
-    /// RSA, the secret for HMAC.
+    /// ES256/ES384 (and ES512 with `aws-lc-rs`), the 32-byte key for Ed25519, the PKCS#1
+    /// `RSAPublicKey` DER for RSA, the secret for HMAC.
     pub fn from_raw(alg: Algorithm, bytes: &[u8]) -> Result<Self, KeyError> {
         match alg.family() {
             Family::Hmac(_) => Self::hmac(alg, bytes),
