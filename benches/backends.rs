@@ -586,7 +586,10 @@ fn bench_backends(c: &mut Criterion) {
             let c = verifier
                 .verify_borrowed::<BorrowedApp<'_>>(&token, &mut b)
                 .unwrap();
-            assert_eq!(c.custom.role, "admin");
+            assert_eq!(
+                (&*c.custom.role, &*c.custom.tenant_id),
+                ("admin", "org_987654321")
+            );
         }
         let mut verify: Vec<Contender<'_>> = vec![
             (
