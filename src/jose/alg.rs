@@ -82,22 +82,18 @@ impl Algorithm {
     pub fn available() -> &'static [Algorithm] {
         #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
         {
-            const AVAILABLE: [Algorithm; 14] = [
-                Algorithm::HS256,
-                Algorithm::HS384,
-                Algorithm::HS512,
-                Algorithm::RS256,
-                Algorithm::RS384,
-                Algorithm::RS512,
-                Algorithm::PS256,
-                Algorithm::PS384,
-                Algorithm::PS512,
-                Algorithm::ES256,
-                Algorithm::ES384,
-                Algorithm::EdDSA,
-                Algorithm::Ed25519,
-                Algorithm::ES512,
-            ];
+            // `ALL` and ES512, so the two lists cannot drift apart. Indexing in a const
+            // initializer is checked at compile time.
+            #[allow(clippy::indexing_slicing)]
+            const AVAILABLE: [Algorithm; 14] = {
+                let mut all = [Algorithm::ES512; 14];
+                let mut i = 0;
+                while i < Algorithm::ALL.len() {
+                    all[i] = Algorithm::ALL[i];
+                    i += 1;
+                }
+                all
+            };
             &AVAILABLE
         }
         #[cfg(not(any(feature = "aws-lc-rs", feature = "fips")))]
