@@ -8,6 +8,10 @@
 //!   signature with a key built once: aws-lc-rs `ParsedPublicKey::verify_sig` (HMAC:
 //!   `hmac::verify`); ring `RsaPublicKeyComponents::verify`, `UnparsedPublicKey::verify` or
 //!   `hmac::verify` (ring has no parsed public-key type: it reads the key on every check)
+//! - `verify/<alg>/borrowed`: `Verifier::verify_borrowed` into a reused buffer
+//! - `verify/<alg>/floor`: `seed::floor`, shared with the `verify` bench: the bare check after
+//!   decoding the signature, one base64 decode of the payload, one borrowed serde parse; no
+//!   header, no validation (what no verifier that returns the claims can beat)
 //! - `sign/<alg>/ours`: `KeySet::sign_access_token` (a whole token: claims serialized, encoded,
 //!   signed, encoded)
 //! - `sign/<alg>/bare`: the backend's signature primitive over the same signing input
@@ -47,6 +51,8 @@
     clippy::indexing_slicing
 )]
 
+mod seed;
+
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -63,13 +69,8 @@ use backend::signature::{self, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use serde::{Deserialize, Serialize};
-use token_engine::{
-    AccessTokenClaims, Algorithm, KeySet, SigningKey, Validation, Verifier, crypto_backend,
-};
-
-const ISS: &str = "https://auth.example.com";
-const AUD: &str = "https://api.example.com";
+use seed::{AUD, App, BorrowedApp, Contender, ISS, Peer, RawVerify, floor, key_file, seed_claims};
+use token_engine::{Algorithm, KeySet, SigningKey, Validation, Verifier, crypto_backend};
 
 /// The backend this bench's bare primitives come from.
 #[cfg(feature = "aws-lc-rs")]
@@ -77,77 +78,14 @@ const BARE_BACKEND: &str = "aws-lc-rs";
 #[cfg(not(feature = "aws-lc-rs"))]
 const BARE_BACKEND: &str = "ring";
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct App {
-    role: String,
-    tenant_id: String,
-}
-
-/// `App` borrowing from the decoded payload (`verify_borrowed`).
-#[derive(Debug, Deserialize)]
-struct BorrowedApp<'a> {
-    #[serde(borrow)]
-    role: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    tenant_id: std::borrow::Cow<'a, str>,
-}
-
-/// What the floor parses: every claim of the token, borrowed, no validation.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct FloorClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: i64,
-    iat: i64,
-    jti: &'a str,
-    client_id: &'a str,
-    scope: &'a str,
-    auth_time: i64,
-    role: &'a str,
-    tenant_id: &'a str,
-}
-
-fn key_file(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/../tests/data/keys/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
 /// The DER inside a one-block PEM file.
 fn pem_der(pem: &str) -> Vec<u8> {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     STANDARD.decode(body).unwrap()
 }
 
-fn seed_claims(now: i64) -> AccessTokenClaims<'static, App> {
-    let mut c = AccessTokenClaims::new(App {
-        role: "admin".into(),
-        tenant_id: "org_987654321".into(),
-    });
-    c.iss = Some(ISS.into());
-    c.sub = Some("user123456".into());
-    c.aud = Some(AUD.into());
-    c.iat = Some(now);
-    c.exp = Some(now + 3600);
-    c.jti = Some("abcd1234-ef56-gh78-ij90".into());
-    c.scope = Some("read:profile write:settings".into());
-    c.client_id = Some("client_app_123".into());
-    c.auth_time = Some(now - 100);
-    c
-}
-
-/// A bare signature check over the signing input and signature.
-type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
 /// A bare signature over the signing input, appended to the buffer.
 type RawSign = Box<dyn Fn(&[u8], &mut Vec<u8>)>;
-/// A peer's whole verification of a token.
-type Peer = Box<dyn Fn(&str) -> bool>;
-/// A named contender of one round: one operation on the case's token or signing input.
-type Contender<'a> = (&'static str, Box<dyn Fn() + 'a>);
 
 /// The public half, as the peers take it.
 #[cfg_attr(not(feature = "aws-lc-rs"), allow(dead_code))]
@@ -580,7 +518,6 @@ fn bench_backends(c: &mut Criterion) {
         let out = RefCell::new(Vec::with_capacity(1024));
         let borrowed_buf = RefCell::new(Vec::with_capacity(1024));
         let floor_buf = RefCell::new(Vec::with_capacity(1024));
-        let payload_b64 = token.split('.').nth(1).unwrap();
         {
             let mut b = borrowed_buf.borrow_mut();
             let c = verifier
@@ -615,18 +552,11 @@ fn bench_backends(c: &mut Criterion) {
                 }),
             ),
             (
-                // What no verifier that returns the claims can beat: the bare check, one
-                // base64 decode of the payload and one borrowed parse; no header, no checks.
+                // What no verifier that returns the claims can beat (`seed::floor`).
                 "floor",
                 Box::new(|| {
-                    assert!((bare.verify)(black_box(input), black_box(&sig)));
                     let mut b = floor_buf.borrow_mut();
-                    b.clear();
-                    URL_SAFE_NO_PAD
-                        .decode_vec(black_box(payload_b64), &mut b)
-                        .unwrap();
-                    let c: FloorClaims<'_> = serde_json::from_slice(&b).unwrap();
-                    black_box(&c);
+                    black_box(floor(black_box(&token), &bare.verify, &mut b).exp);
                 }),
             ),
         ];

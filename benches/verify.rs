@@ -37,7 +37,8 @@
     clippy::indexing_slicing
 )]
 
-use std::borrow::Cow;
+mod seed;
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::hint::black_box;
@@ -52,45 +53,12 @@ use jwt_simple::prelude::{
     ECDSAP256PublicKeyLike, EdDSAPublicKeyLike, MACLike, RSAPublicKeyLike, VerificationOptions,
 };
 use ring::{hmac, signature};
+use seed::{AUD, App, BorrowedApp, Contender, ISS, Peer, RawVerify, floor, key_file, seed_claims};
 use serde::{Deserialize, Serialize};
 use token_engine::{
-    AccessTokenClaims, Algorithm, Client, Engine, IssueRequest, KeySet, ManualClock, MemoryStore,
-    RefreshSecret, SigningKey, TypeCheck, Validation, Verifier,
+    Algorithm, Client, Engine, IssueRequest, KeySet, ManualClock, MemoryStore, RefreshSecret,
+    SigningKey, TypeCheck, Validation, Verifier,
 };
-
-const ISS: &str = "https://auth.example.com";
-const AUD: &str = "https://api.example.com";
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct App {
-    role: String,
-    tenant_id: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct BorrowedApp<'a> {
-    #[serde(borrow)]
-    role: Cow<'a, str>,
-    #[serde(borrow)]
-    tenant_id: Cow<'a, str>,
-}
-
-/// What the floor parses: every claim of the token, borrowed.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct FloorClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: i64,
-    iat: i64,
-    jti: &'a str,
-    client_id: &'a str,
-    scope: &'a str,
-    auth_time: i64,
-    role: &'a str,
-    tenant_id: &'a str,
-}
 
 /// The same claims as jsonwebtoken users write them.
 #[derive(Debug, Deserialize)]
@@ -119,38 +87,6 @@ struct SimpleCustom {
     role: String,
     tenant_id: String,
 }
-
-fn key_file(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/../tests/data/keys/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn seed_claims(now: i64) -> AccessTokenClaims<'static, App> {
-    let mut c = AccessTokenClaims::new(App {
-        role: "admin".into(),
-        tenant_id: "org_987654321".into(),
-    });
-    c.iss = Some(ISS.into());
-    c.sub = Some("user123456".into());
-    c.aud = Some(AUD.into());
-    c.iat = Some(now);
-    c.exp = Some(now + 3600);
-    c.jti = Some("abcd1234-ef56-gh78-ij90".into());
-    c.scope = Some("read:profile write:settings".into());
-    c.client_id = Some("client_app_123".into());
-    c.auth_time = Some(now - 100);
-    c
-}
-
-/// A raw ring signature check over the signing input and signature.
-type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
-/// A competitor's whole verification of a token.
-type Peer = Box<dyn Fn(&str) -> bool>;
-/// A named contender of one round: verifies the case's token once.
-type Contender<'a> = (&'static str, Box<dyn Fn() + 'a>);
 
 struct Case {
     alg: Algorithm,
@@ -269,21 +205,6 @@ fn cases() -> Vec<Case> {
             }),
         },
     ]
-}
-
-/// The floor: split at the last dot, decode the signature, check it with ring, decode the
-/// payload into a reused buffer, one borrowed serde parse.
-fn floor<'b>(token: &str, raw: &RawVerify, buf: &'b mut Vec<u8>) -> FloorClaims<'b> {
-    let (input, sig_b64) = token.rsplit_once('.').unwrap();
-    let mut sig = [0u8; 512];
-    let n = URL_SAFE_NO_PAD.decode_slice(sig_b64, &mut sig).unwrap();
-    assert!(raw(input.as_bytes(), &sig[..n]));
-    let payload_b64 = input.split_once('.').unwrap().1;
-    buf.clear();
-    buf.resize(payload_b64.len() * 3 / 4 + 3, 0);
-    let len = URL_SAFE_NO_PAD.decode_slice(payload_b64, buf).unwrap();
-    buf.truncate(len);
-    serde_json::from_slice(buf).unwrap()
 }
 
 /// `MemoryStore` futures are always ready: poll once with a no-op waker.
