@@ -19,17 +19,22 @@ use crate::response::{TokenResponse, TokenType};
 use crate::store::{CasOutcome, InsertOutcome, TokenStore};
 use crate::verifier::Verifier;
 
+mod authorize;
 mod builder;
 mod clients;
 mod code;
 mod device;
 mod dpop;
 mod endpoint;
+mod endpoints;
 mod exchange;
 mod id_token;
+mod metadata;
 mod refresh;
+mod resource;
 mod revocation;
 
+pub use authorize::{Approval, AuthorizationDecision, AuthorizationRequest};
 pub use builder::EngineBuilder;
 pub use code::{AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest};
 pub use device::{
@@ -37,10 +42,11 @@ pub use device::{
     normalize_user_code,
 };
 pub use dpop::TokenBinding;
-pub use endpoint::{NoPasswordGrant, PasswordVerifier, TokenEndpointResponse, TokenHttpRequest};
+pub use endpoint::{NoPasswordGrant, PasswordVerifier};
 pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
 pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
+pub use resource::UserInfoSource;
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
 pub struct Engine<S> {
@@ -94,6 +100,8 @@ struct Inner<S> {
     exchange_verifier: Verifier,
     dpop_rules: crate::dpop::DpopRules,
     dpop_nonces: Option<crate::dpop::NonceKey>,
+    /// The endpoints the application mounts and the grants offered (metadata).
+    endpoints: metadata::Endpoints,
 }
 
 /// At most this many orphaned families wait for cleanup per instance; past it the oldest are

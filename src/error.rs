@@ -198,6 +198,9 @@ pub enum GrantError {
     RedirectUriMismatch,
     /// The resource owner's credentials or the subject token were not accepted.
     InvalidSubject,
+    /// The code was issued for a `dpop_jkt` (RFC 9449 §10) and the token request carried no
+    /// proof, or a proof by another key.
+    DpopKeyMismatch,
 }
 
 impl fmt::Display for GrantError {
@@ -216,6 +219,7 @@ impl fmt::Display for GrantError {
             GrantError::CodeIssuedToAnotherClient => "code issued to another client",
             GrantError::RedirectUriMismatch => "redirect_uri does not match",
             GrantError::InvalidSubject => "subject not accepted",
+            GrantError::DpopKeyMismatch => "code bound to another DPoP key",
         })
     }
 }

@@ -48,6 +48,15 @@
 //! are checked with [`Verifier::verify_dpop`] or [`Engine::verify_resource_request`]. The
 //! README has the axum handlers, every grant, the defaults table and the measurements.
 //!
+//! An authorization server's endpoints are one call each over the whole HTTP request
+//! ([`HttpRequest`] in, [`HttpResponse`] out): [`Engine::authorization_request`] and
+//! [`Engine::authorization_response`] around your login page, [`Engine::token_endpoint`],
+//! [`Engine::device_authorization_endpoint`], [`Engine::introspection_endpoint`],
+//! [`Engine::revocation_endpoint`], [`Engine::userinfo_endpoint`],
+//! [`Engine::metadata_endpoint`], [`Engine::jwks_endpoint`], and
+//! [`Engine::resource_request`] for your API routes. Feature `http` converts from and to the
+//! `http` crate's types.
+//!
 //! ## Where things are
 //!
 //! The crate root holds what an application names when it runs the engine: [`Engine`] and
@@ -110,6 +119,7 @@ mod error;
 pub mod event;
 pub mod family;
 mod form;
+mod http;
 pub mod jose;
 mod jwks;
 mod keyset;
@@ -137,12 +147,18 @@ pub use client_auth::{
     ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
 };
 
-// The other grants and the token endpoint: requests in, responses out.
+// The endpoints: the whole HTTP request in, the whole response out.
+pub use engine::{
+    Approval, AuthorizationDecision, AuthorizationRequest, NoPasswordGrant, PasswordVerifier,
+    UserInfoSource,
+};
+pub use http::{Endpoint, HttpRequest, HttpResponse, MAX_HEADERS};
+
+// The grants as calls, for applications that drive them without the endpoints.
 pub use engine::{
     ACCESS_TOKEN_TYPE, AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest,
-    DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, MemoryLimiter, NoPasswordGrant,
-    PasswordVerifier, TokenBinding, TokenEndpointResponse, TokenExchangeRequest, TokenHttpRequest,
-    UserCodeLimiter, normalize_user_code,
+    DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, MemoryLimiter, TokenBinding,
+    TokenExchangeRequest, UserCodeLimiter, normalize_user_code,
 };
 pub use form::Form;
 #[doc(inline)]
