@@ -78,7 +78,8 @@ pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
     let clients = [
         Client::new("web-app")
             .allow_scopes(["openid", "profile", "orders"])
-            .redirect_uri(WEB_REDIRECT),
+            .redirect_uri(WEB_REDIRECT)
+            .redirect_uri(format!("{base}/callback")),
         Client::new("tv")
             .allow_scopes(["profile"])
             .grant_types([GrantType::DeviceCode, GrantType::RefreshToken]),
@@ -461,6 +462,27 @@ fn preflight(endpoint: Endpoint) -> impl Fn(Request) -> std::future::Ready<Respo
     }
 }
 
+/// `GET /callback`: stands in for the web client's page that receives the code (a real
+/// client redeems it from its backend with the PKCE verifier). Shows what arrived.
+async fn callback(
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| escape(q.get(k).map_or("", String::as_str));
+    let outcome = if q.contains_key("code") {
+        "A code arrived; the client redeems it at /token.".to_owned()
+    } else {
+        format!(
+            "The request ended with <code id=\"error\">{}</code>.",
+            get("error")
+        )
+    };
+    page(
+        "Client callback",
+        format!("<p id=\"outcome\">{outcome}</p>"),
+        None,
+    )
+}
+
 /// `GET /api/me`: a protected resource of this server; Bearer and DPoP, with revocation.
 async fn me<S: ReplayStore>(State(app): Shared<S>, request: Request) -> Response {
     let owned = match buffered(request).await {
@@ -521,5 +543,6 @@ where
             get(openid_metadata::<S>).options(preflight(Endpoint::Metadata)),
         )
         .route("/api/me", get(me::<S>))
+        .route("/callback", get(callback))
         .with_state(Arc::new(app))
 }
