@@ -368,6 +368,8 @@ impl crate::verifier::Verifier {
     /// by its key for `method` and `uri` with `ath`; a bound token sent as `Bearer`, or an
     /// unbound one as `DPoP`, is refused. Returns the claims and the proof: record its `jti`
     /// to refuse replays (`Engine::verify_resource_request` does that in the store).
+    /// `dpop` is the request's single `DPoP` header: a request with more than one MUST be
+    /// refused before this call (RFC 9449 §4.3; `HttpRequest::single_header` says which).
     pub fn verify_dpop(
         &self,
         authorization: &str,

@@ -105,8 +105,10 @@ impl<S: ReplayStore> Engine<S> {
     /// method and the full URI. A DPoP-bound token needs the `DPoP` scheme and a proof by its
     /// key with `ath`; a bound token sent as `Bearer`, or an unbound one as `DPoP`, is refused.
     /// The token is verified with revocation; the proof's `jti` is recorded. Refusals are
-    /// `invalid_token` or `invalid_dpop_proof`. [`Engine::resource_request`] does the same
-    /// over the whole HTTP request and answers refusals with their challenges.
+    /// `invalid_token` or `invalid_dpop_proof`. The caller passes single header values, so a
+    /// request with two `DPoP` (or `Authorization`) fields must be refused before this call
+    /// (RFC 9449 §4.3): [`Engine::resource_request`] does the same over the whole HTTP
+    /// request, refuses repeated fields, and answers refusals with their challenges.
     pub async fn verify_resource_request(
         &self,
         authorization: &str,
