@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use crate::error::{Error, IssueLimit};
 
 /// The grant types of RFC 6749 and its extensions, as a client may be allowed them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -320,8 +320,24 @@ const REGISTERED: [&str; 17] = [
     "may_act",
 ];
 
+/// The longest subject [`Engine::issue`](crate::Engine::issue) accepts, in bytes (UTF-8).
+///
+/// With [`MAX_CLAIMS_LEN`] it keeps an access token under
+/// [`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN), the length every verifier
+/// accepts by default: a subject this long, claims this long and the registered claims, base64url
+/// encoded (4/3), come to 7,605 bytes signed with RSA-2048 (tested) and about 7,950 with
+/// RSA-4096, leaving the rest for tenant and scope. Longer is refused with
+/// [`Error::IssueLimit`]`(`[`IssueLimit::Subject`]`)`.
+pub const MAX_SUBJECT_LEN: usize = 1024;
+
+/// The longest application claims [`Engine::issue`](crate::Engine::issue) accepts: the length
+/// of their JSON object as serialized, in bytes. Longer is refused with
+/// [`Error::IssueLimit`]`(`[`IssueLimit::Claims`]`)`; see [`MAX_SUBJECT_LEN`] for how the two
+/// fit a token.
+pub const MAX_CLAIMS_LEN: usize = 4096;
+
 /// Serialize application claims for the family record: a JSON object without registered
-/// names, or `None` when empty.
+/// names of at most [`MAX_CLAIMS_LEN`] bytes, or `None` when empty.
 pub(crate) fn encode_claims(claims: &Map<String, Value>) -> Result<Option<String>, Error> {
     if claims.is_empty() {
         return Ok(None);
@@ -331,9 +347,11 @@ pub(crate) fn encode_claims(claims: &Map<String, Value>) -> Result<Option<String
             "application claims may not use registered claim names",
         ));
     }
-    serde_json::to_string(claims)
-        .map(Some)
-        .map_err(|e| Error::Serialize(e.to_string()))
+    let json = serde_json::to_string(claims).map_err(|e| Error::Serialize(e.to_string()))?;
+    if json.len() > MAX_CLAIMS_LEN {
+        return Err(Error::IssueLimit(IssueLimit::Claims));
+    }
+    Ok(Some(json))
 }
 
 /// What to issue after the application authenticated the user.

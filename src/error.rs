@@ -89,6 +89,13 @@ pub enum Error {
     /// (RFC 8693 §2.2.2).
     #[error("invalid target")]
     InvalidTarget,
+    /// The engine refused to mint an access token its verifiers would refuse: the subject, the
+    /// application claims or the whole token is longer than the documented limit
+    /// ([`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN), [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN),
+    /// [`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN) or the engine verifier's
+    /// own maximum). Nothing was stored.
+    #[error("refused to issue: {0}")]
+    IssueLimit(IssueLimit),
     /// The token store failed. Never mistaken for an invalid token: the request may be
     /// retried.
     #[error("token store failed: {0}")]
@@ -130,6 +137,10 @@ impl Error {
                 crate::dpop::DpopError::SchemeMismatch | crate::dpop::DpopError::KeyMismatch,
             ) => "invalid_token",
             Error::InvalidDpopProof(_) => "invalid_dpop_proof",
+            // A subject can come from the request (a password grant's username); claims and
+            // the token's length are the application's doing.
+            Error::IssueLimit(IssueLimit::Subject) => "invalid_request",
+            Error::IssueLimit(_) => "server_error",
             Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
                 "server_error"
             }
@@ -162,6 +173,37 @@ impl From<crate::dpop::DpopError> for Error {
 impl From<KeyError> for Error {
     fn from(e: KeyError) -> Self {
         Error::Key(e)
+    }
+}
+
+/// Which limit made the engine refuse to mint an access token ([`Error::IssueLimit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IssueLimit {
+    /// The subject is longer than [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) bytes.
+    Subject,
+    /// The application claims serialize to more than
+    /// [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN) bytes.
+    Claims,
+    /// The signed token would be longer than the engine's verifier accepts
+    /// ([`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN) unless configured):
+    /// long tenant, scope or claims together, or a family issued before these limits.
+    AccessToken,
+}
+
+impl fmt::Display for IssueLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IssueLimit::Subject => "subject too long",
+            IssueLimit::Claims => "application claims too long",
+            IssueLimit::AccessToken => "access token longer than its verifier accepts",
+        })
+    }
+}
+
+impl From<IssueLimit> for Error {
+    fn from(e: IssueLimit) -> Self {
+        Error::IssueLimit(e)
     }
 }
 
@@ -469,3 +511,4 @@ impl fmt::Display for KeyError {
 impl std::error::Error for TokenError {}
 impl std::error::Error for KeyError {}
 impl std::error::Error for GrantError {}
+impl std::error::Error for IssueLimit {}
