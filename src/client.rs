@@ -180,7 +180,11 @@ impl Client {
         self.dpop_required
     }
 
-    /// This client's access-token lifetime (default: the engine's).
+    /// This client's access-token lifetime (default: the engine's): whole seconds, 1 minute
+    /// to 24 hours, as for [`EngineBuilder::access_ttl`](crate::EngineBuilder::access_ttl).
+    /// A client has no `build` step, so the engine checks it where it mints a token for the
+    /// client: any other value (`90.5 s`, `0`, `2 days`) fails that call with
+    /// [`Error::Config`] naming `access_ttl`, never truncated or clamped.
     #[must_use]
     pub fn access_ttl(mut self, ttl: time::Duration) -> Self {
         self.access_ttl = Some(ttl);
@@ -233,8 +237,18 @@ impl Client {
         self.plain_pkce
     }
 
-    pub(crate) fn access_ttl_secs(&self) -> Option<i64> {
-        self.access_ttl.map(|d| d.whole_seconds())
+    /// The client's own access-token lifetime in seconds, if it has one in range.
+    pub(crate) fn access_ttl_secs(&self) -> Result<Option<i64>, Error> {
+        let Some(d) = self.access_ttl else {
+            return Ok(None);
+        };
+        let range = time::Duration::minutes(1)..=time::Duration::hours(24);
+        if !range.contains(&d) || d.subsec_nanoseconds() != 0 {
+            return Err(Error::Config(
+                "client: access_ttl must be whole seconds between 1 minute and 24 hours",
+            ));
+        }
+        Ok(Some(d.whole_seconds()))
     }
 }
 

@@ -320,9 +320,9 @@ impl<S: TokenStore> Engine<S> {
         Ok(token)
     }
 
-    /// The access-token lifetime for `client`.
-    fn ttl_for(&self, client: &Client) -> i64 {
-        client.access_ttl_secs().unwrap_or(self.inner.access_ttl)
+    /// The access-token lifetime for `client` (its own, checked, or the engine's).
+    fn ttl_for(&self, client: &Client) -> Result<i64, Error> {
+        Ok(client.access_ttl_secs()?.unwrap_or(self.inner.access_ttl))
     }
 
     fn response(
@@ -404,7 +404,7 @@ impl<S: TokenStore> Engine<S> {
             cert: req.cert_thumbprint.as_deref(),
             claims: claims.as_deref(),
             now,
-            ttl: self.ttl_for(client),
+            ttl: self.ttl_for(client)?,
             audience: None,
             act: None,
         };

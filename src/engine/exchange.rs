@@ -112,7 +112,7 @@ impl<S: TokenStore> Engine<S> {
         let scope = narrow_scope(granted, req.scope)?;
         let now = self.now();
         let left = subject.exp.map_or(0, |exp| exp.saturating_sub(now));
-        let ttl = self.ttl_for(client).min(left);
+        let ttl = self.ttl_for(client)?.min(left);
         if ttl <= 0 {
             return Err(GrantError::InvalidSubject.into());
         }
