@@ -468,6 +468,10 @@ pub enum KeyError {
     KeyUse,
     /// A public key set holds private key material, or a secret key set holds public keys.
     MixedKeySet,
+    /// A JWK Set holds an `oct` (secret) key, which a published key document must never
+    /// carry; accepted only with
+    /// [`JwksOptions::danger_allow_secret_keys`](crate::JwksOptions::danger_allow_secret_keys).
+    SecretKeyInSet,
     /// Two keys of one set share a `kid`.
     DuplicateKeyId,
     /// The key set holds more keys than the import limit.
@@ -499,6 +503,9 @@ impl fmt::Display for KeyError {
             KeyError::AlgorithmMismatch => "JWK alg does not fit the key",
             KeyError::KeyUse => "key use or key_ops do not allow signatures",
             KeyError::MixedKeySet => "key set mixes secret, private and public keys",
+            KeyError::SecretKeyInSet => {
+                "JWK Set holds a secret (oct) key; refused unless danger_allow_secret_keys"
+            }
             KeyError::DuplicateKeyId => "duplicate kid in key set",
             KeyError::TooManyKeys => "too many keys in key set",
             KeyError::TooLarge => "key document too large",
