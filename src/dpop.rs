@@ -364,6 +364,11 @@ impl crate::verifier::Verifier {
     /// by its key for `method` and `uri` with `ath`; a bound token sent as `Bearer`, or an
     /// unbound one as `DPoP`, is refused. Returns the claims and the proof: record its `jti`
     /// to refuse replays (`Engine::verify_resource_request` does that in the store).
+    ///
+    /// The claims come with no application claims; [`Verifier::verify_dpop_as`] returns them
+    /// as the application's type.
+    ///
+    /// [`Verifier::verify_dpop_as`]: crate::Verifier::verify_dpop_as
     pub fn verify_dpop(
         &self,
         authorization: &str,
@@ -378,8 +383,29 @@ impl crate::verifier::Verifier {
         ),
         crate::error::Error,
     > {
+        self.verify_dpop_as::<crate::jose::NoCustomClaims>(authorization, proof, method, uri, rules)
+    }
+
+    /// [`Verifier::verify_dpop`] with the application's claims as `T` (for example a `role`
+    /// claim), from the same single verification.
+    ///
+    /// [`Verifier::verify_dpop`]: crate::Verifier::verify_dpop
+    pub fn verify_dpop_as<T: serde::de::DeserializeOwned>(
+        &self,
+        authorization: &str,
+        proof: Option<&str>,
+        method: &str,
+        uri: &str,
+        rules: &DpopRules,
+    ) -> Result<
+        (
+            crate::jose::AccessTokenClaims<'static, T>,
+            Option<VerifiedProof>,
+        ),
+        crate::error::Error,
+    > {
         let (dpop_scheme, token) = split_authorization(authorization)?;
-        let claims = self.verify(token)?;
+        let claims = self.verify_as::<T>(token)?;
         if !needs_proof(dpop_scheme, &claims)? {
             return Ok((claims, None));
         }
@@ -411,9 +437,9 @@ pub(crate) fn split_authorization(
 
 /// RFC 9449 §7.2: a DPoP-bound token (`cnf.jkt`) needs the `DPoP` scheme and a proof; an
 /// unbound one needs `Bearer` and no proof; the other two combinations are refused.
-pub(crate) fn needs_proof(
+pub(crate) fn needs_proof<T>(
     dpop_scheme: bool,
-    claims: &crate::jose::AccessTokenClaims<'_>,
+    claims: &crate::jose::AccessTokenClaims<'_, T>,
 ) -> Result<bool, crate::error::Error> {
     let bound = claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some());
     if dpop_scheme == bound {
@@ -424,9 +450,9 @@ pub(crate) fn needs_proof(
 }
 
 /// The proof must be by the key the token is bound to.
-pub(crate) fn by_bound_key(
+pub(crate) fn by_bound_key<T>(
     verified: &VerifiedProof,
-    claims: &crate::jose::AccessTokenClaims<'_>,
+    claims: &crate::jose::AccessTokenClaims<'_, T>,
 ) -> Result<(), crate::error::Error> {
     let bound = claims.cnf.as_ref().and_then(|c| c.jkt.as_deref());
     if bound == Some(verified.jkt()) {

@@ -13,10 +13,11 @@ use crate::client::Client;
 use crate::error::{Error, GrantError, TokenError};
 use crate::event::Event;
 use crate::family::{FamilyRecord, OperationId, RevocationReason};
-use crate::jose::AccessTokenClaims;
+use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::opaque::{FamilyId, REFRESH_TOKEN_PREFIX, hash_secret, hashes_match};
 use crate::response::IntrospectionResponse;
 use crate::store::{CasOutcome, TokenStore};
+use serde::de::DeserializeOwned;
 
 /// How long after a sign-out everywhere a retry of it (same subject, same idempotency key)
 /// still counts the sessions that sign-out ended: long enough for any client or load-balancer retry, short
@@ -30,21 +31,36 @@ impl<S: TokenStore> Engine<S> {
     /// without a refresh token) skip the session check, not the policy check: their tenant
     /// comes from their `tenant` claim. At most one store read, plus a policy read when this
     /// instance's cached policy version is older than [`EngineBuilder::policy_refresh`](crate::EngineBuilder::policy_refresh).
+    ///
+    /// The claims come with no application claims; [`Engine::verify_with_revocation_as`]
+    /// returns them as the application's type.
     pub async fn verify_with_revocation(
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims<'static>, Error> {
+        self.verify_with_revocation_as::<NoCustomClaims>(token)
+            .await
+    }
+
+    /// [`Engine::verify_with_revocation`] with the application's claims as `T` (the
+    /// [`Verifier::verify_as`](crate::Verifier::verify_as) of the revocation-checked path):
+    /// a route that must honour revocation reads its `role` claim from this one
+    /// verification.
+    pub async fn verify_with_revocation_as<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
         self.verify_with_revocation_by(&self.inner.verifier, token)
             .await
     }
 
-    /// [`Engine::verify_with_revocation`] with another verifier of this engine's keys.
-    pub(crate) async fn verify_with_revocation_by(
+    /// [`Engine::verify_with_revocation_as`] with another verifier of this engine's keys.
+    pub(crate) async fn verify_with_revocation_by<T: DeserializeOwned>(
         &self,
         verifier: &crate::verifier::Verifier,
         token: &str,
-    ) -> Result<AccessTokenClaims<'static>, Error> {
-        let claims = verifier.verify(token)?;
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        let claims = verifier.verify_as::<T>(token)?;
         let now = self.now();
         let mut tenant = claims.tenant.as_deref().map(str::to_owned);
         if let Some(sid) = claims.sid.as_deref() {
