@@ -428,15 +428,26 @@ impl Claim {
 pub enum KeyError {
     /// The PEM text is not one strict PEM block.
     Pem,
-    /// The PEM label is not one this constructor accepts (for example `EC PRIVATE KEY`,
-    /// which must be converted to PKCS#8 first).
+    /// The PEM holds no block this constructor accepts (for example only a certificate, or
+    /// a private key in a format this crate does not read, such as `OPENSSH PRIVATE KEY`).
     PemLabel,
+    /// The PEM holds more than one private key: which one to use is the caller's choice.
+    AmbiguousPem,
+    /// The private key is encrypted (`ENCRYPTED PRIVATE KEY`, or a legacy `Proc-Type:
+    /// 4,ENCRYPTED` block): decrypt it first, for example with `openssl pkcs8 -topk8
+    /// -nocrypt`.
+    Encrypted,
     /// The DER structure is malformed or not the expected one.
     Der,
     /// The key's type does not fit the algorithm it is being bound to.
     WrongKeyType,
     /// An HMAC secret shorter than the hash output (RFC 7518 §3.2) or empty.
     HmacTooShort,
+    /// The key's curve does not fit the algorithm: an Ed25519 key loaded for `ES256`, a
+    /// P-384 key for `ES256`, a P-256 key for `EdDSA`.
+    CurveMismatch,
+    /// A key-agreement key (X25519, X448), which can never sign.
+    NotASigningKey,
     /// An RSA key too weak to trust: a modulus under 2048 bits.
     WeakKey,
     /// An RSA modulus over 8192 bits, even or not minimally encoded, or a public exponent
@@ -452,7 +463,8 @@ pub enum KeyError {
     /// `oct`, or an SPKI algorithm other than RSA, EC and Ed25519.
     UnsupportedKeyType,
     /// The curve is not P-256, P-384 or Ed25519 (a JWK `crv` such as `P-521`, `X25519` or
-    /// `secp256k1`, or the SPKI curve of such a key).
+    /// `secp256k1`, or the SPKI or private-key curve of such a key, Ed448 included; P-521 is
+    /// supported with `aws-lc-rs`).
     UnsupportedCurve,
     /// The JWK's `alg` names an algorithm this crate does not implement (`ES512`, `RSA-OAEP`,
     /// ...).
@@ -487,7 +499,11 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
             KeyError::Pem => "malformed PEM",
-            KeyError::PemLabel => "unexpected PEM label",
+            KeyError::PemLabel => "no usable key in the PEM (unexpected label)",
+            KeyError::AmbiguousPem => "several private keys in the PEM",
+            KeyError::Encrypted => "encrypted private key: decrypt it first",
+            KeyError::CurveMismatch => "the key's curve does not fit the algorithm",
+            KeyError::NotASigningKey => "key-agreement key (X25519, X448): cannot sign",
             KeyError::Der => "malformed DER",
             KeyError::WrongKeyType => "key type does not fit the algorithm",
             KeyError::HmacTooShort => "HMAC secret shorter than the hash output",
