@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use crate::error::{Error, IssueLimit};
 
 /// The grant types of RFC 6749 and its extensions, as a client may be allowed them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -197,7 +197,11 @@ impl Client {
         self.introspect_all
     }
 
-    /// This client's access-token lifetime (default: the engine's).
+    /// This client's access-token lifetime (default: the engine's): whole seconds, 1 minute
+    /// to 24 hours, as for [`EngineBuilder::access_ttl`](crate::EngineBuilder::access_ttl).
+    /// A client has no `build` step, so the engine checks it where it mints a token for the
+    /// client: any other value (`90.5 s`, `0`, `2 days`) fails that call with
+    /// [`Error::Config`] naming `access_ttl`, never truncated or clamped.
     #[must_use]
     pub fn access_ttl(mut self, ttl: time::Duration) -> Self {
         self.access_ttl = Some(ttl);
@@ -250,8 +254,18 @@ impl Client {
         self.plain_pkce
     }
 
-    pub(crate) fn access_ttl_secs(&self) -> Option<i64> {
-        self.access_ttl.map(|d| d.whole_seconds())
+    /// The client's own access-token lifetime in seconds, if it has one in range.
+    pub(crate) fn access_ttl_secs(&self) -> Result<Option<i64>, Error> {
+        let Some(d) = self.access_ttl else {
+            return Ok(None);
+        };
+        let range = time::Duration::minutes(1)..=time::Duration::hours(24);
+        if !range.contains(&d) || d.subsec_nanoseconds() != 0 {
+            return Err(Error::Config(
+                "client: access_ttl must be whole seconds between 1 minute and 24 hours",
+            ));
+        }
+        Ok(Some(d.whole_seconds()))
     }
 }
 
@@ -337,8 +351,24 @@ const REGISTERED: [&str; 17] = [
     "may_act",
 ];
 
+/// The longest subject [`Engine::issue`](crate::Engine::issue) accepts, in bytes (UTF-8).
+///
+/// With [`MAX_CLAIMS_LEN`] it keeps an access token under
+/// [`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN), the length every verifier
+/// accepts by default: a subject this long, claims this long and the registered claims, base64url
+/// encoded (4/3), come to 7,605 bytes signed with RSA-2048 (tested) and about 7,950 with
+/// RSA-4096, leaving the rest for tenant and scope. Longer is refused with
+/// [`Error::IssueLimit`]`(`[`IssueLimit::Subject`]`)`.
+pub const MAX_SUBJECT_LEN: usize = 1024;
+
+/// The longest application claims [`Engine::issue`](crate::Engine::issue) accepts: the length
+/// of their JSON object as serialized, in bytes. Longer is refused with
+/// [`Error::IssueLimit`]`(`[`IssueLimit::Claims`]`)`; see [`MAX_SUBJECT_LEN`] for how the two
+/// fit a token.
+pub const MAX_CLAIMS_LEN: usize = 4096;
+
 /// Serialize application claims for the family record: a JSON object without registered
-/// names, or `None` when empty.
+/// names of at most [`MAX_CLAIMS_LEN`] bytes, or `None` when empty.
 pub(crate) fn encode_claims(claims: &Map<String, Value>) -> Result<Option<String>, Error> {
     if claims.is_empty() {
         return Ok(None);
@@ -348,9 +378,11 @@ pub(crate) fn encode_claims(claims: &Map<String, Value>) -> Result<Option<String
             "application claims may not use registered claim names",
         ));
     }
-    serde_json::to_string(claims)
-        .map(Some)
-        .map_err(|e| Error::Serialize(e.to_string()))
+    let json = serde_json::to_string(claims).map_err(|e| Error::Serialize(e.to_string()))?;
+    if json.len() > MAX_CLAIMS_LEN {
+        return Err(Error::IssueLimit(IssueLimit::Claims));
+    }
+    Ok(Some(json))
 }
 
 /// What to issue after the application authenticated the user.

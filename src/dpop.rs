@@ -370,6 +370,11 @@ impl crate::verifier::Verifier {
     /// to refuse replays (`Engine::verify_resource_request` does that in the store).
     /// `dpop` is the request's single `DPoP` header: a request with more than one MUST be
     /// refused before this call (RFC 9449 §4.3; `HttpRequest::single_header` says which).
+    ///
+    /// The claims come with no application claims; [`Verifier::verify_dpop_as`] returns them
+    /// as the application's type.
+    ///
+    /// [`Verifier::verify_dpop_as`]: crate::Verifier::verify_dpop_as
     pub fn verify_dpop(
         &self,
         authorization: &str,
@@ -384,8 +389,29 @@ impl crate::verifier::Verifier {
         ),
         crate::error::Error,
     > {
+        self.verify_dpop_as::<crate::jose::NoCustomClaims>(authorization, proof, method, uri, rules)
+    }
+
+    /// [`Verifier::verify_dpop`] with the application's claims as `T` (for example a `role`
+    /// claim), from the same single verification.
+    ///
+    /// [`Verifier::verify_dpop`]: crate::Verifier::verify_dpop
+    pub fn verify_dpop_as<T: serde::de::DeserializeOwned>(
+        &self,
+        authorization: &str,
+        proof: Option<&str>,
+        method: &str,
+        uri: &str,
+        rules: &DpopRules,
+    ) -> Result<
+        (
+            crate::jose::AccessTokenClaims<'static, T>,
+            Option<VerifiedProof>,
+        ),
+        crate::error::Error,
+    > {
         let (dpop_scheme, token) = split_authorization(authorization)?;
-        let claims = self.verify(token)?;
+        let claims = self.verify_as::<T>(token)?;
         if !needs_proof(dpop_scheme, &claims)? {
             return Ok((claims, None));
         }
@@ -417,9 +443,9 @@ pub(crate) fn split_authorization(
 
 /// RFC 9449 §7.2: a DPoP-bound token (`cnf.jkt`) needs the `DPoP` scheme and a proof; an
 /// unbound one needs `Bearer` and no proof; the other two combinations are refused.
-pub(crate) fn needs_proof(
+pub(crate) fn needs_proof<T>(
     dpop_scheme: bool,
-    claims: &crate::jose::AccessTokenClaims<'_>,
+    claims: &crate::jose::AccessTokenClaims<'_, T>,
 ) -> Result<bool, crate::error::Error> {
     let bound = claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some());
     if dpop_scheme == bound {
@@ -430,9 +456,9 @@ pub(crate) fn needs_proof(
 }
 
 /// The proof must be by the key the token is bound to.
-pub(crate) fn by_bound_key(
+pub(crate) fn by_bound_key<T>(
     verified: &VerifiedProof,
-    claims: &crate::jose::AccessTokenClaims<'_>,
+    claims: &crate::jose::AccessTokenClaims<'_, T>,
 ) -> Result<(), crate::error::Error> {
     let bound = claims.cnf.as_ref().and_then(|c| c.jkt.as_deref());
     if bound == Some(verified.jkt()) {

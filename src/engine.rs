@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::client::{Client, IssueRequest, encode_claims, grant_scope};
 use crate::clock::Clock;
 use crate::crypto::fill_random;
-use crate::error::Error;
+use crate::error::{Error, IssueLimit};
 use crate::event::{Event, EventSink};
 use crate::family::{FamilySpec, OperationId, RevocationReason, new_family};
 use crate::jose::{AccessTokenClaims, Audience, Confirmation, b64_encode_to};
@@ -290,7 +290,13 @@ impl<S: TokenStore> Engine<S> {
         self.inner.events.record(&event);
     }
 
+    /// Sign an access token, refusing one its verifiers would refuse: a subject over
+    /// [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) or a token longer than the engine's
+    /// verifier accepts. Every path that mints an access token comes through here.
     fn access_token(&self, p: &AccessParts<'_>) -> Result<String, Error> {
+        if p.subject.len() > crate::client::MAX_SUBJECT_LEN {
+            return Err(IssueLimit::Subject.into());
+        }
         let mut jti = [0u8; 16];
         fill_random(&mut jti)?;
         let mut jti_text = String::with_capacity(22);
@@ -333,12 +339,16 @@ impl<S: TokenStore> Engine<S> {
             json.push(b',');
             json.extend_from_slice(app.as_bytes());
         }
-        self.inner.keys.sign_access_token_json(&json)
+        let token = self.inner.keys.sign_access_token_json(&json)?;
+        if token.len() > self.inner.verifier.rules().max_len() {
+            return Err(IssueLimit::AccessToken.into());
+        }
+        Ok(token)
     }
 
-    /// The access-token lifetime for `client`.
-    fn ttl_for(&self, client: &Client) -> i64 {
-        client.access_ttl_secs().unwrap_or(self.inner.access_ttl)
+    /// The access-token lifetime for `client` (its own, checked, or the engine's).
+    fn ttl_for(&self, client: &Client) -> Result<i64, Error> {
+        Ok(client.access_ttl_secs()?.unwrap_or(self.inner.access_ttl))
     }
 
     fn response(
@@ -369,6 +379,14 @@ impl<S: TokenStore> Engine<S> {
     /// carries `sid` (the family id), `pv` (the effective policy version) and, when the
     /// request names one, `tenant`.
     ///
+    /// It never mints a token its verifiers refuse: a subject over
+    /// [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) bytes, application claims over
+    /// [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN) bytes of JSON, or a token longer than the
+    /// engine's verifier accepts ([`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN),
+    /// 8 KiB, the default of every verifier) is refused with [`Error::IssueLimit`] before
+    /// anything is stored. The same check guards every other path that mints an access token
+    /// (refresh, code, device, exchange, client credentials).
+    ///
     /// If the store fails while creating the family, the answer is `Error::Store` and nobody
     /// receives the family's tokens; but the store may have committed it before failing to
     /// answer. The engine then revokes that family ([`RevocationReason::IssueFailed`]) on a
@@ -380,6 +398,9 @@ impl<S: TokenStore> Engine<S> {
         self.clean_orphans().await;
         if req.subject.is_empty() {
             return Err(Error::InvalidRequest("empty subject"));
+        }
+        if req.subject.len() > crate::client::MAX_SUBJECT_LEN {
+            return Err(IssueLimit::Subject.into());
         }
         // No store has to hold U+0000 (PostgreSQL `text` cannot): refused here.
         let nul = |s: Option<&str>| s.is_some_and(|s| s.contains('\0'));
@@ -409,7 +430,7 @@ impl<S: TokenStore> Engine<S> {
             cert: req.cert_thumbprint.as_deref(),
             claims: claims.as_deref(),
             now,
-            ttl: self.ttl_for(client),
+            ttl: self.ttl_for(client)?,
             audience: None,
             act: None,
         };
@@ -433,6 +454,10 @@ impl<S: TokenStore> Engine<S> {
         // 128-bit random ids do not collide; the loop only guards against a broken RNG.
         for _ in 0..3 {
             let fam = new_family(&self.inner.refresh, &spec, now)?;
+            // Signed before the family is stored, so a token the limits refuse leaves nothing
+            // behind.
+            parts.sid = Some(fam.record.id);
+            let access = self.access_token(&parts)?;
             let created = self.inner.store.create_family(&fam.record).await;
             let created = match created {
                 Ok(outcome) => outcome,
@@ -446,8 +471,6 @@ impl<S: TokenStore> Engine<S> {
             match created {
                 InsertOutcome::Exists => continue,
                 InsertOutcome::Inserted => {
-                    parts.sid = Some(fam.record.id);
-                    let access = self.access_token(&parts)?;
                     self.emit(Event::Issued {
                         family: fam.record.id,
                         client_id: client.id().to_owned(),

@@ -89,6 +89,13 @@ pub enum Error {
     /// (RFC 8693 §2.2.2).
     #[error("invalid target")]
     InvalidTarget,
+    /// The engine refused to mint an access token its verifiers would refuse: the subject, the
+    /// application claims or the whole token is longer than the documented limit
+    /// ([`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN), [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN),
+    /// [`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN) or the engine verifier's
+    /// own maximum). Nothing was stored.
+    #[error("refused to issue: {0}")]
+    IssueLimit(IssueLimit),
     /// The token store failed. Never mistaken for an invalid token: the request may be
     /// retried.
     #[error("token store failed: {0}")]
@@ -130,6 +137,10 @@ impl Error {
                 crate::dpop::DpopError::SchemeMismatch | crate::dpop::DpopError::KeyMismatch,
             ) => "invalid_token",
             Error::InvalidDpopProof(_) => "invalid_dpop_proof",
+            // A subject can come from the request (a password grant's username); claims and
+            // the token's length are the application's doing.
+            Error::IssueLimit(IssueLimit::Subject) => "invalid_request",
+            Error::IssueLimit(_) => "server_error",
             Error::Key(_) | Error::Config(_) | Error::Crypto(_) | Error::Serialize(_) => {
                 "server_error"
             }
@@ -162,6 +173,37 @@ impl From<crate::dpop::DpopError> for Error {
 impl From<KeyError> for Error {
     fn from(e: KeyError) -> Self {
         Error::Key(e)
+    }
+}
+
+/// Which limit made the engine refuse to mint an access token ([`Error::IssueLimit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IssueLimit {
+    /// The subject is longer than [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) bytes.
+    Subject,
+    /// The application claims serialize to more than
+    /// [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN) bytes.
+    Claims,
+    /// The signed token would be longer than the engine's verifier accepts
+    /// ([`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN) unless configured):
+    /// long tenant, scope or claims together, or a family issued before these limits.
+    AccessToken,
+}
+
+impl fmt::Display for IssueLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IssueLimit::Subject => "subject too long",
+            IssueLimit::Claims => "application claims too long",
+            IssueLimit::AccessToken => "access token longer than its verifier accepts",
+        })
+    }
+}
+
+impl From<IssueLimit> for Error {
+    fn from(e: IssueLimit) -> Self {
+        Error::IssueLimit(e)
     }
 }
 
@@ -390,15 +432,26 @@ impl Claim {
 pub enum KeyError {
     /// The PEM text is not one strict PEM block.
     Pem,
-    /// The PEM label is not one this constructor accepts (for example `EC PRIVATE KEY`,
-    /// which must be converted to PKCS#8 first).
+    /// The PEM holds no block this constructor accepts (for example only a certificate, or
+    /// a private key in a format this crate does not read, such as `OPENSSH PRIVATE KEY`).
     PemLabel,
+    /// The PEM holds more than one private key: which one to use is the caller's choice.
+    AmbiguousPem,
+    /// The private key is encrypted (`ENCRYPTED PRIVATE KEY`, or a legacy `Proc-Type:
+    /// 4,ENCRYPTED` block): decrypt it first, for example with `openssl pkcs8 -topk8
+    /// -nocrypt`.
+    Encrypted,
     /// The DER structure is malformed or not the expected one.
     Der,
     /// The key's type does not fit the algorithm it is being bound to.
     WrongKeyType,
     /// An HMAC secret shorter than the hash output (RFC 7518 §3.2) or empty.
     HmacTooShort,
+    /// The key's curve does not fit the algorithm: an Ed25519 key loaded for `ES256`, a
+    /// P-384 key for `ES256`, a P-256 key for `EdDSA`.
+    CurveMismatch,
+    /// A key-agreement key (X25519, X448), which can never sign.
+    NotASigningKey,
     /// An RSA key too weak to trust: a modulus under 2048 bits.
     WeakKey,
     /// An RSA modulus over 8192 bits, even or not minimally encoded, or a public exponent
@@ -414,7 +467,8 @@ pub enum KeyError {
     /// `oct`, or an SPKI algorithm other than RSA, EC and Ed25519.
     UnsupportedKeyType,
     /// The curve is not P-256, P-384 or Ed25519 (a JWK `crv` such as `P-521`, `X25519` or
-    /// `secp256k1`, or the SPKI curve of such a key).
+    /// `secp256k1`, or the SPKI or private-key curve of such a key, Ed448 included; P-521 is
+    /// supported with `aws-lc-rs`).
     UnsupportedCurve,
     /// The JWK's `alg` names an algorithm this crate does not implement (`ES512`, `RSA-OAEP`,
     /// ...).
@@ -430,6 +484,10 @@ pub enum KeyError {
     KeyUse,
     /// A public key set holds private key material, or a secret key set holds public keys.
     MixedKeySet,
+    /// A JWK Set holds an `oct` (secret) key, which a published key document must never
+    /// carry; accepted only with
+    /// [`JwksOptions::danger_allow_secret_keys`](crate::JwksOptions::danger_allow_secret_keys).
+    SecretKeyInSet,
     /// Two keys of one set share a `kid`.
     DuplicateKeyId,
     /// The key set holds more keys than the import limit.
@@ -445,7 +503,11 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
             KeyError::Pem => "malformed PEM",
-            KeyError::PemLabel => "unexpected PEM label",
+            KeyError::PemLabel => "no usable key in the PEM (unexpected label)",
+            KeyError::AmbiguousPem => "several private keys in the PEM",
+            KeyError::Encrypted => "encrypted private key: decrypt it first",
+            KeyError::CurveMismatch => "the key's curve does not fit the algorithm",
+            KeyError::NotASigningKey => "key-agreement key (X25519, X448): cannot sign",
             KeyError::Der => "malformed DER",
             KeyError::WrongKeyType => "key type does not fit the algorithm",
             KeyError::HmacTooShort => "HMAC secret shorter than the hash output",
@@ -461,6 +523,9 @@ impl fmt::Display for KeyError {
             KeyError::AlgorithmMismatch => "JWK alg does not fit the key",
             KeyError::KeyUse => "key use or key_ops do not allow signatures",
             KeyError::MixedKeySet => "key set mixes secret, private and public keys",
+            KeyError::SecretKeyInSet => {
+                "JWK Set holds a secret (oct) key; refused unless danger_allow_secret_keys"
+            }
             KeyError::DuplicateKeyId => "duplicate kid in key set",
             KeyError::TooManyKeys => "too many keys in key set",
             KeyError::TooLarge => "key document too large",
@@ -473,3 +538,4 @@ impl fmt::Display for KeyError {
 impl std::error::Error for TokenError {}
 impl std::error::Error for KeyError {}
 impl std::error::Error for GrantError {}
+impl std::error::Error for IssueLimit {}

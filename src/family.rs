@@ -39,6 +39,9 @@ use crate::opaque::{
 use crate::policy::PolicyVersion;
 
 /// Why a family was revoked.
+///
+/// Persist it by its stable name ([`RevocationReason::as_str`], read back with
+/// [`RevocationReason::parse`]); the serde names are the same strings and equally stable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum RevocationReason {
@@ -65,6 +68,55 @@ pub enum RevocationReason {
     /// was presented without the binding, or with another: only a thief holds the token
     /// without the key.
     BindingMismatch,
+}
+
+impl RevocationReason {
+    /// Every reason this version knows, in declaration order (for stores that enumerate
+    /// them, e.g. a `CHECK` constraint, and for tests).
+    pub const ALL: [RevocationReason; 9] = [
+        RevocationReason::ReuseDetected,
+        RevocationReason::PolicyChanged,
+        RevocationReason::Logout,
+        RevocationReason::SignOutEverywhere,
+        RevocationReason::TokenRevoked,
+        RevocationReason::Administrative,
+        RevocationReason::IssueFailed,
+        RevocationReason::CodeReplayed,
+        RevocationReason::BindingMismatch,
+    ];
+
+    /// The reason's stable name, for storage: the variant's name (`"ReuseDetected"`, ...),
+    /// which is also its serde name. Names never change and are never reused; a new reason
+    /// gets a new name, so a column written by this version stays readable by every later
+    /// one. Store it as text (`TEXT`, at most 32 bytes, ASCII).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::ReuseDetected => "ReuseDetected",
+            RevocationReason::PolicyChanged => "PolicyChanged",
+            RevocationReason::Logout => "Logout",
+            RevocationReason::SignOutEverywhere => "SignOutEverywhere",
+            RevocationReason::TokenRevoked => "TokenRevoked",
+            RevocationReason::Administrative => "Administrative",
+            RevocationReason::IssueFailed => "IssueFailed",
+            RevocationReason::CodeReplayed => "CodeReplayed",
+            RevocationReason::BindingMismatch => "BindingMismatch",
+        }
+    }
+
+    /// The reason named `name` by [`RevocationReason::as_str`] (exact, case-sensitive), or
+    /// `None` for a name this version does not know (written by a later version, or
+    /// corrupted): a store should report such a row as an error rather than guess.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Whether a family can still be refreshed.

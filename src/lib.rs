@@ -141,7 +141,8 @@ pub use policy::{ParsePolicyVersionError, PolicyVersion};
 
 // Clients, what they ask for, and how they authenticate.
 pub use client::{
-    Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, RefreshRequest,
+    Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, MAX_CLAIMS_LEN,
+    MAX_SUBJECT_LEN, RefreshRequest,
 };
 pub use client_auth::{
     ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
@@ -194,7 +195,7 @@ pub use store::{MemoryStore, TokenStore};
 // Errors and their reasons.
 #[doc(inline)]
 pub use dpop::DpopError;
-pub use error::{Claim, Error, GrantError, KeyError, TokenError};
+pub use error::{Claim, Error, GrantError, IssueLimit, KeyError, TokenError};
 #[doc(inline)]
 pub use pkce::PkceError;
 

@@ -573,3 +573,45 @@ async fn the_first_fetch_must_succeed_and_settings_are_checked() {
     assert_eq!(c.sub.as_deref(), Some("user123456"));
     assert_eq!(source.url(), URL);
 }
+
+#[tokio::test]
+async fn a_published_set_with_secret_keys_is_refused_unless_the_application_opts_in() {
+    // An HMAC key in a published key document: anyone who reads it could forge tokens.
+    let hmac = SigningKey::hmac(Algorithm::HS256, &[0x42; 32])
+        .unwrap()
+        .with_kid("h1");
+    let secret_set = KeySet::new(hmac);
+    let token = secret_set.sign_access_token(&claims()).unwrap();
+    let k = URL_SAFE_NO_PAD.encode([0x42; 32]);
+    let doc = format!(r#"{{"keys":[{{"kty":"oct","alg":"HS256","kid":"h1","k":"{k}"}}]}}"#);
+
+    let rules = || Validation::new(ISS, AUD);
+    assert!(matches!(
+        token_engine::Verifier::from_jwks(&doc, rules()),
+        Err(Error::Key(KeyError::SecretKeyInSet))
+    ));
+    let (issuer, clock) = (Issuer::new("k1"), ManualClock::new(NOW));
+    issuer.answer(Answer::Body(doc.clone().into_bytes()));
+    let r = JwksSource::builder(URL, Fetcher(Arc::clone(&issuer)), Validation::new(ISS, AUD))
+        .clock(clock.clone())
+        .build()
+        .await;
+    assert!(
+        matches!(r, Err(Error::Key(KeyError::SecretKeyInSet))),
+        "{r:?}"
+    );
+
+    // Opting in, by name.
+    let opts = JwksOptions::new().danger_allow_secret_keys();
+    let (v, skipped) = token_engine::Verifier::from_jwks_with(&doc, rules(), &opts).unwrap();
+    assert!(skipped.is_empty());
+    let v = v.with_clock(ManualClock::new(NOW));
+    assert!(v.verify(&token).is_ok());
+    let source = JwksSource::builder(URL, Fetcher(Arc::clone(&issuer)), Validation::new(ISS, AUD))
+        .clock(clock.clone())
+        .options(opts)
+        .build()
+        .await
+        .unwrap();
+    assert!(source.verify(&token).await.is_ok());
+}

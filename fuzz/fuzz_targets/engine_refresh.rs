@@ -13,7 +13,9 @@
 //!   presenting the same token that revoked a session is told the same again (a retry after
 //!   a lost answer), anyone else is told it is revoked;
 //! - `revoke` and `sign_out_everywhere` report what the store did, also when an earlier call
-//!   of the same request did it (the same token; the same subject within 5 minutes);
+//!   of the same request did it (the same token; `sign_out_everywhere_idempotent` with the
+//!   same subject and key within 5 minutes), and a plain `sign_out_everywhere` counts only
+//!   what it ended itself;
 //! - at most one refresh token per session is introspected as active: the newest, and only
 //!   while the session is live;
 //! - an access token accepted by `verify_with_revocation` (or introspected as active) belongs
@@ -105,8 +107,8 @@ enum RevokedBy {
     },
     /// `revoke` of this token.
     Revoke(String),
-    /// `sign_out_everywhere` at this time.
-    SignOut(i64),
+    /// `sign_out_everywhere` at this time, with this idempotency key (`None`: the plain call).
+    SignOut(i64, Option<u8>),
 }
 
 struct Access {
@@ -407,15 +409,18 @@ fn revoke(w: &mut World, si: usize, b: u8) {
     }
 }
 
-fn sign_out(w: &mut World, subject: usize) {
+fn sign_out(w: &mut World, subject: usize, key: Option<u8>) {
     let (now, global) = (w.now, w.global());
-    // Sessions this sign-out ends now, and those an earlier sign-out of the same subject
-    // ended within the retry window (a retry after a lost answer counts them again); in
-    // both cases only sessions that were live then and are not ended by the policy.
+    // Sessions this sign-out ends now, and those an earlier sign-out of the same subject with
+    // the same idempotency key ended within the retry window (a retry after a lost answer
+    // counts them again); in both cases only sessions that were live then and are not ended
+    // by the policy.
     let ended_by_this = |s: &Session| match s.revoked_by {
         _ if s.stale(global) => false,
         None => now < s.expires_at(),
-        Some(RevokedBy::SignOut(at)) => now.abs_diff(at) <= 300 && at < s.expires_at(),
+        Some(RevokedBy::SignOut(at, Some(k))) if key == Some(k) => {
+            now.abs_diff(at) <= 300 && at < s.expires_at()
+        }
         Some(_) => false,
     };
     let want = w
@@ -423,12 +428,19 @@ fn sign_out(w: &mut World, subject: usize) {
         .iter()
         .filter(|s| s.subject == subject && ended_by_this(s))
         .count();
-    let ended = block_on(w.engine.sign_out_everywhere(SUBJECTS[subject])).expect("sign out");
+    let ended = match key {
+        None => block_on(w.engine.sign_out_everywhere(SUBJECTS[subject])),
+        Some(k) => block_on(
+            w.engine
+                .sign_out_everywhere_idempotent(SUBJECTS[subject], &[k]),
+        ),
+    }
+    .expect("sign out");
     assert_eq!(ended, want as u64);
     for s in w.sessions.iter_mut().filter(|s| s.subject == subject) {
         if !s.revoked {
             s.revoked = true;
-            s.revoked_by = Some(RevokedBy::SignOut(now));
+            s.revoked_by = Some(RevokedBy::SignOut(now, key));
         }
     }
 }
@@ -532,7 +544,7 @@ fuzz_target!(|data: &[u8]| {
                 w.set_global(PolicyVersion::new(g.major, g.minor + 1));
             }
             9 => revoke(&mut w, si, b >> 3),
-            10 => sign_out(&mut w, usize::from(b >> 3) & 1),
+            10 => sign_out(&mut w, usize::from(b >> 3) & 1, Some(b >> 4 & 3).filter(|&k| k > 0)),
             11 => introspect(&w, si, b >> 3),
             _ => {
                 sessions(&w, usize::from(b >> 3) & 1);

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use token_engine::store::{DeviceRecord, FamilyRecord, FamilyState, OperationId, SecretHash};
-use token_engine::{FamilyId, PolicyVersion};
+use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -40,7 +40,7 @@ fn utf8(bytes: Vec<u8>, what: &'static str) -> Result<String, PgStoreError> {
     String::from_utf8(bytes).map_err(|_| PgStoreError::Corrupt(what))
 }
 
-/// An enum's serde name (`RevocationReason::ReuseDetected` → `"ReuseDetected"`): readable in
+/// An enum's serde name (`DeviceState::Pending` → `"Pending"`): readable in
 /// psql, and a variant added in a later version of token-engine stores without a change here.
 pub(crate) fn enum_name<T: Serialize>(v: &T) -> Result<String, PgStoreError> {
     match serde_json::to_value(v) {
@@ -127,7 +127,11 @@ impl<'a> FamilyParams<'a> {
                 reason,
                 at,
                 operation,
-            } => (Some(enum_name(reason)?), Some(*at), Some(&operation.0[..])),
+            } => (
+                Some(reason.as_str().to_owned()),
+                Some(*at),
+                Some(&operation.0[..]),
+            ),
         };
         Ok(Self {
             id: &id.as_bytes()[..],
@@ -194,7 +198,8 @@ pub(crate) fn family_from_row(row: &Row) -> Result<FamilyRecord, PgStoreError> {
     ) {
         (None, None, None) => FamilyState::Active,
         (Some(reason), Some(at), Some(operation)) => FamilyState::Revoked {
-            reason: enum_from_name(reason, "unknown revocation reason")?,
+            reason: RevocationReason::parse(reason)
+                .ok_or(PgStoreError::Corrupt("unknown revocation reason"))?,
             at,
             operation: OperationId(array(operation, "operation id is not 16 bytes")?),
         },
@@ -294,7 +299,6 @@ pub(crate) fn device_from_row(row: &Row) -> Result<DeviceRecord, PgStoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use token_engine::RevocationReason;
     use token_engine::store::DeviceState;
 
     #[test]

@@ -11,8 +11,13 @@ pub enum PgStoreError {
     #[error("PostgreSQL pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// A statement failed: connection dropped mid-statement, server error, a value the
-    /// schema refuses (a U+0000 in a `text` column, for one).
-    #[error("PostgreSQL: {0}")]
+    /// schema refuses (a U+0000 in a `text` column, for one). `Display` says what the server
+    /// said: its SQLSTATE, severity and message (`PostgreSQL error 22021 (ERROR): invalid
+    /// byte sequence for encoding "UTF8": 0x00`), or for a client-side failure the cause
+    /// (`PostgreSQL: error communicating with the server: Connection reset by peer`). The
+    /// server's `DETAIL`, which may quote row values, is left out; it stays reachable through
+    /// `source()`.
+    #[error("{}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
     /// A stored value is outside what the record type can hold (a hand-edited row, or a
     /// schema that drifted): refused rather than read as something else.
@@ -24,4 +29,21 @@ pub enum PgStoreError {
     /// The pool could not be built (no runtime, bad settings).
     #[error("PostgreSQL pool setup: {0}")]
     Build(#[from] deadpool_postgres::BuildError),
+}
+
+/// The server's SQLSTATE and message, or the client-side cause: what `tokio_postgres::Error`'s
+/// own `Display` ("db error") leaves to `source()`.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "PostgreSQL error {} ({}): {}",
+            db.code().code(),
+            db.severity(),
+            db.message()
+        );
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("PostgreSQL: {e}: {cause}"),
+        None => format!("PostgreSQL: {e}"),
+    }
 }

@@ -33,6 +33,11 @@ use crate::store::TokenStore;
 /// | password grant | off | on with [`EngineBuilder::danger_enable_password_grant`] | RFC 9700 §2.4 forbids it for new work; only for migrations |
 /// | `policy_refresh` | 5 s | 0 ..= 5 min | how stale this instance's view of the shared policy versions may be: a bump on one instance reaches every other within it, at one store read per level per interval |
 ///
+/// Every duration is kept exactly: the engine counts in whole seconds (JWT times and family
+/// records are Unix seconds), so a duration with a fraction of a second (`500 ms`,
+/// `1.5 s`) is refused at [`build`](EngineBuilder::build) with an [`Error::Config`] naming the
+/// option, never truncated.
+///
 /// The issuer, at least one audience, a signing key and a refresh secret are required.
 #[must_use]
 pub struct EngineBuilder {
@@ -134,19 +139,21 @@ impl EngineBuilder {
         self
     }
 
-    /// Access-token lifetime.
+    /// Access-token lifetime: whole seconds, 1 minute to 24 hours (checked at `build`).
     pub fn access_ttl(mut self, ttl: Duration) -> Self {
         self.access_ttl = ttl;
         self
     }
 
-    /// How long a session may go unused.
+    /// How long a session may go unused: whole seconds, 1 minute to 365 days (checked at
+    /// `build`).
     pub fn family_idle_ttl(mut self, ttl: Duration) -> Self {
         self.idle_ttl = ttl;
         self
     }
 
-    /// How long a session may last at most.
+    /// How long a session may last at most: whole seconds, at least the idle lifetime and at
+    /// most 400 days (checked at `build`).
     pub fn family_absolute_ttl(mut self, ttl: Duration) -> Self {
         self.absolute_ttl = ttl;
         self
@@ -157,12 +164,17 @@ impl EngineBuilder {
     /// outside the window is reuse. Default 5 s. `Duration::ZERO` is strict mode: any
     /// replay revokes the session, which assumes a store and a network that never lose an
     /// answer (a client that retries after one loses its session and raises a false alarm).
+    ///
+    /// Whole seconds, 0 to 60 (checked at `build`): the engine records rotations to the
+    /// second, so `500 ms` cannot be honoured and is refused rather than silently becoming
+    /// strict mode.
     pub fn reuse_grace(mut self, grace: Duration) -> Self {
         self.reuse_grace = grace;
         self
     }
 
-    /// Clock-skew leeway of the engine's verifier.
+    /// Clock-skew leeway of the engine's verifier and of client assertions: whole seconds,
+    /// 0 to 5 minutes (checked at `build`).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -179,13 +191,14 @@ impl EngineBuilder {
 
     /// How long this instance may use a policy version read from the store before reading it
     /// again: the bound on how long a bump made on another instance takes to apply here.
-    /// Zero reads the store on every use.
+    /// Zero reads the store on every use. Whole seconds, 0 to 5 minutes (checked at `build`).
     pub fn policy_refresh(mut self, interval: Duration) -> Self {
         self.policy_refresh = interval;
         self
     }
 
-    /// How long an authorization code stays redeemable.
+    /// How long an authorization code stays redeemable: whole seconds, 10 seconds to
+    /// 10 minutes (checked at `build`).
     pub fn code_ttl(mut self, ttl: Duration) -> Self {
         self.code_ttl = ttl;
         self
@@ -265,25 +278,35 @@ impl EngineBuilder {
         let refresh = self
             .refresh
             .ok_or(Error::Config("engine: a refresh secret is required"))?;
-        let within = |d: Duration, lo: Duration, hi: Duration| d >= lo && d <= hi;
+        // The engine counts in whole seconds (JWT times, family records), so a duration with a
+        // fraction of a second is refused rather than truncated: a 500 ms `reuse_grace` would
+        // otherwise be strict mode.
+        let within = |d: Duration, lo: Duration, hi: Duration| {
+            d >= lo && d <= hi && d.subsec_nanoseconds() == 0
+        };
         if !within(self.access_ttl, Duration::minutes(1), Duration::hours(24)) {
             return Err(Error::Config(
-                "engine: access_ttl must be between 1 minute and 24 hours",
+                "engine: access_ttl must be whole seconds between 1 minute and 24 hours",
             ));
         }
         if !within(self.idle_ttl, Duration::minutes(1), Duration::days(365)) {
             return Err(Error::Config(
-                "engine: family_idle_ttl must be between 1 minute and 365 days",
+                "engine: family_idle_ttl must be whole seconds between 1 minute and 365 days",
             ));
         }
         if !within(self.absolute_ttl, self.idle_ttl, Duration::days(400)) {
             return Err(Error::Config(
-                "engine: family_absolute_ttl must be at least family_idle_ttl and at most 400 days",
+                "engine: family_absolute_ttl must be whole seconds, at least family_idle_ttl and at most 400 days",
             ));
         }
         if !within(self.reuse_grace, Duration::ZERO, Duration::seconds(60)) {
             return Err(Error::Config(
-                "engine: reuse_grace must be between 0 and 60 seconds",
+                "engine: reuse_grace must be whole seconds between 0 and 60",
+            ));
+        }
+        if !within(self.leeway, Duration::ZERO, crate::jose::MAX_LEEWAY) {
+            return Err(Error::Config(
+                "engine: leeway must be whole seconds between 0 and 5 minutes",
             ));
         }
         let client_secrets = self
@@ -304,12 +327,12 @@ impl EngineBuilder {
         }
         if !within(self.code_ttl, Duration::seconds(10), Duration::minutes(10)) {
             return Err(Error::Config(
-                "engine: code_ttl must be between 10 seconds and 10 minutes",
+                "engine: code_ttl must be whole seconds between 10 seconds and 10 minutes",
             ));
         }
         if !within(self.policy_refresh, Duration::ZERO, Duration::minutes(5)) {
             return Err(Error::Config(
-                "engine: policy_refresh must be between 0 and 5 minutes",
+                "engine: policy_refresh must be whole seconds between 0 and 5 minutes",
             ));
         }
         let mut rules = Validation::new(

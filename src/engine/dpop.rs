@@ -9,8 +9,9 @@ use crate::dpop::{
     verify_proof,
 };
 use crate::error::Error;
-use crate::jose::AccessTokenClaims;
+use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::store::{InsertOutcome, ReplayStore, TokenStore};
+use serde::de::DeserializeOwned;
 
 /// How a grant's tokens are bound to their holder: a verified DPoP proof (RFC 9449) and/or
 /// the SHA-256 of the client certificate the TLS layer verified (RFC 8705).
@@ -109,6 +110,9 @@ impl<S: ReplayStore> Engine<S> {
     /// request with two `DPoP` (or `Authorization`) fields must be refused before this call
     /// (RFC 9449 §4.3): [`Engine::resource_request`] does the same over the whole HTTP
     /// request, refuses repeated fields, and answers refusals with their challenges.
+    ///
+    /// The claims come with no application claims; [`Engine::verify_resource_request_as`]
+    /// returns them as the application's type.
     pub async fn verify_resource_request(
         &self,
         authorization: &str,
@@ -116,8 +120,22 @@ impl<S: ReplayStore> Engine<S> {
         method: &str,
         uri: &str,
     ) -> Result<AccessTokenClaims<'static>, Error> {
+        self.verify_resource_request_as::<NoCustomClaims>(authorization, dpop, method, uri)
+            .await
+    }
+
+    /// [`Engine::verify_resource_request`] with the application's claims as `T` (for example
+    /// the `role` of the quick start): one verification, revocation and the DPoP proof
+    /// checked, the application's claims read.
+    pub async fn verify_resource_request_as<T: DeserializeOwned>(
+        &self,
+        authorization: &str,
+        dpop: Option<&str>,
+        method: &str,
+        uri: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
         let (dpop_scheme, token) = split_authorization(authorization)?;
-        let claims = self.verify_with_revocation(token).await?;
+        let claims = self.verify_with_revocation_as::<T>(token).await?;
         if needs_proof(dpop_scheme, &claims)? {
             let proof = dpop.ok_or(DpopError::Missing)?;
             let verified = self.dpop_proof(proof, method, uri, Some(token)).await?;

@@ -81,18 +81,15 @@ impl<S: TokenStore> Engine<S> {
             return Err(Error::InvalidRequest("unsupported requested_token_type"));
         }
         let verifier = &self.inner.exchange_verifier;
+        // One verification gives the session check and the `act` claim.
         let subject = self
-            .verify_with_revocation_by(verifier, req.subject_token)
+            .verify_with_revocation_by::<Act>(verifier, req.subject_token)
             .await
             .map_err(|e| match e {
                 Error::Store(e) => Error::Store(e),
                 _ => Error::InvalidGrant(GrantError::InvalidSubject),
             })?;
-        let previous = verifier
-            .verify_as::<Act>(req.subject_token)
-            .map_err(|_| Error::InvalidGrant(GrantError::InvalidSubject))?
-            .custom
-            .act;
+        let previous = subject.custom.act.clone();
         let audience = match req.audience {
             None => None,
             Some(a) if self.inner.exchange_audiences.iter().any(|x| x == a) => {
@@ -104,7 +101,7 @@ impl<S: TokenStore> Engine<S> {
         let scope = narrow_scope(granted, req.scope)?;
         let now = self.now();
         let left = subject.exp.map_or(0, |exp| exp.saturating_sub(now));
-        let ttl = self.ttl_for(client).min(left);
+        let ttl = self.ttl_for(client)?.min(left);
         if ttl <= 0 {
             return Err(GrantError::InvalidSubject.into());
         }

@@ -96,7 +96,7 @@ impl<S: crate::store::TokenStore> Engine<S> {
         auth_time: i64,
         access_token: &str,
     ) -> Result<String, Error> {
-        let (now, ttl) = (self.now(), self.ttl_for(client));
+        let (now, ttl) = (self.now(), self.ttl_for(client)?);
         let key = self.inner.keys.signing_key();
         let claims = IdTokenClaims {
             iss: self.inner.issuer.clone(),

@@ -203,6 +203,8 @@ impl<S: TokenStore> Engine<S> {
         if client.requires_dpop() && req.dpop.is_none() {
             return Err(crate::dpop::DpopError::Missing.into());
         }
+        // Checked before the rotation commits, so a bad client lifetime costs no session.
+        let ttl = self.ttl_for(client)?;
         let presented = match self.inner.refresh.parse(refresh_token) {
             Ok(p) => p,
             Err(reason) => {
@@ -280,12 +282,12 @@ impl<S: TokenStore> Engine<S> {
                 .or(req.cert_thumbprint.as_deref()),
             claims: record.claims.as_deref(),
             now,
-            ttl: self.ttl_for(client),
+            ttl,
             audience: None,
             act: None,
         })?;
         let bound = record.dpop_jkt.is_some() || req.dpop.is_some();
-        Ok(self.response(access, Some(token), &scope, bound, self.ttl_for(client)))
+        Ok(self.response(access, Some(token), &scope, bound, ttl))
     }
 
     fn refresh_failed(&self, failure: RefreshFailure, family: FamilyId, client: &Client) -> Error {

@@ -13,13 +13,14 @@ use crate::client::Client;
 use crate::error::{Error, GrantError, TokenError};
 use crate::event::Event;
 use crate::family::{FamilyRecord, OperationId, RevocationReason};
-use crate::jose::AccessTokenClaims;
+use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::opaque::{FamilyId, REFRESH_TOKEN_PREFIX, hash_secret, hashes_match};
 use crate::response::IntrospectionResponse;
 use crate::store::{CasOutcome, TokenStore};
+use serde::de::DeserializeOwned;
 
-/// How long after a sign-out everywhere a retry of it (same subject) still counts the
-/// sessions that sign-out ended: long enough for any client or load-balancer retry, short
+/// How long after a sign-out everywhere a retry of it (same subject, same idempotency key)
+/// still counts the sessions that sign-out ended: long enough for any client or load-balancer retry, short
 /// enough that a sign-out next week does not count this week's.
 pub(crate) const SIGN_OUT_RETRY_WINDOW: i64 = 300;
 
@@ -30,21 +31,36 @@ impl<S: TokenStore> Engine<S> {
     /// without a refresh token) skip the session check, not the policy check: their tenant
     /// comes from their `tenant` claim. At most one store read, plus a policy read when this
     /// instance's cached policy version is older than [`EngineBuilder::policy_refresh`](crate::EngineBuilder::policy_refresh).
+    ///
+    /// The claims come with no application claims; [`Engine::verify_with_revocation_as`]
+    /// returns them as the application's type.
     pub async fn verify_with_revocation(
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims<'static>, Error> {
+        self.verify_with_revocation_as::<NoCustomClaims>(token)
+            .await
+    }
+
+    /// [`Engine::verify_with_revocation`] with the application's claims as `T` (the
+    /// [`Verifier::verify_as`](crate::Verifier::verify_as) of the revocation-checked path):
+    /// a route that must honour revocation reads its `role` claim from this one
+    /// verification.
+    pub async fn verify_with_revocation_as<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
         self.verify_with_revocation_by(&self.inner.verifier, token)
             .await
     }
 
-    /// [`Engine::verify_with_revocation`] with another verifier of this engine's keys.
-    pub(crate) async fn verify_with_revocation_by(
+    /// [`Engine::verify_with_revocation_as`] with another verifier of this engine's keys.
+    pub(crate) async fn verify_with_revocation_by<T: DeserializeOwned>(
         &self,
         verifier: &crate::verifier::Verifier,
         token: &str,
-    ) -> Result<AccessTokenClaims<'static>, Error> {
-        let claims = verifier.verify(token)?;
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        let claims = verifier.verify_as::<T>(token)?;
         let now = self.now();
         let mut tenant = claims.tenant.as_deref().map(str::to_owned);
         if let Some(sid) = claims.sid.as_deref() {
@@ -270,15 +286,57 @@ impl<S: TokenStore> Engine<S> {
     }
 
     /// Sign the subject out everywhere: revoke every session. Returns how many live sessions
-    /// this sign-out ended, read back from the store after the revocation: the families that
-    /// it revoked and that were live sessions then (expired families, and ones a policy major
-    /// bump had already ended, are revoked too but not counted or reported). A retry within
-    /// 5 minutes of a sign-out whose answer was lost counts and reports (as possible repeats)
-    /// the sessions that the earlier attempt ended.
+    /// this call ended, read back from the store after the revocation: the families that it
+    /// revoked and that were live sessions then (expired families, and ones a policy major
+    /// bump had already ended, are revoked too but not counted or reported). It emits one
+    /// [`Event::FamilyRevoked`] per session it counts.
+    ///
+    /// Each call is its own sign-out: called twice within minutes, with a new login in
+    /// between, the second call ends the new session and returns 1, whatever the first one
+    /// did. So a retry of this call after a lost answer ends whatever is still live and
+    /// returns 0 for what the lost attempt ended (and the events of that attempt stay
+    /// unreported). To retry and get the lost attempt's count and events back, use
+    /// [`Engine::sign_out_everywhere_idempotent`] with the same key on every attempt.
     pub async fn sign_out_everywhere(&self, subject: &str) -> Result<u64, Error> {
+        let mut nonce = [0u8; 16];
+        crate::crypto::fill_random(&mut nonce)?;
+        let op = OperationId::of("sign_out_everywhere", &[subject.as_bytes(), &nonce]);
+        self.sign_out(subject, op).await
+    }
+
+    /// [`Engine::sign_out_everywhere`], retryable: `idempotency_key` names the user's request
+    /// (an `Idempotency-Key` header, or an id the application saved before the first
+    /// attempt), the same on every attempt of that request and different for each new
+    /// request. Within 5 minutes of the attempt that committed, a retry with the same key
+    /// counts the sessions that attempt ended (plus any it ends itself) and reports them
+    /// again as possible repeats (`possible_repeat: true`), so an answer lost on the way back
+    /// loses neither the count nor the events. A call with a new key is a new sign-out and
+    /// counts only what it ends, as [`Engine::sign_out_everywhere`] does.
+    ///
+    /// The key is hashed with the subject into the revocation's
+    /// [`OperationId`]; it is not stored, and keys of different subjects never meet. An
+    /// empty key is refused ([`Error::InvalidRequest`]): it would make every sign-out of the
+    /// subject the same request.
+    pub async fn sign_out_everywhere_idempotent(
+        &self,
+        subject: &str,
+        idempotency_key: &[u8],
+    ) -> Result<u64, Error> {
+        if idempotency_key.is_empty() {
+            return Err(Error::InvalidRequest("empty sign-out idempotency key"));
+        }
+        let op = OperationId::of(
+            "sign_out_everywhere_idempotent",
+            &[subject.as_bytes(), idempotency_key],
+        );
+        self.sign_out(subject, op).await
+    }
+
+    /// Revoke every family of `subject` under `op`; count and report those revoked under
+    /// `op` within the retry window that were live sessions then.
+    async fn sign_out(&self, subject: &str, op: OperationId) -> Result<u64, Error> {
         let now = self.now();
         let reason = RevocationReason::SignOutEverywhere;
-        let op = OperationId::of("sign_out_everywhere", &[subject.as_bytes()]);
         let revoked_now = self
             .inner
             .store

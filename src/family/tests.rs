@@ -462,3 +462,40 @@ fn a_bound_family_revokes_for_a_presenter_without_its_binding() {
         Decision::Rotate { .. }
     ));
 }
+
+#[test]
+fn revocation_reason_names_are_pinned_and_equal_to_their_serde_names() {
+    // These strings are in stores' rows: changing one breaks every stored revocation.
+    let pinned = [
+        (RevocationReason::ReuseDetected, "ReuseDetected"),
+        (RevocationReason::PolicyChanged, "PolicyChanged"),
+        (RevocationReason::Logout, "Logout"),
+        (RevocationReason::SignOutEverywhere, "SignOutEverywhere"),
+        (RevocationReason::TokenRevoked, "TokenRevoked"),
+        (RevocationReason::Administrative, "Administrative"),
+        (RevocationReason::IssueFailed, "IssueFailed"),
+        (RevocationReason::CodeReplayed, "CodeReplayed"),
+        (RevocationReason::BindingMismatch, "BindingMismatch"),
+    ];
+    assert_eq!(
+        RevocationReason::ALL.to_vec(),
+        pinned.iter().map(|(r, _)| *r).collect::<Vec<_>>()
+    );
+    for (reason, name) in pinned {
+        assert_eq!(reason.as_str(), name);
+        assert_eq!(reason.to_string(), name);
+        assert_eq!(RevocationReason::parse(name), Some(reason));
+        assert_eq!(
+            serde_json::to_value(reason).unwrap(),
+            serde_json::Value::String(name.to_owned())
+        );
+        assert_eq!(
+            serde_json::from_value::<RevocationReason>(name.into()).unwrap(),
+            reason
+        );
+        assert!(name.len() <= 32 && name.is_ascii());
+        assert_eq!(RevocationReason::parse(&name.to_lowercase()), None);
+    }
+    assert_eq!(RevocationReason::parse(""), None);
+    assert_eq!(RevocationReason::parse("Stolen"), None);
+}

@@ -1,11 +1,17 @@
-//! The few DER structures key import needs: SubjectPublicKeyInfo (RFC 5280) and RSAPublicKey
-//! (RFC 8017 A.1.1). Definite, minimal lengths only; every read is bounds-checked.
+//! The few DER structures key import needs: SubjectPublicKeyInfo (RFC 5280), RSAPublicKey
+//! (RFC 8017 A.1.1), and enough of PKCS#8 (RFC 5208/5958), PKCS#1 RSAPrivateKey and SEC1
+//! ECPrivateKey (RFC 5915) to say what a private key is before the crypto library sees it.
+//! Definite, minimal lengths only; every read is bounds-checked.
 
 use crate::error::KeyError;
 
 const TAG_INTEGER: u8 = 0x02;
 const TAG_BIT_STRING: u8 = 0x03;
+const TAG_OCTET_STRING: u8 = 0x04;
 const TAG_NULL: u8 = 0x05;
+/// `[0]` and `[1]`, constructed, explicit (SEC1's `parameters` and `publicKey`).
+const TAG_CONTEXT_0: u8 = 0xa0;
+const TAG_CONTEXT_1: u8 = 0xa1;
 const TAG_OID: u8 = 0x06;
 const TAG_SEQUENCE: u8 = 0x30;
 
@@ -22,6 +28,145 @@ const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 /// id-Ed25519, 1.3.101.112
 const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+/// id-X25519, 1.3.101.110, and id-X448, 1.3.101.111: key agreement, not signing.
+const OID_X25519: &[u8] = &[0x2b, 0x65, 0x6e];
+const OID_X448: &[u8] = &[0x2b, 0x65, 0x6f];
+/// id-Ed448, 1.3.101.113
+const OID_ED448: &[u8] = &[0x2b, 0x65, 0x71];
+
+/// A named elliptic curve of an EC key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Curve {
+    P256,
+    P384,
+    /// Only with `aws-lc-rs`; in a `ring` build P-521 is [`Curve::Unsupported`].
+    #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+    P521,
+    /// Any other curve (secp256k1, brainpool, ...).
+    Unsupported,
+}
+
+fn curve(oid: &[u8]) -> Curve {
+    if oid == OID_P256 {
+        return Curve::P256;
+    }
+    if oid == OID_P384 {
+        return Curve::P384;
+    }
+    #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+    if oid == OID_P521 {
+        return Curve::P521;
+    }
+    Curve::Unsupported
+}
+
+/// What a private key is, read from its PKCS#8 algorithm identifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PrivateKind {
+    /// RSA, with the modulus length in bits.
+    Rsa {
+        bits: usize,
+    },
+    Ec(Curve),
+    Ed25519,
+    /// Ed448: a signature curve this crate does not implement.
+    Ed448,
+    /// X25519 or X448: a key-agreement key, never a signing key.
+    KeyAgreement,
+    /// Any other algorithm (DSA, ...).
+    Other,
+}
+
+/// Read the algorithm of a PKCS#8 `PrivateKeyInfo` / `OneAsymmetricKey` (v1 or v2) and, for
+/// RSA, the modulus length. Only the fields needed are read; the crypto library checks the
+/// whole structure afterwards.
+pub(crate) fn pkcs8_kind(der: &[u8]) -> Result<PrivateKind, KeyError> {
+    let body = sequence(der)?;
+    let (version, rest) = read(body, TAG_INTEGER)?;
+    if version != [0] && version != [1] {
+        return Err(KeyError::Der);
+    }
+    let (alg_id, rest) = read(rest, TAG_SEQUENCE)?;
+    let (private, _attributes_and_public_key) = read(rest, TAG_OCTET_STRING)?;
+    let (oid, params) = read(alg_id, TAG_OID)?;
+    Ok(if oid == OID_RSA {
+        let (n, _) = rsa_private_modulus_and_exponent(private)?;
+        PrivateKind::Rsa { bits: bit_len(n) }
+    } else if oid == OID_EC {
+        let (curve_oid, _) = read(params, TAG_OID)?;
+        PrivateKind::Ec(curve(curve_oid))
+    } else if oid == OID_ED25519 {
+        PrivateKind::Ed25519
+    } else if oid == OID_ED448 {
+        PrivateKind::Ed448
+    } else if oid == OID_X25519 || oid == OID_X448 {
+        PrivateKind::KeyAgreement
+    } else {
+        PrivateKind::Other
+    })
+}
+
+/// The modulus and public exponent of a PKCS#1 `RSAPrivateKey`.
+pub(crate) fn rsa_private_modulus_and_exponent(der: &[u8]) -> Result<(&[u8], &[u8]), KeyError> {
+    let body = sequence(der)?;
+    let (_version, rest) = read(body, TAG_INTEGER)?;
+    let (n, rest) = positive_integer(rest)?;
+    let (e, _) = positive_integer(rest)?;
+    Ok((n, e))
+}
+
+/// Bits of a big-endian magnitude without leading zero bytes.
+fn bit_len(n: &[u8]) -> usize {
+    n.first()
+        .map_or(0, |&first| n.len() * 8 - first.leading_zeros() as usize)
+}
+
+/// A SEC1 `ECPrivateKey` (RFC 5915), as `openssl ecparam -genkey` writes it.
+#[derive(Debug)]
+pub(crate) struct Sec1Key<'a> {
+    pub(crate) curve: Curve,
+    /// The private scalar.
+    pub(crate) d: &'a [u8],
+    /// The uncompressed public point, if present (OpenSSL always writes it).
+    pub(crate) point: Option<&'a [u8]>,
+}
+
+/// Parse a SEC1 `ECPrivateKey` that names its curve.
+pub(crate) fn parse_sec1(der: &[u8]) -> Result<Sec1Key<'_>, KeyError> {
+    let body = sequence(der)?;
+    let (version, rest) = read(body, TAG_INTEGER)?;
+    if version != [1] {
+        return Err(KeyError::Der);
+    }
+    let (d, mut rest) = read(rest, TAG_OCTET_STRING)?;
+    let mut curve_oid = None;
+    if rest.first() == Some(&TAG_CONTEXT_0) {
+        let (params, after) = read(rest, TAG_CONTEXT_0)?;
+        let (oid, extra) = read(params, TAG_OID)?;
+        if !extra.is_empty() {
+            return Err(KeyError::Der);
+        }
+        curve_oid = Some(oid);
+        rest = after;
+    }
+    let mut point = None;
+    if rest.first() == Some(&TAG_CONTEXT_1) {
+        let (public, after) = read(rest, TAG_CONTEXT_1)?;
+        let (bits, extra) = read(public, TAG_BIT_STRING)?;
+        let (&unused, key) = bits.split_first().ok_or(KeyError::Der)?;
+        if unused != 0 || !extra.is_empty() {
+            return Err(KeyError::Der);
+        }
+        point = Some(key);
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(KeyError::Der);
+    }
+    // Without its curve the key cannot be bound to an algorithm.
+    let curve = curve(curve_oid.ok_or(KeyError::Der)?);
+    Ok(Sec1Key { curve, d, point })
+}
 
 /// The public key inside a SubjectPublicKeyInfo.
 #[derive(Debug, PartialEq, Eq)]
@@ -222,6 +367,65 @@ mod tests {
         let (n, e) = parse_rsa_public_key(&rsa).unwrap();
         assert_eq!(n, &[0xc5; 256][..]);
         assert_eq!(e, &[1, 0, 1][..]);
+    }
+
+    #[test]
+    fn private_key_kinds_are_read_from_pkcs8_and_sec1() {
+        let pkcs8 = |oid: &[u8], params: &[u8], private: &[u8]| {
+            let alg_id = tlv(TAG_SEQUENCE, &[tlv(TAG_OID, oid), params.to_vec()].concat());
+            tlv(
+                TAG_SEQUENCE,
+                &[
+                    tlv(TAG_INTEGER, &[0]),
+                    alg_id,
+                    tlv(TAG_OCTET_STRING, private),
+                ]
+                .concat(),
+            )
+        };
+        let ed = pkcs8(OID_ED25519, &[], &[0; 34]);
+        assert_eq!(pkcs8_kind(&ed), Ok(PrivateKind::Ed25519));
+        let x = pkcs8(OID_X25519, &[], &[0; 34]);
+        assert_eq!(pkcs8_kind(&x), Ok(PrivateKind::KeyAgreement));
+        let k1 = [0x2b, 0x81, 0x04, 0x00, 0x0a];
+        let ec = pkcs8(OID_EC, &tlv(TAG_OID, &k1), &[0; 8]);
+        assert_eq!(pkcs8_kind(&ec), Ok(PrivateKind::Ec(Curve::Unsupported)));
+        let ec = pkcs8(OID_EC, &tlv(TAG_OID, OID_P384), &[0; 8]);
+        assert_eq!(pkcs8_kind(&ec), Ok(PrivateKind::Ec(Curve::P384)));
+        // RSA: the modulus length comes from the inner RSAPrivateKey.
+        let mut n = vec![0xc1; 128];
+        n[127] |= 1;
+        let rsa_key = tlv(
+            TAG_SEQUENCE,
+            &[tlv(TAG_INTEGER, &[0]), integer(&n), integer(&[1, 0, 1])].concat(),
+        );
+        let rsa = pkcs8(OID_RSA, &tlv(TAG_NULL, &[]), &rsa_key);
+        assert_eq!(pkcs8_kind(&rsa), Ok(PrivateKind::Rsa { bits: 1024 }));
+        // SEC1 with curve and point; without the curve it is refused.
+        let sec1 = |params: bool| {
+            let mut body = vec![tlv(TAG_INTEGER, &[1]), tlv(TAG_OCTET_STRING, &[5; 32])];
+            if params {
+                body.push(tlv(TAG_CONTEXT_0, &tlv(TAG_OID, OID_P256)));
+            }
+            body.push(tlv(
+                TAG_CONTEXT_1,
+                &tlv(TAG_BIT_STRING, &[&[0u8][..], &[4; 65]].concat()),
+            ));
+            tlv(TAG_SEQUENCE, &body.concat())
+        };
+        let with = sec1(true);
+        let key = parse_sec1(&with).unwrap();
+        assert_eq!(
+            (key.curve, key.d.len(), key.point.map(<[u8]>::len)),
+            (Curve::P256, 32, Some(65))
+        );
+        assert_eq!(parse_sec1(&sec1(false)).unwrap_err(), KeyError::Der);
+        for cut in 0..with.len() - 1 {
+            assert!(parse_sec1(&with[..cut]).is_err());
+        }
+        for cut in 0..rsa.len() - 1 {
+            assert!(pkcs8_kind(&rsa[..cut]).is_err());
+        }
     }
 
     #[test]

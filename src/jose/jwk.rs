@@ -443,6 +443,7 @@ pub(crate) fn proof_key(json: &str, alg: Algorithm) -> Result<VerifyingKey, KeyE
 /// | [`max_keys`](JwksOptions::max_keys) | 100 |
 /// | [`max_bytes`](JwksOptions::max_bytes) | 256 KiB |
 /// | [`default_rsa_algorithm`](JwksOptions::default_rsa_algorithm) | none: RSA keys without `alg` are skipped ([`KeyError::MissingAlgorithm`]) |
+/// | [`danger_allow_secret_keys`](JwksOptions::danger_allow_secret_keys) | off: a set holding an `oct` (secret) key is refused ([`KeyError::SecretKeyInSet`]) |
 ///
 /// ```
 /// use token_engine::{Algorithm, JwksOptions};
@@ -460,6 +461,7 @@ pub struct JwksOptions {
     pub(crate) max_keys: usize,
     pub(crate) max_bytes: usize,
     pub(crate) default_rsa_algorithm: Option<Algorithm>,
+    pub(crate) allow_secret_keys: bool,
 }
 
 impl Default for JwksOptions {
@@ -468,6 +470,7 @@ impl Default for JwksOptions {
             max_keys: 100,
             max_bytes: 256 * 1024,
             default_rsa_algorithm: None,
+            allow_secret_keys: false,
         }
     }
 }
@@ -500,6 +503,19 @@ impl JwksOptions {
     #[must_use]
     pub fn default_rsa_algorithm(mut self, alg: Algorithm) -> Self {
         self.default_rsa_algorithm = Some(alg);
+        self
+    }
+
+    /// Accept a set of `oct` (HMAC secret) keys. Off by default: a JWK Set is normally a
+    /// published document (an issuer's `jwks_uri`), which must never carry secrets, and a
+    /// verifier that trusts a published HMAC key accepts tokens anyone who read the document
+    /// can forge. Without this, a set holding any `oct` key is refused as a whole with
+    /// [`KeyError::SecretKeyInSet`]. Turn it on only for a set you received over a private
+    /// channel (a secret store) and that never leaves it. Sets mixing secret and public keys
+    /// stay refused ([`KeyError::MixedKeySet`]).
+    #[must_use]
+    pub fn danger_allow_secret_keys(mut self) -> Self {
+        self.allow_secret_keys = true;
         self
     }
 }
@@ -612,8 +628,9 @@ impl fmt::Display for SkippedKey {
 impl Jwks {
     /// Import a JWK Set document of verification keys.
     ///
-    /// The whole set is rejected when it is ambiguous or out of bounds (duplicate `kid`,
-    /// secret keys mixed with public keys, private members, more than
+    /// The whole set is rejected when it holds an `oct` (secret) key, unless
+    /// [`JwksOptions::danger_allow_secret_keys`] says so ([`KeyError::SecretKeyInSet`]), or
+    /// when it is ambiguous or out of bounds (duplicate `kid`, secret keys mixed with public keys, private members, more than
     /// [`max_keys`](JwksOptions::max_keys), over [`max_bytes`](JwksOptions::max_bytes), not a
     /// JWK Set). Otherwise each key this crate cannot use is skipped and reported in
     /// [`Jwks::skipped`] with the reason ([`KeyError::MissingAlgorithm`],
@@ -638,6 +655,9 @@ impl Jwks {
         };
         // Set-level ambiguity rejects the whole set.
         let symmetric = raws.iter().filter(|k| k.kty == "oct").count();
+        if symmetric != 0 && !options.allow_secret_keys {
+            return Err(KeyError::SecretKeyInSet);
+        }
         if symmetric != 0 && symmetric != raws.len() {
             return Err(KeyError::MixedKeySet);
         }
@@ -754,8 +774,21 @@ mod tests {
         let oct = r#"{"kty":"oct","alg":"HS256","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}"#;
         assert_eq!(
             Jwks::parse(&set(&[ec_kid("a"), oct.to_owned()]), &opts).unwrap_err(),
+            KeyError::SecretKeyInSet
+        );
+        let secrets = opts.clone().danger_allow_secret_keys();
+        assert_eq!(
+            Jwks::parse(&set(&[ec_kid("a"), oct.to_owned()]), &secrets).unwrap_err(),
             KeyError::MixedKeySet
         );
+        // A set of secrets alone: refused by default, imported when the application opts in.
+        assert_eq!(
+            Jwks::parse(&set(&[oct.to_owned()]), &opts).unwrap_err(),
+            KeyError::SecretKeyInSet
+        );
+        let imported = Jwks::parse(&set(&[oct.to_owned()]), &secrets).unwrap();
+        assert_eq!(imported.keys.len(), 1);
+        assert_eq!(imported.keys[0].alg(), Algorithm::HS256);
         let enc = ec_kid("b").replacen('{', r#"{"use":"enc","#, 1);
         let x25519 = r#"{"kty":"OKP","crv":"X25519","kid":"c","x":"AAAA"}"#.to_owned();
         let jwks = Jwks::parse(&set(&[ec_kid("a"), enc, x25519]), &opts).unwrap();

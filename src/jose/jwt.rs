@@ -109,7 +109,8 @@ impl JwtRules {
         self
     }
 
-    /// The clock-skew leeway for `exp`, `nbf` and `iat` (at most [`MAX_LEEWAY`]).
+    /// The clock-skew leeway for `exp`, `nbf` and `iat`: whole seconds, at most
+    /// [`MAX_LEEWAY`] (a fraction of a second is refused at use, never truncated).
     ///
     /// [`MAX_LEEWAY`]: crate::jose::MAX_LEEWAY
     #[must_use]
@@ -139,9 +140,13 @@ impl JwtRules {
                 "jwt rules: audience must be a non-empty string",
             ));
         }
-        if self.leeway.is_negative() || self.leeway > MAX_LEEWAY {
+        // Token times are whole seconds: a fraction would be truncated, so it is refused.
+        if self.leeway.is_negative()
+            || self.leeway > MAX_LEEWAY
+            || self.leeway.subsec_nanoseconds() != 0
+        {
             return Err(Error::Config(
-                "jwt rules: leeway must be between 0 and 5 minutes",
+                "jwt rules: leeway must be whole seconds between 0 and 5 minutes",
             ));
         }
         if self.max_token_len == 0 || self.max_token_len > MAX_TOKEN_LEN_LIMIT {
@@ -268,6 +273,12 @@ mod tests {
         assert!(
             JwtRules::new()
                 .leeway(Duration::minutes(6))
+                .check()
+                .is_err()
+        );
+        assert!(
+            JwtRules::new()
+                .leeway(Duration::milliseconds(500))
                 .check()
                 .is_err()
         );

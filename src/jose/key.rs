@@ -79,6 +79,31 @@ fn hmac_key(alg: Algorithm, secret: &[u8]) -> Result<hmac::Key, KeyError> {
 }
 
 /// Check an RSA public key the way `ring` will at verification time, but at import.
+/// Whether a private key of `kind` fits `alg`, with the reason when it does not. An RSA
+/// `bits` of 0 means "not known yet" (checked with the modulus afterwards).
+fn check_kind(alg: Algorithm, kind: der::PrivateKind) -> Result<(), KeyError> {
+    use der::{Curve, PrivateKind as K};
+    let wanted = match alg {
+        Algorithm::ES256 => Some(Curve::P256),
+        Algorithm::ES384 => Some(Curve::P384),
+        #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+        Algorithm::ES512 => Some(Curve::P521),
+        _ => None,
+    };
+    match (alg.family(), kind) {
+        (_, K::KeyAgreement) => Err(KeyError::NotASigningKey),
+        (_, K::Ed448 | K::Ec(Curve::Unsupported)) => Err(KeyError::UnsupportedCurve),
+        (_, K::Other) => Err(KeyError::UnsupportedKeyType),
+        (Family::Rsa, K::Rsa { bits }) if bits != 0 && bits < 2048 => Err(KeyError::WeakKey),
+        (Family::Rsa, K::Rsa { .. }) | (Family::Ed25519, K::Ed25519) => Ok(()),
+        (Family::Ec, K::Ec(curve)) if Some(curve) == wanted => Ok(()),
+        (Family::Ec, K::Ec(_) | K::Ed25519) | (Family::Ed25519, K::Ec(_)) => {
+            Err(KeyError::CurveMismatch)
+        }
+        _ => Err(KeyError::WrongKeyType),
+    }
+}
+
 fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
     let (Some(&n_first), Some(&n_last), Some(&e_first), Some(&e_last)) =
         (n.first(), n.last(), e.first(), e.last())
@@ -460,7 +485,17 @@ impl SigningKey {
     /// RSA keys must be 2048..=4096 bits for signing with `ring` (its limit; public exponent
     /// at least 65537), 2048..=8192 with `aws-lc-rs`; Ed25519 accepts PKCS#8 v1 (no public
     /// key, as OpenSSL writes) and v2.
+    ///
+    /// A key that does not fit `alg` is refused with the reason: [`KeyError::WrongKeyType`]
+    /// (an RSA key for `ES256`), [`KeyError::CurveMismatch`] (an Ed25519 or P-384 key for
+    /// `ES256`), [`KeyError::WeakKey`] (RSA under 2048 bits), [`KeyError::UnsupportedCurve`]
+    /// (secp256k1, Ed448, P-521 with `ring`), [`KeyError::NotASigningKey`] (X25519);
+    /// [`KeyError::Rejected`] remains for a key the crypto library finds inconsistent.
     pub fn from_pkcs8_der(alg: Algorithm, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        if let Family::Hmac(_) = alg.family() {
+            return Err(KeyError::WrongKeyType);
+        }
+        check_kind(alg, der::pkcs8_kind(pkcs8)?)?;
         let material = match alg.family() {
             Family::Hmac(_) => return Err(KeyError::WrongKeyType),
             Family::Rsa => Private::Rsa(crypto::rsa_from_pkcs8(pkcs8)?),
@@ -478,15 +513,32 @@ impl SigningKey {
         Self::from_pkcs8_der(Algorithm::EdDSA, pkcs8)
     }
 
-    /// A private key from PEM: `PRIVATE KEY` (PKCS#8) for every type, or `RSA PRIVATE KEY`
-    /// (PKCS#1) for RSA. Encrypted keys and SEC1 `EC PRIVATE KEY` are rejected with
-    /// [`KeyError::PemLabel`]: convert with `openssl pkcs8 -topk8 -nocrypt`.
+    /// A private key from PEM, read the way tools write it: `PRIVATE KEY` (PKCS#8) for every
+    /// type, `RSA PRIVATE KEY` (PKCS#1) and `EC PRIVATE KEY` (SEC1, with its curve, as
+    /// `openssl ecparam -genkey` writes it). The one private key is picked out of a file that
+    /// also holds certificates (in either order), `EC PARAMETERS`, or the `Bag Attributes`
+    /// lines of `openssl pkcs12 -nodes`.
+    ///
+    /// Refused with the reason: [`KeyError::Encrypted`] (decrypt it first),
+    /// [`KeyError::AmbiguousPem`] (several private keys), [`KeyError::PemLabel`] (no private
+    /// key, or one in another format such as `OPENSSH PRIVATE KEY`), and the reasons of
+    /// [`SigningKey::from_pkcs8_der`] when the key does not fit `alg`.
     pub fn from_pem(alg: Algorithm, pem_text: &str) -> Result<Self, KeyError> {
-        let (label, der) = pem::decode(pem_text)?;
+        let (label, der) = pem::private_key(pem_text)?;
         match label {
             "PRIVATE KEY" => Self::from_pkcs8_der(alg, &der),
-            "RSA PRIVATE KEY" if alg.family() == Family::Rsa => {
+            "RSA PRIVATE KEY" => {
+                let (n, e) = der::rsa_private_modulus_and_exponent(&der)?;
+                check_kind(alg, der::PrivateKind::Rsa { bits: 0 })?;
+                check_rsa(n, e)?;
                 Self::build(alg, Private::Rsa(crypto::rsa_from_pkcs1(&der)?))
+            }
+            "EC PRIVATE KEY" => {
+                let key = der::parse_sec1(&der)?;
+                check_kind(alg, der::PrivateKind::Ec(key.curve))?;
+                // ring needs the public point; OpenSSL always writes it.
+                let point = key.point.ok_or(KeyError::Der)?;
+                Self::ec_from_private(alg, key.d, point)
             }
             _ => Err(KeyError::PemLabel),
         }

@@ -119,7 +119,8 @@ impl Validation {
         self
     }
 
-    /// Set the clock-skew leeway (at most [`MAX_LEEWAY`], checked when the verifier is built).
+    /// Set the clock-skew leeway: whole seconds, at most [`MAX_LEEWAY`] (checked when the
+    /// verifier is built; a fraction of a second is refused, never truncated).
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
@@ -167,9 +168,13 @@ impl Validation {
                 "validation: audience must be a non-empty string",
             ));
         }
-        if self.leeway.is_negative() || self.leeway > MAX_LEEWAY {
+        // Token times are whole seconds: a fraction would be truncated, so it is refused.
+        if self.leeway.is_negative()
+            || self.leeway > MAX_LEEWAY
+            || self.leeway.subsec_nanoseconds() != 0
+        {
             return Err(Error::Config(
-                "validation: leeway must be between 0 and 5 minutes",
+                "validation: leeway must be whole seconds between 0 and 5 minutes",
             ));
         }
         if self.max_token_len == 0 || self.max_token_len > MAX_TOKEN_LEN_LIMIT {
@@ -428,6 +433,13 @@ mod tests {
         );
         assert!(v.clone().leeway(Duration::minutes(6)).check().is_err());
         assert!(v.clone().leeway(Duration::seconds(-1)).check().is_err());
+        assert!(
+            v.clone()
+                .leeway(Duration::milliseconds(1500))
+                .check()
+                .is_err()
+        );
+        assert!(v.clone().leeway(Duration::seconds(1)).check().is_ok());
         assert!(v.clone().max_token_len(0).check().is_err());
         assert!(v.clone().max_token_len(1 << 20).check().is_err());
     }

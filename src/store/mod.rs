@@ -61,6 +61,58 @@
 //! - **A lost race is a value, a failure is an error.** Return `Err` only when the backend
 //!   failed; the engine then answers [`Error::Store`](crate::Error::Store) and never treats
 //!   the token as invalid.
+
+//! # What an implementer would otherwise have to guess
+//!
+//! | value | how to store it |
+//! |---|---|
+//! | `FamilyRecord::version`, `DeviceRecord::version` (`u64`) | `BIGINT` with the same 64 bits (`as i64` / `as u64`), or `NUMERIC(20)` |
+//! | `generation` (`u32`) | `BIGINT`, or `INTEGER` with the same 32 bits |
+//! | `key_id` (`u8`) | `SMALLINT` |
+//! | [`PolicyVersion`] (`major`, `minor`: `u32` each) | two `BIGINT` columns (or `INTEGER` with the bit cast); `u32::MAX` must round-trip; or the text form `"4.2"` ([`PolicyVersion`]'s `Display`/`FromStr`) |
+//! | times (`i64` Unix seconds) | `BIGINT`, the full range (`i64::MIN`, `i64::MAX`) |
+//! | hashes, ids, [`OperationId`] | `BYTEA` (16 or 32 bytes) |
+//! | [`RevocationReason`] | its stable name, [`RevocationReason::as_str`] / [`RevocationReason::parse`] (`"ReuseDetected"`, ...; the serde names are the same strings); an unknown name is an error, never a guess |
+//! | [`DeviceState`] | its serde name (`"Pending"`, `"Approved"`, `"Denied"`, `"Consumed"`), equally stable |
+//! | [`FamilyState`] | `Active`, or the three columns of `Revoked` (reason, at, operation), all null when active |
+//! | strings | byte for byte (`text` with `COLLATE "C"`, or `bytea`) |
+//!
+//! - **The version wrap.** Every version bump wraps: `u64::MAX + 1` is 0, as
+//!   [`FamilyRecord::revoke`] does with `wrapping_add`. `revoke_subject` bumps the same way,
+//!   so in a signed `BIGINT` column `i64::MAX` (2^63 - 1) becomes `i64::MIN` (2^63 as
+//!   `u64`) and -1 (`u64::MAX`) becomes 0; a plain `version + 1` overflows there and fails
+//!   the whole statement. The kit swaps across both boundaries.
+//! - **Tenants and the global level.** `tenant: None` is the global level; `Some("")` is a
+//!   tenant whose name is empty, a level of its own (saving one never changes the other). A
+//!   single key column needs a marker the tenant cannot be, for example
+//!   `(is_global BOOLEAN, tenant TEXT)` with `(true, '')` for the global level.
+//! - **Expiry is `expires_at > now`.** A record with an `expires_at` (codes, device records,
+//!   replay ids, a family's `absolute_expires_at`) is live while `expires_at > now` and
+//!   expired from `expires_at == now` on: `delete_expired(now)` deletes rows with
+//!   `expires_at <= now` and none with `expires_at > now`; `insert_replay_id` treats an id
+//!   whose `expires_at <= now` as absent. A family also ends at its idle expiry
+//!   (`last_used_at + idle_ttl`, live while `now <` it), which the engine checks; the store
+//!   sweeps on the absolute expiry only.
+//! - **User codes are unique among stored device records, expired ones included** until
+//!   `delete_expired` removes them: `insert_device` returns [`InsertOutcome::Exists`] for a
+//!   `user_code` held by any stored record (a `UNIQUE` constraint does exactly this), and
+//!   the engine draws another code. [`MemoryStore`] does the same.
+//! - **U+0000.** The engine refuses it in subjects, tenants and device ids. The other strings
+//!   cannot hold it: scopes are checked against RFC 6749's character set, application claims
+//!   are JSON text (serde escapes U+0000 as `\u0000`), `dpop_jkt` and `cert_thumbprint` are
+//!   base64url, user codes come from a fixed alphabet. Client ids come from your client
+//!   registry and are not checked: do not register one with U+0000 if your store cannot
+//!   hold it (PostgreSQL `text` cannot; the store then fails with an error, and no token is
+//!   issued). Opaque payloads (`payload`) are bytes: `BYTEA`.
+//! - **Isolation.** Each method must be atomic on its own; the engine never opens a
+//!   transaction across methods. SQL stores get that from single statements under READ
+//!   COMMITTED (PostgreSQL's default): a conditional `UPDATE ... WHERE version = $n` on a
+//!   row another transaction is writing waits for it and re-checks its `WHERE` against the
+//!   committed row, which is what makes compare-and-swap atomic and lets `revoke_subject`
+//!   reach a row rotated while it runs. REPEATABLE READ and SERIALIZABLE are also correct
+//!   but fail such statements with serialization errors under contention (the engine answers
+//!   [`Error::Store`](crate::Error::Store) where READ COMMITTED would have waited). Read from
+//!   the primary (read your writes), never from a lagging replica.
 //!
 //! The kit's own tests prove every check: for each contract a deliberately broken store (a
 //! swap that drops a field, a case-insensitive subject match, a capped listing, a revocation
@@ -302,7 +354,8 @@ pub enum DeviceState {
 pub struct DeviceRecord {
     /// SHA-256 of the device code.
     pub key: [u8; 32],
-    /// The code the user types (unique among live records).
+    /// The code the user types (unique among stored records, expired ones included until
+    /// swept).
     pub user_code: String,
     /// The client that asked.
     pub client_id: String,

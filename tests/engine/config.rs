@@ -171,3 +171,96 @@ fn leeway_over_5_minutes_is_refused() {
     refused(base().leeway(Duration::minutes(6)), "leeway");
     accepted(base().leeway(Duration::minutes(5)));
 }
+
+/// Every duration of the builder, by its name, with a value that is in range when whole.
+/// A builder setter taking a duration.
+type Setter = fn(EngineBuilder, Duration) -> EngineBuilder;
+
+fn durations() -> Vec<(&'static str, Setter, Duration)> {
+    vec![
+        (
+            "access_ttl",
+            EngineBuilder::access_ttl,
+            Duration::minutes(5),
+        ),
+        (
+            "family_idle_ttl",
+            EngineBuilder::family_idle_ttl,
+            Duration::days(1),
+        ),
+        (
+            "family_absolute_ttl",
+            EngineBuilder::family_absolute_ttl,
+            Duration::days(60),
+        ),
+        (
+            "reuse_grace",
+            EngineBuilder::reuse_grace,
+            Duration::seconds(5),
+        ),
+        ("leeway", EngineBuilder::leeway, Duration::seconds(30)),
+        (
+            "policy_refresh",
+            EngineBuilder::policy_refresh,
+            Duration::seconds(5),
+        ),
+        ("code_ttl", EngineBuilder::code_ttl, Duration::seconds(60)),
+    ]
+}
+
+#[test]
+fn a_duration_with_a_fraction_of_a_second_is_refused_naming_the_option_never_truncated() {
+    for (name, set, whole) in durations() {
+        accepted(set(base(), whole));
+        for fraction in [
+            Duration::milliseconds(500),
+            Duration::milliseconds(999),
+            Duration::nanoseconds(1),
+        ] {
+            refused(set(base(), whole + fraction), name);
+        }
+    }
+    // The issue's case: a sub-second grace used to become strict mode.
+    refused(
+        base().reuse_grace(Duration::milliseconds(500)),
+        "reuse_grace",
+    );
+    refused(
+        base().reuse_grace(Duration::milliseconds(999)),
+        "reuse_grace",
+    );
+}
+
+#[tokio::test]
+async fn a_client_access_ttl_out_of_range_or_with_a_fraction_is_refused_naming_it() {
+    let h = Harness::new();
+    for ttl in [
+        Duration::milliseconds(90_500),
+        Duration::seconds(30),
+        Duration::ZERO,
+        Duration::hours(25),
+    ] {
+        let c = client().access_ttl(ttl);
+        match h.issue(&c, token_engine::IssueRequest::new(SUBJECT)).await {
+            Err(Error::Config(msg)) => assert!(msg.contains("access_ttl"), "{msg}"),
+            other => panic!("{ttl}: expected Error::Config, got {other:?}"),
+        }
+        assert!(h.engine.sessions(SUBJECT).await.unwrap().is_empty());
+    }
+    // Whole seconds in range are kept exactly.
+    let c = client().access_ttl(Duration::seconds(61));
+    let r = h
+        .issue(&c, token_engine::IssueRequest::new(SUBJECT))
+        .await
+        .unwrap();
+    assert_eq!(r.expires_in, 61);
+    // A refresh with a bad lifetime fails before it rotates: the token stays usable.
+    let bad = client().access_ttl(Duration::milliseconds(61_500));
+    assert!(matches!(
+        h.refresh(&bad, rt(&r), token_engine::RefreshRequest::default())
+            .await,
+        Err(Error::Config(_))
+    ));
+    let next = h.rotate(rt(&r)).await;
+    assert_eq!(next.expires_in, ACCESS_TTL as u64);
+}

@@ -279,7 +279,11 @@ async fn run(w: &World, op: Op, ctx: &Ctx) -> Result<Out, Error> {
         ),
         Op::Revoke => Out::Revocation(e.revoke(&client(), &ctx.token).await?),
         Op::RevokeSession => Out::Revocation(e.revoke_session(SUBJECT, ctx.family.unwrap()).await?),
-        Op::SignOut => Out::Count(e.sign_out_everywhere(SUBJECT).await?),
+        // The retry of a lost answer is expressed by the idempotency key.
+        Op::SignOut => Out::Count(
+            e.sign_out_everywhere_idempotent(SUBJECT, b"sign-out-1")
+                .await?,
+        ),
         Op::Verify => {
             e.verify_with_revocation(&ctx.access).await?;
             Out::Done

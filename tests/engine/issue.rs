@@ -231,3 +231,104 @@ async fn a_nul_character_in_a_subject_tenant_or_device_is_refused() {
         assert!(matches!(e, token_engine::Error::InvalidRequest(_)), "{e:?}");
     }
 }
+
+/// An engine signing with the RSA-2048 test key (the longest signature of the test keys).
+fn rsa_harness() -> Harness {
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/keys/rsa2048.pkcs8.pem"
+    ))
+    .unwrap();
+    let key = token_engine::SigningKey::from_pem(token_engine::Algorithm::RS256, &pem).unwrap();
+    Harness::with(|b| b.signing_key(key))
+}
+
+#[tokio::test]
+async fn a_subject_over_the_limit_is_refused_at_issue_and_nothing_is_stored() {
+    let h = Harness::new();
+    for len in [token_engine::MAX_SUBJECT_LEN + 1, 1 << 20] {
+        let subject = "s".repeat(len);
+        let err = h
+            .issue(&client(), IssueRequest::new(subject.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::IssueLimit(token_engine::IssueLimit::Subject)),
+            "{err:?}"
+        );
+        assert_eq!(err.oauth_code(), "invalid_request");
+        assert!(h.engine.sessions(&subject).await.unwrap().is_empty());
+    }
+    assert!(h.events().is_empty());
+}
+
+#[tokio::test]
+async fn claims_over_the_limit_are_refused_at_issue_and_nothing_is_stored() {
+    let h = Harness::new();
+    // 10 KiB in one claim, and the claims object one byte over the limit.
+    let over = token_engine::MAX_CLAIMS_LEN - r#"{"note":""}"#.len() + 1;
+    for len in [10 * 1024, over] {
+        let req = IssueRequest::new(SUBJECT).claim("note", "n".repeat(len));
+        let err = h.issue(&client(), req).await.unwrap_err();
+        assert!(
+            matches!(err, Error::IssueLimit(token_engine::IssueLimit::Claims)),
+            "{err:?}"
+        );
+        assert_eq!(err.oauth_code(), "server_error");
+    }
+    assert!(h.engine.sessions(SUBJECT).await.unwrap().is_empty());
+    assert!(h.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_subject_and_claims_at_their_limits_fit_a_token_every_verifier_accepts() {
+    let h = rsa_harness();
+    let subject = "s".repeat(token_engine::MAX_SUBJECT_LEN);
+    let at = token_engine::MAX_CLAIMS_LEN - r#"{"note":""}"#.len();
+    let req = IssueRequest::new(subject.clone()).claim("note", "n".repeat(at));
+    let r = h.issue(&client(), req).await.unwrap();
+    assert!(r.access_token.len() <= token_engine::jose::DEFAULT_MAX_TOKEN_LEN);
+    let c = h.engine.verifier().verify(&r.access_token).unwrap();
+    assert_eq!(c.sub.as_deref(), Some(subject.as_str()));
+    // And the refresh path mints the same size.
+    let next = h.rotate(rt(&r)).await;
+    h.engine.verifier().verify(&next.access_token).unwrap();
+}
+
+#[tokio::test]
+async fn the_largest_token_issue_accepts_verifies_and_one_byte_more_is_refused() {
+    let h = rsa_harness();
+    let app = client();
+    let issue = |tenant_len: usize| {
+        let req = IssueRequest::new(SUBJECT)
+            .tenant("t".repeat(tenant_len))
+            .without_refresh_token();
+        h.issue(&app, req)
+    };
+    // Binary search for the longest tenant that still fits: the token only grows with it.
+    let (mut ok, mut refused) = (0, 16 * 1024);
+    while refused - ok > 1 {
+        let mid = (ok + refused) / 2;
+        match issue(mid).await {
+            Ok(_) => ok = mid,
+            Err(Error::IssueLimit(token_engine::IssueLimit::AccessToken)) => refused = mid,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let largest = issue(ok).await.unwrap().access_token;
+    let max = token_engine::jose::DEFAULT_MAX_TOKEN_LEN;
+    // base64url grows in steps of four characters.
+    assert!(
+        largest.len() <= max && largest.len() + 4 > max,
+        "{}",
+        largest.len()
+    );
+    h.engine.verifier().verify(&largest).unwrap();
+    // With a session, the refusal leaves no family behind.
+    let req = IssueRequest::new(SUBJECT).tenant("t".repeat(refused));
+    assert!(matches!(
+        h.issue(&client(), req).await,
+        Err(Error::IssueLimit(token_engine::IssueLimit::AccessToken))
+    ));
+    assert!(h.engine.sessions(SUBJECT).await.unwrap().is_empty());
+}

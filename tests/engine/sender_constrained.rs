@@ -658,3 +658,86 @@ fn proofs_made_with_sign_proof_verify() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn the_revocation_checked_and_dpop_paths_return_the_application_claims_in_one_call() {
+    let h = harness();
+    let key = holder(Algorithm::ES256);
+    let proof = h
+        .engine
+        .verify_dpop_proof(&key.proof("POST", TOKEN_URL, NOW, "t1"), "POST", TOKEN_URL)
+        .await
+        .unwrap();
+    let req = IssueRequest::new(SUBJECT)
+        .claim("role", "admin")
+        .claim("tenant_id", "acme")
+        .dpop(proof);
+    let r = h.issue(&client(), req).await.unwrap();
+    let access = r.access_token.clone();
+    let want = App {
+        role: "admin".into(),
+        tenant_id: "acme".into(),
+    };
+    let auth = format!("DPoP {access}");
+
+    // Revocation-checked, with the application's claims.
+    let c = h
+        .engine
+        .verify_with_revocation_as::<App>(&access)
+        .await
+        .unwrap();
+    assert_eq!(c.custom, want);
+    assert_eq!(c.sub.as_deref(), Some(SUBJECT));
+    // The resource request: revocation, DPoP proof and the application's claims.
+    let c = h
+        .engine
+        .verify_resource_request_as::<App>(
+            &auth,
+            Some(&key.resource_proof(&access, "r1")),
+            "GET",
+            API,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.custom, want);
+    // The verifier's DPoP path, without a store.
+    let (c, proof) = h
+        .engine
+        .verifier()
+        .verify_dpop_as::<App>(
+            &auth,
+            Some(&key.resource_proof(&access, "r2")),
+            "GET",
+            API,
+            &DpopRules::default(),
+        )
+        .unwrap();
+    assert_eq!(c.custom, want);
+    assert_eq!(proof.unwrap().jti(), "r2");
+
+    // Once the session is revoked, the typed paths refuse the token as the plain ones do.
+    h.revoke_ok(rt(&r)).await;
+    for e in [
+        h.engine
+            .verify_with_revocation_as::<App>(&access)
+            .await
+            .unwrap_err(),
+        h.engine
+            .verify_resource_request_as::<App>(
+                &auth,
+                Some(&key.resource_proof(&access, "r3")),
+                "GET",
+                API,
+            )
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                Error::InvalidToken(token_engine::TokenError::SessionRevoked)
+            ),
+            "{e:?}"
+        );
+    }
+}

@@ -254,22 +254,114 @@ async fn sign_out_everywhere_ends_every_session_and_counts_them() {
     }
     // Other subjects are untouched.
     h.rotate(rt(&someone_else)).await;
-    // A retry (its first answer lost) counts what the first attempt ended, as possible
-    // repeats; once the retry window is over, a new sign-out ends nothing.
+    // Another sign-out ends nothing more, and says so.
     h.events();
-    assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 3);
-    let events = h.events();
-    assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| matches!(
-        e,
-        Event::FamilyRevoked {
-            possible_repeat: true,
-            ..
-        }
-    )));
-    h.at(301);
     assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 0);
     assert_eq!(h.events(), []);
+}
+
+#[tokio::test]
+async fn a_second_sign_out_within_minutes_counts_and_reports_only_its_own_session() {
+    // The user signs out everywhere, logs in again, and signs out everywhere again two
+    // minutes later: the second call ends the new session only.
+    let h = Harness::new();
+    h.login().await;
+    h.login().await;
+    h.events();
+    assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 2);
+    assert_eq!(h.events().len(), 2);
+    h.advance(Duration::minutes(2));
+    let again = h.login().await;
+    h.events();
+    assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 1);
+    assert_eq!(
+        h.events(),
+        [Event::FamilyRevoked {
+            family: family_of(rt(&again)),
+            reason: RevocationReason::SignOutEverywhere,
+            possible_repeat: false,
+        }]
+    );
+    // The same with idempotency keys: a new key is a new sign-out.
+    let third = h.login().await;
+    h.events();
+    let ended = h
+        .engine
+        .sign_out_everywhere_idempotent(SUBJECT, b"request-3")
+        .await;
+    assert_eq!(ended.unwrap(), 1);
+    assert_eq!(h.events().len(), 1);
+    let fourth = h.login().await;
+    h.events();
+    let ended = h
+        .engine
+        .sign_out_everywhere_idempotent(SUBJECT, b"request-4")
+        .await;
+    assert_eq!(ended.unwrap(), 1);
+    assert_eq!(
+        h.events(),
+        [Event::FamilyRevoked {
+            family: family_of(rt(&fourth)),
+            reason: RevocationReason::SignOutEverywhere,
+            possible_repeat: false,
+        }]
+    );
+    assert_ne!(family_of(rt(&third)), family_of(rt(&fourth)));
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_reports_the_lost_attempt() {
+    let h = Harness::new();
+    let a = h.login().await;
+    let b = h.login().await;
+    h.events();
+    let key = b"req-7f3a";
+    // The first attempt commits; say its answer is lost.
+    assert_eq!(
+        h.engine
+            .sign_out_everywhere_idempotent(SUBJECT, key)
+            .await
+            .unwrap(),
+        2
+    );
+    h.events();
+    // Its retry, a minute later, with a session created in between: it ends that one too,
+    // and reports the earlier attempt's sessions again as possible repeats.
+    h.advance(Duration::minutes(1));
+    let c = h.login().await;
+    h.events();
+    assert_eq!(
+        h.engine
+            .sign_out_everywhere_idempotent(SUBJECT, key)
+            .await
+            .unwrap(),
+        3
+    );
+    let events = h.events();
+    for (r, repeat) in [(&a, true), (&b, true), (&c, false)] {
+        let e = Event::FamilyRevoked {
+            family: family_of(rt(r)),
+            reason: RevocationReason::SignOutEverywhere,
+            possible_repeat: repeat,
+        };
+        assert!(events.contains(&e), "{e:?} in {events:?}");
+    }
+    assert_eq!(events.len(), 3);
+    // A plain call is never a retry, and past the window neither is the same key.
+    assert_eq!(h.engine.sign_out_everywhere(SUBJECT).await.unwrap(), 0);
+    h.advance(Duration::minutes(6));
+    assert_eq!(
+        h.engine
+            .sign_out_everywhere_idempotent(SUBJECT, key)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(h.events(), []);
+    assert!(matches!(
+        h.engine.sign_out_everywhere_idempotent(SUBJECT, b"").await,
+        Err(Error::InvalidRequest(_))
+    ));
 }
 
 #[tokio::test]

@@ -70,7 +70,7 @@ fn es512_exists_exactly_with_aws_lc_rs() {
         // ring: P-521 keys are an unsupported curve, however they come.
         assert_eq!(
             SigningKey::from_pem(Algorithm::ES384, &key_file("p521.pkcs8.pem")).unwrap_err(),
-            KeyError::Rejected
+            KeyError::UnsupportedCurve
         );
         return;
     };

@@ -72,37 +72,34 @@ fn rejects_unsupported_and_mismatched_keys_with_typed_errors() {
     assert_eq!(
         err(SigningKey::from_pem(
             Algorithm::ES256,
-            &key_file("p256.sec1.pem")
-        )),
-        KeyError::PemLabel
-    );
-    assert_eq!(
-        err(SigningKey::from_pem(
-            Algorithm::ES256,
             &key_file("p256.encrypted.pem")
         )),
-        KeyError::PemLabel
+        KeyError::Encrypted
     );
     assert_eq!(
         err(SigningKey::from_pem(
             Algorithm::ES256,
             &key_file("p521.pkcs8.pem")
         )),
-        KeyError::Rejected
+        if token_engine::crypto_backend() == "ring" {
+            KeyError::UnsupportedCurve
+        } else {
+            KeyError::CurveMismatch
+        }
     );
     assert_eq!(
         err(SigningKey::from_pem(
             Algorithm::ES384,
             &key_file("p256.pkcs8.pem")
         )),
-        KeyError::Rejected
+        KeyError::CurveMismatch
     );
     assert_eq!(
         err(SigningKey::from_pem(
             Algorithm::RS256,
             &key_file("p256.pkcs8.pem")
         )),
-        KeyError::Rejected
+        KeyError::WrongKeyType
     );
     assert_eq!(
         err(SigningKey::from_pem(
@@ -116,7 +113,7 @@ fn rejects_unsupported_and_mismatched_keys_with_typed_errors() {
             Algorithm::RS256,
             &key_file("rsa1024.pkcs8.pem")
         )),
-        KeyError::Rejected
+        KeyError::WeakKey
     );
     assert_eq!(
         err(SigningKey::from_pem(Algorithm::ES256, "not pem")),
@@ -321,4 +318,130 @@ fn keys_are_send_sync_and_verifying_keys_cheap_to_clone() {
     send_sync::<VerifyingKey>();
     send_sync::<token_engine::Verifier>();
     send_sync::<token_engine::KeySet>();
+}
+
+/// The public key of a signing key, to tell that two files hold the same key.
+fn public(sk: &SigningKey) -> String {
+    sk.verifying_key().thumbprint().unwrap()
+}
+
+#[test]
+fn keys_are_read_the_way_tools_write_them() {
+    let p256 =
+        public(&SigningKey::from_pem(Algorithm::ES256, &key_file("p256.pkcs8.pem")).unwrap());
+    // A key and its certificate in either order, `openssl pkcs12 -nodes` output, SEC1 alone,
+    // after a certificate, or after its `EC PARAMETERS` block.
+    for file in [
+        "p256.key-then-cert.pem",
+        "p256.cert-then-key.pem",
+        "p256.pkcs12-nodes.pem",
+        "p256.sec1.pem",
+        "p256.cert-then-sec1.pem",
+    ] {
+        let sk = SigningKey::from_pem(Algorithm::ES256, &key_file(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(public(&sk), p256, "{file}");
+    }
+    let sk = SigningKey::from_pem(Algorithm::ES256, &key_file("p256.params-sec1.pem")).unwrap();
+    round_trip(&sk, &sk.verifying_key());
+    let sk = SigningKey::from_pem(Algorithm::ES384, &key_file("p384.sec1.pem")).unwrap();
+    round_trip(&sk, &sk.verifying_key());
+    let rsa =
+        public(&SigningKey::from_pem(Algorithm::RS256, &key_file("rsa2048.pkcs8.pem")).unwrap());
+    for file in ["rsa2048.pkcs12-nodes.pem", "rsa2048.pkcs1.pem"] {
+        let sk = SigningKey::from_pem(Algorithm::RS256, &key_file(file)).unwrap();
+        assert_eq!(public(&sk), rsa, "{file}");
+    }
+    // A certificate alone holds no private key.
+    assert_eq!(
+        SigningKey::from_pem(Algorithm::ES256, &key_file("p256.cert.pem")).unwrap_err(),
+        KeyError::PemLabel
+    );
+    // Two private keys: the caller must choose.
+    let two = key_file("p256.pkcs8.pem") + &key_file("p384.pkcs8.pem");
+    assert_eq!(
+        SigningKey::from_pem(Algorithm::ES256, &two).unwrap_err(),
+        KeyError::AmbiguousPem
+    );
+}
+
+#[test]
+fn key_errors_name_the_problem() {
+    let pem = |alg, file: &str| SigningKey::from_pem(alg, &key_file(file)).unwrap_err();
+    let der = |alg, file: &str| SigningKey::from_pkcs8_der(alg, &key_bytes(file)).unwrap_err();
+    // Wrong curve for the algorithm.
+    assert_eq!(
+        pem(Algorithm::ES256, "ed25519.pkcs8.pem"),
+        KeyError::CurveMismatch
+    );
+    assert_eq!(
+        der(Algorithm::ES256, "ed25519.pkcs8.der"),
+        KeyError::CurveMismatch
+    );
+    assert_eq!(
+        pem(Algorithm::EdDSA, "p256.pkcs8.pem"),
+        KeyError::CurveMismatch
+    );
+    assert_eq!(
+        pem(Algorithm::ES384, "p256.sec1.pem"),
+        KeyError::CurveMismatch
+    );
+    assert_eq!(
+        pem(Algorithm::EdDSA, "p256.sec1.pem"),
+        KeyError::CurveMismatch
+    );
+    // RSA below 2048 bits, in every form.
+    assert_eq!(
+        pem(Algorithm::RS256, "rsa1024.pkcs8.pem"),
+        KeyError::WeakKey
+    );
+    assert_eq!(
+        pem(Algorithm::RS256, "rsa1024.pkcs1.pem"),
+        KeyError::WeakKey
+    );
+    assert_eq!(
+        der(Algorithm::PS256, "rsa1024.pkcs8.der"),
+        KeyError::WeakKey
+    );
+    // Unsupported curves.
+    assert_eq!(
+        pem(Algorithm::ES256, "secp256k1.pkcs8.pem"),
+        KeyError::UnsupportedCurve
+    );
+    assert_eq!(
+        pem(Algorithm::ES256, "secp256k1.sec1.pem"),
+        KeyError::UnsupportedCurve
+    );
+    assert_eq!(
+        pem(Algorithm::EdDSA, "ed448.pkcs8.pem"),
+        KeyError::UnsupportedCurve
+    );
+    // Not a signing key.
+    for alg in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
+        assert_eq!(pem(alg, "x25519.pkcs8.pem"), KeyError::NotASigningKey);
+        assert_eq!(der(alg, "x25519.pkcs8.der"), KeyError::NotASigningKey);
+    }
+    // Wrong key type.
+    assert_eq!(
+        pem(Algorithm::ES256, "rsa2048.pkcs1.pem"),
+        KeyError::WrongKeyType
+    );
+    assert_eq!(
+        pem(Algorithm::RS256, "p256.sec1.pem"),
+        KeyError::WrongKeyType
+    );
+    assert_eq!(
+        der(Algorithm::RS256, "p256.pkcs8.der"),
+        KeyError::WrongKeyType
+    );
+    // None of them says only "private key rejected".
+    for e in [
+        pem(Algorithm::ES256, "ed25519.pkcs8.pem"),
+        pem(Algorithm::RS256, "rsa1024.pkcs8.pem"),
+        pem(Algorithm::ES256, "secp256k1.pkcs8.pem"),
+        pem(Algorithm::EdDSA, "x25519.pkcs8.pem"),
+    ] {
+        assert_ne!(e, KeyError::Rejected);
+        assert!(!e.to_string().contains("rejected"), "{e}");
+    }
 }

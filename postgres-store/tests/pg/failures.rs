@@ -310,3 +310,27 @@ async fn answer_lost_after_commit() {
     drop(proxy);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_server_error_says_its_sqlstate_and_message() {
+    let Some(db) = database("sqlstate").await else {
+        return;
+    };
+    let s = server(db.fresh_store().await, T0, 5);
+    // A client id with U+0000, which a `text` column cannot hold: the server refuses it.
+    let client = token_engine::Client::new("app\0x").allow_scopes(["read", "write"]);
+    let e = match s.engine.issue(&client, IssueRequest::new("alice")).await {
+        Err(Error::Store(e)) => e,
+        other => panic!("expected Error::Store, got {other:?}"),
+    };
+    let pg = e.downcast_ref::<PgStoreError>().expect("the store's error");
+    assert!(matches!(pg, PgStoreError::Db(_)), "{pg:?}");
+    let shown = pg.to_string();
+    assert!(shown.contains("22021"), "{shown}");
+    assert!(shown.contains("invalid byte sequence"), "{shown}");
+    assert!(!shown.contains("db error"), "{shown}");
+    // And through the engine's error, as an application logs it.
+    let logged = Error::Store(e).to_string();
+    assert!(logged.contains("22021"), "{logged}");
+    db.drop().await;
+}
