@@ -11,8 +11,9 @@ use super::Engine;
 use crate::dpop::DpopError;
 use crate::error::Error;
 use crate::http::{Endpoint, HttpRequest, HttpResponse};
-use crate::jose::AccessTokenClaims;
+use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::store::ReplayStore;
+use serde::de::DeserializeOwned;
 
 /// The claims of a user for the UserInfo endpoint: the application's user table.
 pub trait UserInfoSource: Send + Sync {
@@ -145,6 +146,18 @@ impl<S: ReplayStore> Engine<S> {
         uri: &str,
         scopes: &[&str],
     ) -> Result<AccessTokenClaims<'static>, HttpResponse> {
+        self.resource_request_as::<NoCustomClaims>(request, uri, scopes)
+            .await
+    }
+
+    /// [`Engine::resource_request`] returning the application's claims (`role`,
+    /// `tenant_id`, ...) as `T` beside the standard ones, from the same single verification.
+    pub async fn resource_request_as<T: DeserializeOwned>(
+        &self,
+        request: &HttpRequest<'_>,
+        uri: &str,
+        scopes: &[&str],
+    ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
         let refuse = |r: Refusal| self.challenge(&r);
         let authorization = request.single_header("authorization").map_err(|_| {
             refuse(Refusal {
@@ -178,7 +191,7 @@ impl<S: ReplayStore> Engine<S> {
             })
         })?;
         let claims = match self
-            .verify_resource_request(authorization, dpop, request.method(), uri)
+            .verify_resource_request_as::<T>(authorization, dpop, request.method(), uri)
             .await
         {
             Ok(c) => c,

@@ -976,3 +976,34 @@ async fn a_server_without_some_endpoints_does_not_advertise_them() {
     assert_eq!(r.status(), 500);
     let _ = Engine::builder();
 }
+
+#[tokio::test]
+async fn resource_request_as_reads_the_application_claims_with_revocation() {
+    let h = Harness::with(server);
+    let tokens = h
+        .issue(
+            &client(),
+            IssueRequest::new(SUBJECT)
+                .claim("role", "admin")
+                .claim("tenant_id", "t-1"),
+        )
+        .await
+        .unwrap();
+    let auth = format!("Bearer {}", tokens.access_token);
+    let request = HttpRequest::get("").header("Authorization", &auth);
+    let claims = h
+        .engine
+        .resource_request_as::<App>(&request, API, &["read"])
+        .await
+        .unwrap();
+    assert_eq!(claims.custom.role, "admin");
+    assert_eq!(claims.custom.tenant_id, "t-1");
+    // Revoked: refused on the same path.
+    h.revoke_ok(rt(&tokens)).await;
+    let r = h
+        .engine
+        .resource_request_as::<App>(&request, API, &["read"])
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), 401);
+}
