@@ -1,4 +1,5 @@
-//! One request and one response shape for every endpoint: the application hands over the
+//! One request and one response shape for every endpoint (the types are re-exported at the
+//! crate root; [`Form`] is the strict form parser they use): the application hands over the
 //! HTTP request as it arrived ([`HttpRequest`]: method, every header value, query, body, the
 //! verified client certificate) and writes back the [`HttpResponse`] unchanged (status,
 //! headers, body). With the `http` feature both convert from and to the `http` crate's types.
@@ -11,7 +12,8 @@
 use core::fmt;
 
 use crate::error::Error;
-use crate::form::{Form, MAX_FORM_LEN};
+pub use crate::form::Form;
+use crate::form::MAX_FORM_LEN;
 use crate::response::ErrorResponse;
 
 /// Most header fields an [`HttpRequest`] holds; more is refused as `invalid_request`.

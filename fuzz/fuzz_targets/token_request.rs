@@ -25,10 +25,9 @@ use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
 use token_engine::jose::sign_compact;
-use token_engine::{
-    Algorithm, Client, ClientAuthMethod, Engine, Form, GrantType, HttpRequest, JWT_BEARER_ASSERTION,
-    ManualClock, MemoryStore, NoPasswordGrant, RefreshSecret, SigningKey,
-};
+use token_engine::{Algorithm, Client, ClientAuthMethod, Engine, GrantType, HttpRequest, ManualClock, MemoryStore, NoPasswordGrant, RefreshSecret, SigningKey};
+use token_engine::grant::{JWT_BEARER_ASSERTION};
+use token_engine::http::{Form};
 
 const NOW: i64 = 1_800_000_000;
 

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use time::Duration;
 use token_engine::event::Event;
+use token_engine::grant::AuthorizeRequest;
 use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    AuthorizeRequest, Client, ClientAuthMethod, Error, GrantError, GrantType, PkceError,
-    RefreshRequest, RevocationReason, TokenError,
+    Client, ClientAuthMethod, Error, GrantError, GrantType, PkceError, RefreshRequest,
+    RevocationReason, TokenError,
 };
 
 use crate::common::*;

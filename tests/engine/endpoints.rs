@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+use token_engine::http::Form;
 use token_engine::pkce::CodeVerifier;
 use token_engine::{
     Approval, AuthorizationDecision, AuthorizationRequest, Client, ClientAuthMethod, Engine,
-    EngineBuilder, Error, Form, GrantType, HttpRequest, HttpResponse, IssueRequest, ManualClock,
+    EngineBuilder, Error, GrantType, HttpRequest, HttpResponse, IssueRequest, ManualClock,
     MemoryStore, NoPasswordGrant, UserInfoSource,
 };
 

@@ -3,11 +3,11 @@
 //! other.
 
 use time::Duration;
+use token_engine::grant::{ACCESS_TOKEN_TYPE, AuthorizeRequest, TokenExchangeRequest};
 use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    ACCESS_TOKEN_TYPE, AuthorizeRequest, Client, ClientAuthMethod, Error, GrantError, GrantType,
-    IdTokenExpectations, NoPasswordGrant, TokenError, TokenExchangeRequest, Validation,
-    verify_id_token,
+    Client, ClientAuthMethod, Error, GrantError, GrantType, IdTokenExpectations, NoPasswordGrant,
+    TokenError, Validation, verify_id_token,
 };
 
 use crate::code_grant::{REDIRECT, spa};

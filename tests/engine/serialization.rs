@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
+use token_engine::grant::TokenExchangeRequest;
 use token_engine::{
     Algorithm, Client, Engine, Error, ErrorResponse, HttpRequest, IssueRequest, MemoryStore,
-    RefreshRequest, RefreshToken, SigningKey, TokenExchangeRequest, TokenResponse, TokenType,
+    RefreshRequest, RefreshToken, SigningKey, TokenResponse, TokenType,
 };
 
 use crate::common::*;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use token_engine::grant::{AuthorizeRequest, JWT_BEARER_ASSERTION};
 use token_engine::jose::sign_compact;
 use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    AccessTokenClaims, Algorithm, AuthorizeRequest, Client, ClientAuthMethod, ClientSecret, Error,
-    GrantType, HttpResponse, JWT_BEARER_ASSERTION, MemoryStore, NoPasswordGrant, PasswordVerifier,
-    SigningKey,
+    AccessTokenClaims, Algorithm, Client, ClientAuthMethod, ClientSecret, Error, GrantType,
+    HttpResponse, MemoryStore, NoPasswordGrant, PasswordVerifier, SigningKey,
 };
 
 use crate::code_grant::{REDIRECT, spa};
