@@ -5,9 +5,14 @@ use core::fmt;
 /// Everything that can go wrong in `token-engine`.
 ///
 /// Each variant maps to one OAuth error code ([`Error::oauth_code`]). The `Display` text is
-/// meant for logs; what goes on the wire is the coarse code (see the `response` module once it
-/// exists). Token-verification failures carry a [`TokenError`] reason so tests, metrics and
-/// audit events can tell them apart without string matching.
+/// meant for logs; what goes on the wire is the coarse code and a generic description: one
+/// call, [`HttpResponse::from_error`](crate::HttpResponse::from_error), gives the whole HTTP
+/// answer (status, `Cache-Control: no-store`, `WWW-Authenticate` for `invalid_client`, the
+/// JSON body of [`ErrorResponse`](crate::ErrorResponse)). The endpoint calls answer with it
+/// already; resource-server refusals come with their challenges from
+/// [`Engine::resource_request`](crate::Engine::resource_request). Token-verification failures
+/// carry a [`TokenError`] reason so tests, metrics and audit events can tell them apart
+/// without string matching.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
