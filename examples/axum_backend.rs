@@ -52,55 +52,48 @@ fn respond(r: HttpResponse) -> Response {
     r.into_http().map(Body::from)
 }
 
-/// `POST /token`: every grant, client authentication included, in one call.
-async fn token(State(app): Shared, request: Request) -> Response {
-    match buffered(request).await {
-        Ok(r) => respond(
-            app.engine
-                .token_endpoint(&app.clients, &NoPasswordGrant, &HttpRequest::from(&r))
-                .await,
-        ),
-        Err(response) => response,
-    }
+/// One handler shape for the routes that are a single library call: read the request (its
+/// body bounded), hand it over, write the answer out unchanged.
+macro_rules! endpoint {
+    ($(#[$doc:meta])* $name:ident, |$app:ident, $r:ident| $call:expr) => {
+        $(#[$doc])*
+        async fn $name(State($app): Shared, request: Request) -> Response {
+            match buffered(request).await {
+                Ok(owned) => {
+                    let $r = HttpRequest::from(&owned);
+                    respond($call)
+                }
+                Err(response) => response,
+            }
+        }
+    };
 }
 
-/// `POST /introspect` (RFC 7662): the caller authenticates; the gateway sees every token.
-async fn introspect(State(app): Shared, request: Request) -> Response {
-    match buffered(request).await {
-        Ok(r) => respond(
-            app.engine
-                .introspection_endpoint(&app.clients, &HttpRequest::from(&r))
-                .await,
-        ),
-        Err(response) => response,
-    }
-}
-
-/// `POST /revoke` (RFC 7009): 200 also for unknown tokens.
-async fn revoke(State(app): Shared, request: Request) -> Response {
-    match buffered(request).await {
-        Ok(r) => respond(
-            app.engine
-                .revocation_endpoint(&app.clients, &HttpRequest::from(&r))
-                .await,
-        ),
-        Err(response) => response,
-    }
-}
-
-async fn jwks(State(app): Shared, request: Request) -> Response {
-    match buffered(request).await {
-        Ok(r) => respond(app.engine.jwks_endpoint(&HttpRequest::from(&r))),
-        Err(response) => response,
-    }
-}
-
-async fn metadata(State(app): Shared, request: Request) -> Response {
-    match buffered(request).await {
-        Ok(r) => respond(app.engine.metadata_endpoint(&HttpRequest::from(&r), false)),
-        Err(response) => response,
-    }
-}
+endpoint!(
+    /// `POST /token`: every grant, client authentication included, in one call.
+    token,
+    |app, r| app.engine.token_endpoint(&app.clients, &NoPasswordGrant, &r).await
+);
+endpoint!(
+    /// `POST /introspect` (RFC 7662): the caller authenticates; the gateway sees every token.
+    introspect,
+    |app, r| app.engine.introspection_endpoint(&app.clients, &r).await
+);
+endpoint!(
+    /// `POST /revoke` (RFC 7009): 200 also for unknown tokens.
+    revoke,
+    |app, r| app.engine.revocation_endpoint(&app.clients, &r).await
+);
+endpoint!(
+    /// `GET /jwks.json`: the public keys.
+    jwks,
+    |app, r| app.engine.jwks_endpoint(&r)
+);
+endpoint!(
+    /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+    metadata,
+    |app, r| app.engine.metadata_endpoint(&r, false)
+);
 
 /// A protected API route: the token must carry `orders`; a revoked session (reuse detected,
 /// signed out) or a stale policy is refused at once, not when the token expires.

@@ -254,6 +254,14 @@ impl HttpResponse {
             .with_body(body)
     }
 
+    /// `200` with `value` as its JSON body (a serialization failure is a `500`).
+    pub(crate) fn json_of<T: serde::Serialize>(value: &T) -> Self {
+        match serde_json::to_string(value) {
+            Ok(body) => Self::json(200, body),
+            Err(e) => Self::from_error(&Error::Serialize(e.to_string())),
+        }
+    }
+
     /// A response that carries a token, code or secret: `no-store` and hidden in `Debug`.
     pub(crate) fn secret(mut self) -> Self {
         self.sensitive = true;

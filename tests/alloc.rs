@@ -184,7 +184,12 @@ fn heap_use_per_family_and_per_verify() {
     );
 
     // --- A verified-token cache hit, pinned ------------------------------------------------
-    let es = KeySet::new(SigningKey::generate(Algorithm::ES256).unwrap().0.with_kid("e"));
+    let es = KeySet::new(
+        SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .0
+            .with_kid("e"),
+    );
     let es_token = es.sign_access_token(&claims).unwrap();
     let cached = es
         .verifier(Validation::new("https://as", "https://api"))

@@ -167,6 +167,23 @@ fn csrf_cookie() -> (String, String) {
     (token, cookie)
 }
 
+/// A submitted form whose `csrf` field matches the cookie, or the answer refusing it.
+fn csrf_form(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, (StatusCode, &'static str)> {
+    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(body) else {
+        return Err((StatusCode::BAD_REQUEST, "malformed form"));
+    };
+    if !csrf_ok(headers, &form) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "the form expired; go back and try again",
+        ));
+    }
+    Ok(form)
+}
+
 /// Whether the form's `csrf` field equals the `csrf` cookie (constant time).
 fn csrf_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
     let cookie = headers
@@ -268,16 +285,10 @@ async fn authorize<S: CodeStore>(State(app): Shared<S>, request: Request) -> Res
 /// `POST /authorize/decide`: the login and consent form. The original request is validated
 /// again by the library; only then does anything redirect, and only to its registered URI.
 async fn decide<S: CodeStore>(State(app): Shared<S>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return (StatusCode::BAD_REQUEST, "malformed form").into_response();
+    let form = match csrf_form(&headers, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
     };
-    if !csrf_ok(&headers, &form) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form expired; go back and try again",
-        )
-            .into_response();
-    }
     let get = |k: &str| form.get(k).map_or("", String::as_str);
     let raw = get("request");
     let req = match app
@@ -335,16 +346,10 @@ async fn device_submit<S: DeviceStore>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return (StatusCode::BAD_REQUEST, "malformed form").into_response();
+    let form = match csrf_form(&headers, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
     };
-    if !csrf_ok(&headers, &form) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form expired; go back and try again",
-        )
-            .into_response();
-    }
     let get = |k: &str| form.get(k).map_or("", String::as_str);
     let Some((_, _, subject, _)) = user(get("username"), get("password")) else {
         return page(

@@ -108,10 +108,7 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
             return HttpResponse::method_not_allowed("POST");
         }
         let mut response = match self.token_request(clients, passwords, request).await {
-            Ok(tokens) => match serde_json::to_string(&tokens) {
-                Ok(body) => HttpResponse::json(200, body).secret(),
-                Err(e) => HttpResponse::from_error(&Error::Serialize(e.to_string())),
-            },
+            Ok(tokens) => HttpResponse::json_of(&tokens).secret(),
             Err(e) => {
                 let basic = request
                     .single_header("authorization")
@@ -149,14 +146,9 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
         let grant = GrantType::parse(grant)
             .filter(|g| self.offers(*g))
             .ok_or(Error::UnsupportedGrantType)?;
-        let credentials = ClientCredentials {
-            authorization,
-            client_id: form.get("client_id"),
-            client_secret: form.get("client_secret"),
-            client_assertion_type: form.get("client_assertion_type"),
-            client_assertion: form.get("client_assertion"),
-        };
-        let client = self.authenticate_client(clients, &credentials).await?;
+        let client = self
+            .authenticate_client(clients, &ClientCredentials::of(authorization, &form))
+            .await?;
         if !client.allows(grant) {
             return Err(Error::UnauthorizedClient);
         }

@@ -21,14 +21,9 @@ impl<S: ReplayStore> Engine<S> {
     ) -> Result<(Form, Client), Error> {
         let authorization = request.single_header("authorization")?;
         let form = request.form_body()?;
-        let credentials = ClientCredentials {
-            authorization,
-            client_id: form.get("client_id"),
-            client_secret: form.get("client_secret"),
-            client_assertion_type: form.get("client_assertion_type"),
-            client_assertion: form.get("client_assertion"),
-        };
-        let client = self.authenticate_client(clients, &credentials).await?;
+        let client = self
+            .authenticate_client(clients, &ClientCredentials::of(authorization, &form))
+            .await?;
         Ok((form, client))
     }
 
@@ -67,10 +62,7 @@ impl<S: ReplayStore> Engine<S> {
             })
         };
         match answer.await {
-            Ok(r) => match serde_json::to_string(&r) {
-                Ok(body) => HttpResponse::json(200, body).no_store(),
-                Err(e) => HttpResponse::from_error(&Error::Serialize(e.to_string())),
-            },
+            Ok(r) => HttpResponse::json_of(&r).no_store(),
             Err(e) => HttpResponse::from_error(&e),
         }
     }
@@ -131,10 +123,7 @@ impl<S: DeviceStore + ReplayStore> Engine<S> {
                 .await
         };
         match answer.await {
-            Ok(d) => match serde_json::to_string(&d) {
-                Ok(body) => HttpResponse::json(200, body).secret(),
-                Err(e) => HttpResponse::from_error(&Error::Serialize(e.to_string())),
-            },
+            Ok(d) => HttpResponse::json_of(&d).secret(),
             Err(e) => HttpResponse::from_error(&e),
         }
     }

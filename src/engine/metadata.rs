@@ -110,6 +110,16 @@ impl EngineBuilder {
 }
 
 impl<S> Engine<S> {
+    /// The algorithms DPoP proofs may use, by name.
+    pub(crate) fn dpop_algorithm_names(&self) -> Vec<&'static str> {
+        self.inner
+            .dpop_rules
+            .algorithms
+            .iter()
+            .map(|a| a.name())
+            .collect()
+    }
+
     /// Whether the server offers `grant` at all.
     pub(crate) fn offers(&self, grant: GrantType) -> bool {
         if grant == GrantType::Password {
@@ -225,14 +235,10 @@ impl<S> Engine<S> {
             );
         }
         put("code_challenge_methods_supported", json!(["S256"]));
-        let dpop: Vec<&str> = self
-            .inner
-            .dpop_rules
-            .algorithms
-            .iter()
-            .map(|a| a.name())
-            .collect();
-        put("dpop_signing_alg_values_supported", json!(dpop));
+        put(
+            "dpop_signing_alg_values_supported",
+            json!(self.dpop_algorithm_names()),
+        );
         put("tls_client_certificate_bound_access_tokens", json!(true));
         put(
             "authorization_response_iss_parameter_supported",

@@ -62,13 +62,7 @@ impl<S: crate::store::TokenStore> Engine<S> {
     /// (with the accepted `algs`), the error (and `scope`) on the scheme the request used;
     /// none when it sent no credentials (RFC 6750 §3.1).
     fn challenge(&self, r: &Refusal) -> HttpResponse {
-        let algs: Vec<&str> = self
-            .inner
-            .dpop_rules
-            .algorithms
-            .iter()
-            .map(|a| a.name())
-            .collect();
+        let algs = self.dpop_algorithm_names();
         let params = |scheme: Scheme| {
             let mut p = Vec::new();
             if r.scheme == scheme
