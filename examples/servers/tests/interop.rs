@@ -116,6 +116,17 @@ async fn login(
         .unwrap()
 }
 
+/// The `code` of the redirect that answered the login form.
+fn code_of(redirect: &reqwest::Response) -> String {
+    let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
 /// The application's view: the token endpoint's JSON.
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap()
@@ -226,13 +237,7 @@ async fn authorization_code_with_pkce_refresh_reuse_and_revocation() {
         .set_pkce_challenge(challenge)
         .url();
     let redirect = login(&r, auth_url.as_str(), "bob", "builder", "approve").await;
-    let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = code_of(&redirect);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
@@ -628,13 +633,7 @@ async fn introspection_needs_an_authenticated_caller_and_userinfo_answers() {
         .set_pkce_challenge(challenge)
         .url();
     let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
-    let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = code_of(&redirect);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
