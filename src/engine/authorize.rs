@@ -471,7 +471,9 @@ impl<S: CodeStore> Engine<S> {
         {
             return fail("login_required", "The user must log in again.");
         }
-        if approval.subject.is_empty() {
+        // A subject the token endpoint would refuse to put in a token fails here, before a
+        // code is minted for it.
+        if approval.subject.is_empty() || approval.subject.len() > crate::client::MAX_SUBJECT_LEN {
             return fail("server_error", "The server could not complete the request.");
         }
         let scope = match approval.scope.as_deref() {

@@ -312,6 +312,13 @@ async fn max_age_and_narrowed_consent_are_enforced() {
         .authorization_response(req.clone(), AuthorizationDecision::Approve(wider))
         .await;
     assert_eq!(location(&r).1.get("error"), Some("invalid_scope"));
+    // A subject no access token could carry fails before a code is minted for it.
+    let huge = Approval::new("u".repeat(token_engine::MAX_SUBJECT_LEN + 1)).auth_time(NOW);
+    let r = h
+        .engine
+        .authorization_response(req.clone(), AuthorizationDecision::Approve(huge))
+        .await;
+    assert_eq!(location(&r).1.get("error"), Some("server_error"));
     let narrower = Approval::new(SUBJECT).auth_time(NOW).scope("read");
     let r = h
         .engine
@@ -899,6 +906,28 @@ async fn the_metadata_advertises_only_what_works_and_each_capability_does() {
         // Authenticated: the refresh token is what fails, not the client.
         assert!(r.body().contains("invalid_grant"), "{method}: {r:?}");
     }
+    // Certificate-bound tokens (RFC 8705): the token endpoint binds to the request's
+    // verified client certificate.
+    assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
+    let r = h
+        .engine
+        .token_endpoint(
+            &cs,
+            &NoPasswordGrant,
+            &form_post(
+                "grant_type=client_credentials&scope=read",
+                Some(&basic("svc", SVC_SECRET)),
+            )
+            .client_cert_sha256([9; 32]),
+        )
+        .await;
+    let access: Value = serde_json::from_str(r.body()).unwrap();
+    let claims = h
+        .engine
+        .verifier()
+        .verify(access["access_token"].as_str().unwrap())
+        .unwrap();
+    assert!(claims.cnf.unwrap().x5t_s256.is_some());
     // PKCE: only S256, which the authorization endpoint takes.
     assert_eq!(list("code_challenge_methods_supported"), ["S256"]);
     // DPoP algorithms: exactly the engine's rules.
