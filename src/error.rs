@@ -5,9 +5,13 @@ use core::fmt;
 /// Everything that can go wrong in `token-engine`.
 ///
 /// Each variant maps to one OAuth error code ([`Error::oauth_code`]). The `Display` text is
-/// meant for logs; what goes on the wire is the coarse code (see the `response` module once it
-/// exists). Token-verification failures carry a [`TokenError`] reason so tests, metrics and
-/// audit events can tell them apart without string matching.
+/// meant for logs; what goes on the wire is the coarse code:
+/// [`ErrorResponse::from_error`](crate::ErrorResponse::from_error) builds the RFC 6749 §5.2
+/// body from an `Error` and [`ErrorResponse::http_status`](crate::ErrorResponse::http_status)
+/// gives its status (resource servers add `WWW-Authenticate` with
+/// [`Engine::www_authenticate`](crate::Engine::www_authenticate)). Token-verification failures
+/// carry a [`TokenError`] reason so tests, metrics and audit events can tell them apart
+/// without string matching.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
