@@ -95,6 +95,7 @@ pub struct Client {
     plain_pkce: bool,
     access_ttl: Option<time::Duration>,
     dpop_required: bool,
+    introspect_all: bool,
 }
 
 impl Client {
@@ -111,6 +112,7 @@ impl Client {
             plain_pkce: false,
             access_ttl: None,
             dpop_required: false,
+            introspect_all: false,
         }
     }
 
@@ -178,6 +180,21 @@ impl Client {
     #[must_use]
     pub fn requires_dpop(&self) -> bool {
         self.dpop_required
+    }
+
+    /// Let this (confidential) client introspect every token: a resource server or gateway
+    /// ([`Engine::introspection_endpoint`](crate::Engine::introspection_endpoint)). Without
+    /// it a client sees only tokens issued to it or naming it in `aud` (RFC 7662 §4).
+    #[must_use]
+    pub fn introspect_all_tokens(mut self) -> Self {
+        self.introspect_all = true;
+        self
+    }
+
+    /// Whether this client may introspect every token.
+    #[must_use]
+    pub fn introspects_all_tokens(&self) -> bool {
+        self.introspect_all
     }
 
     /// This client's access-token lifetime (default: the engine's): whole seconds, 1 minute

@@ -103,6 +103,20 @@ pub struct ClientCredentials<'a> {
     pub client_assertion: Option<&'a str>,
 }
 
+impl<'a> ClientCredentials<'a> {
+    /// What a request carries: its `Authorization` header and the form's `client_id`,
+    /// `client_secret`, `client_assertion_type` and `client_assertion`.
+    pub(crate) fn of(authorization: Option<&'a str>, form: &'a crate::form::Form) -> Self {
+        Self {
+            authorization,
+            client_id: form.get("client_id"),
+            client_secret: form.get("client_secret"),
+            client_assertion_type: form.get("client_assertion_type"),
+            client_assertion: form.get("client_assertion"),
+        }
+    }
+}
+
 impl fmt::Debug for ClientCredentials<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentials")

@@ -4,7 +4,8 @@
 //!
 //! An application on the engine configures DPoP with [`DpopRules`] and [`NonceKey`] on the
 //! [`EngineBuilder`](crate::EngineBuilder) and lets
-//! [`Engine::token_endpoint_request`](crate::Engine::token_endpoint_request),
+//! [`Engine::token_endpoint`](crate::Engine::token_endpoint),
+//! [`Engine::resource_request`](crate::Engine::resource_request),
 //! [`Engine::verify_dpop_proof`](crate::Engine::verify_dpop_proof) and
 //! [`Engine::verify_resource_request`](crate::Engine::verify_resource_request) do the checking
 //! (they also record each proof's `jti` against replay); those types, [`VerifiedProof`] and
@@ -62,6 +63,8 @@ pub enum DpopError {
     /// A DPoP-bound access token was presented as a Bearer token, or an unbound one with a
     /// DPoP proof (RFC 9449 §7.2).
     SchemeMismatch,
+    /// The request carried more than one `DPoP` header field (RFC 9449 §4.3, check 1).
+    Repeated,
 }
 
 impl fmt::Display for DpopError {
@@ -81,6 +84,7 @@ impl fmt::Display for DpopError {
             DpopError::NonceRequired => "DPoP nonce required",
             DpopError::KeyMismatch => "DPoP proof key is not the bound key",
             DpopError::SchemeMismatch => "token presented with the wrong scheme",
+            DpopError::Repeated => "more than one DPoP header",
         })
     }
 }
@@ -364,6 +368,8 @@ impl crate::verifier::Verifier {
     /// by its key for `method` and `uri` with `ath`; a bound token sent as `Bearer`, or an
     /// unbound one as `DPoP`, is refused. Returns the claims and the proof: record its `jti`
     /// to refuse replays (`Engine::verify_resource_request` does that in the store).
+    /// `dpop` is the request's single `DPoP` header: a request with more than one MUST be
+    /// refused before this call (RFC 9449 §4.3; `HttpRequest::single_header` says which).
     ///
     /// The claims come with no application claims; [`Verifier::verify_dpop_as`] returns them
     /// as the application's type.

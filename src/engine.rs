@@ -19,17 +19,22 @@ use crate::response::{TokenResponse, TokenType};
 use crate::store::{CasOutcome, InsertOutcome, TokenStore};
 use crate::verifier::Verifier;
 
+mod authorize;
 mod builder;
 mod clients;
 mod code;
 mod device;
 mod dpop;
 mod endpoint;
+mod endpoints;
 mod exchange;
 mod id_token;
+mod metadata;
 mod refresh;
+mod resource;
 mod revocation;
 
+pub use authorize::{Approval, AuthorizationDecision, AuthorizationRequest};
 pub use builder::EngineBuilder;
 pub use code::{AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest};
 pub use device::{
@@ -37,12 +42,31 @@ pub use device::{
     normalize_user_code,
 };
 pub use dpop::TokenBinding;
-pub use endpoint::{NoPasswordGrant, PasswordVerifier, TokenEndpointResponse, TokenHttpRequest};
+pub use endpoint::{NoPasswordGrant, PasswordVerifier};
 pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
 pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
+pub use resource::UserInfoSource;
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
+///
+/// Its methods, in the order an application meets them (rustdoc lists them below by the
+/// file that defines them):
+///
+/// | task | methods |
+/// |---|---|
+/// | build | [`Engine::builder`] → [`EngineBuilder`] |
+/// | serve the endpoints (whole request in, whole response out) | [`authorization_request`](Engine::authorization_request) and [`authorization_response`](Engine::authorization_response) around your login page, [`token_endpoint`](Engine::token_endpoint), [`device_authorization_endpoint`](Engine::device_authorization_endpoint), [`introspection_endpoint`](Engine::introspection_endpoint), [`revocation_endpoint`](Engine::revocation_endpoint), [`userinfo_endpoint`](Engine::userinfo_endpoint), [`metadata_endpoint`](Engine::metadata_endpoint), [`jwks_endpoint`](Engine::jwks_endpoint) |
+/// | protect your API | [`resource_request`](Engine::resource_request) (Bearer and DPoP, revocation, challenges); [`verifier`](Engine::verifier) for the sync check without I/O; [`verify_with_revocation`](Engine::verify_with_revocation) |
+/// | tokens without HTTP | [`issue`](Engine::issue) (after your login), [`refresh`](Engine::refresh), [`revoke`](Engine::revoke), [`introspect`](Engine::introspect) |
+/// | the device verification page | [`device_request`](Engine::device_request), [`approve_device`](Engine::approve_device), [`deny_device`](Engine::deny_device) |
+/// | sessions ("your devices" pages, sign-out) | [`sessions`](Engine::sessions), [`revoke_session`](Engine::revoke_session), [`sign_out_everywhere`](Engine::sign_out_everywhere) |
+/// | security-policy versions | [`set_policy`](Engine::set_policy), [`policy_version`](Engine::policy_version) |
+/// | the grants as calls (tests, migrations, other transports) | [`authorize`](Engine::authorize), [`exchange_code`](Engine::exchange_code), [`start_device_authorization`](Engine::start_device_authorization), [`poll_device`](Engine::poll_device), [`client_credentials`](Engine::client_credentials), [`exchange_token`](Engine::exchange_token), [`password_grant`](Engine::password_grant), [`authenticate_client`](Engine::authenticate_client), [`verify_dpop_proof`](Engine::verify_dpop_proof), [`verify_resource_request`](Engine::verify_resource_request) |
+/// | keys, secrets, the store | [`key_set`](Engine::key_set) (rotation), [`client_secret_hasher`](Engine::client_secret_hasher), [`dpop_nonce`](Engine::dpop_nonce), [`authorization_server_metadata`](Engine::authorization_server_metadata), [`openid_configuration`](Engine::openid_configuration), [`store`](Engine::store), [`delete_expired`](Engine::delete_expired) |
+///
+/// Any [`Error`] becomes its HTTP answer (status, headers, JSON body) with
+/// [`HttpResponse::from_error`](crate::HttpResponse::from_error).
 pub struct Engine<S> {
     inner: Arc<Inner<S>>,
 }
@@ -94,6 +118,8 @@ struct Inner<S> {
     exchange_verifier: Verifier,
     dpop_rules: crate::dpop::DpopRules,
     dpop_nonces: Option<crate::dpop::NonceKey>,
+    /// The endpoints the application mounts and the grants offered (metadata).
+    endpoints: metadata::Endpoints,
 }
 
 /// At most this many orphaned families wait for cleanup per instance; past it the oldest are

@@ -5,11 +5,12 @@ use core::fmt;
 /// Everything that can go wrong in `token-engine`.
 ///
 /// Each variant maps to one OAuth error code ([`Error::oauth_code`]). The `Display` text is
-/// meant for logs; what goes on the wire is the coarse code:
-/// [`ErrorResponse::from_error`](crate::ErrorResponse::from_error) builds the RFC 6749 §5.2
-/// body from an `Error` and [`ErrorResponse::http_status`](crate::ErrorResponse::http_status)
-/// gives its status (resource servers add `WWW-Authenticate` with
-/// [`Engine::www_authenticate`](crate::Engine::www_authenticate)). Token-verification failures
+/// meant for logs; what goes on the wire is the coarse code and a generic description: one
+/// call, [`HttpResponse::from_error`](crate::HttpResponse::from_error), gives the whole HTTP
+/// answer (status, `Cache-Control: no-store`, `WWW-Authenticate` for `invalid_client`, the
+/// JSON body of [`ErrorResponse`](crate::ErrorResponse)). The endpoint calls answer with it
+/// already; resource-server refusals come with their challenges from
+/// [`Engine::resource_request`](crate::Engine::resource_request). Token-verification failures
 /// carry a [`TokenError`] reason so tests, metrics and audit events can tell them apart
 /// without string matching.
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +245,9 @@ pub enum GrantError {
     RedirectUriMismatch,
     /// The resource owner's credentials or the subject token were not accepted.
     InvalidSubject,
+    /// The code was issued for a `dpop_jkt` (RFC 9449 §10) and the token request carried no
+    /// proof, or a proof by another key.
+    DpopKeyMismatch,
 }
 
 impl fmt::Display for GrantError {
@@ -262,6 +266,7 @@ impl fmt::Display for GrantError {
             GrantError::CodeIssuedToAnotherClient => "code issued to another client",
             GrantError::RedirectUriMismatch => "redirect_uri does not match",
             GrantError::InvalidSubject => "subject not accepted",
+            GrantError::DpopKeyMismatch => "code bound to another DPoP key",
         })
     }
 }

@@ -31,20 +31,11 @@ impl Form {
         if body.len() > MAX_FORM_LEN {
             return Err(Error::InvalidRequest("request body too large"));
         }
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for part in body.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            let name =
-                decode_component(name).ok_or(Error::InvalidRequest("malformed form encoding"))?;
-            let value =
-                decode_component(value).ok_or(Error::InvalidRequest("malformed form encoding"))?;
-            if pairs.iter().any(|(n, _)| *n == name) {
+        let pairs = parse_pairs(body)?;
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if pairs.iter().take(i).any(|(n, _)| n == name) {
                 return Err(Error::InvalidRequest("a parameter is repeated"));
             }
-            if pairs.len() == MAX_PARAMS {
-                return Err(Error::InvalidRequest("too many parameters"));
-            }
-            pairs.push((name, value));
         }
         Ok(Self { pairs })
     }
@@ -88,6 +79,28 @@ impl Drop for Form {
             zeroize::Zeroize::zeroize(v);
         }
     }
+}
+
+/// The decoded name/value pairs of a body in order, repeats kept (for callers that must know
+/// which parameter repeated). Bounded like [`Form::parse`]; the pairs are zeroized on drop
+/// only once moved into a [`Form`].
+pub(crate) fn parse_pairs(body: &str) -> Result<Vec<(String, String)>, Error> {
+    if body.len() > MAX_FORM_LEN {
+        return Err(Error::InvalidRequest("request body too large"));
+    }
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for part in body.split('&').filter(|p| !p.is_empty()) {
+        if pairs.len() == MAX_PARAMS {
+            return Err(Error::InvalidRequest("too many parameters"));
+        }
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let name =
+            decode_component(name).ok_or(Error::InvalidRequest("malformed form encoding"))?;
+        let value =
+            decode_component(value).ok_or(Error::InvalidRequest("malformed form encoding"))?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
 }
 
 /// Decode one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.

@@ -48,6 +48,15 @@
 //! are checked with [`Verifier::verify_dpop`] or [`Engine::verify_resource_request`]. The
 //! README has the axum handlers, every grant, the defaults table and the measurements.
 //!
+//! An authorization server's endpoints are one call each over the whole HTTP request
+//! ([`HttpRequest`] in, [`HttpResponse`] out): [`Engine::authorization_request`] and
+//! [`Engine::authorization_response`] around your login page, [`Engine::token_endpoint`],
+//! [`Engine::device_authorization_endpoint`], [`Engine::introspection_endpoint`],
+//! [`Engine::revocation_endpoint`], [`Engine::userinfo_endpoint`],
+//! [`Engine::metadata_endpoint`], [`Engine::jwks_endpoint`], and
+//! [`Engine::resource_request`] for your API routes. Feature `http` converts from and to the
+//! `http` crate's types.
+//!
 //! ## Where things are
 //!
 //! The crate root holds what an application names when it runs the engine: [`Engine`] and
@@ -59,6 +68,9 @@
 //!
 //! | module | who needs it | what it holds |
 //! |---|---|---|
+//! | [`http`] | (its types are re-exported at the root) | [`HttpRequest`], [`HttpResponse`], [`Endpoint`], the strict [`http::Form`] parser |
+//! | [`grant`] | tests, migrations, transports that are not HTTP | the grants as calls: [`grant::AuthorizeRequest`], [`grant::TokenBinding`], [`grant::TokenExchangeRequest`], [`grant::ClientCredentials`], ... |
+//! | [`jwks`] | resource servers tuning their key source | what a [`JwksSource`] refresh reports ([`jwks::JwksUpdate`], [`jwks::JwksFailure`], [`jwks::RefreshTrigger`]) |
 //! | [`store`] | whoever keeps sessions in their own database | the storage traits, the records they persist, the conformance kit |
 //! | [`event`] | logging and alerting | [`event::Event`] and the [`event::EventSink`] the engine reports to |
 //! | [`response`] | (all re-exported at the root) | the token, error and introspection responses |
@@ -110,8 +122,9 @@ mod error;
 pub mod event;
 pub mod family;
 mod form;
+pub mod http;
 pub mod jose;
-mod jwks;
+pub mod jwks;
 mod keyset;
 pub mod opaque;
 pub mod pkce;
@@ -134,18 +147,17 @@ pub use client::{
     Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, MAX_CLAIMS_LEN,
     MAX_SUBJECT_LEN, RefreshRequest,
 };
-pub use client_auth::{
-    ClientCredentials, ClientRegistry, ClientSecret, ClientSecretHasher, JWT_BEARER_ASSERTION,
-};
+pub use client_auth::{ClientRegistry, ClientSecret, ClientSecretHasher};
 
-// The other grants and the token endpoint: requests in, responses out.
+// The endpoints: the whole HTTP request in, the whole response out.
 pub use engine::{
-    ACCESS_TOKEN_TYPE, AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest,
-    DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, MemoryLimiter, NoPasswordGrant,
-    PasswordVerifier, TokenBinding, TokenEndpointResponse, TokenExchangeRequest, TokenHttpRequest,
-    UserCodeLimiter, normalize_user_code,
+    Approval, AuthorizationDecision, AuthorizationRequest, NoPasswordGrant, PasswordVerifier,
+    UserInfoSource,
 };
-pub use form::Form;
+#[doc(inline)]
+pub use http::{Endpoint, HttpRequest, HttpResponse};
+// The device verification page's guessing limit.
+pub use engine::{MemoryLimiter, UserCodeLimiter};
 #[doc(inline)]
 pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
 
@@ -155,10 +167,8 @@ pub use jose::{
     AccessTokenClaims, Algorithm, Audience, JwksOptions, JwtRules, KeyDocument, SigningKey,
     TypeCheck, Validation, VerifyingKey,
 };
-pub use jwks::{
-    JwksFailure, JwksFetchError, JwksFetcher, JwksResponse, JwksSource, JwksSourceBuilder,
-    JwksUpdate, RefreshTrigger,
-};
+#[doc(inline)]
+pub use jwks::{JwksFetchError, JwksFetcher, JwksResponse, JwksSource, JwksSourceBuilder};
 pub use keyset::KeySet;
 pub use verifier::Verifier;
 // Which cryptography library this build uses (see "Cryptography backends" above).
@@ -182,6 +192,23 @@ pub use dpop::DpopError;
 pub use error::{Claim, Error, GrantError, IssueLimit, KeyError, TokenError};
 #[doc(inline)]
 pub use pkce::PkceError;
+
+pub mod grant {
+    //! The grants as calls, for applications that drive them without the endpoint calls (a
+    //! test, a migration, a transport that is not HTTP): the requests and results of
+    //! [`Engine::authorize`](crate::Engine::authorize),
+    //! [`Engine::exchange_code`](crate::Engine::exchange_code), the device flow, token
+    //! exchange and client authentication, and [`TokenBinding`] for the grants that bind
+    //! their tokens. An authorization server on the endpoint calls
+    //! ([`Engine::token_endpoint`](crate::Engine::token_endpoint) and the others) names none
+    //! of this.
+    pub use crate::client_auth::{ClientCredentials, JWT_BEARER_ASSERTION};
+    pub use crate::engine::{
+        ACCESS_TOKEN_TYPE, AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest,
+        DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, TokenBinding, TokenExchangeRequest,
+        normalize_user_code,
+    };
+}
 
 /// Hooks for this crate's benches and fuzz targets. Not part of the API: no stability, no
 /// semver, hidden from the docs.

@@ -2,7 +2,7 @@
 //! the authorization request. For clients and tests; the engine checks PKCE itself.
 //!
 //! A server on the engine passes the challenge and method as strings to
-//! [`AuthorizeRequest::pkce`](crate::AuthorizeRequest::pkce) and the verifier to
+//! [`AuthorizeRequest::pkce`](crate::grant::AuthorizeRequest::pkce) and the verifier to
 //! [`Engine::exchange_code`](crate::Engine::exchange_code), and meets PKCE only as
 //! [`Error::Pkce`] with a [`PkceError`] (re-exported at the crate root). A
 //! client makes its verifier here ([`CodeVerifier::generate`], then

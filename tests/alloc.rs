@@ -173,4 +173,92 @@ fn heap_use_per_family_and_per_verify() {
             "a borrowed HS256 verify of a foreign header must not allocate: {header}"
         );
     }
+
+    // --- Owned verification, pinned ------------------------------------------------------
+    // The claims the application gets back own their strings: one allocation per string
+    // claim present (iss, sub, aud, jti, client_id, scope) and nothing else.
+    assert!(
+        owned <= 6 * N,
+        "an owned HS256 verify made {:.1} allocations, more than its 6 owned strings",
+        owned as f64 / N as f64
+    );
+
+    // --- A verified-token cache hit, pinned ------------------------------------------------
+    let es = KeySet::new(
+        SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .0
+            .with_kid("e"),
+    );
+    let es_token = es.sign_access_token(&claims).unwrap();
+    let cached = es
+        .verifier(Validation::new("https://as", "https://api"))
+        .unwrap()
+        .with_clock(ManualClock::new(NOW))
+        .with_cache(64);
+    cached.verify(&es_token).unwrap();
+    let region = Region::new(GLOBAL);
+    for _ in 0..N {
+        cached.verify(&es_token).unwrap();
+    }
+    let hit = region.change().allocations;
+    let region = Region::new(GLOBAL);
+    for _ in 0..N {
+        cached
+            .verify_borrowed::<App<'_>>(&es_token, &mut buf)
+            .unwrap();
+    }
+    let hit_borrowed = region.change().allocations;
+    eprintln!(
+        "ES256 cache hit: {:.1} allocations per owned verify, {:.1} per borrowed",
+        hit as f64 / N as f64,
+        hit_borrowed as f64 / N as f64
+    );
+    assert!(
+        hit <= 6 * N,
+        "a cache hit made {:.1} allocations: more than the owned claims need",
+        hit as f64 / N as f64
+    );
+    assert_eq!(hit_borrowed, 0, "a borrowed cache hit must not allocate");
+
+    // --- One refresh through MemoryStore, pinned ---------------------------------------------
+    let engine = token_engine::Engine::builder()
+        .issuer("https://as")
+        .audience("https://api")
+        .signing_key(SigningKey::hmac(Algorithm::HS256, &[5; 32]).unwrap())
+        .refresh_secret(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+        .clock(ManualClock::new(NOW))
+        .build(MemoryStore::new())
+        .unwrap();
+    let client = token_engine::Client::new("app").allow_scopes(["read"]);
+    let first = block_on(engine.issue(&client, token_engine::IssueRequest::new("user-1"))).unwrap();
+    let mut rt = first.refresh_token.unwrap().expose_secret().to_owned();
+    // Warm up (lazy statics, the store's table grown).
+    for _ in 0..3 {
+        let r = block_on(engine.refresh(&client, &rt, token_engine::RefreshRequest::default()))
+            .unwrap();
+        rt = r.refresh_token.unwrap().expose_secret().to_owned();
+    }
+    const R: usize = 200;
+    let region = Region::new(GLOBAL);
+    for _ in 0..R {
+        let r = block_on(engine.refresh(&client, &rt, token_engine::RefreshRequest::default()))
+            .unwrap();
+        rt.clear();
+        rt.push_str(r.refresh_token.as_ref().unwrap().expose_secret());
+    }
+    let refresh = region.change().allocations;
+    eprintln!(
+        "refresh through MemoryStore (HS256 access token): {:.1} allocations per refresh",
+        refresh as f64 / R as f64
+    );
+    assert!(
+        refresh <= REFRESH_ALLOCATIONS * R,
+        "a refresh made {:.1} allocations, more than the {REFRESH_ALLOCATIONS} pinned",
+        refresh as f64 / R as f64
+    );
 }
+
+/// Allocations per refresh through `MemoryStore`, pinned where they are now so a regression
+/// fails; issue 26 targets 8.
+const REFRESH_ALLOCATIONS: usize = 20;

@@ -18,10 +18,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::Duration;
 use token_engine::event::{CollectingSink, Event};
+use token_engine::jwks::{JwksFailure, RefreshTrigger};
 use token_engine::{
-    AccessTokenClaims, Algorithm, Error, JwksFailure, JwksFetchError, JwksFetcher, JwksOptions,
-    JwksResponse, JwksSource, JwtRules, KeyError, KeySet, ManualClock, RefreshTrigger, SigningKey,
-    TokenError, Validation,
+    AccessTokenClaims, Algorithm, Error, JwksFetchError, JwksFetcher, JwksOptions, JwksResponse,
+    JwksSource, JwtRules, KeyError, KeySet, ManualClock, SigningKey, TokenError, Validation,
 };
 
 const ISS: &str = "https://auth.example.com";

@@ -1,8 +1,9 @@
-//! A small but real authorization server over the engine: `/authorize` (a login form with demo
-//! users and a consent step), `/token` (every grant through `Engine::token_endpoint_request`,
-//! DPoP included), `/device_authorization` and the device verification page `/device`,
-//! `/introspect`, `/revoke`, `/jwks.json`, RFC 8414 and OpenID Connect discovery metadata, and a
-//! protected `/api/me` that verifies Bearer and DPoP tokens with revocation. Loopback only.
+//! A small but real authorization server over the engine, every endpoint one library call:
+//! `/authorize` (validated by the library, then a login and consent page with demo users),
+//! `/token` (every grant, DPoP included), `/device_authorization` and the device verification
+//! page `/device`, `/introspect`, `/revoke`, `/userinfo`, `/jwks.json`, RFC 8414 and OpenID
+//! Connect discovery metadata, CORS preflights, and a protected `/api/me` that verifies Bearer
+//! and DPoP tokens with revocation. Loopback only.
 //!
 //! `cargo run --example authorization_server` (port 8080, or `PORT`), then open the printed
 //! URLs. The interop tests (`tests/interop.rs`) drive this server with the `oauth2` crate.

@@ -1,34 +1,43 @@
 //! The example authorization server's routes, shared with the interop tests
-//! (`tests/interop.rs` includes this file).
+//! (`tests/interop.rs` includes this file) and the PostgreSQL example.
 //!
-//! Everything token-shaped is the engine's; this file is HTTP, a demo user table, a login
-//! and consent page, and a device verification page.
+//! Every OAuth endpoint is one library call over the whole request; what is left here is the
+//! application: a demo user table, the login and consent page, the device verification
+//! page, their CSRF protection, and the route table.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // an example: setup failures may panic
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+use token_engine::store::{CodeStore, DeviceStore, ReplayStore};
 use token_engine::{
-    Algorithm, AuthorizeRequest, Client, ClientAuthMethod, ClientCredentials, Engine, Error,
-    ErrorResponse, GrantType, MemoryLimiter, NoPasswordGrant, RefreshSecret, SigningKey,
-    TokenHttpRequest, TokenStore,
+    Algorithm, Approval, AuthorizationDecision, AuthorizationRequest, Client, ClientAuthMethod,
+    Endpoint, Engine, Error, GrantType, HttpRequest, HttpResponse, MemoryLimiter, NoPasswordGrant,
+    RefreshSecret, SigningKey, TokenStore, UserInfoSource,
 };
 
-/// The demo users: name, password, subject.
-pub const USERS: [(&str, &str, &str); 2] = [
-    ("alice", "wonderland", "user-alice"),
-    ("bob", "builder", "user-bob"),
+/// The demo users: name, password, subject, display name.
+pub const USERS: [(&str, &str, &str, &str); 2] = [
+    ("alice", "wonderland", "user-alice", "Alice Liddell"),
+    ("bob", "builder", "user-bob", "Bob the Builder"),
 ];
 /// The confidential demo client's secret.
 pub const REPORTS_SECRET: &str = "reports-demo-secret";
+/// The API gateway's secret: it may introspect every token.
+pub const GATEWAY_SECRET: &str = "gateway-demo-secret";
 /// The public web client's redirect URI.
 pub const WEB_REDIRECT: &str = "http://127.0.0.1/callback";
+/// Largest request body read.
+const MAX_BODY: usize = 64 * 1024;
 
 /// Server state: the engine and the client table.
 pub struct AppState<S> {
@@ -50,21 +59,42 @@ pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
         .signing_key(SigningKey::generate(Algorithm::ES256).unwrap().0)
         .refresh_secret(RefreshSecret::from_bytes(&random()[..]).unwrap())
         .client_secret_key(&random()[..])
-        .token_endpoint(format!("{base}/token"))
         .exchange_audience(format!("{base}/billing"))
+        // Where each endpoint is mounted: the metadata is written from this.
+        .authorization_endpoint(format!("{base}/authorize"))
+        .token_endpoint(format!("{base}/token"))
+        .device_authorization_endpoint(
+            format!("{base}/device_authorization"),
+            format!("{base}/device"),
+        )
+        .introspection_endpoint(format!("{base}/introspect"))
+        .revocation_endpoint(format!("{base}/revoke"))
+        .userinfo_endpoint(format!("{base}/userinfo"))
+        .jwks_uri(format!("{base}/jwks.json"))
+        .scopes_supported(["openid", "profile", "orders"])
         .build(store)
         .unwrap();
-    let hash = engine.client_secret_hasher().unwrap().hash(REPORTS_SECRET);
+    let hasher = engine.client_secret_hasher().unwrap();
     let clients = [
         Client::new("web-app")
             .allow_scopes(["openid", "profile", "orders"])
-            .redirect_uri(WEB_REDIRECT),
+            .redirect_uri(WEB_REDIRECT)
+            .redirect_uri(format!("{base}/callback")),
         Client::new("tv")
             .allow_scopes(["profile"])
             .grant_types([GrantType::DeviceCode, GrantType::RefreshToken]),
-        Client::confidential("reports", ClientAuthMethod::SecretBasic(hash))
-            .allow_scopes(["orders", "profile"])
-            .grant_types([GrantType::ClientCredentials, GrantType::TokenExchange]),
+        Client::confidential(
+            "reports",
+            ClientAuthMethod::SecretBasic(hasher.hash(REPORTS_SECRET)),
+        )
+        .allow_scopes(["orders", "profile"])
+        .grant_types([GrantType::ClientCredentials, GrantType::TokenExchange]),
+        Client::confidential(
+            "api-gateway",
+            ClientAuthMethod::SecretBasic(hasher.hash(GATEWAY_SECRET)),
+        )
+        .grant_types([])
+        .introspect_all_tokens(),
     ]
     .into_iter()
     .map(|c| (c.id().to_owned(), c))
@@ -79,23 +109,41 @@ pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
 
 type Shared<S> = State<Arc<AppState<S>>>;
 
-fn no_store(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+/// The request with its body read (bounded), for the library's calls.
+async fn buffered(request: Request) -> Result<axum::http::Request<Bytes>, Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => Ok(axum::http::Request::from_parts(parts, bytes)),
+        Err(_) => Err(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
+    }
 }
 
-fn oauth_error(e: &Error) -> Response {
-    let body = ErrorResponse::from_error(e);
-    let status = StatusCode::from_u16(body.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    no_store((status, Json(body)).into_response())
+/// The library's response, written out unchanged.
+fn respond(r: HttpResponse) -> Response {
+    r.into_http().map(Body::from)
 }
 
-fn user(name: &str, password: &str) -> Option<&'static str> {
+/// One handler shape for the endpoints that are a single library call.
+macro_rules! endpoint {
+    ($request:ident, |$r:ident| $call:expr) => {{
+        let owned = match buffered($request).await {
+            Ok(r) => r,
+            Err(response) => return response,
+        };
+        let $r = HttpRequest::from(&owned);
+        respond($call)
+    }};
+}
+
+fn user(
+    name: &str,
+    password: &str,
+) -> Option<&'static (&'static str, &'static str, &'static str, &'static str)> {
+    // A real application checks a password hash (argon2) in constant time; the demo users
+    // are public anyway.
     USERS
         .iter()
-        .find(|(n, p, _)| *n == name && *p == password)
-        .map(|(_, _, sub)| *sub)
+        .find(|(n, p, _, _)| *n == name && *p == password)
 }
 
 fn escape(s: &str) -> String {
@@ -103,211 +151,212 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
-/// `GET /authorize`: the login and consent page for a valid request.
-async fn authorize_page<S: TokenStore>(
-    State(app): Shared<S>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let client = q.get("client_id").and_then(|id| app.clients.get(id));
-    let Some(client) = client else {
-        return (StatusCode::BAD_REQUEST, "unknown client").into_response();
-    };
-    let redirect_ok = q
-        .get("redirect_uri")
-        .is_none_or(|r| client.redirect_uris().iter().any(|u| u == r));
-    if !redirect_ok {
-        // Never redirect to an unregistered URI: show an error page.
-        return (StatusCode::BAD_REQUEST, "redirect_uri is not registered").into_response();
-    }
-    let hidden: String = q
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    Html(format!(
-        "<!doctype html><title>Sign in</title><h1>Sign in to {client}</h1>\
-         <p>It asks for: {scope}</p>\
-         <form method=\"post\" action=\"/authorize\">{hidden}\
-         <label>User <input name=\"username\"></label> \
-         <label>Password <input name=\"password\" type=\"password\"></label> \
-         <label><input type=\"checkbox\" name=\"consent\" value=\"yes\"> Allow</label> \
-         <button>Continue</button></form>",
-        client = escape(client.id()),
-        scope = escape(q.get("scope").map_or("", String::as_str)),
-    ))
-    .into_response()
+// --- CSRF: a random token in a SameSite=Strict, HttpOnly cookie and in the form ----------
+
+/// A fresh CSRF token and the `Set-Cookie` value that carries it.
+fn csrf_cookie() -> (String, String) {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    // `Secure` too when served over https (this demo listens on http://127.0.0.1).
+    let cookie = format!("csrf={token}; Path=/; HttpOnly; SameSite=Strict");
+    (token, cookie)
 }
 
-/// `POST /authorize`: the login and consent form; on success a redirect with the code.
-async fn authorize_submit<S: TokenStore + token_engine::store::CodeStore>(
-    State(app): Shared<S>,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let get = |k: &str| f.get(k).map(String::as_str);
-    let Some(client) = get("client_id").and_then(|id| app.clients.get(id)) else {
-        return (StatusCode::BAD_REQUEST, "unknown client").into_response();
-    };
-    let redirect = get("redirect_uri").unwrap_or_default();
-    let Some(subject) = user(
-        get("username").unwrap_or_default(),
-        get("password").unwrap_or_default(),
-    ) else {
-        return (StatusCode::UNAUTHORIZED, "wrong user or password").into_response();
-    };
-    if get("consent") != Some("yes") {
-        let url =
-            app.engine
-                .authorization_error_redirect(redirect, &Error::AccessDenied, get("state"));
-        return Redirect::to(&url).into_response();
-    }
-    let mut req = AuthorizeRequest::new(subject);
-    if let Some(v) = get("redirect_uri") {
-        req = req.redirect_uri(v);
-    }
-    if let Some(v) = get("scope") {
-        req = req.scope(v);
-    }
-    if let Some(v) = get("state") {
-        req = req.state(v);
-    }
-    if let Some(v) = get("nonce") {
-        req = req.nonce(v);
-    }
-    if let Some(v) = get("code_challenge") {
-        req = req.pkce(v, get("code_challenge_method"));
-    }
-    match app.engine.authorize(client, req).await {
-        Ok(code) => Redirect::to(&code.redirect_url()).into_response(),
-        Err(e @ Error::InvalidRequest(_)) => {
-            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
-        }
-        Err(e) => Redirect::to(&app.engine.authorization_error_redirect(
-            redirect,
-            &e,
-            get("state"),
-        ))
-        .into_response(),
-    }
-}
-
-/// `POST /token`: every grant through the engine's dispatcher.
-async fn token<
-    S: TokenStore
-        + token_engine::store::CodeStore
-        + token_engine::store::DeviceStore
-        + token_engine::store::ReplayStore,
->(
-    State(app): Shared<S>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    let request = TokenHttpRequest {
-        body: &body,
-        authorization: header(header::AUTHORIZATION.as_str()),
-        dpop: header("dpop"),
-        ..TokenHttpRequest::default()
-    };
-    let r = app
-        .engine
-        .token_endpoint_request(&app.clients, &NoPasswordGrant, &request)
-        .await;
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = no_store((status, r.body).into_response());
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(v) = r
-        .www_authenticate
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
-        h.insert(header::WWW_AUTHENTICATE, v);
-    }
-    if let Some(v) = r.dpop_nonce.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        h.insert("dpop-nonce", v);
-    }
-    response
-}
-
-/// Client authentication for the endpoints beside `/token` (introspection, revocation, the
-/// device authorization endpoint).
-async fn client_of<S: TokenStore + token_engine::store::ReplayStore>(
-    app: &AppState<S>,
+/// A submitted form whose `csrf` field matches the cookie, or the answer refusing it.
+fn csrf_form(
     headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Result<Client, Error> {
-    let credentials = ClientCredentials {
-        authorization: headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-        client_id: form.get("client_id").map(String::as_str),
-        client_secret: form.get("client_secret").map(String::as_str),
-        client_assertion_type: form.get("client_assertion_type").map(String::as_str),
-        client_assertion: form.get("client_assertion").map(String::as_str),
+    body: &[u8],
+) -> Result<HashMap<String, String>, (StatusCode, &'static str)> {
+    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(body) else {
+        return Err((StatusCode::BAD_REQUEST, "malformed form"));
     };
-    app.engine
-        .authenticate_client(&app.clients, &credentials)
-        .await
+    if !csrf_ok(headers, &form) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "the form expired; go back and try again",
+        ));
+    }
+    Ok(form)
 }
 
-/// `POST /device_authorization` (RFC 8628 §3.1).
-async fn device_authorization<
-    S: TokenStore + token_engine::store::DeviceStore + token_engine::store::ReplayStore,
->(
-    State(app): Shared<S>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let client = match client_of(&app, &headers, &f).await {
-        Ok(c) => c,
-        Err(e) => return oauth_error(&e),
+/// Whether the form's `csrf` field equals the `csrf` cookie (constant time).
+fn csrf_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("csrf="))
+        .next();
+    match (cookie, form.get("csrf")) {
+        (Some(c), Some(f)) if !c.is_empty() => bool::from(c.as_bytes().ct_eq(f.as_bytes())),
+        _ => false,
+    }
+}
+
+fn page(title: &str, body: String, cookie: Option<String>) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{title}</title><body>{body}</body></html>"
+    );
+    let mut r = Html(html).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, "no-store".parse().unwrap());
+    // The pages must not be framed (clickjacking of the consent button).
+    h.insert("x-frame-options", "DENY".parse().unwrap());
+    h.insert(
+        "content-security-policy",
+        "default-src 'none'; form-action 'self'; frame-ancestors 'none'"
+            .parse()
+            .unwrap(),
+    );
+    if let Some(c) = cookie {
+        h.insert(header::SET_COOKIE, c.parse().unwrap());
+    }
+    r
+}
+
+// --- The authorization endpoint: the library validates, the application logs in ----------
+
+/// The login and consent page for a validated request. `raw` is the request's original
+/// query (or form), carried in the page and validated again on submission.
+fn login_page(req: &AuthorizationRequest, raw: &str, error: Option<&str>) -> Response {
+    let (token, cookie) = csrf_cookie();
+    let hint = req.login_hint().map(escape).unwrap_or_default();
+    let error = error
+        .map(|e| format!("<p role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    page(
+        "Sign in",
+        format!(
+            "<h1>Sign in to {client}</h1>{error}<p>It asks for: <span id=\"scope\">{scope}</span></p>\
+             <form method=\"post\" action=\"/authorize/decide\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+             <input type=\"hidden\" name=\"request\" value=\"{raw}\">\
+             <label>User <input name=\"username\" id=\"username\" value=\"{hint}\" autocomplete=\"username\"></label> \
+             <label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\"></label> \
+             <button name=\"decision\" value=\"approve\" id=\"approve\">Allow</button> \
+             <button name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>",
+            client = escape(req.client().id()),
+            scope = escape(req.scope()),
+            raw = escape(raw),
+        ),
+        Some(cookie),
+    )
+}
+
+/// `GET` or `POST /authorize`: validate, then show the login and consent page (or send what
+/// the library answered: an error page, or an error redirect to the registered URI).
+async fn authorize<S: CodeStore>(State(app): Shared<S>, request: Request) -> Response {
+    let owned = match buffered(request).await {
+        Ok(r) => r,
+        Err(response) => return response,
     };
-    let page = format!("{}/device", app.base);
+    let request = HttpRequest::from(&owned);
     match app
         .engine
-        .start_device_authorization(&client, f.get("scope").map(String::as_str), &page)
+        .authorization_request(&app.clients, &request)
         .await
     {
-        Ok(start) => no_store(Json(start).into_response()),
-        Err(e) => oauth_error(&e),
+        Ok(req) if req.prompt_none() => {
+            // The demo keeps no login sessions, so it cannot answer without a page.
+            respond(
+                app.engine
+                    .authorization_response(req, AuthorizationDecision::LoginRequired)
+                    .await,
+            )
+        }
+        Ok(req) => {
+            let raw = if owned.method() == "POST" {
+                String::from_utf8_lossy(owned.body()).into_owned()
+            } else {
+                owned.uri().query().unwrap_or_default().to_owned()
+            };
+            login_page(&req, &raw, None)
+        }
+        Err(response) => respond(response),
     }
 }
 
+/// `POST /authorize/decide`: the login and consent form. The original request is validated
+/// again by the library; only then does anything redirect, and only to its registered URI.
+async fn decide<S: CodeStore>(State(app): Shared<S>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match csrf_form(&headers, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
+    };
+    let get = |k: &str| form.get(k).map_or("", String::as_str);
+    let raw = get("request");
+    let req = match app
+        .engine
+        .authorization_request(&app.clients, &HttpRequest::get(raw))
+        .await
+    {
+        Ok(req) => req,
+        Err(response) => return respond(response),
+    };
+    let decision = if get("decision") == "deny" {
+        AuthorizationDecision::Deny
+    } else {
+        match user(get("username"), get("password")) {
+            Some((_, _, subject, _)) => {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                AuthorizationDecision::Approve(Approval::new(*subject).auth_time(now))
+            }
+            None => {
+                let mut r = login_page(&req, raw, Some("Wrong user or password."));
+                *r.status_mut() = StatusCode::UNAUTHORIZED;
+                return r;
+            }
+        }
+    };
+    respond(app.engine.authorization_response(req, decision).await)
+}
+
+// --- The device verification page ---------------------------------------------------------
+
 /// `GET /device`: the verification page.
-async fn device_page(Query(q): Query<HashMap<String, String>>) -> Html<String> {
+async fn device_page(
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let (token, cookie) = csrf_cookie();
     let code = escape(q.get("user_code").map_or("", String::as_str));
-    Html(format!(
-        "<!doctype html><title>Connect a device</title><h1>Connect a device</h1>\
-         <form method=\"post\" action=\"/device\">\
-         <label>Code <input name=\"user_code\" value=\"{code}\"></label> \
-         <label>User <input name=\"username\"></label> \
-         <label>Password <input name=\"password\" type=\"password\"></label> \
-         <button name=\"answer\" value=\"approve\">Allow</button> \
-         <button name=\"answer\" value=\"deny\">Deny</button></form>"
-    ))
+    page(
+        "Connect a device",
+        format!(
+            "<h1>Connect a device</h1><form method=\"post\" action=\"/device\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+             <label>Code <input name=\"user_code\" id=\"user_code\" value=\"{code}\"></label> \
+             <label>User <input name=\"username\" id=\"username\"></label> \
+             <label>Password <input name=\"password\" id=\"password\" type=\"password\"></label> \
+             <button name=\"answer\" value=\"approve\" id=\"approve\">Allow</button> \
+             <button name=\"answer\" value=\"deny\" id=\"deny\">Deny</button></form>"
+        ),
+        Some(cookie),
+    )
 }
 
 /// `POST /device`: the user approves or denies.
-async fn device_submit<S: TokenStore + token_engine::store::DeviceStore>(
+async fn device_submit<S: DeviceStore>(
     State(app): Shared<S>,
-    Form(f): Form<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    let get = |k: &str| f.get(k).map_or("", String::as_str);
-    let Some(subject) = user(get("username"), get("password")) else {
-        return (StatusCode::UNAUTHORIZED, "wrong user or password").into_response();
+    let form = match csrf_form(&headers, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
+    };
+    let get = |k: &str| form.get(k).map_or("", String::as_str);
+    let Some((_, _, subject, _)) = user(get("username"), get("password")) else {
+        return page(
+            "Connect a device",
+            "<p role=\"alert\">Wrong user or password.</p>".into(),
+            None,
+        );
     };
     // A real server keys the limiter by the client's IP; the demo by the account.
     let result = if get("answer") == "deny" {
@@ -320,144 +369,185 @@ async fn device_submit<S: TokenStore + token_engine::store::DeviceStore>(
             .await
     };
     match result {
-        Ok(r) => Html(format!("Done: {} may now continue.", escape(&r.client_id))).into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Ok(r) => page(
+            "Connect a device",
+            format!(
+                "<p id=\"done\">Done: {} may now continue.</p>",
+                escape(&r.client_id)
+            ),
+            None,
+        ),
+        Err(Error::SlowDown) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many attempts; wait a minute",
+        )
+            .into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "unknown or expired code").into_response(),
     }
 }
 
-/// `POST /introspect` (RFC 7662): clients authenticate.
-async fn introspect<S: TokenStore + token_engine::store::ReplayStore>(
-    State(app): Shared<S>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    if let Err(e) = client_of(&app, &headers, &f).await {
-        return oauth_error(&e);
-    }
-    let token = f.get("token").map_or("", String::as_str);
-    match app.engine.introspect(token).await {
-        Ok(r) => no_store(Json(r).into_response()),
-        Err(e) => oauth_error(&e),
-    }
-}
+// --- Every other endpoint: one library call each ------------------------------------------
 
-/// `POST /revoke` (RFC 7009): 200 for every token, including unknown ones.
-async fn revoke<S: TokenStore + token_engine::store::ReplayStore>(
+async fn token<S: CodeStore + DeviceStore + ReplayStore>(
     State(app): Shared<S>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
+    request: Request,
 ) -> Response {
-    let client = match client_of(&app, &headers, &f).await {
-        Ok(c) => c,
-        Err(e) => return oauth_error(&e),
-    };
-    match app
+    endpoint!(request, |r| app
         .engine
-        .revoke(&client, f.get("token").map_or("", String::as_str))
-        .await
-    {
-        Ok(_) => StatusCode::OK.into_response(),
-        Err(e) => oauth_error(&e),
+        .token_endpoint(&app.clients, &NoPasswordGrant, &r)
+        .await)
+}
+
+async fn device_authorization<S: DeviceStore + ReplayStore>(
+    State(app): Shared<S>,
+    request: Request,
+) -> Response {
+    endpoint!(request, |r| app
+        .engine
+        .device_authorization_endpoint(&app.clients, &r)
+        .await)
+}
+
+async fn introspect<S: ReplayStore>(State(app): Shared<S>, request: Request) -> Response {
+    endpoint!(request, |r| app
+        .engine
+        .introspection_endpoint(&app.clients, &r)
+        .await)
+}
+
+async fn revoke<S: ReplayStore>(State(app): Shared<S>, request: Request) -> Response {
+    endpoint!(request, |r| app
+        .engine
+        .revocation_endpoint(&app.clients, &r)
+        .await)
+}
+
+/// The demo users' claims for UserInfo: `name` with the `profile` scope.
+struct Users;
+
+impl UserInfoSource for Users {
+    async fn claims(
+        &self,
+        subject: &str,
+        scopes: &[&str],
+    ) -> Result<Option<Map<String, Value>>, Error> {
+        let Some((_, _, _, name)) = USERS.iter().find(|u| u.2 == subject) else {
+            return Ok(None);
+        };
+        let mut claims = Map::new();
+        if scopes.contains(&"profile") {
+            claims.insert("name".into(), json!(name));
+        }
+        Ok(Some(claims))
     }
 }
 
-/// `GET /jwks.json`.
-async fn jwks<S: TokenStore>(State(app): Shared<S>) -> Response {
-    Json(app.engine.key_set().jwks()).into_response()
+async fn userinfo<S: ReplayStore>(State(app): Shared<S>, request: Request) -> Response {
+    endpoint!(request, |r| app.engine.userinfo_endpoint(&Users, &r).await)
 }
 
-/// RFC 8414 and OpenID Connect Discovery metadata.
-async fn metadata<S: TokenStore>(State(app): Shared<S>) -> Response {
-    let b = &app.base;
-    Json(serde_json::json!({
-        "issuer": b,
-        "authorization_endpoint": format!("{b}/authorize"),
-        "token_endpoint": format!("{b}/token"),
-        "device_authorization_endpoint": format!("{b}/device_authorization"),
-        "introspection_endpoint": format!("{b}/introspect"),
-        "revocation_endpoint": format!("{b}/revoke"),
-        "jwks_uri": format!("{b}/jwks.json"),
-        "response_types_supported": ["code"],
-        "grant_types_supported": [
-            "authorization_code", "refresh_token", "client_credentials",
-            "urn:ietf:params:oauth:grant-type:device_code",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
-        ],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported":
-            ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "RS256", "PS256"],
-        "authorization_response_iss_parameter_supported": true,
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-        "scopes_supported": ["openid", "profile", "orders"],
-    }))
-    .into_response()
+async fn jwks<S: TokenStore>(State(app): Shared<S>, request: Request) -> Response {
+    endpoint!(request, |r| app.engine.jwks_endpoint(&r))
 }
 
-/// `GET /api/me`: a protected resource; Bearer and DPoP tokens, with revocation.
-async fn me<S: TokenStore + token_engine::store::ReplayStore>(
-    State(app): Shared<S>,
-    headers: HeaderMap,
+async fn oauth_metadata<S: TokenStore>(State(app): Shared<S>, request: Request) -> Response {
+    endpoint!(request, |r| app.engine.metadata_endpoint(&r, false))
+}
+
+async fn openid_metadata<S: TokenStore>(State(app): Shared<S>, request: Request) -> Response {
+    endpoint!(request, |r| app.engine.metadata_endpoint(&r, true))
+}
+
+/// CORS preflights for the endpoints a browser application calls from script.
+fn preflight(endpoint: Endpoint) -> impl Fn(Request) -> std::future::Ready<Response> + Clone {
+    move |request: Request| {
+        let (parts, _) = request.into_parts();
+        let owned = axum::http::Request::from_parts(parts, Bytes::new());
+        std::future::ready(respond(endpoint.preflight(&HttpRequest::from(&owned))))
+    }
+}
+
+/// `GET /callback`: stands in for the web client's page that receives the code (a real
+/// client redeems it from its backend with the PKCE verifier). Shows what arrived.
+async fn callback(
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let dpop = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let get = |k: &str| escape(q.get(k).map_or("", String::as_str));
+    let outcome = if q.contains_key("code") {
+        "A code arrived; the client redeems it at /token.".to_owned()
+    } else {
+        format!(
+            "The request ended with <code id=\"error\">{}</code>.",
+            get("error")
+        )
+    };
+    page(
+        "Client callback",
+        format!("<p id=\"outcome\">{outcome}</p>"),
+        None,
+    )
+}
+
+/// `GET /api/me`: a protected resource of this server; Bearer and DPoP, with revocation.
+async fn me<S: ReplayStore>(State(app): Shared<S>, request: Request) -> Response {
+    let owned = match buffered(request).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
     let uri = format!("{}/api/me", app.base);
     match app
         .engine
-        .verify_resource_request(authorization, dpop, "GET", &uri)
+        .resource_request(&HttpRequest::from(&owned), &uri, &[])
         .await
     {
-        Ok(claims) => Json(serde_json::json!({
+        Ok(claims) => Json(json!({
             "sub": claims.sub,
             "scope": claims.scope,
             "client_id": claims.client_id,
         }))
         .into_response(),
-        Err(e) => {
-            let mut r = oauth_error(&e);
-            let status = if matches!(e, Error::Store(_)) {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            *r.status_mut() = status;
-            if let Ok(v) = HeaderValue::from_str(&app.engine.www_authenticate(&e)) {
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
-            r
-        }
+        Err(refusal) => respond(refusal),
     }
 }
 
 /// Every route.
 pub fn router<S>(app: AppState<S>) -> Router
 where
-    S: TokenStore
-        + token_engine::store::CodeStore
-        + token_engine::store::DeviceStore
-        + token_engine::store::ReplayStore
-        + 'static,
+    S: TokenStore + CodeStore + DeviceStore + ReplayStore + 'static,
 {
     Router::new()
+        .route("/authorize", get(authorize::<S>).post(authorize::<S>))
+        .route("/authorize/decide", post(decide::<S>))
         .route(
-            "/authorize",
-            get(authorize_page::<S>).post(authorize_submit::<S>),
+            "/token",
+            post(token::<S>).options(preflight(Endpoint::Token)),
         )
-        .route("/token", post(token::<S>))
         .route("/device_authorization", post(device_authorization::<S>))
         .route("/device", get(device_page).post(device_submit::<S>))
         .route("/introspect", post(introspect::<S>))
-        .route("/revoke", post(revoke::<S>))
-        .route("/jwks.json", get(jwks::<S>))
+        .route(
+            "/revoke",
+            post(revoke::<S>).options(preflight(Endpoint::Revocation)),
+        )
+        .route(
+            "/userinfo",
+            get(userinfo::<S>)
+                .post(userinfo::<S>)
+                .options(preflight(Endpoint::UserInfo)),
+        )
+        .route(
+            "/jwks.json",
+            get(jwks::<S>).options(preflight(Endpoint::Jwks)),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(metadata::<S>),
+            get(oauth_metadata::<S>).options(preflight(Endpoint::Metadata)),
         )
-        .route("/.well-known/openid-configuration", get(metadata::<S>))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_metadata::<S>).options(preflight(Endpoint::Metadata)),
+        )
         .route("/api/me", get(me::<S>))
+        .route("/callback", get(callback))
         .with_state(Arc::new(app))
 }

@@ -1,8 +1,12 @@
 //! The token endpoint (`Engine::token_endpoint`) on arbitrary requests: form bodies,
 //! `Authorization` headers and client assertions, over a `MemoryStore` with a public client,
-//! a `client_secret_basic` client and a `private_key_jwt` client.
+//! a `client_secret_basic` client and a `private_key_jwt` client; and the authorization
+//! endpoint (`Engine::authorization_request`) on arbitrary queries.
 //!
 //! The first byte picks the mode:
+//! - authorize: arbitrary bytes as the authorization request's query: the answer is a
+//!   validated request, a 400 page without `Location`, or a 303 to the registered redirect
+//!   URI, never anywhere else;
 //! - raw: arbitrary bytes as the body (and, split at the first newline, a header);
 //! - assertion: arbitrary bytes as the `client_assertion` of a client-credentials request;
 //! - signed: arbitrary bytes as the claims of an assertion signed with the client's key, so
@@ -21,10 +25,9 @@ use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
 use token_engine::jose::sign_compact;
-use token_engine::{
-    Algorithm, Client, ClientAuthMethod, Engine, Form, GrantType, JWT_BEARER_ASSERTION,
-    ManualClock, MemoryStore, NoPasswordGrant, RefreshSecret, SigningKey,
-};
+use token_engine::{Algorithm, Client, ClientAuthMethod, Engine, GrantType, HttpRequest, ManualClock, MemoryStore, NoPasswordGrant, RefreshSecret, SigningKey};
+use token_engine::grant::{JWT_BEARER_ASSERTION};
+use token_engine::http::{Form};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -92,6 +95,21 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let text = String::from_utf8_lossy(rest);
+    if mode % 4 == 3 {
+        let request = HttpRequest::get(&text);
+        match block_on(f.engine.authorization_request(&f.clients, &request)) {
+            Ok(validated) => assert_eq!(validated.redirect_uri(), "https://app/cb"),
+            Err(r) if r.status() == 303 => {
+                let location = r.header("location").expect("a Location");
+                assert!(location.starts_with("https://app/cb?"), "{location}");
+            }
+            Err(r) => {
+                assert!(matches!(r.status(), 400 | 405 | 503), "{}", r.status());
+                assert!(r.header("location").is_none());
+            }
+        }
+        return;
+    }
     let (body, authorization) = match mode % 3 {
         0 => {
             let (header, body) = text.split_once('\n').unwrap_or(("", &text));
@@ -118,15 +136,15 @@ fuzz_target!(|data: &[u8]| {
             )
         }
     };
-    let r = block_on(f.engine.token_endpoint(
-        &f.clients,
-        &NoPasswordGrant,
-        &body,
-        authorization.as_deref(),
-    ));
-    assert!(matches!(r.status, 200 | 400 | 401 | 500), "{}", r.status);
-    let json: serde_json::Value = serde_json::from_str(&r.body).expect("a JSON body");
-    if r.status == 200 {
+    let mut request = HttpRequest::post(&body)
+        .header("Content-Type", "application/x-www-form-urlencoded");
+    if let Some(a) = authorization.as_deref() {
+        request = request.header("Authorization", a);
+    }
+    let r = block_on(f.engine.token_endpoint(&f.clients, &NoPasswordGrant, &request));
+    assert!(matches!(r.status(), 200 | 400 | 401 | 500), "{}", r.status());
+    let json: serde_json::Value = serde_json::from_str(r.body()).expect("a JSON body");
+    if r.status() == 200 {
         let access = json["access_token"].as_str().expect("an access token");
         f.engine
             .verifier()
@@ -134,7 +152,7 @@ fuzz_target!(|data: &[u8]| {
             .expect("an issued access token verifies");
     } else {
         assert!(json["error"].is_string(), "an OAuth error code");
-        if r.status == 401 {
+        if r.status() == 401 {
             assert_eq!(json["error"], "invalid_client");
         }
     }

@@ -61,6 +61,7 @@ pub struct EngineBuilder {
     exchange_audiences: Vec<String>,
     dpop_rules: DpopRules,
     dpop_nonces: Option<NonceKey>,
+    pub(super) endpoints: super::metadata::Endpoints,
 }
 
 impl core::fmt::Debug for EngineBuilder {
@@ -94,6 +95,7 @@ impl Default for EngineBuilder {
             exchange_audiences: Vec::new(),
             dpop_rules: DpopRules::default(),
             dpop_nonces: None,
+            endpoints: super::metadata::Endpoints::default(),
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -381,6 +383,7 @@ impl EngineBuilder {
                 exchange_verifier,
                 dpop_rules: self.dpop_rules,
                 dpop_nonces: self.dpop_nonces,
+                endpoints: self.endpoints,
                 exchange_audiences: self
                     .audiences
                     .iter()

@@ -1,6 +1,6 @@
-//! The authorization-code grant (RFC 6749 §4.1) with PKCE (RFC 7636): the application's
-//! `/authorize` handler calls [`Engine::authorize`] once the user logged in and consented; the
-//! token endpoint calls [`Engine::exchange_code`].
+//! The authorization-code grant (RFC 6749 §4.1) with PKCE (RFC 7636): codes are minted by
+//! the authorization endpoint ([`Engine::authorization_response`], or [`Engine::authorize`]
+//! without HTTP) and redeemed by the token endpoint ([`Engine::exchange_code`]).
 //!
 //! A code is 256 random bits; the store keeps only its SHA-256 (`CodeStore`), taken atomically
 //! on exchange, so of any number of concurrent exchanges exactly one gets tokens. A code
@@ -19,7 +19,7 @@ use crate::family::{OperationId, RevocationReason};
 use crate::form::encode_component;
 use crate::opaque::FamilyId;
 use crate::pkce::{CodeChallenge, PkceError};
-use crate::response::{ErrorResponse, TokenResponse};
+use crate::response::TokenResponse;
 use crate::store::{CodeRecord, CodeStore};
 
 /// The prefix of every authorization code this crate mints.
@@ -113,15 +113,18 @@ impl AuthorizeRequest {
 
 /// What the code stands for, stored (opaquely) with it.
 #[derive(Serialize, Deserialize)]
-struct CodeGrant {
-    sub: String,
-    redirect_uri: String,
-    redirect_given: bool,
-    scope: String,
-    challenge: Option<CodeChallenge>,
-    nonce: Option<String>,
-    auth_time: i64,
-    tenant: Option<String>,
+pub(super) struct CodeGrant {
+    pub(super) sub: String,
+    pub(super) redirect_uri: String,
+    pub(super) redirect_given: bool,
+    pub(super) scope: String,
+    pub(super) challenge: Option<CodeChallenge>,
+    pub(super) nonce: Option<String>,
+    pub(super) auth_time: i64,
+    pub(super) tenant: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) dpop_jkt: Option<String>,
 }
 
 /// A minted authorization code and where to send the user with it. `Debug` hides the code.
@@ -169,7 +172,7 @@ impl AuthorizationCode {
     }
 }
 
-fn append_query(url: &mut String, params: &[(&str, &str)]) {
+pub(super) fn append_query(url: &mut String, params: &[(&str, &str)]) {
     let mut sep = if url.contains('?') { '&' } else { '?' };
     for (name, value) in params {
         url.push(sep);
@@ -188,45 +191,13 @@ fn spent_key(code: &str) -> [u8; 32] {
     store_key("spent_authorization_code", &[code.as_bytes()])
 }
 
-impl<S> Engine<S> {
-    /// The redirect for an authorization error (RFC 6749 §4.1.2.1): `error`, `state` and
-    /// `iss` on the redirect URI. Only for errors after the client and its redirect URI were
-    /// validated: for an unknown client or a redirect URI that is not registered, show an
-    /// error page and never redirect.
-    #[must_use]
-    pub fn authorization_error_redirect(
-        &self,
-        redirect_uri: &str,
-        error: &Error,
-        state: Option<&str>,
-    ) -> String {
-        let response = ErrorResponse::from_error(error);
-        let code = match error.oauth_code() {
-            // The authorization endpoint's codes (RFC 6749 §4.1.2.1).
-            "invalid_grant" | "invalid_client" | "invalid_token" => "invalid_request",
-            other => other,
-        };
-        let mut url = redirect_uri.to_owned();
-        let mut params = vec![("error", code)];
-        if let Some(d) = response.error_description.as_deref() {
-            params.push(("error_description", d));
-        }
-        if let Some(state) = state {
-            params.push(("state", state));
-        }
-        params.push(("iss", &self.inner.issuer));
-        append_query(&mut url, &params);
-        url
-    }
-}
-
 impl<S: CodeStore> Engine<S> {
     /// Mint an authorization code after the application authenticated the user and the user
-    /// consented. Checks the client may use the grant, the redirect URI (exactly one of the
-    /// client's registered URIs; a client with one may omit it), the scope, and PKCE (`S256`
-    /// required of public clients and, by default, of every client). Errors about the client
-    /// or the redirect URI must be shown to the user, not redirected; the others can be sent
-    /// with [`Engine::authorization_error_redirect`].
+    /// consented, without the HTTP endpoint (tests, migrations, other transports; over HTTP
+    /// use [`Engine::authorization_request`] and [`Engine::authorization_response`], which
+    /// also answer the errors). Checks the client may use the grant, the redirect URI
+    /// (exactly one of the client's registered URIs; a client with one may omit it), the
+    /// scope, and PKCE (`S256` required of public clients and, by default, of every client).
     pub async fn authorize(
         &self,
         client: &Client,
@@ -261,14 +232,27 @@ impl<S: CodeStore> Engine<S> {
         let now = self.now();
         let grant = CodeGrant {
             sub: req.subject,
-            redirect_uri: redirect_uri.clone(),
+            redirect_uri,
             redirect_given: req.redirect_uri.is_some(),
             scope,
             challenge,
             nonce: req.nonce,
             auth_time: req.auth_time.unwrap_or(now),
             tenant: req.tenant,
+            dpop_jkt: None,
         };
+        self.mint_code(client, grant, req.state).await
+    }
+
+    /// Store a new code for `grant` and return it with where to send the user.
+    pub(super) async fn mint_code(
+        &self,
+        client: &Client,
+        grant: CodeGrant,
+        state: Option<String>,
+    ) -> Result<AuthorizationCode, Error> {
+        let now = self.now();
+        let redirect_uri = grant.redirect_uri.clone();
         let payload = serde_json::to_vec(&grant).map_err(|e| Error::Serialize(e.to_string()))?;
         let code = crate::opaque::random_text(AUTHORIZATION_CODE_PREFIX)?;
         let record = CodeRecord {
@@ -287,7 +271,7 @@ impl<S: CodeStore> Engine<S> {
             crate::store::InsertOutcome::Inserted => Ok(AuthorizationCode {
                 code,
                 redirect_uri,
-                state: req.state,
+                state,
                 issuer: self.inner.issuer.clone(),
             }),
             crate::store::InsertOutcome::Exists => Err(Error::Crypto(
@@ -301,26 +285,11 @@ impl<S: CodeStore> Engine<S> {
     /// the authorization request (when it named one), and the `code_verifier` must match its
     /// PKCE challenge (a verifier without a challenge is refused: a PKCE downgrade). The code
     /// is spent whatever the outcome. A code presented again is
-    /// `InvalidGrant(CodeReplayed)` and revokes the session issued from it.
+    /// `InvalidGrant(CodeReplayed)` and revokes the session issued from it. `binding` binds
+    /// the tokens (DPoP, mTLS; `TokenBinding::default()` for none); a code issued for a
+    /// `dpop_jkt` (RFC 9449 §10) needs a proof by that key, or it is
+    /// `InvalidGrant(DpopKeyMismatch)`.
     pub async fn exchange_code(
-        &self,
-        client: &Client,
-        code: &str,
-        redirect_uri: Option<&str>,
-        code_verifier: Option<&str>,
-    ) -> Result<TokenResponse, Error> {
-        self.exchange_code_bound(
-            client,
-            code,
-            redirect_uri,
-            code_verifier,
-            TokenBinding::default(),
-        )
-        .await
-    }
-
-    /// [`Engine::exchange_code`], binding the tokens as `binding` says (DPoP, mTLS).
-    pub async fn exchange_code_bound(
         &self,
         client: &Client,
         code: &str,
@@ -368,6 +337,11 @@ impl<S: CodeStore> Engine<S> {
             }
             (None, None) if client.requires_pkce() => return Err(PkceError::Missing.into()),
             (None, None) => {}
+        }
+        if let Some(jkt) = grant.dpop_jkt.as_deref()
+            && binding.dpop.as_ref().is_none_or(|p| p.jkt() != jkt)
+        {
+            return Err(GrantError::DpopKeyMismatch.into());
         }
         let openid = grant.scope.split(' ').any(|s| s == "openid");
         let mut issue = binding.apply(

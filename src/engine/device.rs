@@ -398,17 +398,9 @@ impl<S: DeviceStore> Engine<S> {
     /// `SlowDown` when polling faster than the interval (which then grows by 5 seconds),
     /// `AccessDenied`, `ExpiredToken`, or the tokens — exactly once, whatever the number of
     /// concurrent polls on any number of instances.
+    /// `binding` binds the tokens (a verified DPoP proof, a client certificate;
+    /// `TokenBinding::default()` for none).
     pub async fn poll_device(
-        &self,
-        client: &Client,
-        device_code: &str,
-    ) -> Result<TokenResponse, Error> {
-        self.poll_device_bound(client, device_code, TokenBinding::default())
-            .await
-    }
-
-    /// [`Engine::poll_device`], binding the tokens as `binding` says (DPoP, mTLS).
-    pub async fn poll_device_bound(
         &self,
         client: &Client,
         device_code: &str,

@@ -45,33 +45,6 @@ impl<S: TokenStore> Engine<S> {
             .as_ref()
             .map(|k| k.current(self.now()))
     }
-
-    /// The `WWW-Authenticate` value for a resource request refused with `error` (RFC 6750 §3,
-    /// RFC 9449 §7.1): a `DPoP` challenge with the accepted algorithms (and the error when it
-    /// is a DPoP or token error), beside a `Bearer` one.
-    #[must_use]
-    pub fn www_authenticate(&self, error: &Error) -> String {
-        let algs: Vec<&str> = self
-            .inner
-            .dpop_rules
-            .algorithms
-            .iter()
-            .map(|a| a.name())
-            .collect();
-        let code = error.oauth_code();
-        let known = matches!(
-            code,
-            "invalid_token" | "invalid_dpop_proof" | "use_dpop_nonce"
-        );
-        if known {
-            format!(
-                "DPoP error=\"{code}\", algs=\"{}\", Bearer error=\"invalid_token\"",
-                algs.join(" ")
-            )
-        } else {
-            format!("DPoP algs=\"{}\", Bearer", algs.join(" "))
-        }
-    }
 }
 
 impl<S: ReplayStore> Engine<S> {
@@ -133,8 +106,10 @@ impl<S: ReplayStore> Engine<S> {
     /// method and the full URI. A DPoP-bound token needs the `DPoP` scheme and a proof by its
     /// key with `ath`; a bound token sent as `Bearer`, or an unbound one as `DPoP`, is refused.
     /// The token is verified with revocation; the proof's `jti` is recorded. Refusals are
-    /// `invalid_token` or `invalid_dpop_proof`; answer them with
-    /// [`Engine::www_authenticate`].
+    /// `invalid_token` or `invalid_dpop_proof`. The caller passes single header values, so a
+    /// request with two `DPoP` (or `Authorization`) fields must be refused before this call
+    /// (RFC 9449 §4.3): [`Engine::resource_request`] does the same over the whole HTTP
+    /// request, refuses repeated fields, and answers refusals with their challenges.
     ///
     /// The claims come with no application claims; [`Engine::verify_resource_request_as`]
     /// returns them as the application's type.

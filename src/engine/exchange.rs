@@ -57,17 +57,9 @@ impl<S: TokenStore> Engine<S> {
     /// subject, session (`sid`, so signing the session out ends it too), tenant and policy
     /// version, names `client` as `client_id` and in `act`, and expires no later than the
     /// subject token. No refresh token.
+    /// `binding` binds the tokens (a verified DPoP proof, a client certificate;
+    /// `TokenBinding::default()` for none).
     pub async fn exchange_token(
-        &self,
-        client: &Client,
-        req: TokenExchangeRequest<'_>,
-    ) -> Result<TokenResponse, Error> {
-        self.exchange_token_bound(client, req, TokenBinding::default())
-            .await
-    }
-
-    /// [`Engine::exchange_token`], binding the new token as `binding` says (DPoP, mTLS).
-    pub async fn exchange_token_bound(
         &self,
         client: &Client,
         req: TokenExchangeRequest<'_>,

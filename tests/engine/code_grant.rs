@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use time::Duration;
 use token_engine::event::Event;
+use token_engine::grant::AuthorizeRequest;
 use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    AuthorizeRequest, Client, ClientAuthMethod, Error, GrantError, GrantType, PkceError,
-    RefreshRequest, RevocationReason, TokenError,
+    Client, ClientAuthMethod, Error, GrantError, GrantType, PkceError, RefreshRequest,
+    RevocationReason, TokenError,
 };
 
 use crate::common::*;
@@ -63,6 +64,7 @@ async fn code_with_pkce_gives_tokens_once() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap();
@@ -89,6 +91,7 @@ async fn a_replayed_code_is_invalid_grant_and_revokes_the_session_it_issued() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
     };
     let tokens = exchange().await.unwrap();
@@ -149,6 +152,7 @@ async fn a_wrong_or_missing_verifier_is_refused() {
             code.expose_code(),
             Some(REDIRECT),
             Some(other.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap_err();
@@ -162,6 +166,7 @@ async fn a_wrong_or_missing_verifier_is_refused() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap_err();
@@ -177,7 +182,13 @@ async fn a_wrong_or_missing_verifier_is_refused() {
         .unwrap();
     let e = h
         .engine
-        .exchange_code(&spa(), code.expose_code(), Some(REDIRECT), None)
+        .exchange_code(
+            &spa(),
+            code.expose_code(),
+            Some(REDIRECT),
+            None,
+            Default::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.oauth_code(), "invalid_request", "{e:?}");
@@ -188,7 +199,13 @@ async fn a_wrong_or_missing_verifier_is_refused() {
         .unwrap();
     let e = h
         .engine
-        .exchange_code(&spa(), code.expose_code(), Some(REDIRECT), Some("short"))
+        .exchange_code(
+            &spa(),
+            code.expose_code(),
+            Some(REDIRECT),
+            Some("short"),
+            Default::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Pkce(PkceError::Length)), "{e:?}");
@@ -233,6 +250,7 @@ async fn a_public_client_without_pkce_and_plain_pkce_are_refused() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap();
@@ -258,6 +276,7 @@ async fn a_verifier_without_a_challenge_is_a_downgrade_and_refused() {
             code.expose_code(),
             None,
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap_err();
@@ -269,7 +288,7 @@ async fn a_verifier_without_a_challenge_is_a_downgrade_and_refused() {
         .await
         .unwrap();
     h.engine
-        .exchange_code(&legacy, code.expose_code(), None, None)
+        .exchange_code(&legacy, code.expose_code(), None, None, Default::default())
         .await
         .unwrap();
 }
@@ -315,6 +334,7 @@ async fn redirect_uris_match_exactly() {
                 code.expose_code(),
                 given,
                 Some(verifier.expose_secret()),
+                Default::default(),
             )
             .await
             .unwrap_err();
@@ -342,6 +362,7 @@ async fn an_expired_code_and_another_clients_code_are_invalid_grant() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap_err();
@@ -362,6 +383,7 @@ async fn an_expired_code_and_another_clients_code_are_invalid_grant() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap_err();
@@ -380,6 +402,7 @@ async fn an_expired_code_and_another_clients_code_are_invalid_grant() {
                 code.expose_code(),
                 Some(REDIRECT),
                 Some(verifier.expose_secret()),
+                Default::default()
             )
             .await
             .is_err()
@@ -391,7 +414,8 @@ async fn an_expired_code_and_another_clients_code_are_invalid_grant() {
                     &spa(),
                     garbage,
                     Some(REDIRECT),
-                    Some(verifier.expose_secret())
+                    Some(verifier.expose_secret()),
+                    Default::default()
                 )
                 .await,
             Err(Error::InvalidGrant(GrantError::InvalidCode))
@@ -411,30 +435,6 @@ async fn a_client_not_registered_for_the_grant_is_unauthorized() {
         .unwrap_err();
     assert!(matches!(e, Error::UnauthorizedClient), "{e:?}");
     assert_eq!(e.oauth_code(), "unauthorized_client");
-}
-
-#[tokio::test]
-async fn the_error_redirect_carries_error_state_and_iss() {
-    let h = Harness::new();
-    let url = h.engine.authorization_error_redirect(
-        REDIRECT,
-        &Error::Pkce(PkceError::Missing),
-        Some("st ate"),
-    );
-    assert!(url.starts_with("https://app.example/cb?error=invalid_request&error_description="));
-    assert!(
-        url.ends_with("&state=st%20ate&iss=https%3A%2F%2Fauth.example.com"),
-        "{url}"
-    );
-    let url = h.engine.authorization_error_redirect(
-        "https://a.example/cb?x=1",
-        &Error::AccessDenied,
-        None,
-    );
-    assert!(
-        url.starts_with("https://a.example/cb?x=1&error=access_denied&"),
-        "{url}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -464,6 +464,7 @@ async fn sixty_four_concurrent_exchanges_of_one_code_yield_tokens_once() {
                         &code,
                         Some(REDIRECT),
                         Some(verifier.expose_secret()),
+                        Default::default(),
                     )
                     .await
             })

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
 use serde::Deserialize;
 use time::Duration;
 use token_engine::event::{CollectingSink, Event};
@@ -240,4 +241,75 @@ pub fn tampered_jwt(token: &str) -> String {
     let first = sig.remove(0);
     sig.insert(0, if first == 'A' { 'B' } else { 'A' });
     format!("{head}.{sig}")
+}
+
+/// A token-endpoint style request: `POST` with a form body (and its content type) and, when
+/// given, an `Authorization` header.
+pub fn form_post<'a>(
+    body: &'a str,
+    authorization: Option<&'a str>,
+) -> token_engine::HttpRequest<'a> {
+    let r = token_engine::HttpRequest::post(body)
+        .header("Content-Type", "application/x-www-form-urlencoded");
+    match authorization {
+        Some(a) => r.header("Authorization", a),
+        None => r,
+    }
+}
+
+/// The resource the DPoP tests call.
+pub const API: &str = "https://api.example.com/orders";
+
+/// A client's DPoP key pair and its public JWK.
+pub struct Holder {
+    pub key: SigningKey,
+    pub jwk: serde_json::Value,
+}
+
+pub fn holder(alg: Algorithm) -> Holder {
+    let key = SigningKey::generate(alg).unwrap().0;
+    let jwk = serde_json::to_value(key.verifying_key().to_jwk().unwrap()).unwrap();
+    Holder { key, jwk }
+}
+
+pub fn b64(v: &serde_json::Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+pub fn sign(key: &SigningKey, header: &serde_json::Value, payload: &serde_json::Value) -> String {
+    let input = format!("{}.{}", b64(header), b64(payload));
+    let sig = key.sign(input.as_bytes()).unwrap();
+    format!(
+        "{input}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig)
+    )
+}
+
+impl Holder {
+    pub fn header(&self) -> serde_json::Value {
+        serde_json::json!({"typ": "dpop+jwt", "alg": self.key.alg().name(), "jwk": self.jwk})
+    }
+
+    pub fn claims(&self, htm: &str, htu: &str, iat: i64, jti: &str) -> serde_json::Value {
+        serde_json::json!({"jti": jti, "htm": htm, "htu": htu, "iat": iat})
+    }
+
+    pub fn proof(&self, htm: &str, htu: &str, iat: i64, jti: &str) -> String {
+        sign(&self.key, &self.header(), &self.claims(htm, htu, iat, jti))
+    }
+
+    pub fn resource_proof(&self, access_token: &str, jti: &str) -> String {
+        self.proof_for("GET", API, access_token, jti)
+    }
+
+    /// A proof for a request to a resource at `htu` with `access_token`.
+    pub fn proof_for(&self, htm: &str, htu: &str, access_token: &str, jti: &str) -> String {
+        let mut c = self.claims(htm, htu, NOW, jti);
+        c["ath"] = token_engine::dpop::access_token_hash(access_token).into();
+        sign(&self.key, &self.header(), &c)
+    }
+
+    pub fn jkt(&self) -> String {
+        self.key.verifying_key().thumbprint().unwrap()
+    }
 }

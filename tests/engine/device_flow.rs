@@ -50,7 +50,7 @@ async fn start_approve_poll_gives_tokens_once() {
 
     let e = h
         .engine
-        .poll_device(&tv(), &start.device_code)
+        .poll_device(&tv(), &start.device_code, Default::default())
         .await
         .unwrap_err();
     assert!(matches!(e, Error::AuthorizationPending), "{e:?}");
@@ -74,7 +74,7 @@ async fn start_approve_poll_gives_tokens_once() {
     h.advance(Duration::seconds(5));
     let tokens = h
         .engine
-        .poll_device(&tv(), &start.device_code)
+        .poll_device(&tv(), &start.device_code, Default::default())
         .await
         .unwrap();
     assert_eq!(tokens.scope.as_deref(), Some("play"));
@@ -88,7 +88,7 @@ async fn start_approve_poll_gives_tokens_once() {
     h.advance(Duration::seconds(5));
     let e = h
         .engine
-        .poll_device(&tv(), &start.device_code)
+        .poll_device(&tv(), &start.device_code, Default::default())
         .await
         .unwrap_err();
     assert!(
@@ -113,7 +113,10 @@ async fn polling_too_fast_slows_down_by_five_seconds() {
         .await
         .unwrap();
     let device = tv();
-    let poll = || h.engine.poll_device(&device, &start.device_code);
+    let poll = || {
+        h.engine
+            .poll_device(&device, &start.device_code, Default::default())
+    };
     assert!(matches!(poll().await, Err(Error::AuthorizationPending)));
     h.advance(Duration::seconds(1));
     let e = poll().await.unwrap_err();
@@ -141,7 +144,7 @@ async fn denied_expired_foreign_and_unregistered() {
         .unwrap();
     let e = h
         .engine
-        .poll_device(&tv(), &start.device_code)
+        .poll_device(&tv(), &start.device_code, Default::default())
         .await
         .unwrap_err();
     assert!(matches!(e, Error::AccessDenied), "{e:?}");
@@ -155,7 +158,7 @@ async fn denied_expired_foreign_and_unregistered() {
     let thief = Client::new("other-tv").grant_types([GrantType::DeviceCode]);
     let e = h
         .engine
-        .poll_device(&thief, &start.device_code)
+        .poll_device(&thief, &start.device_code, Default::default())
         .await
         .unwrap_err();
     assert!(
@@ -168,7 +171,7 @@ async fn denied_expired_foreign_and_unregistered() {
     h.advance(Duration::seconds(600));
     let e = h
         .engine
-        .poll_device(&tv(), &start.device_code)
+        .poll_device(&tv(), &start.device_code, Default::default())
         .await
         .unwrap_err();
     assert!(matches!(e, Error::ExpiredToken), "{e:?}");
@@ -187,7 +190,12 @@ async fn denied_expired_foreign_and_unregistered() {
         .unwrap_err();
     assert!(matches!(e, Error::UnauthorizedClient), "{e:?}");
     for garbage in ["", "dc_", "nope", &"dc_x".repeat(100)] {
-        assert!(h.engine.poll_device(&tv(), garbage).await.is_err());
+        assert!(
+            h.engine
+                .poll_device(&tv(), garbage, Default::default())
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -259,7 +267,9 @@ async fn sixty_four_concurrent_polls_on_two_instances_yield_tokens_once() {
             );
             tokio::spawn(async move {
                 barrier.wait().await;
-                engines[i % 2].poll_device(&tv(), &code).await
+                engines[i % 2]
+                    .poll_device(&tv(), &code, Default::default())
+                    .await
             })
         })
         .collect();
@@ -289,11 +299,11 @@ async fn the_device_grant_through_the_token_endpoint() {
     );
     let r = h
         .engine
-        .token_endpoint(&clients, &NoPasswordGrant, &body, None)
+        .token_endpoint(&clients, &NoPasswordGrant, &form_post(&body, None))
         .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status(), 400);
     assert_eq!(
-        r.body,
+        r.body(),
         r#"{"error":"authorization_pending","error_description":"The user has not yet completed the authorization."}"#
     );
     h.engine
@@ -303,9 +313,9 @@ async fn the_device_grant_through_the_token_endpoint() {
     h.advance(Duration::seconds(5));
     let r = h
         .engine
-        .token_endpoint(&clients, &NoPasswordGrant, &body, None)
+        .token_endpoint(&clients, &NoPasswordGrant, &form_post(&body, None))
         .await;
-    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.status(), 200, "{r:?}");
 }
 
 /// A limiter whose backend is down.

@@ -3,11 +3,11 @@
 //! other.
 
 use time::Duration;
+use token_engine::grant::{ACCESS_TOKEN_TYPE, AuthorizeRequest, TokenExchangeRequest};
 use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    ACCESS_TOKEN_TYPE, AuthorizeRequest, Client, ClientAuthMethod, Error, GrantError, GrantType,
-    IdTokenExpectations, NoPasswordGrant, TokenError, TokenExchangeRequest, Validation,
-    verify_id_token,
+    Client, ClientAuthMethod, Error, GrantError, GrantType, IdTokenExpectations, NoPasswordGrant,
+    TokenError, Validation, verify_id_token,
 };
 
 use crate::code_grant::{REDIRECT, spa};
@@ -43,7 +43,11 @@ async fn a_service_exchanges_a_users_token_for_another_audience() {
     let login = h.login().await;
     let r = h
         .engine
-        .exchange_token(&service("svc-a"), request(&login.access_token))
+        .exchange_token(
+            &service("svc-a"),
+            request(&login.access_token),
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(r.issued_token_type.as_deref(), Some(ACCESS_TOKEN_TYPE));
@@ -80,6 +84,7 @@ async fn a_service_exchanges_a_users_token_for_another_audience() {
                 audience: None,
                 ..request(&r.access_token)
             },
+            Default::default(),
         )
         .await
         .unwrap();
@@ -96,7 +101,11 @@ async fn a_service_exchanges_a_users_token_for_another_audience() {
     h.engine.sign_out_everywhere(SUBJECT).await.unwrap();
     assert!(matches!(
         h.engine
-            .exchange_token(&service("svc-a"), request(&r.access_token))
+            .exchange_token(
+                &service("svc-a"),
+                request(&r.access_token),
+                Default::default()
+            )
             .await,
         Err(Error::InvalidGrant(GrantError::InvalidSubject))
     ));
@@ -116,14 +125,20 @@ async fn exchange_refusals() {
         ..request(&login.access_token)
     };
     assert!(matches!(
-        h.engine.exchange_token(&svc, widen).await,
+        h.engine
+            .exchange_token(&svc, widen, Default::default())
+            .await,
         Err(Error::InvalidScope)
     ));
     let elsewhere = TokenExchangeRequest {
         audience: Some("https://evil.example"),
         ..request(&login.access_token)
     };
-    let e = h.engine.exchange_token(&svc, elsewhere).await.unwrap_err();
+    let e = h
+        .engine
+        .exchange_token(&svc, elsewhere, Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidTarget), "{e:?}");
     assert_eq!(e.oauth_code(), "invalid_target");
     let wrong_type = TokenExchangeRequest {
@@ -132,7 +147,7 @@ async fn exchange_refusals() {
     };
     assert_eq!(
         h.engine
-            .exchange_token(&svc, wrong_type)
+            .exchange_token(&svc, wrong_type, Default::default())
             .await
             .unwrap_err()
             .oauth_code(),
@@ -140,7 +155,7 @@ async fn exchange_refusals() {
     );
     assert!(matches!(
         h.engine
-            .exchange_token(&client(), request(&login.access_token))
+            .exchange_token(&client(), request(&login.access_token), Default::default())
             .await,
         Err(Error::UnauthorizedClient)
     ));
@@ -148,7 +163,9 @@ async fn exchange_refusals() {
     let foreign = Harness::new().login().await.access_token;
     for bad in [foreign, tampered_jwt(&login.access_token), "garbage".into()] {
         assert!(matches!(
-            h.engine.exchange_token(&svc, request(&bad)).await,
+            h.engine
+                .exchange_token(&svc, request(&bad), Default::default())
+                .await,
             Err(Error::InvalidGrant(GrantError::InvalidSubject))
         ));
     }
@@ -156,14 +173,14 @@ async fn exchange_refusals() {
     h.advance(Duration::seconds(ACCESS_TTL - 100));
     let r = h
         .engine
-        .exchange_token(&svc, request(&login.access_token))
+        .exchange_token(&svc, request(&login.access_token), Default::default())
         .await
         .unwrap();
     assert_eq!(r.expires_in, 100);
     h.advance(Duration::seconds(100 + LEEWAY));
     assert!(matches!(
         h.engine
-            .exchange_token(&svc, request(&login.access_token))
+            .exchange_token(&svc, request(&login.access_token), Default::default())
             .await,
         Err(Error::InvalidGrant(GrantError::InvalidSubject))
     ));
@@ -185,10 +202,10 @@ async fn token_exchange_through_the_endpoint() {
     );
     let r = h
         .engine
-        .token_endpoint(&clients, &NoPasswordGrant, &body, None)
+        .token_endpoint(&clients, &NoPasswordGrant, &form_post(&body, None))
         .await;
-    assert_eq!(r.status, 200, "{r:?}");
-    let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(r.status(), 200, "{r:?}");
+    let json: serde_json::Value = serde_json::from_str(r.body()).unwrap();
     assert_eq!(json["issued_token_type"], ACCESS_TOKEN_TYPE);
     assert_eq!(json["token_type"], "Bearer");
 }
@@ -218,6 +235,7 @@ async fn the_code_grant_with_openid_issues_an_id_token_the_client_verifies() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap();
@@ -309,6 +327,7 @@ async fn no_openid_no_id_token() {
             code.expose_code(),
             Some(REDIRECT),
             Some(verifier.expose_secret()),
+            Default::default(),
         )
         .await
         .unwrap();

@@ -15,6 +15,7 @@ mod code_grant;
 mod common;
 mod config;
 mod device_flow;
+mod endpoints;
 mod events;
 mod exchange_and_id;
 mod expiry;

@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
+use token_engine::grant::TokenExchangeRequest;
 use token_engine::{
-    Algorithm, Client, Engine, Error, ErrorResponse, IssueRequest, MemoryStore, RefreshRequest,
-    RefreshToken, SigningKey, TokenExchangeRequest, TokenHttpRequest, TokenResponse, TokenType,
+    Algorithm, Client, Engine, Error, ErrorResponse, HttpRequest, IssueRequest, MemoryStore,
+    RefreshRequest, RefreshToken, SigningKey, TokenResponse, TokenType,
 };
 
 use crate::common::*;
@@ -148,15 +149,15 @@ async fn token_response_debug_shows_neither_token() {
 
 #[test]
 fn request_debug_shows_no_secret() {
-    let http = TokenHttpRequest {
-        body: "grant_type=refresh_token&refresh_token=rt-SECRET&client_secret=cs-SECRET",
-        authorization: Some("Basic YXBwOmNzLVNFQ1JFVA=="),
-        dpop: Some("eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.PROOF"),
-        client_cert_sha256: Some([7; 32]),
-    };
+    let http = HttpRequest::post(
+        "grant_type=refresh_token&refresh_token=rt-SECRET&client_secret=cs-SECRET",
+    )
+    .header("Authorization", "Basic YXBwOmNzLVNFQ1JFVA==")
+    .header("DPoP", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.PROOF")
+    .client_cert_sha256([7; 32]);
     assert_eq!(
         format!("{http:?}"),
-        r#"TokenHttpRequest { body: "[redacted]", authorization: Some("[redacted]"), dpop: Some("[redacted]"), .. }"#
+        r#"HttpRequest { method: "POST", query_len: 0, body_len: 72, headers: ["Authorization", "DPoP"], .. }"#
     );
     let exchange = TokenExchangeRequest {
         subject_token: "eyJhbGciOiJFUzI1NiJ9.e30.SUBJECT",

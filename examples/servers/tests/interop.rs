@@ -68,6 +68,65 @@ impl Running {
     }
 }
 
+/// The value of a hidden field of a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap() + marker.len();
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// What a user agent does on the login and consent page: open it (keeping the CSRF cookie),
+/// fill in the form and submit it. Returns the answer (a redirect, or a page).
+async fn login(
+    r: &Running,
+    auth_url: &str,
+    user: &str,
+    password: &str,
+    decision: &str,
+) -> reqwest::Response {
+    let page = r.http.get(auth_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<form"));
+    r.http
+        .post(r.url("/authorize/decide"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("request", hidden(&html, "request").as_str()),
+            ("username", user),
+            ("password", password),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `code` of the redirect that answered the login form.
+fn code_of(redirect: &reqwest::Response) -> String {
+    let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
 /// The application's view: the token endpoint's JSON.
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap()
@@ -112,24 +171,8 @@ async fn authorization_code_with_pkce_refresh_reuse_and_revocation() {
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge)
         .url();
-    // The user agent opens the page ...
-    let page = r.http.get(auth_url.as_str()).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("<form"));
-    // ... and submits the login and consent form (the page's hidden fields are the query).
-    let mut form: Vec<(String, String)> = auth_url.query_pairs().into_owned().collect();
-    form.extend([
-        ("username".into(), "alice".into()),
-        ("password".into(), "wonderland".into()),
-        ("consent".into(), "yes".into()),
-    ]);
-    let redirect = r
-        .http
-        .post(r.url("/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    // The user agent opens the page and submits the login and consent form.
+    let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
     assert!(redirect.status().is_redirection(), "{}", redirect.status());
     let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
     let params: HashMap<String, String> = location.query_pairs().into_owned().collect();
@@ -193,26 +236,8 @@ async fn authorization_code_with_pkce_refresh_reuse_and_revocation() {
         .authorize_url(CsrfToken::new_random)
         .set_pkce_challenge(challenge)
         .url();
-    let mut form: Vec<(String, String)> = auth_url.query_pairs().into_owned().collect();
-    form.extend([
-        ("username".into(), "bob".into()),
-        ("password".into(), "builder".into()),
-        ("consent".into(), "yes".into()),
-    ]);
-    let redirect = r
-        .http
-        .post(r.url("/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let location = reqwest::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let redirect = login(&r, auth_url.as_str(), "bob", "builder", "approve").await;
+    let code = code_of(&redirect);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
@@ -374,11 +399,12 @@ async fn client_credentials_introspection_exchange_and_dpop() {
     assert_eq!(me.status(), 200);
     let me = r.http.get(&api).bearer_auth(&bound).send().await.unwrap();
     assert_eq!(me.status(), 401, "a DPoP-bound token is not a bearer token");
+    // The error on the scheme it used, and the DPoP challenge with the algorithms.
+    let challenge = me.headers()["www-authenticate"].to_str().unwrap();
     assert!(
-        me.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("DPoP")
+        challenge.starts_with("Bearer error=\"invalid_token\"")
+            && challenge.contains("DPoP algs=\"ES256"),
+        "{challenge}"
     );
 }
 
@@ -414,19 +440,41 @@ async fn the_device_flow_pending_then_success() {
         (status, json(&body)["error"].as_str()),
         (400, Some("authorization_pending"))
     );
-    // The user approves on the verification page.
-    let (status, _) = r
-        .post_form(
-            "/device",
-            &[
-                ("user_code", &user_code),
-                ("username", "alice"),
-                ("password", "wonderland"),
-                ("answer", "approve"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    // The user approves on the verification page (its form carries a CSRF token).
+    let page = r.http.get(r.url("/device")).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("user_code", user_code.clone()),
+        ("username", "alice".into()),
+        ("password", "wonderland".into()),
+        ("answer", "approve".into()),
+    ];
+    // Without the cookie (a cross-site form post): refused.
+    let forged = r
+        .http
+        .post(r.url("/device"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let approved = r
+        .http
+        .post(r.url("/device"))
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
     // The device's library polls at the interval and gets the tokens.
     let tokens = client
         .exchange_device_access_token(&details)
@@ -466,4 +514,246 @@ async fn metadata_describes_the_endpoints() {
             serde_json::json!(["S256"])
         );
     }
+}
+
+/// The `oauth2` client's authorization URL, with the test's tweaks to its query.
+fn web_client(
+    r: &Running,
+) -> oauth2::basic::BasicClient<
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+> {
+    BasicClient::new(ClientId::new("web-app".into()))
+        .set_auth_uri(AuthUrl::new(r.url("/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(r.url("/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(server::WEB_REDIRECT.into()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_endpoint_errors_never_redirect_to_an_unvalidated_uri() {
+    let r = start().await;
+    let client = web_client(&r);
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let (good, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .url();
+    let with = |from: &str, to: &str| good.as_str().replace(from, to);
+    let page_only = [
+        // An unregistered redirect URI: a page, never a redirect (RFC 6749 §4.1.2.1).
+        with("127.0.0.1%2Fcallback", "evil.example%2Fcallback"),
+        with("client_id=web-app", "client_id=nobody"),
+        format!("{good}&redirect_uri=http%3A%2F%2Fevil.example%2F"),
+    ];
+    for url in page_only {
+        let resp = r.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{url}");
+        assert!(resp.headers().get("location").is_none(), "{url}");
+    }
+    // `response_type=token` and a repeated parameter go back to the registered URI.
+    for (url, code) in [
+        (
+            with("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            format!("{good}&code_challenge_method=S256"),
+            "invalid_request",
+        ),
+        (
+            with("scope=", "x=").replace("response_type=code&", ""),
+            "invalid_request",
+        ),
+    ] {
+        let resp = r.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 303, "{url}");
+        let location = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(
+            location.as_str().starts_with(server::WEB_REDIRECT),
+            "{location}"
+        );
+        let p: HashMap<String, String> = location.query_pairs().into_owned().collect();
+        assert_eq!(p["error"], code, "{url}");
+        assert_eq!(p["state"], *csrf.secret());
+        assert_eq!(p["iss"], r.base);
+    }
+    // Declining consent: access_denied to the registered URI, with state and iss.
+    let denied = login(&r, good.as_str(), "alice", "", "deny").await;
+    assert_eq!(denied.status(), 303);
+    let location = reqwest::Url::parse(denied.headers()["location"].to_str().unwrap()).unwrap();
+    let p: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(p["error"], "access_denied");
+    assert_eq!(p["iss"], r.base);
+    // A wrong password: the page again, no redirect.
+    let wrong = login(&r, good.as_str(), "alice", "nope", "approve").await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("location").is_none());
+    // The consent form without its CSRF cookie (a cross-site post): refused.
+    let forged = r
+        .http
+        .post(r.url("/authorize/decide"))
+        .form(&[
+            ("csrf", "x"),
+            ("request", good.query().unwrap()),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    // prompt=none: the demo has no sessions, so login_required.
+    let none = r
+        .http
+        .get(format!("{good}&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    let location = reqwest::Url::parse(none.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(
+        location
+            .query_pairs()
+            .any(|(k, v)| k == "error" && v == "login_required")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_needs_an_authenticated_caller_and_userinfo_answers() {
+    let r = start().await;
+    let client = web_client(&r);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("openid".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+    let code = code_of(&redirect);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&reqwest::Client::new())
+        .await
+        .unwrap();
+    let access = tokens.access_token().secret().clone();
+    // RFC 7662 §2.1: a public client id alone does not authenticate; nothing leaks.
+    let (status, body) = r
+        .post_form(
+            "/introspect",
+            &[("client_id", "web-app"), ("token", &access)],
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains("user-alice"));
+    // A confidential client sees only its own tokens (§4); the gateway sees every one.
+    let reports = reports(&r);
+    let info = reports
+        .introspect(&AccessToken::new(access.clone()))
+        .request_async(&reqwest::Client::new())
+        .await
+        .unwrap();
+    assert!(!info.active());
+    let gateway = BasicClient::new(ClientId::new("api-gateway".into()))
+        .set_client_secret(ClientSecret::new(server::GATEWAY_SECRET.into()))
+        .set_introspection_url(IntrospectionUrl::new(r.url("/introspect")).unwrap());
+    let info = gateway
+        .introspect(&AccessToken::new(access.clone()))
+        .request_async(&reqwest::Client::new())
+        .await
+        .unwrap();
+    assert!(info.active());
+    assert_eq!(info.sub(), Some("user-alice"));
+    // UserInfo: sub and the profile claims; without a token, a challenge with no error code.
+    let me = r
+        .http
+        .get(r.url("/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me = json(&me.text().await.unwrap());
+    assert_eq!(
+        me,
+        serde_json::json!({"sub": "user-alice", "name": "Alice Liddell"})
+    );
+    let anonymous = r.http.get(r.url("/userinfo")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "{challenge}"
+    );
+    // Two DPoP headers at the token endpoint: refused (RFC 9449 §4.3).
+    let two = r
+        .http
+        .post(r.url("/token"))
+        .basic_auth("reports", Some(server::REPORTS_SECRET))
+        .header("dpop", "a.b.c")
+        .header("dpop", "d.e.f")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 400);
+    assert_eq!(
+        json(&two.text().await.unwrap())["error"],
+        "invalid_dpop_proof"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_cors_preflights_on_the_endpoints_meant_for_them() {
+    let r = start().await;
+    for path in [
+        "/token",
+        "/revoke",
+        "/userinfo",
+        "/jwks.json",
+        "/.well-known/openid-configuration",
+    ] {
+        let pre = r
+            .http
+            .request(reqwest::Method::OPTIONS, r.url(path))
+            .header("origin", "https://spa.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "dpop, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pre.status(), 204, "{path}");
+        assert_eq!(pre.headers()["access-control-allow-origin"], "*", "{path}");
+        let allowed = pre.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap();
+        assert!(allowed.contains("DPoP"), "{path}: {allowed}");
+    }
+    // The actual request from a browser gets the header too.
+    let token = r
+        .http
+        .post(r.url("/token"))
+        .header("origin", "https://spa.example")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "web-app"),
+            ("refresh_token", "rt_x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.headers()["access-control-allow-origin"], "*");
+    // Introspection is for servers: no CORS route.
+    let pre = r
+        .http
+        .request(reqwest::Method::OPTIONS, r.url("/introspect"))
+        .header("origin", "https://spa.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.headers().get("access-control-allow-origin").is_none());
 }

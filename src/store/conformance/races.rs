@@ -377,7 +377,7 @@ pub async fn concurrent_code_exchange<S: crate::store::CodeStore + 'static>(stor
                 barrier.wait().await;
                 servers[i % 2]
                     .engine
-                    .exchange_code(&app, &code, None, Some(&verifier))
+                    .exchange_code(&app, &code, None, Some(&verifier), Default::default())
                     .await
             })
         })
@@ -427,7 +427,10 @@ pub async fn concurrent_device_polls<S: crate::store::DeviceStore + 'static>(sto
             );
             tokio::spawn(async move {
                 barrier.wait().await;
-                servers[i % 2].engine.poll_device(&tv, &code).await
+                servers[i % 2]
+                    .engine
+                    .poll_device(&tv, &code, Default::default())
+                    .await
             })
         })
         .collect();
