@@ -45,7 +45,7 @@
 //! | `load_device` / `load_device_by_user_code` | `SELECT` | primary key / unique `user_code` |
 //! | `compare_and_swap_device` | `UPDATE ... WHERE key = $1 AND version = $9` | primary key |
 //! | `insert_replay_id` | `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE expires_at <= now` (an expired entry is replaced) | primary key |
-//! | [`PgUserCodeLimiter::attempt`] | `INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING attempts` (one count per key and 60-second window, for every instance) | primary key |
+//! | [`PgUserCodeLimiter`] (`attempt`) | `INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING attempts` (one count per key and 60-second window, for every instance) | primary key |
 //!
 //! A refresh is therefore one `SELECT` by primary key and one conditional `UPDATE` by primary
 //! key, one round trip each (the statements are prepared once per connection and cached).
