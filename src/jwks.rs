@@ -234,14 +234,16 @@ pub struct JwksSourceBuilder<F> {
 
 impl<F: JwksFetcher> JwksSourceBuilder<F> {
     /// The least time between two fetches triggered by unknown `kid`s (a fetch under way is
-    /// always joined instead). Zero turns the cooldown off, leaving single-flight.
+    /// always joined instead). Zero turns the cooldown off, leaving single-flight. Whole
+    /// seconds (a fraction is refused at `build`, never truncated).
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
     }
 
     /// Bounds on the keys' lifetime: a response's `max-age` below `min` counts as `min` (so an
-    /// issuer sending `no-cache` is not fetched on a loop), above `max` as `max`.
+    /// issuer sending `no-cache` is not fetched on a loop), above `max` as `max`. Whole
+    /// seconds (a fraction is refused at `build`, never truncated).
     pub fn lifetime_bounds(mut self, min: Duration, max: Duration) -> Self {
         self.min_lifetime = min;
         self.max_lifetime = max;
@@ -277,17 +279,24 @@ impl<F: JwksFetcher> JwksSourceBuilder<F> {
         if self.url.is_empty() {
             return Err(Error::Config("jwks source: the JWKS URL is empty"));
         }
-        if self.cooldown.is_negative() || self.cooldown > Duration::hours(1) {
+        // The source counts in whole seconds: a fraction would be truncated, so it is refused.
+        let whole = |d: Duration| d.subsec_nanoseconds() == 0;
+        if self.cooldown.is_negative()
+            || self.cooldown > Duration::hours(1)
+            || !whole(self.cooldown)
+        {
             return Err(Error::Config(
-                "jwks source: cooldown must be between 0 and 1 hour",
+                "jwks source: cooldown must be whole seconds between 0 and 1 hour",
             ));
         }
         if self.min_lifetime < Duration::SECOND
             || self.min_lifetime > self.max_lifetime
             || self.max_lifetime > Duration::days(30)
+            || !whole(self.min_lifetime)
+            || !whole(self.max_lifetime)
         {
             return Err(Error::Config(
-                "jwks source: lifetime bounds must satisfy 1 s <= min <= max <= 30 days",
+                "jwks source: lifetime bounds must be whole seconds with 1 s <= min <= max <= 30 days",
             ));
         }
         if !self.timeout.is_positive() || self.timeout > Duration::minutes(5) {

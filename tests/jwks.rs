@@ -520,6 +520,10 @@ async fn the_first_fetch_must_succeed_and_settings_are_checked() {
         builder().lifetime_bounds(Duration::hours(2), Duration::hours(1)),
         builder().lifetime_bounds(Duration::minutes(1), Duration::days(31)),
         builder().fetch_timeout(Duration::ZERO),
+        // Whole seconds only: never truncated.
+        builder().cooldown(Duration::milliseconds(1500)),
+        builder().lifetime_bounds(Duration::milliseconds(1500), Duration::hours(1)),
+        builder().lifetime_bounds(Duration::minutes(5), Duration::milliseconds(3_600_500)),
         builder().fetch_timeout(Duration::minutes(6)),
     ] {
         assert!(matches!(bad.build().await, Err(Error::Config(_))));

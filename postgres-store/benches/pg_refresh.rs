@@ -7,6 +7,13 @@
 //! throwaway PostgreSQL 15), or with `DATABASE_URL` pointing at a server where you may create
 //! a database. `-- --test`: a short run that only checks it works (CI).
 //!
+//! Durability: by default every connection runs with `synchronous_commit = on` (each
+//! rotation waits for its WAL flush, so the figures follow the disk's flush time).
+//! `TOKEN_ENGINE_PG_SYNCHRONOUS_COMMIT=off` runs the single-client and 32-client
+//! measurements with `synchronous_commit = off` instead (a crash may lose the last
+//! rotations); with `on` (the default) a third, single-client run with `off` follows for
+//! comparison.
+//!
 //! Statements are counted twice: by the store methods the engine calls (each method of
 //! `PgStore` is exactly one statement), and, when the server has `pg_stat_statements` loaded
 //! (`.ci/with-postgres` does), by the server itself.
@@ -66,15 +73,32 @@ async fn main() {
         .await
         .unwrap()
         .get(0);
+    let synchronous = match std::env::var("TOKEN_ENGINE_PG_SYNCHRONOUS_COMMIT").as_deref() {
+        Err(_) | Ok("on") => true,
+        Ok("off") => false,
+        Ok(other) => panic!("TOKEN_ENGINE_PG_SYNCHRONOUS_COMMIT must be on or off, not {other:?}"),
+    };
+    let mut measured = config.clone();
+    measured.options(if synchronous {
+        "-c synchronous_commit=on"
+    } else {
+        "-c synchronous_commit=off"
+    });
     println!(
         "pg_refresh: PostgreSQL {version}, loopback, {} refreshes per run, {} tokio workers, \
-         synchronous_commit on (a durable commit per rotation){}",
+         synchronous_commit {}{}",
         refreshes,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if synchronous {
+            "on (a durable commit per rotation: the figures follow the disk's flush time)"
+        } else {
+            "off (TOKEN_ENGINE_PG_SYNCHRONOUS_COMMIT=off: no wait for the WAL flush; a crash \
+             may lose the last rotations)"
+        },
         if quick { " [--test: a short run]" } else { "" },
     );
 
-    let store = PgStore::connect(config.clone(), NoTls, CLIENTS).unwrap();
+    let store = PgStore::connect(measured, NoTls, CLIENTS).unwrap();
     store.migrate().await.unwrap();
     let counted = Counting::new(store);
     let engine = build_engine(counted.clone());
@@ -82,6 +106,14 @@ async fn main() {
     single_client(&engine, &counted, &db, stats, refreshes, "single client").await;
     concurrent_clients(&engine, &counted, &db, stats, refreshes).await;
 
+    if !synchronous {
+        drop((engine, counted, db));
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+        return;
+    }
     // For comparison only: the same single client without waiting for the WAL flush of
     // each commit (not a recommendation: a crash may then lose a rotation).
     let mut async_commit = config.clone();

@@ -110,7 +110,12 @@ impl TokenStore for PgStore {
     async fn delete_expired(&self, now: i64) -> Result<u64, PgStoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(DELETE_EXPIRED).await?;
-        let n: i64 = client.query_one(&stmt, &[&now]).await?.try_get(0)?;
+        // Limiter rows of windows before the current one are over.
+        let window = crate::limiter::window(now);
+        let n: i64 = client
+            .query_one(&stmt, &[&now, &window])
+            .await?
+            .try_get(0)?;
         u64::try_from(n).map_err(|_| PgStoreError::Corrupt("a negative count"))
     }
 }

@@ -1,10 +1,11 @@
 //! A PostgreSQL store for [`token_engine`]: [`TokenStore`], [`CodeStore`], [`DeviceStore`] and
 //! [`ReplayStore`] over `tokio-postgres` with a `deadpool-postgres` pool, shared by any
-//! number of engine instances (app servers) over one database. It passes the whole
-//! conformance kit and the cross-instance tests in `tests/`.
+//! number of engine instances (app servers) over one database, and the device flow's
+//! user-code limiter with one count for all of them ([`PgUserCodeLimiter`]). It passes the
+//! whole conformance kit and the cross-instance tests in `tests/`.
 //!
 //! It is a workspace member, not published and not a dependency of the library: **copy it**
-//! into your application (`src/*.rs` and `migrations/0001_schema.sql`, about 1,000 lines
+//! into your application (`src/*.rs` and `migrations/*.sql`, about 1,100 lines
 //! with their docs) and adapt it (table names, TLS, pool settings). Every statement is a
 //! whole string literal in the source ([`sql`]), every value goes in as a parameter.
 //!
@@ -38,12 +39,13 @@
 //! | `list_families` | `SELECT ... WHERE subject = $1` | `token_families_subject` |
 //! | `revoke_subject` | `UPDATE ... WHERE subject = $1 AND revoked_reason IS NULL` (no version: unconditional per row) | `token_families_subject` |
 //! | `load_policy` / `save_policy` | `SELECT` / `INSERT ... ON CONFLICT DO UPDATE` / `DELETE` on `(is_global, tenant)` | primary key |
-//! | `delete_expired` | one `WITH ... DELETE ... RETURNING` over the four tables | the `*_expiry` indexes |
+//! | `delete_expired` | one `WITH ... DELETE ... RETURNING` over the four tables and the limiter's past windows | the `*_expiry` indexes, `token_user_code_attempts_window` |
 //! | `insert_code` / `take_code` | `INSERT ... ON CONFLICT DO NOTHING` / `DELETE ... RETURNING` | primary key |
 //! | `insert_device` | `INSERT ... ON CONFLICT DO NOTHING` (key or user code) | primary key, unique `user_code` |
 //! | `load_device` / `load_device_by_user_code` | `SELECT` | primary key / unique `user_code` |
 //! | `compare_and_swap_device` | `UPDATE ... WHERE key = $1 AND version = $9` | primary key |
 //! | `insert_replay_id` | `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE expires_at <= now` (an expired entry is replaced) | primary key |
+//! | [`PgUserCodeLimiter`] (`attempt`) | `INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING attempts` (one count per key and 60-second window, for every instance) | primary key |
 //!
 //! A refresh is therefore one `SELECT` by primary key and one conditional `UPDATE` by primary
 //! key, one round trip each (the statements are prepared once per connection and cached).
@@ -121,10 +123,12 @@ mod convert;
 mod error;
 mod families;
 mod groups;
+mod limiter;
 mod migrate;
 pub mod sql;
 
 pub use error::PgStoreError;
+pub use limiter::PgUserCodeLimiter;
 pub use migrate::{MIGRATIONS, migrate};
 
 // Re-exported for the types in this crate's signatures.

@@ -3,7 +3,10 @@
 use crate::PgStoreError;
 
 /// The migrations, in order: `(version, SQL)`. Each is applied once, in a transaction.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_schema.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_schema.sql")),
+    (2, include_str!("../migrations/0002_user_code_attempts.sql")),
+];
 
 /// Any 64-bit constant the application does not use for another advisory lock.
 const LOCK_KEY: i64 = 0x746f_6b65_6e5f_6d67; // "token_mg"

@@ -83,9 +83,23 @@ pub const DELETE_EXPIRED: &str = "WITH \
        f AS (DELETE FROM token_families WHERE absolute_expires_at <= $1 RETURNING 1), \
        c AS (DELETE FROM token_codes WHERE expires_at <= $1 RETURNING 1), \
        d AS (DELETE FROM token_devices WHERE expires_at <= $1 RETURNING 1), \
-       r AS (DELETE FROM token_replay_ids WHERE expires_at <= $1 RETURNING 1) \
+       r AS (DELETE FROM token_replay_ids WHERE expires_at <= $1 RETURNING 1), \
+       u AS (DELETE FROM token_user_code_attempts WHERE window_start < $2 RETURNING 1) \
      SELECT (SELECT count(*) FROM f) + (SELECT count(*) FROM c) \
-          + (SELECT count(*) FROM d) + (SELECT count(*) FROM r)";
+          + (SELECT count(*) FROM d) + (SELECT count(*) FROM r) + (SELECT count(*) FROM u)";
+
+/// `PgUserCodeLimiter::attempt`: one atomic upsert per attempt. A key's row counts the
+/// attempts of its window (`$2`, Unix seconds / 60); an attempt in a later window starts the
+/// count again at 1. The window never goes back (instances' clocks differ by a second or
+/// two: a late attempt counts in the newer window), and the count stops short of
+/// `integer`'s maximum instead of overflowing.
+pub const USER_CODE_ATTEMPT: &str = "INSERT INTO token_user_code_attempts AS a \
+       (key, window_start, attempts) VALUES ($1, $2, 1) \
+     ON CONFLICT (key) DO UPDATE SET \
+       attempts = CASE WHEN EXCLUDED.window_start > a.window_start THEN 1 \
+                       ELSE LEAST(a.attempts, 2147483646) + 1 END, \
+       window_start = GREATEST(a.window_start, EXCLUDED.window_start) \
+     RETURNING attempts";
 
 /// `insert_code`: insert-if-absent on the key.
 pub const INSERT_CODE: &str = "INSERT INTO token_codes (key, client_id, expires_at, payload) \

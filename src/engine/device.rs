@@ -73,15 +73,50 @@ pub struct DeviceRequest {
 }
 
 /// Throttles user-code guessing on the verification page (RFC 8628 §5.1), keyed by what the
-/// application passes (the client IP, the account). Share one across instances (over your
-/// cache or database) for a global limit; [`MemoryLimiter`] limits per instance.
+/// application passes (the client IP, the account).
+///
+/// Asynchronous, like the stores, so it can count in a shared cache or database: behind
+/// several instances a per-process count lets an attacker multiply the limit by the number
+/// of instances. [`MemoryLimiter`] counts in this process (one instance, tests);
+/// `token-engine-postgres` has `PgUserCodeLimiter`, one count for every instance over the
+/// same database.
+///
+/// Methods return `impl Future<Output = ...> + Send`; implementations may write `async fn`.
+/// An `Err` (the backend failed) fails the call that asked with
+/// [`Error::Store`](crate::Error::Store): guessing is never let through unthrottled.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use token_engine::UserCodeLimiter;
+///
+/// /// Lets everything through (a test double; never in production).
+/// struct Unlimited;
+///
+/// impl UserCodeLimiter for Unlimited {
+///     type Error = Infallible;
+///     async fn attempt(&self, _key: &str, _now: i64) -> Result<bool, Infallible> {
+///         Ok(true)
+///     }
+/// }
+/// ```
 pub trait UserCodeLimiter: Send + Sync {
-    /// Record one attempt under `key` at `now`; `false` if the key is over its limit.
-    fn attempt(&self, key: &str, now: i64) -> bool;
+    /// The backend's failure.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Record one attempt under `key` at `now` (Unix seconds): `Ok(true)` if the key is
+    /// within its limit, `Ok(false)` if over it (the caller answers `slow_down`). MUST count
+    /// atomically: of concurrent attempts on one key, on any instance, no more than the limit
+    /// are allowed per window.
+    fn attempt(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> impl core::future::Future<Output = Result<bool, Self::Error>> + Send;
 }
 
-/// The default limiter: at most `max` attempts per key per 60-second window, in this process.
-/// Bounded: at most 100,000 keys are tracked; past that the table starts over.
+/// The in-process limiter: at most `max` attempts per key per 60-second window (windows start
+/// at Unix-time multiples of 60). Bounded: at most 100,000 keys are tracked; past that the
+/// table starts over. Counts per instance: behind several instances, use a shared limiter.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     max: u32,
@@ -97,17 +132,9 @@ impl MemoryLimiter {
             windows: Mutex::default(),
         }
     }
-}
 
-impl Default for MemoryLimiter {
-    /// Five attempts per key per minute.
-    fn default() -> Self {
-        Self::new(5)
-    }
-}
-
-impl UserCodeLimiter for MemoryLimiter {
-    fn attempt(&self, key: &str, now: i64) -> bool {
+    /// Record one attempt (the synchronous body of [`UserCodeLimiter::attempt`]).
+    fn count(&self, key: &str, now: i64) -> bool {
         let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         if w.len() >= 100_000 && !w.contains_key(key) {
             w.clear();
@@ -119,6 +146,21 @@ impl UserCodeLimiter for MemoryLimiter {
         }
         slot.1 = slot.1.saturating_add(1);
         slot.1 <= self.max
+    }
+}
+
+impl Default for MemoryLimiter {
+    /// Five attempts per key per minute.
+    fn default() -> Self {
+        Self::new(5)
+    }
+}
+
+impl UserCodeLimiter for MemoryLimiter {
+    type Error = core::convert::Infallible;
+
+    async fn attempt(&self, key: &str, now: i64) -> Result<bool, Self::Error> {
+        Ok(self.count(key, now))
     }
 }
 
@@ -295,7 +337,11 @@ impl<S: DeviceStore> Engine<S> {
         limiter_key: &str,
     ) -> Result<(DeviceRecord, DeviceGrant), Error> {
         let now = self.now();
-        if !limiter.attempt(limiter_key, now) {
+        let allowed = limiter
+            .attempt(limiter_key, now)
+            .await
+            .map_err(store_error)?;
+        if !allowed {
             return Err(Error::SlowDown);
         }
         let code = normalize_user_code(user_code).ok_or(GrantError::InvalidCode)?;
@@ -458,10 +504,10 @@ mod tests {
     #[test]
     fn the_memory_limiter_counts_per_key_and_window() {
         let l = MemoryLimiter::new(2);
-        assert!(l.attempt("ip", 60));
-        assert!(l.attempt("ip", 61));
-        assert!(!l.attempt("ip", 62));
-        assert!(l.attempt("other", 62));
-        assert!(l.attempt("ip", 120), "a new minute");
+        assert!(l.count("ip", 60));
+        assert!(l.count("ip", 61));
+        assert!(!l.count("ip", 62));
+        assert!(l.count("other", 62));
+        assert!(l.count("ip", 120), "a new minute");
     }
 }

@@ -317,3 +317,64 @@ async fn the_device_grant_through_the_token_endpoint() {
         .await;
     assert_eq!(r.status(), 200, "{r:?}");
 }
+
+/// A limiter whose backend is down.
+struct Down;
+
+#[derive(Debug, thiserror::Error)]
+#[error("limiter backend unreachable")]
+struct Unreachable;
+
+impl token_engine::UserCodeLimiter for Down {
+    type Error = Unreachable;
+    async fn attempt(&self, _key: &str, _now: i64) -> Result<bool, Unreachable> {
+        Err(Unreachable)
+    }
+}
+
+#[tokio::test]
+async fn a_limiter_that_fails_refuses_the_attempt_as_a_store_error() {
+    let h = Harness::new();
+    let start = h
+        .engine
+        .start_device_authorization(&tv(), None, VERIFY)
+        .await
+        .unwrap();
+    // Never let through unthrottled: the call fails, and nothing changed.
+    for r in [
+        h.engine
+            .approve_device(&start.user_code, SUBJECT, &Down, "ip")
+            .await,
+        h.engine.device_request(&start.user_code, &Down, "ip").await,
+    ] {
+        match r {
+            Err(Error::Store(e)) => assert_eq!(e.to_string(), "limiter backend unreachable"),
+            other => panic!("expected Error::Store, got {other:?}"),
+        }
+    }
+    let limiter = MemoryLimiter::default();
+    h.engine
+        .approve_device(&start.user_code, SUBJECT, &limiter, "ip")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn one_limiter_shared_by_two_engines_counts_once() {
+    // What a shared limiter gives several instances: one count per key. (MemoryLimiter is
+    // shared here by reference; across processes use a database-backed one.)
+    let (a, b) = (Harness::new(), Harness::new());
+    let limiter = MemoryLimiter::new(2);
+    for h in [&a, &b] {
+        assert!(matches!(
+            h.engine.device_request("BCDF-GHJK", &limiter, "ip").await,
+            Err(Error::InvalidGrant(GrantError::InvalidCode))
+        ));
+    }
+    for h in [&a, &b] {
+        assert!(matches!(
+            h.engine.device_request("BCDF-GHJK", &limiter, "ip").await,
+            Err(Error::SlowDown)
+        ));
+    }
+}

@@ -18,5 +18,6 @@ mod common;
 mod conformance;
 mod failures;
 mod instances;
+mod limiter;
 mod proxy;
 mod schema;
