@@ -215,6 +215,10 @@ impl<S: CodeStore> Engine<S> {
         if req.subject.is_empty() {
             return Err(Error::InvalidRequest("empty subject"));
         }
+        // Refused before a code is minted: the exchange would fail after spending it.
+        if req.subject.len() > crate::client::MAX_SUBJECT_LEN {
+            return Err(Error::IssueLimit(crate::error::IssueLimit::Subject));
+        }
         let too_long = |v: &Option<String>| v.as_ref().is_some_and(|v| v.len() > MAX_PARAM_LEN);
         if too_long(&req.state) || too_long(&req.nonce) {
             return Err(Error::InvalidRequest("state or nonce too long"));

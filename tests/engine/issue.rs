@@ -332,3 +332,46 @@ async fn the_largest_token_issue_accepts_verifies_and_one_byte_more_is_refused()
     ));
     assert!(h.engine.sessions(SUBJECT).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_subject_over_the_limit_is_refused_before_a_code_or_device_approval() {
+    let h = Harness::new();
+    let subject = "s".repeat(token_engine::MAX_SUBJECT_LEN + 1);
+    // The authorization code: refused before one is minted.
+    let spa = Client::new("spa")
+        .allow_scopes(["read"])
+        .redirect_uri("https://app.example/cb");
+    let verifier = token_engine::pkce::CodeVerifier::generate().unwrap();
+    let req = token_engine::grant::AuthorizeRequest::new(subject.clone())
+        .pkce(verifier.s256_challenge().as_str(), Some("S256"));
+    let err = h.engine.authorize(&spa, req).await.unwrap_err();
+    assert!(
+        matches!(err, Error::IssueLimit(token_engine::IssueLimit::Subject)),
+        "{err:?}"
+    );
+    // The device flow: the approval is refused and the device is still pending.
+    let tv = Client::new("tv")
+        .allow_scopes(["read"])
+        .grant_types([token_engine::GrantType::DeviceCode]);
+    let start = h
+        .engine
+        .start_device_authorization(&tv, None, "https://auth.example.com/device")
+        .await
+        .unwrap();
+    let limiter = token_engine::MemoryLimiter::default();
+    let err = h
+        .engine
+        .approve_device(&start.user_code, &subject, &limiter, "ip")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::IssueLimit(token_engine::IssueLimit::Subject)),
+        "{err:?}"
+    );
+    let poll = h
+        .engine
+        .poll_device(&tv, &start.device_code, Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(poll, Error::AuthorizationPending), "{poll:?}");
+}
