@@ -377,3 +377,25 @@ fn an_error_response_parses_only_from_a_json_object() {
         );
     }
 }
+
+#[test]
+fn any_error_becomes_its_http_answer_in_one_call() {
+    use token_engine::{Error, GrantError, HttpResponse};
+    let cases = [
+        (Error::InvalidGrant(GrantError::Revoked), 400, "invalid_grant", false),
+        (Error::InvalidClient("wrong secret"), 401, "invalid_client", true),
+        (Error::UnsupportedGrantType, 400, "unsupported_grant_type", false),
+        (Error::Config("x"), 500, "server_error", false),
+    ];
+    for (e, status, code, basic) in cases {
+        let r = HttpResponse::from_error(&e);
+        assert_eq!(r.status(), status, "{e}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(r.header("www-authenticate").is_some(), basic, "{e}");
+        let body: serde_json::Value = serde_json::from_str(r.body()).unwrap();
+        assert_eq!(body["error"], code);
+        // The log text never reaches the wire.
+        assert!(!r.body().contains("wrong secret"));
+    }
+}
