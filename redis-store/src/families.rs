@@ -1,0 +1,260 @@
+//! [`TokenStore`]: families, policy versions and sweeping.
+
+use std::collections::HashMap;
+
+use futures_util::future::try_join_all;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use redis::AsyncCommands;
+use token_engine::store::{
+    CasOutcome, FamilyRecord, FamilyState, InsertOutcome, OperationId, TokenStore,
+};
+use token_engine::{FamilyId, PolicyVersion, RevocationReason};
+
+use crate::keys::{bucket_of, hex};
+use crate::scripts::{CREATE_FAMILY, REVOKE_FAMILY, SWAP_FAMILY};
+use crate::{RedisStore, RedisStoreError};
+
+/// Commands in flight at once for one call that touches many families (listing, revoking).
+pub(crate) const FAN_OUT: usize = 64;
+
+/// What a family's hash holds, as strings to write.
+struct Fields {
+    data: String,
+    active: &'static str,
+    version: String,
+    expiry: String,
+}
+
+fn fields(record: &FamilyRecord) -> Result<Fields, RedisStoreError> {
+    Ok(Fields {
+        data: serde_json::to_string(record)
+            .map_err(|_| RedisStoreError::Corrupt("a record that does not serialize"))?,
+        active: if record.is_active() { "1" } else { "0" },
+        version: record.version.to_string(),
+        expiry: record.absolute_expires_at.to_string(),
+    })
+}
+
+/// A family from its hash (`HGETALL`), or `None` for an empty hash (no such key).
+pub(crate) fn family_from_hash(
+    mut h: HashMap<String, Vec<u8>>,
+) -> Result<Option<FamilyRecord>, RedisStoreError> {
+    let Some(data) = h.remove("d") else {
+        return Ok(None);
+    };
+    let mut record: FamilyRecord = serde_json::from_slice(&data)
+        .map_err(|_| RedisStoreError::Corrupt("a family record that does not parse"))?;
+    let version = h
+        .remove("v")
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or(RedisStoreError::Corrupt("a family version"))?;
+    record.version = version;
+    match h.remove("s") {
+        Some(s) if !s.is_empty() => {
+            record.state = serde_json::from_slice::<FamilyState>(&s)
+                .map_err(|_| RedisStoreError::Corrupt("a family revocation"))?;
+        }
+        _ => {}
+    }
+    Ok(Some(record))
+}
+
+impl RedisStore {
+    /// Load a family by the hex of its id.
+    pub(crate) async fn load_hex(
+        &self,
+        id_hex: &str,
+    ) -> Result<Option<FamilyRecord>, RedisStoreError> {
+        let mut conn = self.conn.clone();
+        let h: HashMap<String, Vec<u8>> = conn.hgetall(self.keys.family_hex(id_hex)).await?;
+        family_from_hash(h)
+    }
+
+    /// Index an expiring entry (`kind` + hex id) in its bucket.
+    pub(crate) async fn index(
+        &self,
+        kind: char,
+        id: &[u8],
+        expires_at: i64,
+    ) -> Result<(), RedisStoreError> {
+        let mut conn = self.conn.clone();
+        let member = format!("{kind}{}", hex(id));
+        // `LT`: an entry keeps the earliest expiry indexed for it (a refused insert with a
+        // later one must not hide it from the sweep); the sweep re-checks the record and
+        // re-indexes it at its real expiry.
+        let _: i64 = redis::cmd("ZADD")
+            .arg(self.keys.bucket(bucket_of(id)))
+            .arg("LT")
+            .arg(expires_at as f64)
+            .arg(member)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The ids (hex) in `subject`'s index.
+    async fn indexed(&self, subject: &str) -> Result<Vec<String>, RedisStoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.smembers(self.keys.subject(subject)).await?)
+    }
+}
+
+impl TokenStore for RedisStore {
+    type Error = RedisStoreError;
+
+    async fn create_family(&self, record: &FamilyRecord) -> Result<InsertOutcome, RedisStoreError> {
+        let f = fields(record)?;
+        let id = record.id.as_bytes();
+        let key = self.keys.family(id);
+        // The index entries first: a family that exists is always in its subject's index,
+        // so `revoke_subject` reaches it (see the crate docs).
+        let mut conn = self.conn.clone();
+        let sadd = async move {
+            let _: i64 = conn
+                .sadd(self.keys.subject(&record.subject), hex(id))
+                .await?;
+            Ok::<_, RedisStoreError>(())
+        };
+        futures_util::try_join!(sadd, self.index('f', id, record.absolute_expires_at))?;
+        let mut inv = CREATE_FAMILY.key(&key);
+        inv.arg(&record.subject)
+            .arg(&f.data)
+            .arg(f.active)
+            .arg(&f.version)
+            .arg(&f.expiry);
+        let inserted: i64 = self.script(&inv).await?;
+        if inserted == 0 {
+            return Ok(InsertOutcome::Exists);
+        }
+        self.written(&key).await?;
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn load_family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, RedisStoreError> {
+        self.load_hex(&hex(id.as_bytes())).await
+    }
+
+    async fn compare_and_swap_family(
+        &self,
+        expected_version: u64,
+        record: &FamilyRecord,
+    ) -> Result<CasOutcome, RedisStoreError> {
+        let f = fields(record)?;
+        let key = self.keys.family(record.id.as_bytes());
+        let mut inv = SWAP_FAMILY.key(&key);
+        inv.arg(expected_version.to_string())
+            .arg(&record.subject)
+            .arg(&f.data)
+            .arg(f.active)
+            .arg(&f.version)
+            .arg(&f.expiry);
+        let (flags, old_subject): (i64, Vec<u8>) = self.script(&inv).await?;
+        if flags == 0 {
+            return Ok(CasOutcome::Conflict);
+        }
+        self.written(&key).await?;
+        // The engine changes neither the expiry nor the subject; the contract allows both.
+        if flags & 2 != 0 {
+            self.index('f', record.id.as_bytes(), record.absolute_expires_at)
+                .await?;
+        }
+        if flags & 4 != 0 {
+            let id = hex(record.id.as_bytes());
+            let mut conn = self.conn.clone();
+            let _: i64 = conn.sadd(self.keys.subject(&record.subject), &id).await?;
+            if let Ok(old) = std::str::from_utf8(&old_subject) {
+                let _: i64 = conn.srem(self.keys.subject(old), &id).await?;
+            }
+        }
+        Ok(CasOutcome::Swapped)
+    }
+
+    async fn list_families(&self, subject: &str) -> Result<Vec<FamilyRecord>, RedisStoreError> {
+        let ids = self.indexed(subject).await?;
+        let loaded: Vec<Option<FamilyRecord>> = stream::iter(ids)
+            .map(|id| async move { self.load_hex(&id).await })
+            .buffer_unordered(FAN_OUT)
+            .try_collect()
+            .await?;
+        Ok(loaded
+            .into_iter()
+            .flatten()
+            .filter(|f| f.subject == subject)
+            .collect())
+    }
+
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        reason: RevocationReason,
+        at: i64,
+        operation: OperationId,
+    ) -> Result<u64, RedisStoreError> {
+        let state = serde_json::to_string(&FamilyState::Revoked {
+            reason,
+            at,
+            operation,
+        })
+        .map_err(|_| RedisStoreError::Corrupt("a revocation that does not serialize"))?;
+        let ids = self.indexed(subject).await?;
+        let state = &state;
+        let revoked: Vec<i64> = stream::iter(ids)
+            .map(|id| async move {
+                let key = self.keys.family_hex(&id);
+                let mut inv = REVOKE_FAMILY.key(&key);
+                inv.arg(subject).arg(state);
+                let n: i64 = self.script(&inv).await?;
+                if n == 1 {
+                    self.written(&key).await?;
+                }
+                Ok::<_, RedisStoreError>(n)
+            })
+            .buffer_unordered(FAN_OUT)
+            .try_collect()
+            .await?;
+        Ok(revoked.iter().map(|&n| u64::from(n == 1)).sum())
+    }
+
+    async fn load_policy(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Option<PolicyVersion>, RedisStoreError> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = conn.get(self.keys.policy(tenant)).await?;
+        v.map(|v| {
+            let (major, minor) = v
+                .split_once('.')
+                .ok_or(RedisStoreError::Corrupt("a policy version"))?;
+            match (major.parse(), minor.parse()) {
+                (Ok(major), Ok(minor)) => Ok(PolicyVersion::new(major, minor)),
+                _ => Err(RedisStoreError::Corrupt("a policy version")),
+            }
+        })
+        .transpose()
+    }
+
+    async fn save_policy(
+        &self,
+        tenant: Option<&str>,
+        version: Option<PolicyVersion>,
+    ) -> Result<(), RedisStoreError> {
+        let key = self.keys.policy(tenant);
+        let mut conn = self.conn.clone();
+        match version {
+            Some(v) => {
+                let () = conn.set(&key, format!("{}.{}", v.major, v.minor)).await?;
+            }
+            None => {
+                let _: i64 = conn.del(&key).await?;
+            }
+        }
+        self.written(&key).await
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<u64, RedisStoreError> {
+        let swept =
+            try_join_all((0..crate::keys::BUCKETS).map(|b| self.sweep_bucket(b, now))).await?;
+        Ok(swept.iter().sum())
+    }
+}
