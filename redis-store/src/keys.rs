@@ -88,6 +88,10 @@ impl Keys {
         Ok(Self { ns: ns.to_owned() })
     }
 
+    pub(crate) fn namespace(&self) -> &str {
+        &self.ns
+    }
+
     pub(crate) fn family(&self, id: &[u8; 16]) -> String {
         format!("{}:f:{{{}}}", self.ns, hex(id))
     }

@@ -255,6 +255,12 @@ impl RedisStore {
         })
     }
 
+    /// The namespace of every key of this store.
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        self.keys.namespace()
+    }
+
     /// The cluster connection (to send your own commands, or to count them).
     #[must_use]
     pub fn connection(&self) -> ClusterConnection {

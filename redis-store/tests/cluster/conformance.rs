@@ -1,11 +1,19 @@
-//! The whole conformance kit, every group, each check on a fresh namespace.
+//! The whole conformance kit, every group, each check on a fresh namespace; its races run
+//! across two stores with their own cluster connections over that namespace.
 
-use crate::common::{cluster, fresh_store};
+use token_engine_redis::RedisOptions;
+
+use crate::common::{cluster, fresh_store, store_in};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_kit() {
     let Some(urls) = cluster("conformance_kit") else {
         return;
     };
-    token_engine::store::conformance::run_all(|| fresh_store(&urls, "kit")).await;
+    let other = |s: &token_engine_redis::RedisStore| {
+        let options = RedisOptions::default().namespace(s.namespace());
+        let urls = urls.clone();
+        async move { store_in(&urls, options).await }
+    };
+    token_engine::store::conformance::run_all(|| fresh_store(&urls, "kit"), other).await;
 }
