@@ -16,3 +16,5 @@
 
 mod common;
 mod conformance;
+mod instances;
+mod spread;
