@@ -468,25 +468,50 @@ where
     m
 }
 
-/// Kill the primary that holds the most of the sessions' families (by its pid), restart it
-/// `down` later (it rejoins as a replica), and return when it was killed.
-async fn kill_a_primary(c: &Cluster, owners: &[u16], down: Duration) -> Instant {
+/// Send `signal` to the node on `port` (by the pid `.ci/with-redis-cluster` recorded).
+fn signal(c: &Cluster, port: u16, signal: &str) -> String {
+    let pid = std::fs::read_to_string(format!("{}/{port}/pid", c.dir)).unwrap();
+    let pid = pid.trim().to_owned();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+    pid
+}
+
+/// Kill the primary that holds the most of the sessions' families (`kill -9`, by its pid),
+/// restart it `down` later (it rejoins as a replica), and return when it was killed. With
+/// `lag`, its replica is stopped (`SIGSTOP`) that long before the kill and resumed right
+/// after it: the writes of that time reach the primary but not the replica, as with a
+/// replica that lags behind.
+async fn kill_a_primary(c: &Cluster, owners: &[u16], down: Duration, lag: Duration) -> Instant {
     let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
     for o in owners {
         *counts.entry(*o).or_default() += 1;
     }
     let (&victim, _) = counts.iter().max_by_key(|(_, n)| **n).unwrap();
-    let pid = std::fs::read_to_string(format!("{}/{victim}/pid", c.dir)).unwrap();
-    let pid = pid.trim().to_owned();
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -9 {pid}");
+    let nodes = topology(c).await;
+    let id = &nodes.iter().find(|n| n.port == victim).unwrap().id;
+    let replica = nodes.iter().find(|n| &n.primary_id == id).unwrap().port;
+    if !lag.is_zero() {
+        signal(c, replica, "-STOP");
+        tokio::time::sleep(lag).await;
+    }
+    let pid = signal(c, victim, "-9");
     let struck = Instant::now();
+    if !lag.is_zero() {
+        signal(c, replica, "-CONT");
+    }
     println!(
-        "killed the primary on port {victim} (pid {pid}), holding {} sessions",
-        counts[&victim]
+        "killed the primary on port {victim} (pid {pid}), holding {} sessions; its replica {replica} \
+         {}",
+        counts[&victim],
+        if lag.is_zero() {
+            "in step".to_owned()
+        } else {
+            format!("stopped for {lag:?} before")
+        }
     );
     let start = c.start_node.clone();
     tokio::spawn(async move {
@@ -549,22 +574,30 @@ async fn failovers() {
     assert_eq!(a.unanswered_reuse, 0, "nothing taken for reuse");
     println!("healthy again after {:.2?}", wait_healthy(&c).await);
 
-    // (b) A primary killed, writes acknowledged by the primary alone.
+    // (b) A primary killed, writes acknowledged by the primary alone: its replica in step
+    // (on loopback it is a fraction of a millisecond behind), then lagging a second.
     let down = Duration::from_secs(6);
+    let lag = Duration::from_secs(4);
     let b = phase(&c, "kill-async", Durability::Primary, |owners| {
         let c = &c;
-        async move { kill_a_primary(c, &owners, down).await }
+        async move { kill_a_primary(c, &owners, down, Duration::ZERO).await }
+    })
+    .await;
+    println!("healthy again after {:.2?}", wait_healthy(&c).await);
+    let bl = phase(&c, "kill-async-lagging", Durability::Primary, |owners| {
+        let c = &c;
+        async move { kill_a_primary(c, &owners, down, lag).await }
     })
     .await;
     println!("healthy again after {:.2?}", wait_healthy(&c).await);
 
-    // (b) The same with WAIT 1 after each write.
+    // (b) The same with WAIT 1 after each write, the replica lagging.
     let wait = Durability::WaitForReplica {
         timeout: Duration::from_millis(500),
     };
-    let w = phase(&c, "kill-wait", wait, |owners| {
+    let w = phase(&c, "kill-wait-lagging", wait, |owners| {
         let c = &c;
-        async move { kill_a_primary(c, &owners, down).await }
+        async move { kill_a_primary(c, &owners, down, lag).await }
     })
     .await;
     println!("healthy again after {:.2?}", wait_healthy(&c).await);
@@ -573,7 +606,7 @@ async fn failovers() {
     // client did not get (no fork), the sessions recover within the bound, and the only
     // errors are typed (a lost rotation shows as a generation ahead of the family, never
     // as anything but an `InvalidGrant` or a reuse).
-    for m in [&b, &w] {
+    for m in [&b, &bl, &w] {
         assert_eq!(m.forked, 0, "no fork");
         assert!(
             m.recovery < RECOVERY_BOUND,
