@@ -27,9 +27,25 @@
 //!
 //! # Keys, slots and atomicity
 //!
-//! The key layout is in [`keys`](crate#keys-slots-and-atomicity) (the module's table). Every
-//! write that must be atomic touches one key, so one hash slot, and is one Lua script (one
-//! round trip, `EVALSHA`; on `NOSCRIPT` the script is loaded and sent once more):
+//! Every key starts with the namespace (`NS`); the part in braces is the hash tag, which
+//! alone decides the slot:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `NS:f:{ID}` | hash | a family: `u` subject, `d` the record (JSON), `a` active flag, `s` a revocation written by `revoke_subject` (JSON, empty if none), `v` version (decimal), `e` absolute expiry (decimal) |
+//! | `NS:s:{H}` | set | the subject index: ids of the families whose subject hashes to `H` (first 16 bytes of SHA-256, hex) |
+//! | `NS:x:{N}` | sorted set | the expiry index, 16 buckets: members `f`/`c`/`d`/`r` + hex id, scored by expiry |
+//! | `NS:c:{K}` | string | a one-time code (JSON), with a TTL |
+//! | `NS:d:{K}` | hash | a device record: `r` the record (JSON), `v` version, with a TTL |
+//! | `NS:u:{H}` | string | a user-code claim: the hex key of the device record holding that user code, with a TTL |
+//! | `NS:r:{K}` | string | a replay id: its expiry (order-preserving decimal), with a TTL |
+//! | `NS:p:g`, `NS:p:t:HEX` | string | the global / a tenant's policy version, `major.minor` |
+//!
+//! `ID` and `K` are the family id and the 32-byte keys in hex; `H` hashes a subject or a
+//! user code, so any string (braces, any length, any Unicode) gives a short, valid tag.
+//!
+//! Every write that must be atomic touches one key, so one hash slot, and is one Lua script
+//! (one round trip, `EVALSHA`; on `NOSCRIPT` the script is loaded and sent once more):
 //!
 //! | method | round trips | how |
 //! |---|---|---|
