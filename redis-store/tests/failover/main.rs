@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use token_engine::event::CollectingSink;
@@ -290,11 +290,15 @@ where
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    // Each loop's state: 0 its last refresh succeeded, 1 it failed with `Error::Store`, 2 the
+    // session ended.
+    let states: Arc<Vec<AtomicU8>> = Arc::new((0..SESSIONS).map(|_| AtomicU8::new(0)).collect());
     let loops: Vec<_> = firsts
         .into_iter()
         .enumerate()
         .map(|(i, first)| {
-            let (engines, stop) = (Arc::clone(&engines), Arc::clone(&stop));
+            let (engines, stop, states) =
+                (Arc::clone(&engines), Arc::clone(&stop), Arc::clone(&states));
             tokio::spawn(async move {
                 let mut s = Session {
                     tokens: vec![first],
@@ -309,6 +313,7 @@ where
                         .await;
                     match r {
                         Ok(r) => {
+                            states[i].store(0, Ordering::Relaxed);
                             s.successes.push(Instant::now());
                             let next = r.refresh_token.unwrap();
                             if next.expose_secret() != current {
@@ -317,12 +322,14 @@ where
                             tokio::time::sleep(PAUSE).await;
                         }
                         Err(Error::Store(_)) => {
+                            states[i].store(1, Ordering::Relaxed);
                             s.store_errors.push(Instant::now());
                             tokio::time::sleep(RETRY_PAUSE).await;
                         }
                         Err(e @ (Error::ReuseDetected | Error::InvalidGrant(_))) => {
                             s.theft = matches!(e, Error::ReuseDetected);
                             s.ended = Some(format!("{e:?}"));
+                            states[i].store(2, Ordering::Relaxed);
                             break;
                         }
                         Err(e) => {
@@ -338,22 +345,13 @@ where
 
     tokio::time::sleep(Duration::from_millis(800)).await;
     let struck = event(owners.clone()).await;
-    // Run until every loop has succeeded (or ended) after the event, then a little more.
+    // Run until every session refreshes again (or has ended), at least 2 s after the event.
     let begun = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if begun.elapsed() > RECOVERY_BOUND {
-            break;
-        }
-        // Peek: a store write proves the cluster serves every slot again.
-        let all_ok = {
-            let mut ok = true;
-            for f in &families {
-                ok &= engines[0].store().load_family(f).await.is_ok();
-            }
-            ok
-        };
-        if all_ok && begun.elapsed() > Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let settled = states.iter().all(|s| s.load(Ordering::Relaxed) != 1);
+        if (settled && begun.elapsed() > Duration::from_secs(2)) || begun.elapsed() > RECOVERY_BOUND
+        {
             break;
         }
     }
