@@ -26,3 +26,20 @@ pub enum RedisStoreError {
     #[error("invalid Redis store settings: {0}")]
     Config(&'static str),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_shows_the_servers_message() {
+        let server = redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "An error was signalled by the server",
+            "ERR Error running script: @user_script:3: bad argument".to_owned(),
+        ));
+        let shown = RedisStoreError::from(server).to_string();
+        assert!(shown.starts_with("Redis: "), "{shown}");
+        assert!(shown.contains("@user_script:3: bad argument"), "{shown}");
+    }
+}

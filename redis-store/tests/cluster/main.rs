@@ -16,5 +16,6 @@
 
 mod common;
 mod conformance;
+mod errors;
 mod instances;
 mod spread;
