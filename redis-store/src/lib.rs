@@ -110,15 +110,20 @@
 //! Redis replicates asynchronously. A write acknowledged by a primary that dies before its
 //! replica received it is lost when the replica takes over: for a family, the rotation
 //! rolls back, so the client holds a successor the store no longer knows (its next refresh
-//! is an unknown generation: reuse, the family is revoked) and the previous token works
-//! again. [`Durability::WaitForReplica`] sends `WAIT 1 <timeout>` after each write, on the
-//! same connection to the same primary: the call returns only once a replica holds the
-//! write, or fails with [`RedisStoreError::NotReplicated`] (the engine answers
-//! `Error::Store`; the write is on the primary and the client's retry reads it). It costs a
-//! round trip and the replication delay per write; it narrows the loss window to writes
-//! whose answer never came back, but Redis does not make it a consensus commit (a replica
-//! that acknowledged may still lose the election to one that did not). The crate's tests
-//! measure both modes (`tests/cluster/failover.rs`) and the README gives the figures.
+//! fails as `InvalidGrant(GenerationAhead)`: the session ends, not reported as theft) and
+//! the previous token works once more. [`Durability::WaitForReplica`] sends `WAIT 1
+//! <timeout>` after each write, on the same connection to the same primary: the call
+//! returns only once a replica holds the write, or fails with
+//! [`RedisStoreError::NotReplicated`] (the engine answers `Error::Store`; the write is on the
+//! primary and the client's retry reads it). It costs a round trip and the replication delay
+//! per write, and it turns a lagging or missing replica into errors: a primary whose only
+//! replica is down refuses (answers with errors) every write until a replica is back, and a
+//! client whose retries of such a write outlast `reuse_grace` is then taken for a thief (the
+//! family is revoked). Hence, with it: two replicas per primary, and a `reuse_grace` longer
+//! than a failover. Redis does not make `WAIT` a consensus commit either (a replica that did
+//! not acknowledge may still be elected when there are several). The crate's failover test
+//! (`tests/failover/main.rs`) measures both modes; the README ("Choosing a store") gives the
+//! figures and the recommendation.
 //!
 //! # Operating it
 //!
