@@ -293,16 +293,16 @@ async fn memory(engine: &Engine<RedisStore>, store: &RedisStore, primaries: &[St
         .query_async(&mut conn)
         .await
         .unwrap();
-    let len: i64 = redis::cmd("HSTRLEN")
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
         .arg(&key)
-        .arg("d")
         .query_async(&mut conn)
         .await
         .unwrap();
     println!(
         "redis_refresh: memory per session: {:.0} bytes on the primaries (used_memory over {n} \
          logins: family hash, subject index entry, expiry index entry; as much again on the \
-         replicas); one family's hash: MEMORY USAGE {usage} bytes, its record JSON {len} bytes",
+         replicas); one family's hash: MEMORY USAGE {usage} bytes, encoding {encoding}",
         after.saturating_sub(before) as f64 / n as f64
     );
 }

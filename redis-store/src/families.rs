@@ -10,55 +10,13 @@ use token_engine::store::{
 };
 use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 
-use crate::keys::{bucket_of, hex};
+use crate::keys::{bucket_of, hex, unhex16};
+use crate::record;
 use crate::scripts::{CREATE_FAMILY, REVOKE_FAMILY, SWAP_FAMILY};
 use crate::{RedisStore, RedisStoreError};
 
 /// Commands in flight at once for one call that touches many families (listing, revoking).
 pub(crate) const FAN_OUT: usize = 64;
-
-/// What a family's hash holds, as strings to write.
-struct Fields {
-    data: String,
-    active: &'static str,
-    version: String,
-    expiry: String,
-}
-
-fn fields(record: &FamilyRecord) -> Result<Fields, RedisStoreError> {
-    Ok(Fields {
-        data: serde_json::to_string(record)
-            .map_err(|_| RedisStoreError::Corrupt("a record that does not serialize"))?,
-        active: if record.is_active() { "1" } else { "0" },
-        version: record.version.to_string(),
-        expiry: record.absolute_expires_at.to_string(),
-    })
-}
-
-/// A family from its hash (`HGETALL`), or `None` for an empty hash (no such key).
-pub(crate) fn family_from_hash(
-    mut h: HashMap<String, Vec<u8>>,
-) -> Result<Option<FamilyRecord>, RedisStoreError> {
-    let Some(data) = h.remove("d") else {
-        return Ok(None);
-    };
-    let mut record: FamilyRecord = serde_json::from_slice(&data)
-        .map_err(|_| RedisStoreError::Corrupt("a family record that does not parse"))?;
-    let version = h
-        .remove("v")
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or(RedisStoreError::Corrupt("a family version"))?;
-    record.version = version;
-    match h.remove("s") {
-        Some(s) if !s.is_empty() => {
-            record.state = serde_json::from_slice::<FamilyState>(&s)
-                .map_err(|_| RedisStoreError::Corrupt("a family revocation"))?;
-        }
-        _ => {}
-    }
-    Ok(Some(record))
-}
 
 impl RedisStore {
     /// Load a family by the hex of its id.
@@ -66,9 +24,10 @@ impl RedisStore {
         &self,
         id_hex: &str,
     ) -> Result<Option<FamilyRecord>, RedisStoreError> {
+        let id = unhex16(id_hex).ok_or(RedisStoreError::Corrupt("a family id"))?;
         let mut conn = self.conn.clone();
         let h: HashMap<String, Vec<u8>> = conn.hgetall(self.keys.family_hex(id_hex)).await?;
-        family_from_hash(h)
+        record::family(FamilyId::from_bytes(id), h)
     }
 
     /// Index an expiring entry (`kind` + hex id) in its bucket.
@@ -104,7 +63,7 @@ impl TokenStore for RedisStore {
     type Error = RedisStoreError;
 
     async fn create_family(&self, record: &FamilyRecord) -> Result<InsertOutcome, RedisStoreError> {
-        let f = fields(record)?;
+        let (fields, _) = record::fields(record)?;
         let id = record.id.as_bytes();
         let key = self.keys.family(id);
         // The index entries first: a family that exists is always in its subject's index,
@@ -118,11 +77,9 @@ impl TokenStore for RedisStore {
         };
         futures_util::try_join!(sadd, self.index('f', id, record.absolute_expires_at))?;
         let mut inv = CREATE_FAMILY.key(&key);
-        inv.arg(&record.subject)
-            .arg(&f.data)
-            .arg(f.active)
-            .arg(&f.version)
-            .arg(&f.expiry);
+        for (name, value) in &fields {
+            inv.arg(*name).arg(value.as_slice());
+        }
         let inserted: i64 = self.script(&inv).await?;
         if inserted == 0 {
             return Ok(InsertOutcome::Exists);
@@ -140,15 +97,19 @@ impl TokenStore for RedisStore {
         expected_version: u64,
         record: &FamilyRecord,
     ) -> Result<CasOutcome, RedisStoreError> {
-        let f = fields(record)?;
+        let (fields, absent) = record::fields(record)?;
         let key = self.keys.family(record.id.as_bytes());
         let mut inv = SWAP_FAMILY.key(&key);
         inv.arg(expected_version.to_string())
+            .arg(record.absolute_expires_at.to_string())
             .arg(&record.subject)
-            .arg(&f.data)
-            .arg(f.active)
-            .arg(&f.version)
-            .arg(&f.expiry);
+            .arg(fields.len() * 2);
+        for (name, value) in &fields {
+            inv.arg(*name).arg(value.as_slice());
+        }
+        for name in absent {
+            inv.arg(name);
+        }
         let (flags, old_subject): (i64, Vec<u8>) = self.script(&inv).await?;
         if flags == 0 {
             return Ok(CasOutcome::Conflict);
@@ -191,19 +152,18 @@ impl TokenStore for RedisStore {
         at: i64,
         operation: OperationId,
     ) -> Result<u64, RedisStoreError> {
-        let state = serde_json::to_string(&FamilyState::Revoked {
+        let state = record::state(&FamilyState::Revoked {
             reason,
             at,
             operation,
-        })
-        .map_err(|_| RedisStoreError::Corrupt("a revocation that does not serialize"))?;
+        })?;
         let ids = self.indexed(subject).await?;
         let state = &state;
         let revoked: Vec<i64> = stream::iter(ids)
             .map(|id| async move {
                 let key = self.keys.family_hex(&id);
                 let mut inv = REVOKE_FAMILY.key(&key);
-                inv.arg(subject).arg(state);
+                inv.arg(subject).arg(state.as_slice());
                 let n: i64 = self.script(&inv).await?;
                 if n == 1 {
                     self.written(&key).await?;

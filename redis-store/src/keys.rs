@@ -3,7 +3,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `NS:f:{ID}` | hash | a family: `u` subject, `d` the record (JSON), `a` active flag, `s` a revocation written by `revoke_subject` (JSON, empty if none), `v` version (decimal), `e` absolute expiry (decimal) |
+//! | `NS:f:{ID}` | hash | a family: one short field per record field (`u` subject, `v` version, `s` state, ...; see `record.rs`) |
 //! | `NS:s:{H}` | set | the subject index: ids of the families whose subject hashes to `H` (first 16 bytes of SHA-256, hex) |
 //! | `NS:x:{N}` | sorted set | the expiry index, 16 buckets: members `f`/`c`/`d`/`r` + hex id, scored by expiry |
 //! | `NS:c:{K}` | string | a one-time code (JSON), with a TTL |
@@ -34,6 +34,25 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         }
     }
     s
+}
+
+/// Parse the lower-case hex of 16 bytes (a family id).
+pub(crate) fn unhex16(s: &str) -> Option<[u8; 16]> {
+    let s = s.as_bytes();
+    if s.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .filter(|_| !c.is_ascii_uppercase())
+    };
+    let mut out = [0u8; 16];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let (hi, lo) = (digit(*pair.first()?)?, digit(*pair.get(1)?)?);
+        *o = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
 }
 
 /// The first 16 bytes of SHA-256 of `s`, hex: a hash tag for any string.
@@ -148,6 +167,10 @@ mod tests {
     #[test]
     fn hex_is_lower_case_two_digits_a_byte() {
         assert_eq!(hex(&[0, 1, 0x7f, 0x80, 0xff]), "00017f80ff");
+        let id = [0xa5, 0, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x80];
+        assert_eq!(unhex16(&hex(&id)), Some(id));
+        assert_eq!(unhex16(&hex(&id).to_uppercase()), None);
+        assert_eq!(unhex16("zz"), None);
     }
 
     #[test]

@@ -32,7 +32,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `NS:f:{ID}` | hash | a family: `u` subject, `d` the record (JSON), `a` active flag, `s` a revocation written by `revoke_subject` (JSON, empty if none), `v` version (decimal), `e` absolute expiry (decimal) |
+//! | `NS:f:{ID}` | hash | a family: one short field per record field (`u` subject, `v` version, `s` state, ...; see below) |
 //! | `NS:s:{H}` | set | the subject index: ids of the families whose subject hashes to `H` (first 16 bytes of SHA-256, hex) |
 //! | `NS:x:{N}` | sorted set | the expiry index, 16 buckets: members `f`/`c`/`d`/`r` + hex id, scored by expiry |
 //! | `NS:c:{K}` | string | a one-time code (JSON), with a TTL |
@@ -88,10 +88,13 @@
 //!
 //! # Values, exactly
 //!
-//! The record is stored as JSON (`serde_json`: every integer exact, `u64::MAX` and
-//! `i64::MIN` included; strings byte for byte, any Unicode), beside the fields the scripts
-//! read: the version as a decimal string (compared as a string and incremented digit by
-//! digit, so exact for every `u64`, which Lua's doubles are not) and the active flag.
+//! A family's hash has one field per record field, each short, so that Redis keeps it as a
+//! compact listpack: integers in decimal (exact for every `u64` and `i64`), the secret hash
+//! as its 32 bytes, strings byte for byte (any Unicode), an absent optional field as an
+//! absent hash field; the state is empty when active, else the reason, time and operation
+//! id. The version is a decimal string that the scripts compare as a string and increment
+//! digit by digit (exact for every `u64`, which Lua's doubles are not). Codes and device
+//! records are JSON (`serde_json`), replay ids their expiry.
 //!
 //! # Expiry
 //!
@@ -154,6 +157,7 @@ mod error;
 mod families;
 mod groups;
 mod keys;
+mod record;
 mod scripts;
 mod sweep;
 

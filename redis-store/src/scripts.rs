@@ -26,45 +26,48 @@ local function inc(s)
 end
 ";
 
-/// `create_family`: insert-if-absent. KEYS: family. ARGV: subject, data, active, version,
-/// expiry. Returns 1 if inserted, 0 if the id was taken.
+/// `create_family`: insert-if-absent. KEYS: family. ARGV: the hash's field/value pairs.
+/// Returns 1 if inserted, 0 if the id was taken.
 pub(crate) static CREATE_FAMILY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'u', ARGV[1], 'd', ARGV[2], 'a', ARGV[3], 's', '', 'v', ARGV[4], 'e', ARGV[5])
+redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 ",
     )
 });
 
-/// `compare_and_swap_family`. KEYS: family. ARGV: expected version, subject, data, active,
-/// new version, expiry. Returns `{0, ''}` on a conflict (or no family); if swapped, `{flags,
+/// `compare_and_swap_family`. KEYS: family. ARGV: expected version, new absolute expiry,
+/// new subject, the number N of pair arguments, N field/value arguments, then the optional
+/// fields to delete. Returns `{0, ''}` on a conflict (or no family); if swapped, `{flags,
 /// old subject}` with flags 1, + 2 if the absolute expiry changed (the caller re-indexes
 /// it), + 4 if the subject changed (the caller moves the index entry).
 pub(crate) static SWAP_FAMILY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local f = redis.call('HMGET', KEYS[1], 'v', 'e', 'u')
+local f = redis.call('HMGET', KEYS[1], 'v', 'ae', 'u')
 if f[1] ~= ARGV[1] then return {0, ''} end
-redis.call('HSET', KEYS[1], 'u', ARGV[2], 'd', ARGV[3], 'a', ARGV[4], 's', '', 'v', ARGV[5], 'e', ARGV[6])
+local n = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + n))
+if #ARGV > 4 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 5 + n, #ARGV)) end
 local flags = 1
-if f[2] ~= ARGV[6] then flags = flags + 2 end
-if f[3] ~= ARGV[2] then flags = flags + 4 end
+if f[2] ~= ARGV[2] then flags = flags + 2 end
+if f[3] ~= ARGV[3] then flags = flags + 4 end
 return {flags, f[3]}
 ",
     )
 });
 
 /// `revoke_subject`, one family: unconditional (no version condition), only if the family
-/// has exactly this subject and is active. KEYS: family. ARGV: subject, the revoked state.
-/// Returns 1 if this call revoked it.
+/// has exactly this subject and is active (empty state). KEYS: family. ARGV: subject, the
+/// revoked state. Returns 1 if this call revoked it.
 pub(crate) static REVOKE_FAMILY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{INCREMENT}
-local f = redis.call('HMGET', KEYS[1], 'u', 'a', 'v')
-if f[1] ~= ARGV[1] or f[2] ~= '1' then return 0 end
-redis.call('HSET', KEYS[1], 'a', '0', 's', ARGV[2], 'v', inc(f[3]))
+local f = redis.call('HMGET', KEYS[1], 'u', 's', 'v')
+if f[1] ~= ARGV[1] or f[2] ~= '' then return 0 end
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'v', inc(f[3]))
 return 1
 "
     ))
