@@ -55,7 +55,7 @@ impl RedisStore {
     /// The ids (hex) in `subject`'s index.
     async fn indexed(&self, subject: &str) -> Result<Vec<String>, RedisStoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn.smembers(self.keys.subject(subject)).await?)
+        Ok(conn.hkeys(self.keys.subject(subject)).await?)
     }
 }
 
@@ -71,7 +71,7 @@ impl TokenStore for RedisStore {
         let mut conn = self.conn.clone();
         let sadd = async move {
             let _: i64 = conn
-                .sadd(self.keys.subject(&record.subject), hex(id))
+                .hset(self.keys.subject(&record.subject), hex(id), "")
                 .await?;
             Ok::<_, RedisStoreError>(())
         };
@@ -123,9 +123,11 @@ impl TokenStore for RedisStore {
         if flags & 4 != 0 {
             let id = hex(record.id.as_bytes());
             let mut conn = self.conn.clone();
-            let _: i64 = conn.sadd(self.keys.subject(&record.subject), &id).await?;
+            let _: i64 = conn
+                .hset(self.keys.subject(&record.subject), &id, "")
+                .await?;
             if let Ok(old) = std::str::from_utf8(&old_subject) {
-                let _: i64 = conn.srem(self.keys.subject(old), &id).await?;
+                let _: i64 = conn.hdel(self.keys.subject(old), &id).await?;
             }
         }
         Ok(CasOutcome::Swapped)

@@ -4,7 +4,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `NS:f:{ID}` | hash | a family: one short field per record field (`u` subject, `v` version, `s` state, ...; see `record.rs`) |
-//! | `NS:s:{H}` | set | the subject index: ids of the families whose subject hashes to `H` (first 16 bytes of SHA-256, hex) |
+//! | `NS:s:{H}` | hash | the subject index: the ids (hex, as fields with empty values: a compact listpack) of the families whose subject hashes to `H` (first 16 bytes of SHA-256, hex) |
 //! | `NS:x:{N}` | sorted set | the expiry index, 16 buckets: members `f`/`c`/`d`/`r` + hex id, scored by expiry |
 //! | `NS:c:{K}` | string | a one-time code (JSON), with a TTL |
 //! | `NS:d:{K}` | hash | a device record: `r` the record (JSON), `v` version, with a TTL |

@@ -33,7 +33,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `NS:f:{ID}` | hash | a family: one short field per record field (`u` subject, `v` version, `s` state, ...; see below) |
-//! | `NS:s:{H}` | set | the subject index: ids of the families whose subject hashes to `H` (first 16 bytes of SHA-256, hex) |
+//! | `NS:s:{H}` | hash | the subject index: the ids (hex, as fields with empty values: a compact listpack) of the families whose subject hashes to `H` (first 16 bytes of SHA-256, hex) |
 //! | `NS:x:{N}` | sorted set | the expiry index, 16 buckets: members `f`/`c`/`d`/`r` + hex id, scored by expiry |
 //! | `NS:c:{K}` | string | a one-time code (JSON), with a TTL |
 //! | `NS:d:{K}` | hash | a device record: `r` the record (JSON), `v` version, with a TTL |
@@ -49,11 +49,11 @@
 //!
 //! | method | round trips | how |
 //! |---|---|---|
-//! | `create_family` | 2 | `SADD` to the subject index and `ZADD` to the expiry index (at once), then a script: insert-if-absent |
+//! | `create_family` | 2 | `HSET` in the subject index and `ZADD` to the expiry index (at once), then a script: insert-if-absent |
 //! | `load_family` | 1 | `HGETALL` |
 //! | `compare_and_swap_family` | 1 | a script: swap every field if the version is the expected one (a `ZADD` more if the absolute expiry changed) |
-//! | `list_families` | 2 | `SMEMBERS` of the subject index, then every family (pipelined), kept if its subject is byte-for-byte the one asked |
-//! | `revoke_subject` | 2 | `SMEMBERS`, then one script per family (pipelined): revoke if active and of this subject, unconditionally (no version condition), version + 1 |
+//! | `list_families` | 2 | `HKEYS` of the subject index, then every family (pipelined), kept if its subject is byte-for-byte the one asked |
+//! | `revoke_subject` | 2 | `HKEYS`, then one script per family (pipelined): revoke if active and of this subject, unconditionally (no version condition), version + 1 |
 //! | `insert_code` / `take_code` | 1 + index / 1 | insert-if-absent with a TTL / `GET`+`DEL` in a script |
 //! | `insert_device` | 2 + index | claim the user code (insert-if-absent), then insert the record (a refused record releases the claim) |
 //! | `compare_and_swap_device` | 1 | a script on the record's version |
@@ -68,14 +68,14 @@
 //!
 //! A family and its subject's index entry live in different slots, so no script can cover
 //! both. `create_family` adds the family's id to the index *before* it inserts the family,
-//! and `revoke_subject` reads the index once (`SMEMBERS`), then revokes each family it names
+//! and `revoke_subject` reads the index once (`HKEYS`), then revokes each family it names
 //! with a per-family script. Hence, for a sign-out (`revoke_subject`) concurrent with a new
 //! login of the same subject:
 //!
 //! - a login whose `create_family` **returned before** `revoke_subject` started is always
 //!   revoked (its index entry was written before the family, so before the read);
 //! - a login whose `create_family` **overlaps** the sign-out may or may not be revoked: it
-//!   is revoked if its index entry landed before the `SMEMBERS`, and survives otherwise (the
+//!   is revoked if its index entry landed before the `HKEYS`, and survives otherwise (the
 //!   contract allows both: "a family created concurrently may or may not be included");
 //! - a login that **starts after** `revoke_subject` returned survives (it is a new session);
 //! - every family it names is revoked whatever its version, so families rotated while it

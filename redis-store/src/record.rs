@@ -25,11 +25,12 @@ use crate::RedisStoreError;
 /// The optional fields, in the order of [`fields`]' `absent` list.
 const OPTIONAL: [&str; 5] = ["tn", "dv", "jk", "x5", "cl"];
 
+/// A hash's fields: name and value.
+pub(crate) type Fields = Vec<(&'static str, Vec<u8>)>;
+
 /// The hash fields of `r` (every present field), and the optional fields it lacks (to be
 /// deleted by a swap).
-pub(crate) fn fields(
-    r: &FamilyRecord,
-) -> Result<(Vec<(&'static str, Vec<u8>)>, Vec<&'static str>), RedisStoreError> {
+pub(crate) fn fields(r: &FamilyRecord) -> Result<(Fields, Vec<&'static str>), RedisStoreError> {
     let num = |n: i64| n.to_string().into_bytes();
     let mut out = vec![
         ("u", r.subject.as_bytes().to_vec()),

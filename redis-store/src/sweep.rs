@@ -85,7 +85,7 @@ impl RedisStore {
                 if self.script::<i64>(&inv).await? == 0 {
                     return Ok(Swept::Busy);
                 }
-                let _: i64 = conn.srem(self.keys.subject(&f.subject), id).await?;
+                let _: i64 = conn.hdel(self.keys.subject(&f.subject), id).await?;
                 Ok(Swept::Deleted)
             }
             "c" => {
