@@ -12,8 +12,8 @@ use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 
 use crate::keys::{bucket_of, hex, unhex16};
 use crate::record;
-use crate::scripts::{CREATE_FAMILY, REVOKE_FAMILY, SWAP_FAMILY};
-use crate::{RedisStore, RedisStoreError};
+use crate::scripts::{CREATE_FAMILY, LOAD_FAMILY_REPLICATED, REVOKE_FAMILY, SWAP_FAMILY};
+use crate::{Durability, RedisStore, RedisStoreError};
 
 /// Commands in flight at once for one call that touches many families (listing, revoking).
 pub(crate) const FAN_OUT: usize = 64;
@@ -25,8 +25,19 @@ impl RedisStore {
         id_hex: &str,
     ) -> Result<Option<FamilyRecord>, RedisStoreError> {
         let id = unhex16(id_hex).ok_or(RedisStoreError::Corrupt("a family id"))?;
-        let mut conn = self.conn.clone();
-        let h: HashMap<String, Vec<u8>> = conn.hgetall(self.keys.family_hex(id_hex)).await?;
+        let key = self.keys.family_hex(id_hex);
+        let h: HashMap<String, Vec<u8>> = match self.durability {
+            Durability::Primary => {
+                let mut conn = self.conn.clone();
+                conn.hgetall(&key).await?
+            }
+            Durability::WaitForReplica { .. } => {
+                // What this read returns must be on a replica before anyone acts on it.
+                let h = self.script(&LOAD_FAMILY_REPLICATED.key(&key)).await?;
+                self.written(&key).await?;
+                h
+            }
+        };
         record::family(FamilyId::from_bytes(id), h)
     }
 

@@ -13,6 +13,7 @@
 //! | `g`, `k`, `h` | generation, key id, SHA-256 of the current secret (32 bytes) |
 //! | `s` | state: empty when active; revoked: `reason:at:` and the 16-byte operation id |
 //! | `v` | version (decimal `u64`: compared and incremented as a string by the scripts) |
+//! | `w` | empty; written by reads with `WAIT` (so that their `WAIT` covers what they read); ignored |
 
 use std::collections::HashMap;
 use std::str::FromStr;

@@ -73,6 +73,21 @@ return 1
     ))
 });
 
+/// `load_family` with [`Durability::WaitForReplica`](crate::Durability::WaitForReplica):
+/// `HGETALL`, and, if the family exists, a write that changes nothing (`HSET` of the field
+/// `w` to empty), so that the `WAIT` sent next covers every write made to the primary before
+/// this read, whoever made it: a refresh answered from this read (a grace retry) then stands
+/// on replicated state. KEYS: family. Returns the `HGETALL` array.
+pub(crate) static LOAD_FAMILY_REPLICATED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local h = redis.call('HGETALL', KEYS[1])
+if #h > 0 then redis.call('HSET', KEYS[1], 'w', '') end
+return h
+",
+    )
+});
+
 /// Sweeping a family: delete it if its version is still the one the sweep read (so a swap
 /// in between, which may have moved the expiry, keeps it). KEYS: family. ARGV: version.
 pub(crate) static DELETE_FAMILY_IF: LazyLock<Script> = LazyLock::new(|| {

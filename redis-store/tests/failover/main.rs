@@ -481,8 +481,8 @@ fn signal(c: &Cluster, port: u16, signal: &str) -> String {
 /// Kill the primary that holds the most of the sessions' families (`kill -9`, by its pid),
 /// restart it `down` later (it rejoins as a replica), and return when it was killed. With
 /// `lag`, its replica is stopped (`SIGSTOP`) that long before the kill and resumed right
-/// after it: the writes of that time reach the primary but not the replica, as with a
-/// replica that lags behind.
+/// after it, and the primary drops its link to it (`CLIENT KILL TYPE replica`): the writes
+/// of that time reach the primary only, as with a replica that fell behind.
 async fn kill_a_primary(c: &Cluster, owners: &[u16], down: Duration, lag: Duration) -> Instant {
     let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
     for o in owners {
@@ -493,7 +493,17 @@ async fn kill_a_primary(c: &Cluster, owners: &[u16], down: Duration, lag: Durati
     let id = &nodes.iter().find(|n| n.port == victim).unwrap().id;
     let replica = nodes.iter().find(|n| &n.primary_id == id).unwrap().port;
     if !lag.is_zero() {
+        // Stop the replica, then have the primary drop its link: whatever the primary writes
+        // from here on reaches it alone (as when a replica fell behind or its link broke).
         signal(c, replica, "-STOP");
+        let mut conn = node(victim).await.unwrap();
+        let _: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("replica")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         tokio::time::sleep(lag).await;
     }
     let pid = signal(c, victim, "-9");
