@@ -57,7 +57,14 @@
 //!   later read: `load_family` as well as `list_families`. The kit runs it concurrently with
 //!   refresh loops on the same families and requires all of them revoked afterwards.
 //! - **Compare-and-swap is atomic** per family (two swaps on one version never both succeed)
-//!   and never creates a record.
+//!   and never creates a record. **Across instances**: several app servers, each with its
+//!   own pool, run over one storage, so the atomicity of every swap, take and
+//!   insert-if-absent MUST come from the storage (one conditional statement, a server-side
+//!   script), never from a lock inside the store object. SQL: one `UPDATE ... WHERE id = $1
+//!   AND version = $2` at READ COMMITTED (PostgreSQL's default: the `UPDATE` waits for a
+//!   concurrent writer and re-checks its condition on the committed row; REPEATABLE READ
+//!   and SERIALIZABLE fail it with serialization errors under contention instead). The kit
+//!   races two instances (its runners take a second factory).
 //! - **A lost race is a value, a failure is an error.** Return `Err` only when the backend
 //!   failed; the engine then answers [`Error::Store`](crate::Error::Store) and never treats
 //!   the token as invalid.
@@ -279,10 +286,18 @@
 //!     }
 //! }
 //!
-//! // Written from these docs alone, it passes the conformance kit:
+//! // Written from these docs alone, it passes the conformance kit. It lives in one process,
+//! // so its "other instance over the same storage" is the same object (a store over a
+//! // database hands the kit a second pool on the same database instead):
 //! # #[cfg(feature = "conformance")]
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(
-//! token_engine::store::conformance::run_all(|| async { OneLock::default() })
+//! token_engine::store::conformance::run_all(
+//!     || async { std::sync::Arc::new(OneLock::default()) },
+//!     |one| {
+//!         let same = std::sync::Arc::clone(one);
+//!         async move { same }
+//!     },
+//! )
 //! # );
 //! ```
 

@@ -5,7 +5,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use token_engine::store::{CasOutcome, CodeRecord, DeviceRecord, DeviceState, InsertOutcome};
@@ -51,6 +51,10 @@ pub(crate) enum Fault {
     CasCreatesMissing,
     /// `SELECT version`, compare in the application, then `UPDATE` without a condition.
     CasCheckThenAct,
+    /// The same, with no `.await` between the read and the write (one synchronous stretch,
+    /// as a blocking driver or a store's internal helper would do): only tasks on other
+    /// threads, or other processes, interleave.
+    CasCheckThenActNoAwait,
     /// `INSERT ... ON CONFLICT (id) DO UPDATE`, reported as "the row existed".
     CreateOverwrites,
     /// `INSERT ... ON CONFLICT DO NOTHING` without looking at the rows inserted.
@@ -284,22 +288,24 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A `MemoryStore` with one [`Fault`]. The side tables hold what `MemoryStore` cannot express
 /// (a deleted family, a duplicate user code, a read apart from its write); every fault leaves
-/// the rest of the behaviour to `MemoryStore`.
+/// the rest of the behaviour to `MemoryStore`. Clones share everything (as `MemoryStore`'s
+/// clones do): a clone is the kit's "other instance over the same storage".
+#[derive(Clone)]
 pub(crate) struct Broken {
     inner: MemoryStore,
     fault: Fault,
     /// Every family created, as created: what a scan by subject walks and a stale list shows.
-    created: Mutex<HashMap<FamilyId, FamilyRecord>>,
+    created: Arc<Mutex<HashMap<FamilyId, FamilyRecord>>>,
     /// Families deleted by a broken sweep (`MemoryStore` has no delete).
-    deleted: Mutex<HashSet<FamilyId>>,
+    deleted: Arc<Mutex<HashSet<FamilyId>>>,
     /// Revocations of [`Fault::RevokeInSideTable`]: state and version.
-    side_revocations: Mutex<HashMap<FamilyId, (FamilyState, u64)>>,
+    side_revocations: Arc<Mutex<HashMap<FamilyId, (FamilyState, u64)>>>,
     /// Keys of inserted device records, for a scan by user code.
-    device_keys: Mutex<Vec<[u8; 32]>>,
+    device_keys: Arc<Mutex<Vec<[u8; 32]>>>,
     /// Device records inserted with a user code already taken ([`Fault::UserCodeNotUnique`]).
-    duplicate_devices: Mutex<HashMap<[u8; 32], DeviceRecord>>,
+    duplicate_devices: Arc<Mutex<HashMap<[u8; 32], DeviceRecord>>>,
     /// Replay ids of [`Fault::ReplayCheckThenInsert`].
-    replay: Mutex<HashMap<[u8; 32], i64>>,
+    replay: Arc<Mutex<HashMap<[u8; 32], i64>>>,
 }
 
 impl Broken {
@@ -307,13 +313,19 @@ impl Broken {
         Self {
             inner: MemoryStore::new(),
             fault,
-            created: Mutex::default(),
-            deleted: Mutex::default(),
-            side_revocations: Mutex::default(),
-            device_keys: Mutex::default(),
-            duplicate_devices: Mutex::default(),
-            replay: Mutex::default(),
+            created: Arc::default(),
+            deleted: Arc::default(),
+            side_revocations: Arc::default(),
+            device_keys: Arc::default(),
+            duplicate_devices: Arc::default(),
+            replay: Arc::default(),
         }
+    }
+
+    /// The kit's second factory: another instance over this one's storage.
+    pub(crate) fn other(&self) -> impl Future<Output = Self> + use<> {
+        let same = self.clone();
+        async move { same }
     }
 
     fn is_deleted(&self, id: &FamilyId) -> bool {
@@ -540,6 +552,14 @@ impl TokenStore for Broken {
             Fault::CasCheckThenAct => match self.inner.load_family(&r.id).await? {
                 Some(current) if current.version == expected => {
                     tokio::task::yield_now().await;
+                    Ok(swapped(self.overwrite(&r).await?))
+                }
+                _ => Ok(CasOutcome::Conflict),
+            },
+            // No yield: `MemoryStore`'s futures are ready at once, so between the read and
+            // the write this task never gives up its thread. Only another thread can slip in.
+            Fault::CasCheckThenActNoAwait => match self.inner.load_family(&r.id).await? {
+                Some(current) if current.version == expected => {
                     Ok(swapped(self.overwrite(&r).await?))
                 }
                 _ => Ok(CasOutcome::Conflict),

@@ -32,10 +32,10 @@ impl Runner {
     async fn run(self, fault: Fault) {
         let make = move || async move { Broken::new(fault) };
         match self {
-            Runner::Token => conformance::run_token_store(make).await,
-            Runner::Code => conformance::run_code_store(make).await,
-            Runner::Device => conformance::run_device_store(make).await,
-            Runner::Replay => conformance::run_replay_store(make).await,
+            Runner::Token => conformance::run_token_store(make, Broken::other).await,
+            Runner::Code => conformance::run_code_store(make, Broken::other).await,
+            Runner::Device => conformance::run_device_store(make, Broken::other).await,
+            Runner::Replay => conformance::run_replay_store(make, Broken::other).await,
         }
     }
 }
@@ -51,6 +51,7 @@ enum Check {
     ListingAndRevocationAreNotCapped,
     PolicyVersions,
     Expiry,
+    CompareAndSwapIsAtomicAcrossThreads,
     NoUsableTokenAtRest,
     ConcurrentRefreshWithGrace,
     ConcurrentRefreshWithoutGrace,
@@ -66,7 +67,8 @@ enum Check {
 }
 
 impl Check {
-    const ALL: [Check; 20] = [
+    const ALL: [Check; 21] = [
+        Check::CompareAndSwapIsAtomicAcrossThreads,
         Check::ConcurrentCodeExchange,
         Check::ConcurrentDevicePolls,
         Check::DeviceRecordsSwapOnce,
@@ -104,7 +106,8 @@ impl Check {
     fn races(self) -> bool {
         matches!(
             self,
-            Check::ConcurrentRefreshWithGrace
+            Check::CompareAndSwapIsAtomicAcrossThreads
+                | Check::ConcurrentRefreshWithGrace
                 | Check::ConcurrentRefreshWithoutGrace
                 | Check::RevokeSubjectRacesRefresh
                 | Check::CodesAreTakenOnce
@@ -119,6 +122,7 @@ impl Check {
     async fn run(self, fault: Fault) {
         use conformance as c;
         let store = Broken::new(fault);
+        let two = || (Arc::new(store.clone()), Arc::new(store.clone()));
         match self {
             Check::FamilyRoundTrip => c::family_round_trip(&store).await,
             Check::CreateIsInsertIfAbsent => c::create_is_insert_if_absent(&store).await,
@@ -130,25 +134,45 @@ impl Check {
             }
             Check::PolicyVersions => c::policy_versions(&store).await,
             Check::Expiry => c::expiry(&store).await,
+            Check::CompareAndSwapIsAtomicAcrossThreads => {
+                let (a, b) = two();
+                c::compare_and_swap_is_atomic_across_threads(a, b).await;
+            }
             Check::NoUsableTokenAtRest => c::no_usable_token_at_rest(Arc::new(store)).await,
             Check::ConcurrentRefreshWithGrace => {
-                c::concurrent_refresh_with_grace(Arc::new(store)).await;
+                let (a, b) = two();
+                c::concurrent_refresh_with_grace(a, b).await;
             }
             Check::ConcurrentRefreshWithoutGrace => {
-                c::concurrent_refresh_without_grace(Arc::new(store)).await;
+                let (a, b) = two();
+                c::concurrent_refresh_without_grace(a, b).await;
             }
             Check::RevokeSubjectRacesRefresh => {
-                c::revoke_subject_races_refresh(Arc::new(store)).await;
+                let (a, b) = two();
+                c::revoke_subject_races_refresh(a, b).await;
             }
             Check::Codes => c::codes(&store).await,
-            Check::CodesAreTakenOnce => c::codes_are_taken_once(Arc::new(store)).await,
+            Check::CodesAreTakenOnce => {
+                let (a, b) = two();
+                c::codes_are_taken_once(a, b).await;
+            }
             Check::DeviceRecords => c::device_records(&store).await,
             Check::ReplayIds => c::replay_ids(&store).await,
-            Check::DeviceRecordsSwapOnce => c::device_records_swap_once(Arc::new(store)).await,
-            Check::ConcurrentCodeExchange => c::concurrent_code_exchange(Arc::new(store)).await,
-            Check::ConcurrentDevicePolls => c::concurrent_device_polls(Arc::new(store)).await,
+            Check::DeviceRecordsSwapOnce => {
+                let (a, b) = two();
+                c::device_records_swap_once(a, b).await;
+            }
+            Check::ConcurrentCodeExchange => {
+                let (a, b) = two();
+                c::concurrent_code_exchange(a, b).await;
+            }
+            Check::ConcurrentDevicePolls => {
+                let (a, b) = two();
+                c::concurrent_device_polls(a, b).await;
+            }
             Check::ReplayIdsAreInsertedOnce => {
-                c::replay_ids_are_inserted_once(Arc::new(store)).await;
+                let (a, b) = two();
+                c::replay_ids_are_inserted_once(a, b).await;
             }
         }
     }
@@ -282,6 +306,12 @@ const REJECTED: &[(Check, &[Fault])] = &[
             Fault::SweepAnHourEarly,
             Fault::SweepCountsNothing,
         ],
+    ),
+    // Raw swaps on OS threads: a non-atomic swap fails it whether or not it awaits between
+    // its read and its write (`a_non_atomic_swap_is_rejected_every_run` requires every run).
+    (
+        Check::CompareAndSwapIsAtomicAcrossThreads,
+        &[Fault::CasCheckThenActNoAwait, Fault::CasCheckThenAct],
     ),
     (Check::ConcurrentRefreshWithGrace, &[Fault::CasCheckThenAct]),
     (
@@ -421,7 +451,7 @@ async fn require_rejections(which: impl Fn(Check) -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_without_a_fault_passes_every_runner() {
-    conformance::run_all(|| async { Broken::new(Fault::None) }).await;
+    conformance::run_all(|| async { Broken::new(Fault::None) }, Broken::other).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -432,6 +462,33 @@ async fn the_kit_rejects_every_broken_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_kit_rejects_every_racy_store() {
     require_rejections(Check::races).await;
+}
+
+/// Runs of [`a_non_atomic_swap_is_rejected_every_run`]: each must reject.
+const EVERY_RUN: usize = 20;
+
+/// A compare-and-swap that reads, compares and writes without atomicity, with no `.await`
+/// in between, is rejected by the kit on every run, not one run in many: the OS-thread race
+/// (`compare_and_swap_is_atomic_across_threads`) and the whole token runner, each
+/// [`EVERY_RUN`] times on fresh stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_non_atomic_swap_is_rejected_every_run() {
+    for fault in [Fault::CasCheckThenActNoAwait, Fault::CasCheckThenAct] {
+        for run in 1..=EVERY_RUN {
+            match outcome(Check::CompareAndSwapIsAtomicAcrossThreads.run(fault)).await {
+                Outcome::Rejected(m) => println!("{fault:?} run {run}: {m}"),
+                Outcome::Accepted => panic!("{fault:?}: the thread race accepted it at run {run}"),
+                Outcome::Hung => panic!("{fault:?}: the thread race hung at run {run}"),
+            }
+        }
+    }
+    for run in 1..=EVERY_RUN {
+        match outcome(Runner::Token.run(Fault::CasCheckThenActNoAwait)).await {
+            Outcome::Rejected(m) => println!("token runner run {run}: {m}"),
+            Outcome::Accepted => panic!("the token runner accepted a non-atomic swap at run {run}"),
+            Outcome::Hung => panic!("the token runner hung at run {run}"),
+        }
+    }
 }
 
 #[test]

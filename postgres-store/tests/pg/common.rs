@@ -27,6 +27,8 @@ pub struct TestDb {
     pub config: Config,
     pub name: String,
     schemas: AtomicUsize,
+    /// The schema of the last [`TestDb::fresh_store`], for [`TestDb::same_schema_store`].
+    last: std::sync::Mutex<Option<Config>>,
 }
 
 pub async fn database(test: &str) -> Option<TestDb> {
@@ -65,6 +67,7 @@ pub async fn database(test: &str) -> Option<TestDb> {
         config,
         name,
         schemas: AtomicUsize::new(0),
+        last: std::sync::Mutex::new(None),
     })
 }
 
@@ -93,7 +96,22 @@ impl TestDb {
 
     /// A fresh, empty store in a schema of its own.
     pub async fn fresh_store(&self) -> PgStore {
-        store(&self.schema().await)
+        let schema = self.schema().await;
+        *self.last.lock().unwrap() = Some(schema.clone());
+        store(&schema)
+    }
+
+    /// Another store, with its own pool, over the schema of the last
+    /// [`TestDb::fresh_store`]: the conformance kit's second instance over the same storage
+    /// (the kit asks for it right after making the store).
+    pub async fn same_schema_store(&self) -> PgStore {
+        let schema = self
+            .last
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a fresh store first");
+        store(&schema)
     }
 
     /// A connection to this database.

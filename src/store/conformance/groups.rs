@@ -60,17 +60,15 @@ pub async fn codes<S: CodeStore>(store: &S) {
     );
 }
 
-/// Of many concurrent takes of one code exactly one wins.
-pub async fn codes_are_taken_once<S: CodeStore + 'static>(store: Arc<S>) {
+/// Of many concurrent takes of one code, half on each of two instances, exactly one wins.
+pub async fn codes_are_taken_once<S: CodeStore + 'static>(a: Arc<S>, b: Arc<S>) {
     let c = code(7, T0 + 60);
-    assert_eq!(
-        store.insert_code(&c).await.unwrap(),
-        InsertOutcome::Inserted
-    );
+    assert_eq!(a.insert_code(&c).await.unwrap(), InsertOutcome::Inserted);
     let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
     let tasks: Vec<_> = (0..CONCURRENT_TASKS)
-        .map(|_| {
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let barrier = Arc::clone(&barrier);
             tokio::spawn(async move {
                 barrier.wait().await;
                 store.take_code(&[7; 32]).await.unwrap()
@@ -237,9 +235,10 @@ pub async fn device_records<S: DeviceStore>(store: &S) {
     );
 }
 
-/// Of many concurrent swaps of one device record on one version exactly one wins (two
-/// pollers must not both turn an approval into tokens).
-pub async fn device_records_swap_once<S: DeviceStore + 'static>(store: Arc<S>) {
+/// Of many concurrent swaps of one device record on one version, half on each of two
+/// instances, exactly one wins (two pollers must not both turn an approval into tokens).
+pub async fn device_records_swap_once<S: DeviceStore + 'static>(a: Arc<S>, b: Arc<S>) {
+    let store = a;
     let rec = DeviceRecord {
         key: [7; 32],
         user_code: "RACE-RACE".into(),
@@ -257,14 +256,15 @@ pub async fn device_records_swap_once<S: DeviceStore + 'static>(store: Arc<S>) {
     let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
     let tasks: Vec<_> = (0..CONCURRENT_TASKS)
         .map(|i| {
-            let (store, barrier, rec) = (Arc::clone(&store), Arc::clone(&barrier), rec.clone());
+            let instance = Arc::clone(if i % 2 == 0 { &store } else { &b });
+            let (barrier, rec) = (Arc::clone(&barrier), rec.clone());
             tokio::spawn(async move {
                 let mut next = rec;
                 next.state = DeviceState::Consumed;
                 next.payload = u32::try_from(i).unwrap().to_be_bytes().to_vec();
                 next.version = 4;
                 barrier.wait().await;
-                let won = store.compare_and_swap_device(3, &next).await.unwrap();
+                let won = instance.compare_and_swap_device(3, &next).await.unwrap();
                 (won == CasOutcome::Swapped).then_some(next)
             })
         })
@@ -281,12 +281,14 @@ pub async fn device_records_swap_once<S: DeviceStore + 'static>(store: Arc<S>) {
     );
 }
 
-/// Of many concurrent inserts of one replay id exactly one is `Inserted`.
-pub async fn replay_ids_are_inserted_once<S: ReplayStore + 'static>(store: Arc<S>) {
+/// Of many concurrent inserts of one replay id, half on each of two instances, exactly one
+/// is `Inserted`.
+pub async fn replay_ids_are_inserted_once<S: ReplayStore + 'static>(a: Arc<S>, b: Arc<S>) {
     let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
     let tasks: Vec<_> = (0..CONCURRENT_TASKS)
-        .map(|_| {
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let barrier = Arc::clone(&barrier);
             tokio::spawn(async move {
                 barrier.wait().await;
                 store.insert_replay_id(&[6; 32], T0 + 60, T0).await.unwrap()

@@ -5,11 +5,12 @@
 //! contract of its trait in a way that changes what the engine does. Every check observes each
 //! write through every read method. The concurrency checks spawn tasks with `tokio::spawn`, so
 //! call them from a multi-threaded runtime; they drive real [`Engine`](crate::Engine)s (two of
-//! them, with clocks a second apart, as two app servers would be) over one store.
+//! them, with clocks a second apart, as two app servers would be), each over its own instance
+//! of the store (see "Several instances" below).
 //!
 //! | runner | checks |
 //! |---|---|
-//! | [`run_token_store`] | every field round-trips (extreme integers, Unicode) through `load_family` and `list_families` after create, compare-and-swap and revoke; insert-if-absent; compare-and-swap on the version only; exact byte-wise subject matching against neighbours differing in case, by a prefix, by `LIKE` or glob wildcards or by Unicode normalization; no cap on listing or revocation (hundreds of families); revocation sets exactly reason, time, operation and version, leaves revoked families alone, and shows through `load_family`; policy versions per exact level; sweeping deletes only what expired; nothing usable at rest; 64 concurrent refreshes of one token through two engines give one rotation and never a fork, with and without grace; `revoke_subject` racing refresh loops leaves every family revoked, keeps the rotations committed before it, and every later refresh fails |
+//! | [`run_token_store`] | every field round-trips (extreme integers, Unicode) through `load_family` and `list_families` after create, compare-and-swap and revoke; insert-if-absent; compare-and-swap on the version only; exact byte-wise subject matching against neighbours differing in case, by a prefix, by `LIKE` or glob wildcards or by Unicode normalization; no cap on listing or revocation (hundreds of families); revocation sets exactly reason, time, operation and version, leaves revoked families alone, and shows through `load_family`; policy versions per exact level; sweeping deletes only what expired; nothing usable at rest; compare-and-swap raced on OS threads across two instances, never two wins from one version; 64 concurrent refreshes of one token through two engines give one rotation and never a fork, with and without grace; `revoke_subject` racing refresh loops leaves every family revoked, keeps the rotations committed before it, and every later refresh fails |
 //! | [`run_code_store`] | insert-if-absent; 64 concurrent takes, exactly one wins; sweeping; 64 concurrent exchanges of one authorization code through two engines, tokens exactly once |
 //! | [`run_device_store`] | every state and any payload bytes round-trip; insert-if-absent on key and on user code; both loads; compare-and-swap, never creating a record; 64 concurrent swaps of one version, exactly one wins; sweeping; 64 concurrent polls of one approved device code through two engines, tokens exactly once |
 //! | [`run_replay_store`] | insert-if-absent until expiry; 64 concurrent inserts of one id, exactly one wins; sweeping |
@@ -23,14 +24,44 @@
 //! the retry report what its earlier attempt did. So a store MUST NOT turn a failed answer
 //! into a "not found" or a conflict, and MUST make a committed write visible to the next read.
 //!
+//! # Several instances
+//!
+//! A deployment runs several app servers, each with its own connection pool (or process),
+//! over one storage, so every atomicity contract MUST hold **across instances**, not only
+//! inside one store object: a swap made atomic by a lock inside the object passes any race
+//! run on that one object, and accepts one refresh token twice as soon as two processes use
+//! it. So every runner takes two factories: `make`, a fresh, empty store, and `other`,
+//! **another instance over the same storage** as the store it is given (for a database, a
+//! second pool on the same database or schema; for [`MemoryStore`](crate::MemoryStore),
+//! whose clones share their state, a clone). Every race runs across the two: the two
+//! engines each over its own instance, the racing tasks split between them, and
+//! [`compare_and_swap_is_atomic_across_threads`] races raw swaps on OS threads (no task
+//! yields between a read and a write there, so a swap that reads, compares and writes
+//! without atomicity fails it on every run, `.await` in between or not).
+//!
+//! For SQL stores that means one conditional statement per swap (`UPDATE ... WHERE id = $1
+//! AND version = $2`, rows affected 0 or 1) at READ COMMITTED, PostgreSQL's default (the
+//! conditional `UPDATE` waits for a concurrent writer of the row and re-checks its `WHERE`
+//! against the committed row); under REPEATABLE READ or SERIALIZABLE the same statement
+//! fails with a serialization error under contention instead (an `Error::Store`), and a
+//! `SELECT` then `UPDATE` without a condition is wrong at any level.
+//!
 //! ```no_run
 //! # use token_engine::MemoryStore;
 //! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 //! async fn my_store_conforms() {
+//!     use token_engine::store::conformance;
+//!     // A fresh store, and a second instance over the same storage (here: a clone, which
+//!     // shares MemoryStore's state; for a database, a second pool on the same database).
+//!     let make = || async { MemoryStore::new() };
+//!     let other = |s: &MemoryStore| {
+//!         let s = s.clone();
+//!         async move { s }
+//!     };
 //!     // A store implementing only `TokenStore`:
-//!     token_engine::store::conformance::run_token_store(|| async { MemoryStore::new() }).await;
+//!     conformance::run_token_store(make, other).await;
 //!     // Or one implementing every group:
-//!     token_engine::store::conformance::run_all(|| async { MemoryStore::new() }).await;
+//!     conformance::run_all(make, other).await;
 //! }
 //! ```
 #![allow(
@@ -62,8 +93,9 @@ pub use groups::{
     replay_ids_are_inserted_once,
 };
 pub use races::{
-    concurrent_code_exchange, concurrent_device_polls, concurrent_refresh_with_grace,
-    concurrent_refresh_without_grace, no_usable_token_at_rest, revoke_subject_races_refresh,
+    compare_and_swap_is_atomic_across_threads, concurrent_code_exchange, concurrent_device_polls,
+    concurrent_refresh_with_grace, concurrent_refresh_without_grace, no_usable_token_at_rest,
+    revoke_subject_races_refresh,
 };
 
 /// Start of the kit's simulated time.
@@ -73,12 +105,29 @@ pub const CONCURRENT_TASKS: usize = 64;
 /// Families of one subject in the checks for caps on listing and revocation.
 pub const MANY_FAMILIES: usize = 300;
 
-/// Every check of [`TokenStore`], each on a fresh store from `make`.
-pub async fn run_token_store<S, F, Fut>(make: F)
+/// Two instances over one fresh, empty storage: the store `make` returns, and `other` over
+/// the same storage.
+async fn instances<S, F, Fut, G, GFut>(make: &F, other: &G) -> (Arc<S>, Arc<S>)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    G: Fn(&S) -> GFut,
+    GFut: Future<Output = S>,
+{
+    let a = make().await;
+    let b = other(&a).await;
+    (Arc::new(a), Arc::new(b))
+}
+
+/// Every check of [`TokenStore`], each on a fresh store from `make`; the races run across
+/// two instances over the same storage, the second from `other` (see the module docs).
+pub async fn run_token_store<S, F, Fut, G, GFut>(make: F, other: G)
 where
     S: TokenStore + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
+    G: Fn(&S) -> GFut,
+    GFut: Future<Output = S>,
 {
     family_round_trip(&make().await).await;
     create_is_insert_if_absent(&make().await).await;
@@ -88,58 +137,76 @@ where
     listing_and_revocation_are_not_capped(&make().await).await;
     policy_versions(&make().await).await;
     expiry(&make().await).await;
+    let (a, b) = instances(&make, &other).await;
+    compare_and_swap_is_atomic_across_threads(a, b).await;
     no_usable_token_at_rest(Arc::new(make().await)).await;
-    concurrent_refresh_with_grace(Arc::new(make().await)).await;
-    concurrent_refresh_without_grace(Arc::new(make().await)).await;
-    revoke_subject_races_refresh(Arc::new(make().await)).await;
+    let (a, b) = instances(&make, &other).await;
+    concurrent_refresh_with_grace(a, b).await;
+    let (a, b) = instances(&make, &other).await;
+    concurrent_refresh_without_grace(a, b).await;
+    let (a, b) = instances(&make, &other).await;
+    revoke_subject_races_refresh(a, b).await;
 }
 
-/// Every check of [`CodeStore`].
-pub async fn run_code_store<S, F, Fut>(make: F)
+/// Every check of [`CodeStore`] (races across `make`'s and `other`'s instances).
+pub async fn run_code_store<S, F, Fut, G, GFut>(make: F, other: G)
 where
     S: CodeStore + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
+    G: Fn(&S) -> GFut,
+    GFut: Future<Output = S>,
 {
     codes(&make().await).await;
-    codes_are_taken_once(Arc::new(make().await)).await;
-    concurrent_code_exchange(Arc::new(make().await)).await;
+    let (a, b) = instances(&make, &other).await;
+    codes_are_taken_once(a, b).await;
+    let (a, b) = instances(&make, &other).await;
+    concurrent_code_exchange(a, b).await;
 }
 
-/// Every check of [`DeviceStore`].
-pub async fn run_device_store<S, F, Fut>(make: F)
+/// Every check of [`DeviceStore`] (races across `make`'s and `other`'s instances).
+pub async fn run_device_store<S, F, Fut, G, GFut>(make: F, other: G)
 where
     S: DeviceStore + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
+    G: Fn(&S) -> GFut,
+    GFut: Future<Output = S>,
 {
     device_records(&make().await).await;
-    device_records_swap_once(Arc::new(make().await)).await;
-    concurrent_device_polls(Arc::new(make().await)).await;
+    let (a, b) = instances(&make, &other).await;
+    device_records_swap_once(a, b).await;
+    let (a, b) = instances(&make, &other).await;
+    concurrent_device_polls(a, b).await;
 }
 
-/// Every check of [`ReplayStore`].
-pub async fn run_replay_store<S, F, Fut>(make: F)
+/// Every check of [`ReplayStore`] (races across `make`'s and `other`'s instances).
+pub async fn run_replay_store<S, F, Fut, G, GFut>(make: F, other: G)
 where
     S: ReplayStore + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
+    G: Fn(&S) -> GFut,
+    GFut: Future<Output = S>,
 {
     replay_ids(&make().await).await;
-    replay_ids_are_inserted_once(Arc::new(make().await)).await;
+    let (a, b) = instances(&make, &other).await;
+    replay_ids_are_inserted_once(a, b).await;
 }
 
 /// Every check of every group, for a store that implements them all.
-pub async fn run_all<S, F, Fut>(make: F)
+pub async fn run_all<S, F, Fut, G, GFut>(make: F, other: G)
 where
     S: CodeStore + DeviceStore + ReplayStore + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
+    G: Fn(&S) -> GFut,
+    GFut: Future<Output = S>,
 {
-    run_token_store(&make).await;
-    run_code_store(&make).await;
-    run_device_store(&make).await;
-    run_replay_store(&make).await;
+    run_token_store(&make, &other).await;
+    run_code_store(&make, &other).await;
+    run_device_store(&make, &other).await;
+    run_replay_store(&make, &other).await;
 }
 
 /// A record with every optional field set and no default value anywhere.

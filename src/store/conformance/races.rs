@@ -50,9 +50,10 @@ fn server<S: TokenStore>(store: &Arc<S>, now: i64, grace: i64) -> Server<S> {
     }
 }
 
-/// Two app servers whose clocks are one second apart.
-fn two_servers<S: TokenStore>(store: &Arc<S>, grace: i64) -> [Server<S>; 2] {
-    [server(store, T0, grace), server(store, T0 + 1, grace)]
+/// Two app servers whose clocks are one second apart, each over its own instance of the
+/// store (`a` and `b`: two handles over the same storage, as two processes would have).
+fn two_servers<S: TokenStore>(a: &Arc<S>, b: &Arc<S>, grace: i64) -> [Server<S>; 2] {
+    [server(a, T0, grace), server(b, T0 + 1, grace)]
 }
 
 async fn login<S: TokenStore>(s: &Server<S>, subject: &str) -> RefreshToken {
@@ -67,7 +68,7 @@ async fn login<S: TokenStore>(s: &Server<S>, subject: &str) -> RefreshToken {
 /// What the store holds never contains a usable token: not the token text, not its secret,
 /// not the secret's base64url, for the first and a rotated generation.
 pub async fn no_usable_token_at_rest<S: TokenStore + 'static>(store: Arc<S>) {
-    let [a, _] = two_servers(&store, 0);
+    let a = server(&store, T0, 0);
     let first = login(&a, "at-rest").await;
     let next = a
         .engine
@@ -106,10 +107,12 @@ pub async fn no_usable_token_at_rest<S: TokenStore + 'static>(store: Arc<S>) {
     }
 }
 
-/// 64 concurrent refreshes of one token, split between two engines whose clocks are a second
-/// apart. Returns each result and every event of both engines.
+/// 64 concurrent refreshes of one token, split between two engines (each over its own
+/// instance) whose clocks are a second apart. Returns each result and every event of both
+/// engines.
 async fn race<S: TokenStore + 'static>(
-    store: &Arc<S>,
+    a: &Arc<S>,
+    b: &Arc<S>,
     grace: i64,
 ) -> (
     Vec<Result<RefreshToken, Error>>,
@@ -117,7 +120,7 @@ async fn race<S: TokenStore + 'static>(
     Vec<Event>,
     RefreshToken,
 ) {
-    let servers = Arc::new(two_servers(store, grace));
+    let servers = Arc::new(two_servers(a, b, grace));
     let token = Arc::new(login(&servers[0], "racer").await);
     servers[0].clock.set(T0 + 5);
     servers[1].clock.set(T0 + 6);
@@ -158,10 +161,12 @@ fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
 }
 
 /// Grace on: exactly one rotation wins, every other request (on either engine, whichever
-/// clock it reads) gets the very same successor, and the family is not forked.
-pub async fn concurrent_refresh_with_grace<S: TokenStore + 'static>(store: Arc<S>) {
+/// clock it reads) gets the very same successor, and the family is not forked. `a` and `b`
+/// are two instances over the same storage.
+pub async fn concurrent_refresh_with_grace<S: TokenStore + 'static>(a: Arc<S>, b: Arc<S>) {
     assert_multi_thread();
-    let (results, ea, eb, token) = race(&store, 30).await;
+    let store = a;
+    let (results, ea, eb, token) = race(&store, &b, 30).await;
     let events: Vec<_> = ea.into_iter().chain(eb).collect();
     let tokens: Vec<_> = results
         .into_iter()
@@ -195,10 +200,12 @@ pub async fn concurrent_refresh_with_grace<S: TokenStore + 'static>(store: Arc<S
 }
 
 /// Grace off: exactly one rotation wins, the concurrent duplicates are reuse and revoke the
-/// family once (the other detections are reported as possible repeats), never a fork.
-pub async fn concurrent_refresh_without_grace<S: TokenStore + 'static>(store: Arc<S>) {
+/// family once (the other detections are reported as possible repeats), never a fork. `a`
+/// and `b` are two instances over the same storage.
+pub async fn concurrent_refresh_without_grace<S: TokenStore + 'static>(a: Arc<S>, b: Arc<S>) {
     assert_multi_thread();
-    let (results, ea, eb, token) = race(&store, 0).await;
+    let store = a;
+    let (results, ea, eb, token) = race(&store, &b, 0).await;
     let events: Vec<_> = ea.into_iter().chain(eb).collect();
     assert_eq!(
         results.iter().filter(|r| r.is_ok()).count(),
@@ -242,14 +249,16 @@ pub async fn concurrent_refresh_without_grace<S: TokenStore + 'static>(store: Ar
 }
 
 /// Families of one subject kept busy by refresh loops on two engines
-/// while `revoke_subject` runs: afterwards every family is revoked (through both reads) and
-/// every later refresh fails. A store that revokes by compare-and-swap against a snapshot
-/// skips the families rotated in between, and fails here.
-pub async fn revoke_subject_races_refresh<S: TokenStore + 'static>(store: Arc<S>) {
+/// while `revoke_subject` runs (on the second instance `b`): afterwards every family is
+/// revoked (through both reads, on both instances) and every later refresh fails. A store
+/// that revokes by compare-and-swap against a snapshot skips the families rotated in
+/// between, and fails here.
+pub async fn revoke_subject_races_refresh<S: TokenStore + 'static>(a: Arc<S>, b: Arc<S>) {
     const FAMILIES: usize = 8;
     const MAX_REFRESHES: usize = 300;
     assert_multi_thread();
-    let servers = Arc::new(two_servers(&store, 0));
+    let store = a;
+    let servers = Arc::new(two_servers(&store, &b, 0));
     let mut tokens = Vec::new();
     for _ in 0..FAMILIES {
         tokens.push(login(&servers[0], "busy").await);
@@ -288,15 +297,14 @@ pub async fn revoke_subject_races_refresh<S: TokenStore + 'static>(store: Arc<S>
     while done.load(Ordering::Relaxed) < FAMILIES * 4 && !tasks.iter().all(|t| t.is_finished()) {
         tokio::task::yield_now().await;
     }
-    store
-        .revoke_subject(
-            "busy",
-            RevocationReason::SignOutEverywhere,
-            T0 + 1,
-            OperationId([0xbb; 16]),
-        )
-        .await
-        .unwrap();
+    b.revoke_subject(
+        "busy",
+        RevocationReason::SignOutEverywhere,
+        T0 + 1,
+        OperationId([0xbb; 16]),
+    )
+    .await
+    .unwrap();
     let mut last = Vec::new();
     for t in tasks {
         last.push(t.await.unwrap());
@@ -308,11 +316,13 @@ pub async fn revoke_subject_races_refresh<S: TokenStore + 'static>(store: Arc<S>
             !f.is_active(),
             "a family rotated while revoke_subject ran was left active (list_families)"
         );
-        let loaded = store.load_family(&f.id).await.unwrap().unwrap();
-        assert!(
-            !loaded.is_active(),
-            "a family rotated while revoke_subject ran was left active (load_family)"
-        );
+        for instance in [&store, &b] {
+            let loaded = instance.load_family(&f.id).await.unwrap().unwrap();
+            assert!(
+                !loaded.is_active(),
+                "a family rotated while revoke_subject ran was left active (load_family)"
+            );
+        }
     }
     let keys = RefreshKeys::new(RefreshSecret::from_bytes(&SECRET).unwrap());
     for token in &last {
@@ -345,11 +355,11 @@ fn assert_multi_thread() {
     );
 }
 
-/// 64 concurrent exchanges of one authorization code, split between two engines over the
-/// store: tokens exactly once.
-pub async fn concurrent_code_exchange<S: crate::store::CodeStore + 'static>(store: Arc<S>) {
+/// 64 concurrent exchanges of one authorization code, split between two engines over two
+/// instances of the store: tokens exactly once.
+pub async fn concurrent_code_exchange<S: crate::store::CodeStore + 'static>(a: Arc<S>, b: Arc<S>) {
     assert_multi_thread();
-    let servers = Arc::new(two_servers(&store, 0));
+    let servers = Arc::new(two_servers(&a, &b, 0));
     let app = client().redirect_uri("https://app.example/cb");
     let verifier = crate::pkce::CodeVerifier::generate().unwrap();
     let code = servers[0]
@@ -393,12 +403,12 @@ pub async fn concurrent_code_exchange<S: crate::store::CodeStore + 'static>(stor
     assert_eq!(won, 1, "one authorization code yields tokens exactly once");
 }
 
-/// 64 concurrent polls of one approved device code, split between two engines over the
-/// store: tokens exactly once.
-pub async fn concurrent_device_polls<S: crate::store::DeviceStore + 'static>(store: Arc<S>) {
+/// 64 concurrent polls of one approved device code, split between two engines over two
+/// instances of the store: tokens exactly once.
+pub async fn concurrent_device_polls<S: crate::store::DeviceStore + 'static>(a: Arc<S>, b: Arc<S>) {
     use crate::client::GrantType;
     assert_multi_thread();
-    let servers = Arc::new(two_servers(&store, 0));
+    let servers = Arc::new(two_servers(&a, &b, 0));
     let tv = client().grant_types([GrantType::DeviceCode]);
     let start = servers[0]
         .engine
@@ -446,4 +456,97 @@ pub async fn concurrent_device_polls<S: crate::store::DeviceStore + 'static>(sto
         won, 1,
         "one approved device code yields tokens exactly once"
     );
+}
+
+/// OS threads hammering one family with compare-and-swap.
+const CAS_THREADS: usize = 4;
+/// Swaps each thread attempts at least, and how long the threads keep going at least (a
+/// fast store gets many more attempts than a slow one in the same time; a slow one still
+/// gets this many).
+const CAS_MIN_ATTEMPTS: usize = 300;
+const CAS_MIN_TIME: std::time::Duration = std::time::Duration::from_millis(300);
+/// The most a thread keeps going, whatever the store's speed.
+const CAS_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Compare-and-swap on raw store handles, raced on [`CAS_THREADS`] OS threads (each polling
+/// its own loop, half of them over `a`, half over `b`): load, swap from
+/// the loaded version to the next, over and over, at least [`CAS_MIN_ATTEMPTS`] times and
+/// for [`CAS_MIN_TIME`] per thread. Two swaps from one version must never both succeed, and
+/// the family's final version must count exactly the swaps that won.
+///
+/// Unlike the engine races, nothing here yields between a store's read and its write, so a
+/// swap that reads, compares and then writes without atomicity is caught even when it has
+/// no `.await` in between (the threads run truly in parallel): a lock inside one store
+/// object does not help, since `b` is another instance.
+pub async fn compare_and_swap_is_atomic_across_threads<S: TokenStore + 'static>(
+    a: Arc<S>,
+    b: Arc<S>,
+) {
+    use crate::store::CasOutcome;
+    let mut first = super::record("cas-threads", 0x5c);
+    first.version = 1_000;
+    assert_eq!(
+        a.create_family(&first).await.unwrap(),
+        crate::store::InsertOutcome::Inserted
+    );
+    let id = first.id;
+    let start = Arc::new(std::sync::Barrier::new(CAS_THREADS));
+    let threads: Vec<_> = (0..CAS_THREADS)
+        .map(|t| {
+            let store = Arc::clone(if t % 2 == 0 { &a } else { &b });
+            let start = Arc::clone(&start);
+            // Each thread polls its own loop (`Handle::block_on` from a thread outside the
+            // runtime), while what the store spawns (connection drivers) lands on the
+            // caller's runtime and outlives the thread.
+            let runtime = tokio::runtime::Handle::current();
+            std::thread::spawn(move || {
+                runtime.block_on(async move {
+                    let mut won = Vec::new();
+                    start.wait();
+                    let begun = std::time::Instant::now();
+                    let mut attempts = 0usize;
+                    while (attempts < CAS_MIN_ATTEMPTS || begun.elapsed() < CAS_MIN_TIME)
+                        && begun.elapsed() < CAS_MAX_TIME
+                    {
+                        attempts += 1;
+                        let current = store.load_family(&id).await.unwrap().unwrap();
+                        let mut next = current.clone();
+                        next.version = current.version + 1;
+                        next.last_used_at = i64::try_from(t * 10_000_000 + attempts).unwrap();
+                        let swap = store.compare_and_swap_family(current.version, &next);
+                        if swap.await.unwrap() == CasOutcome::Swapped {
+                            won.push(current.version);
+                        }
+                    }
+                    won
+                })
+            })
+        })
+        .collect();
+    let wins = tokio::task::spawn_blocking(move || {
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect::<Vec<u64>>()
+    })
+    .await
+    .unwrap();
+    let mut versions = wins.clone();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(
+        versions.len(),
+        wins.len(),
+        "two compare-and-swaps from one version both succeeded ({} of {} swaps from a \
+         version another swap had already taken): the swap is not atomic across instances",
+        wins.len() - versions.len(),
+        wins.len()
+    );
+    let stored = a.load_family(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.version,
+        first.version + wins.len() as u64,
+        "the final version counts exactly the swaps that won"
+    );
+    assert!(!wins.is_empty(), "no swap ever won");
 }

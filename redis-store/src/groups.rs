@@ -1,0 +1,159 @@
+//! The capability groups: one-time codes, device records, replay ids.
+
+use redis::AsyncCommands;
+use token_engine::store::{
+    CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, InsertOutcome, ReplayStore,
+};
+
+use crate::keys::{hex, pxat, sortable};
+use crate::scripts::{
+    DELETE_IF_EQUAL, INSERT_DEVICE, INSERT_REPLAY, INSERT_STRING, SWAP_DEVICE, TAKE,
+};
+use crate::{RedisStore, RedisStoreError};
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, RedisStoreError> {
+    serde_json::to_string(v)
+        .map_err(|_| RedisStoreError::Corrupt("a record that does not serialize"))
+}
+
+fn inserted(n: i64) -> InsertOutcome {
+    if n == 1 {
+        InsertOutcome::Inserted
+    } else {
+        InsertOutcome::Exists
+    }
+}
+
+impl RedisStore {
+    /// A device record by the hex of its key.
+    pub(crate) async fn load_device_hex(
+        &self,
+        key_hex: &str,
+    ) -> Result<Option<DeviceRecord>, RedisStoreError> {
+        let mut conn = self.conn.clone();
+        let raw: Option<Vec<u8>> = conn.hget(self.keys.device(key_hex), "r").await?;
+        raw.map(|r| {
+            serde_json::from_slice(&r).map_err(|_| RedisStoreError::Corrupt("a device record"))
+        })
+        .transpose()
+    }
+}
+
+impl CodeStore for RedisStore {
+    async fn insert_code(&self, code: &CodeRecord) -> Result<InsertOutcome, RedisStoreError> {
+        let key = self.keys.code(&hex(&code.key));
+        let mut inv = INSERT_STRING.key(&key);
+        inv.arg(json(code)?)
+            .arg(pxat(code.expires_at, self.ttl_margin));
+        let (n, ()) = futures_util::try_join!(
+            self.script::<i64>(&inv),
+            self.index('c', &code.key, code.expires_at)
+        )?;
+        if n == 1 {
+            self.written(&key).await?;
+        }
+        Ok(inserted(n))
+    }
+
+    async fn take_code(&self, key: &[u8; 32]) -> Result<Option<CodeRecord>, RedisStoreError> {
+        let k = self.keys.code(&hex(key));
+        let raw: Option<Vec<u8>> = self.script(&TAKE.key(&k)).await?;
+        let Some(raw) = raw else { return Ok(None) };
+        self.written(&k).await?;
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|_| RedisStoreError::Corrupt("a code record"))
+    }
+}
+
+impl DeviceStore for RedisStore {
+    async fn insert_device(&self, record: &DeviceRecord) -> Result<InsertOutcome, RedisStoreError> {
+        let key_hex = hex(&record.key);
+        let claim = self.keys.user_code(&record.user_code);
+        let key = self.keys.device(&key_hex);
+        let ttl = pxat(record.expires_at, self.ttl_margin);
+        // Claim the user code first (insert-if-absent in its own slot), then insert the
+        // record in its slot; a refused record releases the claim.
+        let mut inv = INSERT_STRING.key(&claim);
+        inv.arg(&key_hex).arg(ttl);
+        let (claimed, ()) = futures_util::try_join!(
+            self.script::<i64>(&inv),
+            self.index('d', &record.key, record.expires_at)
+        )?;
+        if claimed == 0 {
+            return Ok(InsertOutcome::Exists);
+        }
+        let mut inv = INSERT_DEVICE.key(&key);
+        inv.arg(json(record)?)
+            .arg(record.version.to_string())
+            .arg(ttl);
+        let n: i64 = self.script(&inv).await?;
+        if n == 0 {
+            let mut release = DELETE_IF_EQUAL.key(&claim);
+            release.arg(&key_hex);
+            let _: i64 = self.script(&release).await?;
+            return Ok(InsertOutcome::Exists);
+        }
+        self.written(&key).await?;
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn load_device(&self, key: &[u8; 32]) -> Result<Option<DeviceRecord>, RedisStoreError> {
+        self.load_device_hex(&hex(key)).await
+    }
+
+    async fn load_device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> Result<Option<DeviceRecord>, RedisStoreError> {
+        let mut conn = self.conn.clone();
+        let key_hex: Option<String> = conn.get(self.keys.user_code(user_code)).await?;
+        let Some(key_hex) = key_hex else {
+            return Ok(None);
+        };
+        Ok(self
+            .load_device_hex(&key_hex)
+            .await?
+            .filter(|d| d.user_code == user_code))
+    }
+
+    async fn compare_and_swap_device(
+        &self,
+        expected_version: u64,
+        record: &DeviceRecord,
+    ) -> Result<CasOutcome, RedisStoreError> {
+        let key = self.keys.device(&hex(&record.key));
+        let mut inv = SWAP_DEVICE.key(&key);
+        inv.arg(expected_version.to_string())
+            .arg(json(record)?)
+            .arg(record.version.to_string())
+            .arg(pxat(record.expires_at, self.ttl_margin));
+        let n: i64 = self.script(&inv).await?;
+        if n == 0 {
+            return Ok(CasOutcome::Conflict);
+        }
+        self.written(&key).await?;
+        Ok(CasOutcome::Swapped)
+    }
+}
+
+impl ReplayStore for RedisStore {
+    async fn insert_replay_id(
+        &self,
+        id: &[u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<InsertOutcome, RedisStoreError> {
+        let key = self.keys.replay(&hex(id));
+        let mut inv = INSERT_REPLAY.key(&key);
+        inv.arg(sortable(expires_at))
+            .arg(sortable(now))
+            .arg(pxat(expires_at, self.ttl_margin));
+        let (n, ()) =
+            futures_util::try_join!(self.script::<i64>(&inv), self.index('r', id, expires_at))?;
+        if n == 1 {
+            self.written(&key).await?;
+        }
+        Ok(inserted(n))
+    }
+}
