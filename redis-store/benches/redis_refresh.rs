@@ -4,7 +4,8 @@
 //! commands per refresh (from `INFO commandstats` on every primary, before and after), and
 //! the memory a session takes (`used_memory` of the primaries, before and after 10,000
 //! logins, and `MEMORY USAGE` of one family's hash). Then the single client again with
-//! `WAIT 1` after each write, for comparison.
+//! `Durability::WaitForReplica` (`WAIT 1` after each write and each family read), for
+//! comparison.
 //!
 //! `INFO commandstats` counts the commands a script runs as well: a refresh's two round
 //! trips (`HGETALL`, `EVALSHA`) show as four commands (the swap script's `HMGET` and `HSET`).
@@ -71,7 +72,7 @@ async fn main() {
         &engine,
         &primaries,
         refreshes,
-        "single client, WAIT 1 after each write (comparison)",
+        "single client, WAIT 1 after each write and family read (comparison)",
     )
     .await;
 }

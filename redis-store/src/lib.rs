@@ -50,7 +50,7 @@
 //! | method | round trips | how |
 //! |---|---|---|
 //! | `create_family` | 2 | `HSET` in the subject index and `ZADD` to the expiry index (at once), then a script: insert-if-absent |
-//! | `load_family` | 1 | `HGETALL` |
+//! | `load_family` | 1 | `HGETALL` (with `WAIT`: a script, `HGETALL` and a no-op write, then `WAIT`) |
 //! | `compare_and_swap_family` | 1 | a script: swap every field if the version is the expected one (a `ZADD` more if the absolute expiry changed) |
 //! | `list_families` | 2 | `HKEYS` of the subject index, then every family (pipelined), kept if its subject is byte-for-byte the one asked |
 //! | `revoke_subject` | 2 | `HKEYS`, then one script per family (pipelined): revoke if active and of this subject, unconditionally (no version condition), version + 1 |
@@ -115,8 +115,11 @@
 //! rolls back, so the client holds a successor the store no longer knows (its next refresh
 //! fails as `InvalidGrant(GenerationAhead)`: the session ends, not reported as theft) and
 //! the previous token works once more. [`Durability::WaitForReplica`] sends `WAIT 1
-//! <timeout>` after each write, on the same connection to the same primary: the call
-//! returns only once a replica holds the write, or fails with
+//! <timeout>` after each write, on the same connection to the same primary, and makes each
+//! `load_family` a script that also writes a no-op (so that its `WAIT` covers every write
+//! the primary applied before the read, whoever made it: a grace retry answered from the
+//! read then stands on replicated state): the call returns only once a replica holds it, or
+//! fails with
 //! [`RedisStoreError::NotReplicated`] (the engine answers `Error::Store`; the write is on the
 //! primary and the client's retry reads it). It costs a round trip and the replication delay
 //! per write, and it turns a lagging or missing replica into errors: a primary whose only
