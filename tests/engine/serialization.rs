@@ -382,9 +382,24 @@ fn an_error_response_parses_only_from_a_json_object() {
 fn any_error_becomes_its_http_answer_in_one_call() {
     use token_engine::{Error, GrantError, HttpResponse};
     let cases = [
-        (Error::InvalidGrant(GrantError::Revoked), 400, "invalid_grant", false),
-        (Error::InvalidClient("wrong secret"), 401, "invalid_client", true),
-        (Error::UnsupportedGrantType, 400, "unsupported_grant_type", false),
+        (
+            Error::InvalidGrant(GrantError::Revoked),
+            400,
+            "invalid_grant",
+            false,
+        ),
+        (
+            Error::InvalidClient("wrong secret"),
+            401,
+            "invalid_client",
+            true,
+        ),
+        (
+            Error::UnsupportedGrantType,
+            400,
+            "unsupported_grant_type",
+            false,
+        ),
         (Error::Config("x"), 500, "server_error", false),
     ];
     for (e, status, code, basic) in cases {
