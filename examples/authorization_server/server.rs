@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
+use token_engine::http::Form;
 use token_engine::store::{CodeStore, DeviceStore, ReplayStore};
 use token_engine::{
     Algorithm, Approval, AuthorizationDecision, AuthorizationRequest, Client, ClientAuthMethod,
@@ -167,14 +168,14 @@ fn csrf_cookie() -> (String, String) {
     (token, cookie)
 }
 
-/// A submitted form whose `csrf` field matches the cookie, or the answer refusing it.
-fn csrf_form(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<HashMap<String, String>, (StatusCode, &'static str)> {
-    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(body) else {
-        return Err((StatusCode::BAD_REQUEST, "malformed form"));
-    };
+/// A submitted form whose `csrf` field matches the cookie, or the answer refusing it. Parsed
+/// strictly, as the library parses OAuth requests: a repeated field is refused, not
+/// last-value-wins.
+fn csrf_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, (StatusCode, &'static str)> {
+    let form = std::str::from_utf8(body)
+        .ok()
+        .and_then(|b| Form::parse(b).ok())
+        .ok_or((StatusCode::BAD_REQUEST, "malformed form"))?;
     if !csrf_ok(headers, &form) {
         return Err((
             StatusCode::FORBIDDEN,
@@ -184,19 +185,25 @@ fn csrf_form(
     Ok(form)
 }
 
-/// Whether the form's `csrf` field equals the `csrf` cookie (constant time).
-fn csrf_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
-    let cookie = headers
+/// Whether the form's `csrf` field equals the request's one `csrf` cookie (constant time).
+/// Two `csrf` cookies (one planted by a sibling domain) are refused. Over https, name the
+/// cookie `__Host-csrf` with `Secure`, which a sibling domain cannot set at all.
+fn csrf_ok(headers: &HeaderMap, form: &Form) -> bool {
+    let mut cookies = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("csrf="))
-        .next();
-    match (cookie, form.get("csrf")) {
-        (Some(c), Some(f)) if !c.is_empty() => bool::from(c.as_bytes().ct_eq(f.as_bytes())),
+        .filter_map(|c| c.trim().strip_prefix("csrf="));
+    match (cookies.next(), cookies.next(), form.get("csrf")) {
+        (Some(c), None, Some(f)) if !c.is_empty() => bool::from(c.as_bytes().ct_eq(f.as_bytes())),
         _ => false,
     }
+}
+
+/// A page's query, strictly parsed (an empty one for a malformed or repeated query).
+fn query_of(uri: &axum::http::Uri) -> Form {
+    Form::parse(uri.query().unwrap_or_default()).unwrap_or_default()
 }
 
 fn page(title: &str, body: String, cookie: Option<String>) -> Response {
@@ -289,7 +296,7 @@ async fn decide<S: CodeStore>(State(app): Shared<S>, headers: HeaderMap, body: B
         Ok(form) => form,
         Err(refused) => return refused.into_response(),
     };
-    let get = |k: &str| form.get(k).map_or("", String::as_str);
+    let get = |k: &str| form.get(k).unwrap_or_default();
     let raw = get("request");
     let req = match app
         .engine
@@ -320,11 +327,9 @@ async fn decide<S: CodeStore>(State(app): Shared<S>, headers: HeaderMap, body: B
 // --- The device verification page ---------------------------------------------------------
 
 /// `GET /device`: the verification page.
-async fn device_page(
-    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
-) -> Response {
+async fn device_page(uri: axum::http::Uri) -> Response {
     let (token, cookie) = csrf_cookie();
-    let code = escape(q.get("user_code").map_or("", String::as_str));
+    let code = escape(query_of(&uri).get("user_code").unwrap_or_default());
     page(
         "Connect a device",
         format!(
@@ -350,7 +355,7 @@ async fn device_submit<S: DeviceStore>(
         Ok(form) => form,
         Err(refused) => return refused.into_response(),
     };
-    let get = |k: &str| form.get(k).map_or("", String::as_str);
+    let get = |k: &str| form.get(k).unwrap_or_default();
     let Some((_, _, subject, _)) = user(get("username"), get("password")) else {
         return page(
             "Connect a device",
@@ -469,11 +474,10 @@ fn preflight(endpoint: Endpoint) -> impl Fn(Request) -> std::future::Ready<Respo
 
 /// `GET /callback`: stands in for the web client's page that receives the code (a real
 /// client redeems it from its backend with the PKCE verifier). Shows what arrived.
-async fn callback(
-    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
-) -> Response {
-    let get = |k: &str| escape(q.get(k).map_or("", String::as_str));
-    let outcome = if q.contains_key("code") {
+async fn callback(uri: axum::http::Uri) -> Response {
+    let q = query_of(&uri);
+    let get = |k: &str| escape(q.get(k).unwrap_or_default());
+    let outcome = if q.get("code").is_some() {
         "A code arrived; the client redeems it at /token.".to_owned()
     } else {
         format!(

@@ -606,6 +606,33 @@ async fn authorization_endpoint_errors_never_redirect_to_an_unvalidated_uri() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    // A repeated field in the form (last-value-wins would pick one): refused.
+    let page = r.http.get(good.as_str()).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let repeated = r
+        .http
+        .post(r.url("/authorize/decide"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("request", hidden(&html, "request").as_str()),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("decision", "deny"),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repeated.status(), 400);
+    assert!(repeated.headers().get("location").is_none());
     // prompt=none: the demo has no sessions, so login_required.
     let none = r
         .http
