@@ -315,14 +315,17 @@ pub(crate) fn grant_scope(client: &Client, requested: Option<&str>) -> Result<St
 }
 
 /// The scope of a refreshed access token: `requested` may narrow `granted`, never widen it
-/// (RFC 6749 §6).
-pub(crate) fn narrow_scope(granted: &str, requested: Option<&str>) -> Result<String, Error> {
+/// (RFC 6749 §6). Without a request, the granted scope itself (no copy).
+pub(crate) fn narrow_scope<'a>(
+    granted: &'a str,
+    requested: Option<&str>,
+) -> Result<std::borrow::Cow<'a, str>, Error> {
     match requested {
-        None => Ok(granted.to_owned()),
+        None => Ok(std::borrow::Cow::Borrowed(granted)),
         Some(requested) => {
             let wanted = parse_scope(requested)?;
             if wanted.iter().all(|w| granted.split(' ').any(|g| g == *w)) {
-                Ok(wanted.join(" "))
+                Ok(std::borrow::Cow::Owned(wanted.join(" ")))
             } else {
                 Err(Error::InvalidScope)
             }

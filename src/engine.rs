@@ -11,7 +11,7 @@ use crate::crypto::fill_random;
 use crate::error::{Error, IssueLimit};
 use crate::event::{Event, EventSink};
 use crate::family::{FamilySpec, OperationId, RevocationReason, new_family};
-use crate::jose::{AccessTokenClaims, Audience, Confirmation, b64_encode_to};
+use crate::jose::{AccessTokenClaims, Audience, Confirmation, b64_encode_16};
 use crate::keyset::KeySet;
 use crate::opaque::{FamilyId, RefreshKeys, RefreshToken};
 use crate::policy::{PolicyCache, PolicyVersion};
@@ -299,19 +299,20 @@ impl<S: TokenStore> Engine<S> {
         }
         let mut jti = [0u8; 16];
         fill_random(&mut jti)?;
-        let mut jti_text = String::with_capacity(22);
-        b64_encode_to(&jti, &mut jti_text);
+        // The `jti` and `sid` texts live on the stack: the claims borrow them.
+        let jti_text = b64_encode_16(&jti);
+        let sid_text = p.sid.map(|s| s.encoded());
         let claims: AccessTokenClaims<'_> = AccessTokenClaims {
             iss: Some(Cow::Borrowed(&self.inner.issuer)),
             sub: Some(Cow::Borrowed(p.subject)),
-            aud: Some(p.audience.unwrap_or(&self.inner.audience).clone()),
+            aud: Some(p.audience.unwrap_or(&self.inner.audience).borrowed()),
             exp: Some(p.now.saturating_add(p.ttl)),
             iat: Some(p.now),
-            jti: Some(Cow::Owned(jti_text)),
+            jti: Some(Cow::Borrowed(jti_text.as_str())),
             client_id: Some(Cow::Borrowed(p.client_id)),
             scope: Some(Cow::Borrowed(p.scope)),
             auth_time: Some(p.auth_time),
-            sid: p.sid.map(|s| Cow::Owned(s.to_string())),
+            sid: sid_text.as_ref().map(|s| Cow::Borrowed(s.as_str())),
             tenant: p.tenant.map(Cow::Borrowed),
             pv: Some(p.policy),
             cnf: (p.jkt.is_some() || p.cert.is_some()).then(|| Confirmation {

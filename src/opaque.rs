@@ -75,11 +75,16 @@ impl FamilyId {
     }
 }
 
+impl FamilyId {
+    /// The id's base64url text, on the stack (what `Display` writes).
+    pub(crate) fn encoded(&self) -> crate::jose::Encoded16 {
+        crate::jose::b64_encode_16(&self.0)
+    }
+}
+
 impl fmt::Display for FamilyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(22);
-        b64_encode_to(&self.0, &mut s);
-        f.write_str(&s)
+        f.write_str(self.encoded().as_str())
     }
 }
 

@@ -476,17 +476,14 @@ impl<S: CodeStore> Engine<S> {
         if approval.subject.is_empty() || approval.subject.len() > crate::client::MAX_SUBJECT_LEN {
             return fail("server_error", "The server could not complete the request.");
         }
-        let scope = match approval.scope.as_deref() {
-            None => request.scope.clone(),
-            Some(consented) => match crate::client::narrow_scope(&request.scope, Some(consented)) {
-                Ok(s) => s,
-                Err(_) => {
-                    return fail(
-                        "invalid_scope",
-                        "The requested scope is invalid or not allowed.",
-                    );
-                }
-            },
+        let scope = match crate::client::narrow_scope(&request.scope, approval.scope.as_deref()) {
+            Ok(s) => s.into_owned(),
+            Err(_) => {
+                return fail(
+                    "invalid_scope",
+                    "The requested scope is invalid or not allowed.",
+                );
+            }
         };
         let grant = CodeGrant {
             sub: approval.subject,

@@ -203,6 +203,14 @@ pub enum Audience<'a> {
 }
 
 impl<'a> Audience<'a> {
+    /// The same audience borrowing this one's strings (no copy for a single audience).
+    pub(crate) fn borrowed(&self) -> Audience<'_> {
+        match self {
+            Audience::One(a) => Audience::One(Cow::Borrowed(a)),
+            Audience::Many(v) => Audience::Many(v.iter().map(|a| Cow::Borrowed(&**a)).collect()),
+        }
+    }
+
     /// Whether `aud` names `audience`.
     #[must_use]
     pub fn contains(&self, audience: &str) -> bool {
