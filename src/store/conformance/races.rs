@@ -468,10 +468,9 @@ const CAS_MIN_TIME: std::time::Duration = std::time::Duration::from_millis(300);
 /// The most a thread keeps going, whatever the store's speed.
 const CAS_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Compare-and-swap on raw store handles, raced on [`CAS_THREADS`] OS threads (each polling
-/// its own loop, half of them over `a`, half over `b`): load, swap from
-/// the loaded version to the next, over and over, at least [`CAS_MIN_ATTEMPTS`] times and
-/// for [`CAS_MIN_TIME`] per thread. Two swaps from one version must never both succeed, and
+/// Compare-and-swap on raw store handles, raced on 4 OS threads (each polling its own loop,
+/// half of them over `a`, half over `b`): load, swap from the loaded version to the next,
+/// over and over, at least 300 times and for 300 ms per thread. Two swaps from one version must never both succeed, and
 /// the family's final version must count exactly the swaps that won.
 ///
 /// Unlike the engine races, nothing here yields between a store's read and its write, so a
