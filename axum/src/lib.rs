@@ -7,6 +7,12 @@
 //!   (scopes, audience, the application's claims type). Bearer (RFC 6750) and DPoP (RFC 9449),
 //!   refusals with their challenges exactly as the library writes them; handlers read
 //!   [`Claims<T>`].
+//! - **Authorization servers**: [`AuthorizationServer`] is one axum `Router` with every
+//!   endpoint the library provides and its CORS preflights; the application implements
+//!   [`LoginUi`] (its login, consent and device pages), the crate checks the forms' CSRF
+//!   tokens ([`csrf`]).
+//! - **Observability**: `TracingSink` (feature `tracing`) and `MetricsSink` (feature
+//!   `metrics`, also the layer's verify-latency histogram).
 //!
 //! `acr` requirements are not offered: the library's access tokens carry no `acr` claim yet.
 //! RFC 9728's `resource_metadata` challenge parameter neither: the library serves no protected
@@ -16,10 +22,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod csrf;
 mod extract;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod resource;
+mod server;
 #[cfg(feature = "tracing")]
 mod tracing;
 
@@ -28,6 +36,10 @@ pub use extract::{Claims, Rejection};
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics::MetricsSink;
 pub use resource::{Check, KeySource, ResourceServer, TokenLayer, TokenService};
+pub use server::{
+    AuthorizationServer, DeviceDecision, DeviceForm, LoginForm, LoginUi, NoUserInfo, Paths,
+    Submitted, html_escape,
+};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing::TracingSink;
