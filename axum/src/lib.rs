@@ -11,6 +11,8 @@
 //!   endpoint the library provides and its CORS preflights; the application implements
 //!   [`LoginUi`] (its login, consent and device pages), the crate checks the forms' CSRF
 //!   tokens ([`csrf`]).
+//! - **JWK Sets over HTTP**: `HttpFetcher` (feature `fetch`, reqwest with rustls) is the
+//!   `JwksFetcher` of a `JwksSource`.
 //! - **Observability**: `TracingSink` (feature `tracing`) and `MetricsSink` (feature
 //!   `metrics`, also the layer's verify-latency histogram).
 //!
@@ -24,6 +26,8 @@
 
 pub mod csrf;
 mod extract;
+#[cfg(feature = "fetch")]
+mod fetch;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod resource;
@@ -32,6 +36,9 @@ mod server;
 mod tracing;
 
 pub use extract::{Claims, Rejection};
+#[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
+pub use fetch::{FetchError, HttpFetcher};
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics::MetricsSink;

@@ -669,3 +669,48 @@ fn time_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+#[cfg(feature = "fetch")]
+#[tokio::test]
+async fn the_http_fetcher_reads_a_published_jwks() {
+    let keys = KeySet::new(
+        SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .0
+            .with_kid("k1"),
+    );
+    let published = keys.clone();
+    let issuer = Router::new().route(
+        "/jwks.json",
+        get(move || {
+            let keys = published.clone();
+            async move {
+                (
+                    [("cache-control", "max-age=600")],
+                    serde_json::to_string(&keys.jwks()).unwrap(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, issuer).await });
+    let source = JwksSource::builder(
+        url.as_str(),
+        token_engine_axum::HttpFetcher::new().unwrap(),
+        Validation::new(ISS, AUD),
+    )
+    .build()
+    .await
+    .unwrap();
+    assert_eq!(source.verifier().keys().len(), 1);
+    let missing = JwksSource::builder(
+        format!("{url}/nope"),
+        token_engine_axum::HttpFetcher::new().unwrap(),
+        Validation::new(ISS, AUD),
+    )
+    .build()
+    .await;
+    assert!(missing.is_err());
+    server.abort();
+}
