@@ -4,11 +4,16 @@
 use core::ops::Deref;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use core::marker::PhantomData;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
+use serde::de::DeserializeOwned;
 use token_engine::jose::NoCustomClaims;
 use token_engine::{AccessTokenClaims, HttpResponse};
+
+use crate::{KeySource, ResourceServer};
 
 /// The verified claims of the request's access token, with the application's own claims as
 /// `T` (the type given to [`TokenLayer::claims`](crate::TokenLayer::claims)). Derefs to
@@ -16,7 +21,8 @@ use token_engine::{AccessTokenClaims, HttpResponse};
 ///
 /// As an extractor it reads what the route's [`TokenLayer`](crate::TokenLayer) verified. On a
 /// route without the layer (or whose layer reads another `T`) it refuses with `500`: a
-/// configuration error, never a pass. To verify inside a handler instead, call
+/// configuration error, never a pass. Without a layer, extract [`Verified`] (it verifies
+/// the request itself with the state's [`ResourceServer`]) or call
 /// [`ResourceServer::check`](crate::ResourceServer::check).
 pub struct Claims<T = NoCustomClaims>(Arc<AccessTokenClaims<'static, T>>);
 
@@ -61,6 +67,49 @@ impl<S: Send + Sync, T: Send + Sync + 'static> FromRequestParts<S> for Claims<T>
             .get::<Claims<T>>()
             .cloned()
             .ok_or_else(Rejection::no_layer)
+    }
+}
+
+/// The verified claims of a route without a [`TokenLayer`](crate::TokenLayer): the extractor
+/// verifies the request itself with the [`ResourceServer`] in the router's state (any token
+/// of that server; check scopes in the handler). Refusals are the same as the layer's.
+///
+/// ```no_run
+/// # async fn demo(engine: token_engine::Engine<token_engine::MemoryStore>) {
+/// use axum::{Router, routing::get};
+/// use token_engine::{Engine, MemoryStore};
+/// use token_engine_axum::{ResourceServer, Verified};
+///
+/// async fn me(Verified { claims, .. }: Verified<Engine<MemoryStore>>) -> String {
+///     claims.sub.as_deref().unwrap_or("").to_owned()
+/// }
+///
+/// let api = ResourceServer::new(engine, "https://api.example.com");
+/// let app: Router = Router::new().route("/me", get(me)).with_state(api);
+/// # }
+/// ```
+pub struct Verified<K, T = NoCustomClaims> {
+    /// The claims.
+    pub claims: Claims<T>,
+    keys: PhantomData<fn() -> K>,
+}
+
+impl<S, K, T> FromRequestParts<S> for Verified<K, T>
+where
+    S: Send + Sync,
+    K: KeySource,
+    ResourceServer<K>: FromRef<S>,
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let server = ResourceServer::<K>::from_ref(state);
+        let claims = server.check::<T>(parts).await?;
+        Ok(Self {
+            claims,
+            keys: PhantomData,
+        })
     }
 }
 

@@ -35,7 +35,7 @@ mod server;
 #[cfg(feature = "tracing")]
 mod tracing;
 
-pub use extract::{Claims, Rejection};
+pub use extract::{Claims, Rejection, Verified};
 #[cfg(feature = "fetch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub use fetch::{FetchError, HttpFetcher};

@@ -49,7 +49,7 @@ impl<'a> Check<'a> {
         self.uri
     }
 
-    /// The DPoP rules of the [`ResourceServer`] ([`ResourceServer::dpop_rules`]).
+    /// The DPoP rules of the [`ResourceServer`] ([`ResourceServer::with_dpop_rules`]).
     #[must_use]
     pub fn dpop_rules(&self) -> &'a DpopRules {
         self.rules
@@ -208,11 +208,7 @@ impl<K: KeySource> ResourceServer<K> {
     /// A resource server checking tokens with `keys`, reached by clients at `origin`
     /// (`https://api.example.com`, no path; a trailing `/` is dropped).
     pub fn new(keys: K, origin: impl Into<String>) -> Self {
-        let mut origin = origin.into();
-        while origin.ends_with('/') {
-            origin.pop();
-        }
-        Self::build(keys, origin, DpopRules::default())
+        Self::with_dpop_rules(keys, origin, DpopRules::default())
     }
 
     fn build(keys: K, origin: String, rules: DpopRules) -> Self {
@@ -227,15 +223,14 @@ impl<K: KeySource> ResourceServer<K> {
         }
     }
 
-    /// The DPoP rules for a [`Verifier`] or [`JwksSource`] (an [`Engine`] uses its own).
-    /// Default: [`DpopRules::default`].
-    #[must_use]
-    pub fn dpop_rules(self, rules: DpopRules) -> Self {
-        match Arc::try_unwrap(self.shared) {
-            Ok(shared) => Self::build(shared.keys, shared.origin, rules),
-            // Already shared: the rules of the clones cannot change under them.
-            Err(shared) => Self { shared },
+    /// [`ResourceServer::new`] with these DPoP rules for a [`Verifier`] or [`JwksSource`]
+    /// (an [`Engine`] uses its own; default [`DpopRules::default`]).
+    pub fn with_dpop_rules(keys: K, origin: impl Into<String>, rules: DpopRules) -> Self {
+        let mut origin = origin.into();
+        while origin.ends_with('/') {
+            origin.pop();
         }
+        Self::build(keys, origin, rules)
     }
 
     /// The key source.

@@ -593,11 +593,10 @@ where
     /// The login form's submission: CSRF, the original request validated again, then the
     /// application's decision, and the library's redirect.
     async fn decide(&self, request: Request) -> Response {
-        let (headers, submitted) = match self.submitted(request).await {
+        let submitted = match self.submitted(request).await {
             Ok(s) => s,
             Err(refused) => return refused,
         };
-        let _ = headers;
         let raw = submitted.field("request").to_owned();
         let req = match self
             .engine
@@ -628,7 +627,7 @@ where
     }
 
     async fn device_submit(&self, request: Request) -> Response {
-        let (_, submitted) = match self.submitted(request).await {
+        let submitted = match self.submitted(request).await {
             Ok(s) => s,
             Err(refused) => return refused,
         };
@@ -661,7 +660,7 @@ where
 
     /// A submitted form with its CSRF token matching its cookie, or the refusal: `400` for
     /// a malformed form, `403` for a token that does not match (a cross-site post).
-    async fn submitted(&self, request: Request) -> Result<(HeaderMap, Submitted), Response> {
+    async fn submitted(&self, request: Request) -> Result<Submitted, Response> {
         let owned = buffered(request).await?;
         let body = core::str::from_utf8(owned.body())
             .map_err(|_| (StatusCode::BAD_REQUEST, "malformed form").into_response())?;
@@ -674,8 +673,7 @@ where
             )
                 .into_response());
         }
-        let (parts, _) = owned.into_parts();
-        Ok((parts.headers, Submitted { form }))
+        Ok(Submitted { form })
     }
 
     /// A page of the application: the CSRF cookie for its form, and no caching or framing

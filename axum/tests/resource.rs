@@ -714,3 +714,39 @@ async fn the_http_fetcher_reads_a_published_jwks() {
     assert!(missing.is_err());
     server.abort();
 }
+
+#[tokio::test]
+async fn the_verified_extractor_checks_without_a_layer() {
+    use token_engine_axum::Verified;
+    async fn me(Verified { claims, .. }: Verified<Engine<MemoryStore>>) -> String {
+        claims.sub.as_deref().unwrap_or("").to_owned()
+    }
+    let s = setup();
+    let api = ResourceServer::new(s.engine.clone(), AUD);
+    let router = || Router::new().route("/me", get(me)).with_state(api.clone());
+    let token = s.bearer("orders").await;
+    let auth = format!("Bearer {token}");
+    let a = send(router(), get_with("/me", &[("authorization", &auth)])).await;
+    assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "user-1"));
+    let a = send(router(), get_with("/me", &[])).await;
+    // RFC 6750 §3.1: no authentication information -> no error code.
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(a.www, format!("Bearer, DPoP {ALGS}"));
+    let (token, key) = s.bound("orders").await;
+    let auth = format!("DPoP {token}");
+    let proof = s.proof_for(
+        &key,
+        "GET",
+        "https://api.example.com/me",
+        Some(&token),
+        "v-1",
+    );
+    let headers = [("authorization", auth.as_str()), ("dpop", proof.as_str())];
+    let a = send(router(), get_with("/me", &headers)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.www);
+    let a = send(router(), get_with("/me", &headers)).await;
+    assert_eq!(
+        a.www,
+        format!("Bearer, DPoP error=\"invalid_dpop_proof\", {ALGS}")
+    );
+}
