@@ -34,6 +34,7 @@ mod resource;
 mod server;
 #[cfg(feature = "tracing")]
 mod tracing;
+mod ui;
 
 pub use extract::{Claims, Rejection, Verified};
 #[cfg(feature = "fetch")]
@@ -43,10 +44,8 @@ pub use fetch::{FetchError, HttpFetcher};
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics::MetricsSink;
 pub use resource::{Check, KeySource, ResourceServer, TokenLayer, TokenService};
-pub use server::{
-    AuthorizationServer, DeviceDecision, DeviceForm, LoginForm, LoginUi, NoUserInfo, Paths,
-    Submitted, html_escape,
-};
+pub use server::{AuthorizationServer, NoUserInfo, Paths};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing::TracingSink;
+pub use ui::{DeviceDecision, DeviceForm, LoginForm, LoginUi, Submitted, html_escape};
