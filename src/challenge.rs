@@ -133,12 +133,17 @@ impl Challenges {
     /// credentials: `invalid_token` (on the request's scheme) for a bad, expired, revoked or
     /// wrongly bound token; `invalid_dpop_proof` (on `DPoP`) for a missing or bad proof;
     /// `use_dpop_nonce` with `DPoP-Nonce` when a nonce is required; `400` `invalid_request`
-    /// for a malformed request; the `500` JSON error when the store failed (never an invalid
-    /// token).
+    /// for a malformed request; the `500` JSON error when the server failed (the store, a
+    /// JWK Set fetch, the configuration): never an invalid token.
     pub fn refusal(&self, credentials: &Credentials<'_>, error: &Error) -> HttpResponse {
         let scheme = credentials.scheme;
         let (status, scheme, code) = match error {
-            Error::Store(_) => return HttpResponse::from_error(error),
+            // The server's failure, not the token's: never `invalid_token`.
+            Error::Store(_)
+            | Error::JwksFetch(_)
+            | Error::NoUsableKey(_)
+            | Error::Config(_)
+            | Error::Crypto(_) => return HttpResponse::from_error(error),
             Error::InvalidDpopProof(DpopError::NonceRequired) => {
                 (401, Scheme::DPoP, "use_dpop_nonce")
             }
@@ -281,6 +286,18 @@ mod tests {
         assert_eq!(r.header("dpop-nonce"), Some("n1"));
         let r = nonce.refusal(&creds, &Error::InvalidDpopProof(DpopError::Missing));
         assert_eq!(r.header("dpop-nonce"), None);
+    }
+
+    #[test]
+    fn server_failures_are_not_the_tokens() {
+        let request = HttpRequest::new("GET").header("Authorization", "Bearer abc");
+        let c = challenges();
+        let creds = c.credentials(&request).unwrap();
+        for e in [Error::Config("x"), Error::NoUsableKey(Vec::new())] {
+            let r = c.refusal(&creds, &e);
+            assert_eq!(r.status(), 500, "{e}");
+            assert_eq!(r.header("www-authenticate"), None, "{e}");
+        }
     }
 
     #[test]

@@ -594,13 +594,16 @@ async fn a_verifier_checks_bearer_and_dpop_without_a_store() {
     assert_eq!(a.www, format!("Bearer, DPoP {ALGS}"));
 }
 
-/// A JWK Set "fetched" from a key set the test rotates.
-struct Published(KeySet);
+/// A JWK Set "fetched" from a key set the test rotates; the issuer can go down.
+struct Published(KeySet, std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl JwksFetcher for Published {
     type Error = std::io::Error;
 
     async fn fetch(&self, _: &str) -> Result<JwksResponse, std::io::Error> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("issuer down"));
+        }
         Ok(JwksResponse::new(
             serde_json::to_vec(&self.0.jwks()).unwrap(),
         ))
@@ -611,6 +614,7 @@ impl JwksFetcher for Published {
 
 #[tokio::test]
 async fn a_jwks_source_refetches_for_a_new_key() {
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let keys = KeySet::new(
         SigningKey::generate(Algorithm::EdDSA)
             .unwrap()
@@ -619,9 +623,11 @@ async fn a_jwks_source_refetches_for_a_new_key() {
     );
     let source = JwksSource::builder(
         "https://auth.example.com/jwks.json",
-        Published(keys.clone()),
+        Published(keys.clone(), down.clone()),
         Validation::new(ISS, AUD),
     )
+    // Each unknown `kid` refetches at once (the default cooldown would hold the third).
+    .cooldown(time::Duration::ZERO)
     .build()
     .await
     .unwrap();
@@ -661,6 +667,20 @@ async fn a_jwks_source_refetches_for_a_new_key() {
         a.www,
         format!("Bearer error=\"invalid_token\", DPoP {ALGS}")
     );
+    // The issuer is down when a token with a new key arrives: the server's failure, not the
+    // token's (a 500, no invalid_token challenge; the client may retry).
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    keys.rotate(
+        SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .0
+            .with_kid("k3"),
+    )
+    .unwrap();
+    let auth = format!("Bearer {}", sign(&keys));
+    let a = send(app(&api), get_with("/orders", &[("authorization", &auth)])).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", a.www);
+    assert_eq!(a.www, "");
 }
 
 fn time_now() -> i64 {
