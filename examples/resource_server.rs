@@ -1,5 +1,7 @@
-//! A resource server (axum) that verifies Bearer access tokens against an issuer's JWKS URL,
-//! through a `JwksSource` whose fetch is done by a real HTTP client (reqwest).
+//! A resource server (axum) that verifies access tokens against an issuer's JWKS URL,
+//! through a `JwksSource` whose fetch is done by a real HTTP client (reqwest; the
+//! `token-engine-axum` feature `fetch` offers the same as `HttpFetcher`), with the
+//! `token-engine-axum` layer in front of its route.
 //!
 //! ```sh
 //! # Against your authorization server:
@@ -17,14 +19,14 @@
 use std::time::Duration as StdDuration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Json, Response};
+use axum::http::header;
+use axum::response::Json;
 use axum::routing::get;
 use token_engine::{
-    AccessTokenClaims, Algorithm, Error, JwksFetcher, JwksOptions, JwksResponse, JwksSource,
-    KeySet, SigningKey, Validation,
+    AccessTokenClaims, Algorithm, JwksFetcher, JwksOptions, JwksResponse, JwksSource, KeySet,
+    SigningKey, Validation,
 };
+use token_engine_axum::{Claims, ResourceServer};
 
 /// Largest JWK Set body read (the source's own limit, `JwksOptions::max_bytes`, by default).
 const MAX_BODY: usize = 256 * 1024;
@@ -71,46 +73,15 @@ impl JwksFetcher for Http {
     }
 }
 
-/// `GET /me`: who the Bearer token says the caller is (RFC 6750).
-async fn me(State(source): State<JwksSource<Http>>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-        )
-            .into_response();
-    };
-    match source.verify(token).await {
-        Ok(claims) => Json(serde_json::json!({
-            "sub": claims.sub,
-            "client_id": claims.client_id,
-            "scope": claims.scope,
-        }))
-        .into_response(),
-        // The token itself is bad: 401 with the RFC 6750 challenge.
-        Err(Error::InvalidToken(reason)) => {
-            eprintln!("rejected token: {reason}");
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#)],
-            )
-                .into_response()
-        }
-        // The issuer's keys could not be fetched for a token with a new kid: not the
-        // client's fault, try again shortly.
-        Err(e) => {
-            eprintln!("key source: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "30")],
-            )
-                .into_response()
-        }
-    }
+/// `GET /me`: who the token says the caller is. The `token-engine-axum` layer in front of it
+/// checked the request (Bearer or DPoP, RFC 6750 / RFC 9449 challenges on refusal, a `500`
+/// when the issuer's keys cannot be fetched for a new `kid`).
+async fn me(claims: Claims) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "sub": claims.sub,
+        "client_id": claims.client_id,
+        "scope": claims.scope,
+    }))
 }
 
 /// A stand-in authorization server on 127.0.0.1 publishing its JWK Set, for the demo.
@@ -196,11 +167,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(source.keep_fresh());
     eprintln!("{} keys from {jwks_url}", source.verifier().keys().len());
 
-    let app = Router::new()
-        .route("/me", get(me))
-        .with_state(source.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = format!("http://{}", listener.local_addr()?);
+    // The origin clients call (behind a proxy: the public one; DPoP proofs name it).
+    let resource = ResourceServer::new(source.clone(), api.as_str());
+    let app = Router::new().route("/me", get(me).route_layer(resource.require()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let Some(keys) = demo else {

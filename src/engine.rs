@@ -117,6 +117,8 @@ struct Inner<S> {
     /// already delegated token can be exchanged again.
     exchange_verifier: Verifier,
     dpop_rules: crate::dpop::DpopRules,
+    /// The resource-server challenges for `dpop_rules`, written once.
+    challenges: crate::challenge::Challenges,
     dpop_nonces: Option<crate::dpop::NonceKey>,
     /// The endpoints the application mounts and the grants offered (metadata).
     endpoints: metadata::Endpoints,

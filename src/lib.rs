@@ -112,6 +112,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
+mod challenge;
 mod client;
 mod client_auth;
 mod clock;
@@ -156,6 +157,8 @@ pub use engine::{
 };
 #[doc(inline)]
 pub use http::{Endpoint, HttpRequest, HttpResponse};
+// A resource server's refusals with their challenges, for servers without an engine.
+pub use challenge::{Challenges, Credentials};
 // The device verification page's guessing limit.
 pub use engine::{MemoryLimiter, UserCodeLimiter};
 #[doc(inline)]

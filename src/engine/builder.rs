@@ -381,6 +381,7 @@ impl EngineBuilder {
                 token_endpoint: self.token_endpoint,
                 password_grant: self.password_grant,
                 exchange_verifier,
+                challenges: crate::challenge::Challenges::new(&self.dpop_rules),
                 dpop_rules: self.dpop_rules,
                 dpop_nonces: self.dpop_nonces,
                 endpoints: self.endpoints,

@@ -8,8 +8,8 @@ use core::future::Future;
 use serde_json::{Map, Value};
 
 use super::Engine;
-use crate::dpop::DpopError;
-use crate::error::Error;
+use crate::challenge::Challenges;
+use crate::error::{Error, TokenError};
 use crate::http::{Endpoint, HttpRequest, HttpResponse};
 use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::store::ReplayStore;
@@ -28,97 +28,15 @@ pub trait UserInfoSource: Send + Sync {
     ) -> impl Future<Output = Result<Option<Map<String, Value>>, Error>> + Send;
 }
 
-/// The scheme the request used, for the challenge.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    None,
-    Bearer,
-    DPoP,
-}
-
-/// A refusal: the status, the scheme whose challenge carries the error, the error code and
-/// the scope needed (for `insufficient_scope`).
-struct Refusal {
-    status: u16,
-    scheme: Scheme,
-    error: Option<&'static str>,
-    scope: Option<String>,
-}
-
-/// Escape a value for a quoted-string (RFC 9110 §5.6.4); the engine's values never need it,
-/// but a scope is the application's text.
-fn quoted(v: &str) -> String {
-    v.chars()
-        .filter(|c| *c == ' ' || c.is_ascii_graphic())
-        .flat_map(|c| {
-            let escape = matches!(c, '"' | '\\');
-            escape.then_some('\\').into_iter().chain([c])
-        })
-        .collect()
-}
-
-impl<S: crate::store::TokenStore> Engine<S> {
-    /// The `WWW-Authenticate` challenges of a refusal: a `Bearer` and a `DPoP` challenge
-    /// (with the accepted `algs`), the error (and `scope`) on the scheme the request used;
-    /// none when it sent no credentials (RFC 6750 §3.1).
-    fn challenge(&self, r: &Refusal) -> HttpResponse {
-        let algs = self.dpop_algorithm_names();
-        let params = |scheme: Scheme| {
-            let mut p = Vec::new();
-            if r.scheme == scheme
-                && let Some(e) = r.error
-            {
-                p.push(format!("error=\"{e}\""));
-                if let Some(scope) = &r.scope {
-                    p.push(format!("scope=\"{}\"", quoted(scope)));
-                }
-            }
-            p
-        };
-        let bearer = params(Scheme::Bearer);
-        let mut dpop = params(Scheme::DPoP);
-        dpop.push(format!("algs=\"{}\"", algs.join(" ")));
-        let bearer = if bearer.is_empty() {
-            "Bearer".to_owned()
-        } else {
-            format!("Bearer {}", bearer.join(", "))
-        };
-        let value = format!("{bearer}, DPoP {}", dpop.join(", "));
-        let mut response = HttpResponse::new(r.status)
-            .with_header("WWW-Authenticate", value)
-            .no_store();
-        if r.error == Some("use_dpop_nonce")
-            && let Some(nonce) = self.dpop_nonce()
-        {
-            response = response.with_header("DPoP-Nonce", nonce);
-        }
-        response
-    }
-
-    /// The refusal for an error of the token or proof checks.
-    fn refusal(scheme: Scheme, e: &Error) -> Result<Refusal, HttpResponse> {
-        let (status, scheme, error) = match e {
-            Error::Store(_) => return Err(HttpResponse::from_error(e)),
-            Error::InvalidDpopProof(DpopError::NonceRequired) => {
-                (401, Scheme::DPoP, "use_dpop_nonce")
-            }
-            Error::InvalidDpopProof(DpopError::SchemeMismatch | DpopError::KeyMismatch) => {
-                (401, scheme, "invalid_token")
-            }
-            Error::InvalidDpopProof(_) => (401, Scheme::DPoP, "invalid_dpop_proof"),
-            Error::InvalidRequest(_) => (400, scheme, "invalid_request"),
-            _ => (401, scheme, "invalid_token"),
-        };
-        Ok(Refusal {
-            status,
-            scheme: if scheme == Scheme::None {
-                Scheme::Bearer
-            } else {
-                scheme
-            },
-            error: Some(error),
-            scope: None,
-        })
+impl<S> Engine<S> {
+    /// The challenges of this engine's resource-server refusals (RFC 6750 §3, RFC 9449
+    /// §7.1): the DPoP algorithms it accepts and, when it requires nonces, the current one.
+    #[must_use]
+    pub fn challenges(&self) -> Challenges
+    where
+        S: crate::store::TokenStore,
+    {
+        self.inner.challenges.clone().with_nonce(self.dpop_nonce())
     }
 }
 
@@ -152,57 +70,22 @@ impl<S: ReplayStore> Engine<S> {
         uri: &str,
         scopes: &[&str],
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
-        let refuse = |r: Refusal| self.challenge(&r);
-        let authorization = request.single_header("authorization").map_err(|_| {
-            refuse(Refusal {
-                status: 400,
-                scheme: Scheme::Bearer,
-                error: Some("invalid_request"),
-                scope: None,
-            })
-        })?;
-        let no_credentials = Refusal {
-            status: 401,
-            scheme: Scheme::None,
-            error: None,
-            scope: None,
-        };
-        let Some(authorization) = authorization else {
-            return Err(refuse(no_credentials));
-        };
-        let scheme = match authorization.split_once(' ').map(|(s, _)| s) {
-            Some(s) if s.eq_ignore_ascii_case("bearer") => Scheme::Bearer,
-            Some(s) if s.eq_ignore_ascii_case("dpop") => Scheme::DPoP,
-            // Another scheme (Basic, ...) carries no token of ours: no credentials.
-            _ => return Err(refuse(no_credentials)),
-        };
-        let dpop = request.single_header("dpop").map_err(|_| {
-            refuse(Refusal {
-                status: 401,
-                scheme: Scheme::DPoP,
-                error: Some("invalid_dpop_proof"),
-                scope: None,
-            })
-        })?;
+        let credentials = self.inner.challenges.credentials(request)?;
         let claims = match self
-            .verify_resource_request_as::<T>(authorization, dpop, request.method(), uri)
+            .verify_resource_request_as::<T>(
+                credentials.authorization(),
+                credentials.dpop(),
+                request.method(),
+                uri,
+            )
             .await
         {
             Ok(c) => c,
-            Err(e) => {
-                return Err(Self::refusal(scheme, &e).map(&refuse).unwrap_or_else(|r| r));
-            }
+            Err(e) => return Err(self.challenges().refusal(&credentials, &e)),
         };
-        let granted = claims.scope.as_deref().unwrap_or("");
-        let missing = scopes.iter().any(|s| !granted.split(' ').any(|g| g == *s));
-        if missing {
-            return Err(refuse(Refusal {
-                status: 403,
-                scheme,
-                error: Some("insufficient_scope"),
-                scope: Some(scopes.join(" ")),
-            }));
-        }
+        self.inner
+            .challenges
+            .require_scopes(&credentials, &claims, scopes)?;
         Ok(claims)
     }
 
@@ -240,9 +123,7 @@ impl<S: ReplayStore> Engine<S> {
             Err(refusal) => return refusal,
         };
         let Some(subject) = claims.sub.as_deref() else {
-            return Self::refusal(Scheme::Bearer, &Error::InvalidRequest("no sub"))
-                .map(|r| self.challenge(&r))
-                .unwrap_or_else(|r| r);
+            return self.refuse(request, &Error::InvalidRequest("no sub"));
         };
         let scopes: Vec<&str> = claims
             .scope
@@ -254,12 +135,7 @@ impl<S: ReplayStore> Engine<S> {
         let extra = match users.claims(subject, &scopes).await {
             Ok(Some(m)) => m,
             Ok(None) => {
-                return self.challenge(&Refusal {
-                    status: 401,
-                    scheme: Scheme::Bearer,
-                    error: Some("invalid_token"),
-                    scope: None,
-                });
+                return self.refuse(request, &Error::InvalidToken(TokenError::SessionRevoked));
             }
             Err(e) => return HttpResponse::from_error(&e),
         };
@@ -271,5 +147,13 @@ impl<S: ReplayStore> Engine<S> {
             }
         }
         HttpResponse::json(200, Value::Object(body).to_string()).no_store()
+    }
+
+    /// The refusal of `error` for a request whose credentials were read already.
+    fn refuse(&self, request: &HttpRequest<'_>, error: &Error) -> HttpResponse {
+        match self.inner.challenges.credentials(request) {
+            Ok(credentials) => self.challenges().refusal(&credentials, error),
+            Err(refusal) => refusal,
+        }
     }
 }

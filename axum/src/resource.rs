@@ -1,0 +1,512 @@
+//! The resource server: [`ResourceServer`] holds where keys come from ([`KeySource`]: an
+//! [`Engine`], a [`Verifier`] or a [`JwksSource`]) and the application's external origin;
+//! [`ResourceServer::require`] makes a tower [`Layer`] per route with that route's
+//! requirements (scopes, audience). A request that passes goes on with its [`Claims`] in the
+//! request extensions; any other gets the refusal the library writes (RFC 6750 §3, RFC 9449
+//! §7.1), unchanged.
+
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use token_engine::jose::NoCustomClaims;
+use token_engine::store::ReplayStore;
+use token_engine::{
+    AccessTokenClaims, Challenges, Credentials, DpopRules, Engine, Error, HttpRequest,
+    HttpResponse, JwksFetcher, JwksSource, TokenError, Verifier,
+};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::extract::Claims;
+
+/// What a [`KeySource`] checks: the request (its `Authorization` and `DPoP` fields), the URL
+/// the client used (`origin` + path: DPoP's `htu`), and the DPoP rules and challenges of a
+/// source that has none of its own (a [`Verifier`], a [`JwksSource`]).
+#[derive(Debug)]
+pub struct Check<'a> {
+    request: &'a HttpRequest<'a>,
+    uri: &'a str,
+    rules: &'a DpopRules,
+    challenges: &'a Challenges,
+}
+
+impl<'a> Check<'a> {
+    /// The request: method and the `Authorization` and `DPoP` header fields (every one, so
+    /// a repeated field is refused).
+    #[must_use]
+    pub fn request(&self) -> &'a HttpRequest<'a> {
+        self.request
+    }
+
+    /// The full URL the client sent the request to, without query: `origin` + path.
+    #[must_use]
+    pub fn uri(&self) -> &'a str {
+        self.uri
+    }
+
+    /// The DPoP rules of the [`ResourceServer`] ([`ResourceServer::with_dpop_rules`]).
+    #[must_use]
+    pub fn dpop_rules(&self) -> &'a DpopRules {
+        self.rules
+    }
+
+    /// The challenges for [`Check::dpop_rules`].
+    #[must_use]
+    pub fn challenges(&self) -> &'a Challenges {
+        self.challenges
+    }
+}
+
+/// Where a resource server's keys come from, and how it checks a request with them.
+///
+/// Implemented for an [`Engine`] (the token is checked with revocation; DPoP proofs' `jti`
+/// recorded in its [`ReplayStore`], so a replayed proof is refused by every instance), a
+/// [`Verifier`] (sync, no I/O: DPoP proofs are checked but their `jti` is **not** recorded,
+/// since a verifier has no store: a replayed proof within its lifetime passes; use an
+/// `Engine` or record [`token_engine::VerifiedProof::jti`] yourself where replay matters) and
+/// a [`JwksSource`] (as a `Verifier`, refetching the issuer's keys once for an unknown `kid`).
+/// Implement it for another source (introspection, say).
+pub trait KeySource: Send + Sync + 'static {
+    /// Check the request's credentials: the token, its DPoP proof when bound (RFC 9449 §7)
+    /// and, where the source can, revocation. The claims, or the refusal to send with its
+    /// challenges.
+    fn verify<T: DeserializeOwned + Send>(
+        &self,
+        check: &Check<'_>,
+    ) -> impl Future<Output = Result<AccessTokenClaims<'static, T>, HttpResponse>> + Send;
+
+    /// The challenges for the refusals the layer writes itself (a route's audience or scopes).
+    fn challenges(&self, check: &Check<'_>) -> Challenges {
+        check.challenges.clone()
+    }
+}
+
+impl<S: ReplayStore + 'static> KeySource for Engine<S> {
+    async fn verify<T: DeserializeOwned + Send>(
+        &self,
+        check: &Check<'_>,
+    ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
+        self.resource_request_as::<T>(check.request, check.uri, &[])
+            .await
+    }
+
+    fn challenges(&self, _: &Check<'_>) -> Challenges {
+        Engine::challenges(self)
+    }
+}
+
+impl KeySource for Verifier {
+    async fn verify<T: DeserializeOwned + Send>(
+        &self,
+        check: &Check<'_>,
+    ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
+        let credentials = check.challenges.credentials(check.request)?;
+        verify_dpop::<T>(self, check, &credentials)
+            .map_err(|e| check.challenges.refusal(&credentials, &e))
+    }
+}
+
+fn verify_dpop<T: DeserializeOwned>(
+    verifier: &Verifier,
+    check: &Check<'_>,
+    credentials: &Credentials<'_>,
+) -> Result<AccessTokenClaims<'static, T>, Error> {
+    verifier
+        .verify_dpop_as::<T>(
+            credentials.authorization(),
+            credentials.dpop(),
+            check.request.method(),
+            check.uri,
+            check.rules,
+        )
+        .map(|(claims, _)| claims)
+}
+
+impl<F: JwksFetcher> KeySource for JwksSource<F> {
+    async fn verify<T: DeserializeOwned + Send>(
+        &self,
+        check: &Check<'_>,
+    ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
+        let credentials = check.challenges.credentials(check.request)?;
+        let refuse = |e: Error| check.challenges.refusal(&credentials, &e);
+        match verify_dpop::<T>(self.verifier(), check, &credentials) {
+            Err(Error::InvalidToken(TokenError::UnknownKeyId)) => {
+                // A key the source has not fetched yet: the source refetches (within its
+                // cooldown) while verifying the token, then the DPoP check runs again.
+                let token = credentials
+                    .authorization()
+                    .split_once(' ')
+                    .map_or("", |(_, t)| t.trim());
+                self.verify_as::<IgnoredAny>(token).await.map_err(refuse)?;
+                verify_dpop::<T>(self.verifier(), check, &credentials).map_err(refuse)
+            }
+            other => other.map_err(refuse),
+        }
+    }
+}
+
+/// A route's requirements beyond a valid token.
+#[derive(Clone, Debug, Default)]
+struct Requirements {
+    scopes: Vec<String>,
+    audience: Option<String>,
+}
+
+struct Shared<K> {
+    keys: K,
+    origin: String,
+    rules: DpopRules,
+    challenges: Challenges,
+}
+
+/// A resource server: where its keys come from and the origin its clients call (behind a
+/// proxy, the public one: a DPoP proof's `htu` is the URL the client used, `origin` + path).
+/// Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(engine: token_engine::Engine<token_engine::MemoryStore>) {
+/// use axum::{Router, routing::get};
+/// use token_engine_axum::{Claims, ResourceServer};
+///
+/// async fn orders(claims: Claims) -> String {
+///     format!("orders of {}", claims.sub.as_deref().unwrap_or("?"))
+/// }
+///
+/// let api = ResourceServer::new(engine, "https://api.example.com");
+/// let app: Router = Router::new().route(
+///     "/orders",
+///     get(orders).route_layer(api.require().scopes(["orders:read"])),
+/// );
+/// # }
+/// ```
+pub struct ResourceServer<K> {
+    shared: Arc<Shared<K>>,
+}
+
+impl<K> Clone for ResourceServer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<K> core::fmt::Debug for ResourceServer<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ResourceServer")
+            .field("origin", &self.shared.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: KeySource> ResourceServer<K> {
+    /// A resource server checking tokens with `keys`, reached by clients at `origin`
+    /// (`https://api.example.com`, no path; a trailing `/` is dropped).
+    pub fn new(keys: K, origin: impl Into<String>) -> Self {
+        Self::with_dpop_rules(keys, origin, DpopRules::default())
+    }
+
+    fn build(keys: K, origin: String, rules: DpopRules) -> Self {
+        let challenges = Challenges::new(&rules);
+        Self {
+            shared: Arc::new(Shared {
+                keys,
+                origin,
+                rules,
+                challenges,
+            }),
+        }
+    }
+
+    /// [`ResourceServer::new`] with these DPoP rules for a [`Verifier`] or [`JwksSource`]
+    /// (an [`Engine`] uses its own; default [`DpopRules::default`]).
+    pub fn with_dpop_rules(keys: K, origin: impl Into<String>, rules: DpopRules) -> Self {
+        let mut origin = origin.into();
+        while origin.ends_with('/') {
+            origin.pop();
+        }
+        Self::build(keys, origin, rules)
+    }
+
+    /// The key source.
+    #[must_use]
+    pub fn keys(&self) -> &K {
+        &self.shared.keys
+    }
+
+    /// A layer for a route that takes any valid token; add requirements with
+    /// [`TokenLayer::scopes`] and [`TokenLayer::audience`], and the application's claims
+    /// type with [`TokenLayer::claims`].
+    #[must_use]
+    pub fn require(&self) -> TokenLayer<K> {
+        TokenLayer {
+            server: self.clone(),
+            requirements: Arc::new(Requirements::default()),
+            claims: PhantomData,
+        }
+    }
+
+    /// Check one request without a layer (what the layer does): the claims as the
+    /// application's `T`, or the refusal to send.
+    pub async fn check<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<Claims<T>, crate::Rejection> {
+        let creds = Creds::of(parts, &self.shared.origin);
+        self.authorize::<T>(&creds, &Requirements::default())
+            .await
+            .map_err(crate::Rejection::from)
+    }
+
+    async fn authorize<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        creds: &Creds,
+        requirements: &Requirements,
+    ) -> Result<Claims<T>, HttpResponse> {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let mut request = HttpRequest::new(creds.method.as_str());
+        for (name, value) in &creds.headers {
+            request = request.header_bytes(name, value.as_bytes());
+        }
+        let shared = &*self.shared;
+        let check = Check {
+            request: &request,
+            uri: &creds.uri,
+            rules: &shared.rules,
+            challenges: &shared.challenges,
+        };
+        let result = shared.keys.verify::<T>(&check).await;
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_verify(
+            started.elapsed(),
+            result.as_ref().err().map(HttpResponse::status),
+        );
+        let claims = result?;
+        let audience_ok = requirements
+            .audience
+            .as_deref()
+            .is_none_or(|a| claims.aud.as_ref().is_some_and(|aud| aud.contains(a)));
+        let scopes_ok = requirements.scopes.iter().all(|s| {
+            claims
+                .scope
+                .as_deref()
+                .unwrap_or("")
+                .split(' ')
+                .any(|g| g == s)
+        });
+        if !audience_ok || !scopes_ok {
+            let challenges = shared.keys.challenges(&check);
+            let credentials = match challenges.credentials(&request) {
+                Ok(c) => c,
+                Err(refusal) => return Err(refusal),
+            };
+            return Err(if audience_ok {
+                let scopes: Vec<&str> = requirements.scopes.iter().map(String::as_str).collect();
+                challenges.insufficient_scope(&credentials, &scopes)
+            } else {
+                // RFC 6750 §3.1: a token "invalid for other reasons" (here: not for this
+                // resource) is `invalid_token`.
+                challenges.refusal(&credentials, &Error::InvalidToken(TokenError::Audience))
+            });
+        }
+        Ok(Claims::new(claims))
+    }
+}
+
+/// What the layer copies out of a request before its body goes on: the method, the URL the
+/// client used, and the `Authorization` and `DPoP` fields (cheap reference-counted copies).
+struct Creds {
+    method: http::Method,
+    uri: String,
+    headers: Vec<(&'static str, HeaderValue)>,
+}
+
+impl Creds {
+    fn of(parts: &http::request::Parts, origin: &str) -> Self {
+        Self::from_parts(
+            &parts.method,
+            &parts.uri,
+            &parts.extensions,
+            &parts.headers,
+            origin,
+        )
+    }
+
+    fn from_parts(
+        method: &http::Method,
+        uri: &http::Uri,
+        extensions: &http::Extensions,
+        headers: &http::HeaderMap,
+        origin: &str,
+    ) -> Self {
+        // Under `Router::nest` the path the route sees is shortened; the client used the
+        // original one.
+        let path = extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| uri.path(), |o| o.0.path());
+        let mut fields = Vec::new();
+        for name in [http::header::AUTHORIZATION.as_str(), "dpop"] {
+            for value in headers.get_all(name) {
+                fields.push((name, value.clone()));
+            }
+        }
+        Self {
+            method: method.clone(),
+            uri: format!("{origin}{path}"),
+            headers: fields,
+        }
+    }
+}
+
+/// The tower [`Layer`] of a protected route (from [`ResourceServer::require`]): `T` is the
+/// application's claims type the handlers read with [`Claims<T>`].
+pub struct TokenLayer<K, T = NoCustomClaims> {
+    server: ResourceServer<K>,
+    requirements: Arc<Requirements>,
+    claims: PhantomData<fn() -> T>,
+}
+
+impl<K, T> Clone for TokenLayer<K, T> {
+    fn clone(&self) -> Self {
+        Self {
+            server: self.server.clone(),
+            requirements: Arc::clone(&self.requirements),
+            claims: PhantomData,
+        }
+    }
+}
+
+impl<K, T> core::fmt::Debug for TokenLayer<K, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TokenLayer")
+            .field("requirements", &self.requirements)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, T> TokenLayer<K, T> {
+    fn with(self, f: impl FnOnce(&mut Requirements)) -> Self {
+        let mut requirements = (*self.requirements).clone();
+        f(&mut requirements);
+        Self {
+            server: self.server,
+            requirements: Arc::new(requirements),
+            claims: PhantomData,
+        }
+    }
+
+    /// The scopes the token must grant (every one); else `403` `insufficient_scope` naming
+    /// them (RFC 6750 §3.1).
+    #[must_use]
+    pub fn scopes<I, S>(self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with(|r| r.scopes.extend(scopes.into_iter().map(Into::into)))
+    }
+
+    /// An audience the token's `aud` must name, beyond the key source's own audience check
+    /// (one API of several behind one issuer); else `401` `invalid_token`.
+    #[must_use]
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        let audience = audience.into();
+        self.with(|r| r.audience = Some(audience))
+    }
+
+    /// Read the token's application claims as `U` (the handlers extract [`Claims<U>`]). A
+    /// token whose claims do not decode as `U` is refused as `invalid_token`.
+    #[must_use]
+    pub fn claims<U>(self) -> TokenLayer<K, U> {
+        TokenLayer {
+            server: self.server,
+            requirements: self.requirements,
+            claims: PhantomData,
+        }
+    }
+}
+
+impl<S, K, T> Layer<S> for TokenLayer<K, T> {
+    type Service = TokenService<S, K, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TokenService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The [`Service`] of a [`TokenLayer`].
+pub struct TokenService<S, K, T = NoCustomClaims> {
+    inner: S,
+    layer: TokenLayer<K, T>,
+}
+
+impl<S: Clone, K, T> Clone for TokenService<S, K, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, K, T> core::fmt::Debug for TokenService<S, K, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, T, B, R> Service<Request<B>> for TokenService<S, K, T>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send,
+    K: KeySource,
+    T: DeserializeOwned + Send + Sync + 'static,
+    B: Send + 'static,
+    R: From<String>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone that was driven to readiness serves this request (tower's advice).
+        let clone = self.inner.clone();
+        let mut inner = core::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        let creds = Creds::from_parts(
+            request.method(),
+            request.uri(),
+            request.extensions(),
+            request.headers(),
+            &layer.server.shared.origin,
+        );
+        Box::pin(async move {
+            match layer
+                .server
+                .authorize::<T>(&creds, &layer.requirements)
+                .await
+            {
+                Ok(claims) => {
+                    request.extensions_mut().insert(claims);
+                    inner.call(request).await
+                }
+                Err(refusal) => Ok(refusal.into_http().map(R::from)),
+            }
+        })
+    }
+}
