@@ -6,12 +6,13 @@
 
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 /// The cookie's name.
 pub const COOKIE: &str = "csrf";
 
-/// A fresh token. `Debug` hides it.
-pub struct CsrfToken(String);
+/// A fresh token. `Debug` hides it; it is zeroized on drop.
+pub struct CsrfToken(Zeroizing<String>);
 
 impl core::fmt::Debug for CsrfToken {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -24,14 +25,14 @@ impl CsrfToken {
     /// matches (the form is refused), rather than a guessable one.
     pub(crate) fn new() -> Self {
         let Ok(bytes) = token_engine::RefreshSecret::generate_bytes() else {
-            return Self(String::new());
+            return Self(Zeroizing::new(String::new()));
         };
         let mut s = String::with_capacity(64);
         for b in bytes.iter() {
             s.push(hex_digit(b >> 4));
             s.push(hex_digit(b & 15));
         }
-        Self(s)
+        Self(Zeroizing::new(s))
     }
 
     /// The token, for the form's hidden field.
@@ -44,7 +45,7 @@ impl CsrfToken {
         let secure = if secure { "; Secure" } else { "" };
         format!(
             "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-            self.0
+            self.0.as_str()
         )
     }
 }
