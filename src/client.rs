@@ -96,6 +96,7 @@ pub struct Client {
     access_ttl: Option<time::Duration>,
     dpop_required: bool,
     introspect_all: bool,
+    access_format: Option<crate::reference::AccessTokenFormat>,
 }
 
 impl Client {
@@ -113,6 +114,7 @@ impl Client {
             access_ttl: None,
             dpop_required: false,
             introspect_all: false,
+            access_format: None,
         }
     }
 
@@ -206,6 +208,30 @@ impl Client {
     pub fn access_ttl(mut self, ttl: time::Duration) -> Self {
         self.access_ttl = Some(ttl);
         self
+    }
+
+    /// How this client's access tokens are made (default: the engine's,
+    /// [`EngineBuilder::access_token_format`](crate::EngineBuilder::access_token_format)).
+    /// [`AccessTokenFormat::Reference`](crate::AccessTokenFormat::Reference) gives it opaque
+    /// reference tokens that its resource servers introspect (see [`crate::reference`]).
+    /// Token exchange always issues JWTs: its delegated tokens are for services that verify
+    /// them locally.
+    #[must_use]
+    pub fn access_token_format(mut self, format: crate::reference::AccessTokenFormat) -> Self {
+        self.access_format = Some(format);
+        self
+    }
+
+    /// Shorthand for `access_token_format(AccessTokenFormat::Reference)`.
+    #[must_use]
+    pub fn opaque_access_tokens(self) -> Self {
+        self.access_token_format(crate::reference::AccessTokenFormat::Reference)
+    }
+
+    /// The access-token format this client asked for, if it chose one.
+    #[must_use]
+    pub fn access_format(&self) -> Option<crate::reference::AccessTokenFormat> {
+        self.access_format
     }
 
     /// The client id.

@@ -30,6 +30,7 @@ mod endpoints;
 mod exchange;
 mod id_token;
 mod metadata;
+mod reference;
 mod refresh;
 mod resource;
 mod revocation;
@@ -120,6 +121,8 @@ struct Inner<S> {
     /// The resource-server challenges for `dpop_rules`, written once.
     challenges: crate::challenge::Challenges,
     dpop_nonces: Option<crate::dpop::NonceKey>,
+    /// The access-token format of clients that do not choose one.
+    access_format: crate::reference::AccessTokenFormat,
     /// The endpoints the application mounts and the grants offered (metadata).
     endpoints: metadata::Endpoints,
 }
@@ -144,6 +147,12 @@ pub enum RevocationOutcome {
     },
     /// A valid access token without a session (no `sid`): it expires on its own.
     NoSession,
+    /// A reference access token is now revoked on its own (or already was); its session
+    /// goes on.
+    AccessTokenRevoked {
+        /// The token's family.
+        family: FamilyId,
+    },
     /// Not a token this engine issued (malformed, forged, unknown family).
     Unknown,
 }
@@ -437,7 +446,8 @@ impl<S: TokenStore> Engine<S> {
             audience: None,
             act: None,
         };
-        if !req.refresh_token {
+        let reference = self.format_for(client) == crate::reference::AccessTokenFormat::Reference;
+        if !req.refresh_token && !reference {
             let access = self.access_token(&parts)?;
             return Ok(self.response(access, None, &scope, jkt.is_some(), parts.ttl));
         }
@@ -456,11 +466,16 @@ impl<S: TokenStore> Engine<S> {
         };
         // 128-bit random ids do not collide; the loop only guards against a broken RNG.
         for _ in 0..3 {
-            let fam = new_family(&self.inner.refresh, &spec, now)?;
+            let mut fam = new_family(&self.inner.refresh, &spec, now)?;
+            if !req.refresh_token {
+                // A reference token without a session: its own record, ending with it.
+                fam.record.access_only = true;
+                fam.record.absolute_expires_at = now.saturating_add(parts.ttl);
+            }
             // Signed before the family is stored, so a token the limits refuse leaves nothing
             // behind.
             parts.sid = Some(fam.record.id);
-            let access = self.access_token(&parts)?;
+            let access = self.access_token_for(client, &parts, &scope)?;
             let created = self.inner.store.create_family(&fam.record).await;
             let created = match created {
                 Ok(outcome) => outcome,
@@ -474,12 +489,15 @@ impl<S: TokenStore> Engine<S> {
             match created {
                 InsertOutcome::Exists => continue,
                 InsertOutcome::Inserted => {
+                    let bound = jkt.is_some();
+                    if !req.refresh_token {
+                        return Ok(self.response(access, None, &scope, bound, parts.ttl));
+                    }
                     self.emit(Event::Issued {
                         family: fam.record.id,
                         client_id: client.id().to_owned(),
                         subject: req.subject.clone(),
                     });
-                    let bound = jkt.is_some();
                     return Ok(self.response(access, Some(fam.token), &scope, bound, parts.ttl));
                 }
             }

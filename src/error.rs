@@ -194,6 +194,9 @@ pub enum IssueLimit {
     /// ([`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN) unless configured):
     /// long tenant, scope or claims together, or a family issued before these limits.
     AccessToken,
+    /// A reference access token's scope is narrower than its session's and names a scope
+    /// past the session's 64th (the token selects scopes with a 64-bit mask).
+    ReferenceScope,
 }
 
 impl fmt::Display for IssueLimit {
@@ -202,6 +205,7 @@ impl fmt::Display for IssueLimit {
             IssueLimit::Subject => "subject too long",
             IssueLimit::Claims => "application claims too long",
             IssueLimit::AccessToken => "access token longer than its verifier accepts",
+            IssueLimit::ReferenceScope => "reference access token: narrowed past the 64th scope",
         })
     }
 }

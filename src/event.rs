@@ -74,6 +74,14 @@ pub enum Event {
         /// already have reported this revocation.
         possible_repeat: bool,
     },
+    /// One reference access token was revoked on its own (RFC 7009); its session goes on.
+    AccessTokenRevoked {
+        /// The token's family (session, or the record of a grant without refresh token).
+        family: FamilyId,
+        /// Set when the token was already revoked (a retry after a lost answer, or a second
+        /// revocation).
+        possible_repeat: bool,
+    },
     /// A refresh failed because the security-policy major version moved on.
     ReauthenticationRequired {
         /// The family, now revoked.

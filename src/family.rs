@@ -252,6 +252,41 @@ pub struct FamilyRecord {
     pub state: FamilyState,
     /// Compare-and-swap version, incremented on every write.
     pub version: u64,
+    // Reference access tokens (issue 23).
+    /// The record exists only for reference access tokens of a grant without a refresh token
+    /// (client credentials, [`IssueRequest::without_refresh_token`](crate::IssueRequest::without_refresh_token)):
+    /// no refresh token names it, it is not a session (not in
+    /// [`Engine::sessions`](crate::Engine::sessions)), and it ends at `absolute_expires_at`
+    /// (its access token's `exp`; the idle expiry does not apply), when `delete_expired`
+    /// sweeps it.
+    #[serde(default)]
+    pub access_only: bool,
+    /// Reference access tokens of this family revoked one by one (RFC 7009), each kept until
+    /// its `exp`: at most [`MAX_REVOKED_ACCESS_TOKENS`] entries, whatever the number of
+    /// tokens issued (past that, revocations move [`FamilyRecord::access_not_before`]).
+    #[serde(default)]
+    pub revoked_access: Vec<RevokedAccessToken>,
+    /// Reference access tokens of this family issued before this time (`iat <` it, Unix
+    /// seconds) are revoked; 0 when none is. Where revocations go when
+    /// [`FamilyRecord::revoked_access`] is full.
+    #[serde(default)]
+    pub access_not_before: i64,
+}
+
+/// At most this many individually revoked reference access tokens are listed per family
+/// (32 bytes each: at most 512 bytes per session, whatever the number of tokens issued).
+pub const MAX_REVOKED_ACCESS_TOKENS: usize = 16;
+
+/// A reference access token revoked on its own (RFC 7009), listed in its family until it
+/// expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RevokedAccessToken {
+    /// The token's id (its `jti`).
+    pub id: [u8; 16],
+    /// When it was issued (Unix seconds).
+    pub iat: i64,
+    /// When it expires (Unix seconds): the entry can be dropped from then on.
+    pub exp: i64,
 }
 
 impl FamilyRecord {
@@ -273,6 +308,56 @@ impl FamilyRecord {
     #[must_use]
     pub fn is_live(&self, now: i64, idle_ttl_secs: i64) -> bool {
         self.is_active() && now < self.expires_at(idle_ttl_secs)
+    }
+
+    /// Whether the record can still back an access token at `now`: [`FamilyRecord::is_live`]
+    /// for a session; for an [`access_only`](FamilyRecord::access_only) record, not revoked
+    /// and before its `absolute_expires_at`.
+    #[must_use]
+    pub fn is_live_for_access(&self, now: i64, idle_ttl_secs: i64) -> bool {
+        if self.access_only {
+            self.is_active() && now < self.absolute_expires_at
+        } else {
+            self.is_live(now, idle_ttl_secs)
+        }
+    }
+
+    /// Whether the reference access token `id`, issued at `iat`, is revoked on its own
+    /// (listed, or issued before [`FamilyRecord::access_not_before`]).
+    #[must_use]
+    pub fn access_token_revoked(&self, id: &[u8; 16], iat: i64) -> bool {
+        iat < self.access_not_before
+            || self
+                .revoked_access
+                .iter()
+                .any(|r| bool::from(subtle::ConstantTimeEq::ct_eq(&r.id[..], &id[..])))
+    }
+
+    /// Revoke one reference access token at `now` and bump the version: drop the entries
+    /// expired at `now`, list the token, and when the list is full move
+    /// [`FamilyRecord::access_not_before`] past the newest listed or revoked token's `iat`
+    /// (revoking every token of the family issued up to that second: over-revoking, never
+    /// under) and drop the entries it covers. `false` (and nothing changed) when the token
+    /// is already revoked or expired.
+    pub fn revoke_access_token(&mut self, token: RevokedAccessToken, now: i64) -> bool {
+        if token.exp <= now || self.access_token_revoked(&token.id, token.iat) {
+            return false;
+        }
+        self.revoked_access.retain(|r| r.exp > now);
+        if self.revoked_access.len() >= MAX_REVOKED_ACCESS_TOKENS {
+            let newest = self
+                .revoked_access
+                .iter()
+                .map(|r| r.iat)
+                .fold(token.iat, i64::max);
+            self.access_not_before = self.access_not_before.max(newest.saturating_add(1));
+            let floor = self.access_not_before;
+            self.revoked_access.retain(|r| r.iat >= floor);
+        } else {
+            self.revoked_access.push(token);
+        }
+        self.version = self.version.wrapping_add(1);
+        true
     }
 
     /// Mark the family revoked by `operation` and bump its version.
@@ -578,6 +663,9 @@ pub(crate) fn new_family(
             rotated_at: 0,
             state: FamilyState::Active,
             version: 0,
+            access_only: false,
+            revoked_access: Vec::new(),
+            access_not_before: 0,
         },
         token,
     })

@@ -78,6 +78,7 @@
 //! | [`dpop`] | DPoP clients; resource servers without an engine | [`dpop::sign_proof`], [`dpop::check_proof`] |
 //! | [`jose`] | code below the `Verifier` | compact JWS ([`jose::sign_compact`], [`jose::verify_compact`]), JWK documents, claim parts, validation bounds |
 //! | [`opaque`] | code below the engine | the refresh-token format ([`opaque::PresentedToken`]) |
+//! | [`reference`] | choosing a client's access-token format; sizing, scanning | reference (opaque) access tokens: [`AccessTokenFormat`], the format and its revocation bound |
 //! | [`family`] | store implementers, tests, audits | the rotation state machine ([`family::decide`]) and the record it rotates |
 //!
 //! ## Threat model, in a few lines
@@ -130,6 +131,7 @@ mod keyset;
 pub mod opaque;
 pub mod pkce;
 mod policy;
+pub mod reference;
 pub mod response;
 pub mod store;
 mod verifier;
@@ -142,6 +144,8 @@ pub use family::RevocationReason;
 #[doc(inline)]
 pub use opaque::{FamilyId, RefreshKeys, RefreshSecret, RefreshToken};
 pub use policy::{ParsePolicyVersionError, PolicyVersion};
+#[doc(inline)]
+pub use reference::AccessTokenFormat;
 
 // Clients, what they ask for, and how they authenticate.
 pub use client::{

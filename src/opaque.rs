@@ -148,6 +148,9 @@ pub struct RefreshSecret {
     id: u8,
     mac: hmac::Key,
     derive: hmac::Key,
+    /// MACs reference access tokens ([`crate::reference`]): its own key, so no refresh token
+    /// can pass for an access token or the other way round.
+    access_mac: hmac::Key,
 }
 
 impl fmt::Debug for RefreshSecret {
@@ -187,6 +190,7 @@ impl RefreshSecret {
             id: 0,
             mac: expand(&prk, b"mac")?,
             derive: expand(&prk, b"successor")?,
+            access_mac: expand(&prk, b"reference access token mac")?,
         })
     }
 
@@ -297,6 +301,11 @@ impl RefreshKeys {
     #[must_use]
     pub fn current_id(&self) -> u8 {
         self.current.id
+    }
+
+    /// The key that MACs reference access tokens under key id `id`.
+    pub(crate) fn access_mac(&self, id: u8) -> Option<&hmac::Key> {
+        self.by_id(id).map(|s| &s.access_mac)
     }
 
     fn by_id(&self, id: u8) -> Option<&RefreshSecret> {

@@ -31,6 +31,7 @@ use crate::store::TokenStore;
 /// | `policy` | 1.0 | any | this instance's minimum; bump at runtime for every instance with [`Engine::set_policy`] |
 /// | `code_ttl` | 60 s | 10 s ..= 10 min | an authorization code is redeemed within seconds of the redirect; a short life limits a leaked one (RFC 6749 §4.1.2 recommends at most 10 minutes) |
 /// | password grant | off | on with [`EngineBuilder::danger_enable_password_grant`] | RFC 9700 §2.4 forbids it for new work; only for migrations |
+/// | `access_token_format` | JWT | JWT, reference | JWTs verify without a lookup and are the design's recommendation (hybrid: JWT access, opaque refresh); a client that needs instant revocation or must not see its claims gets reference tokens with [`Client::access_token_format`](crate::Client::access_token_format), or every client with this |
 /// | `policy_refresh` | 5 s | 0 ..= 5 min | how stale this instance's view of the shared policy versions may be: a bump on one instance reaches every other within it, at one store read per level per interval |
 ///
 /// Every duration is kept exactly: the engine counts in whole seconds (JWT times and family
@@ -61,6 +62,7 @@ pub struct EngineBuilder {
     exchange_audiences: Vec<String>,
     dpop_rules: DpopRules,
     dpop_nonces: Option<NonceKey>,
+    access_format: crate::reference::AccessTokenFormat,
     pub(super) endpoints: super::metadata::Endpoints,
 }
 
@@ -95,6 +97,7 @@ impl Default for EngineBuilder {
             exchange_audiences: Vec::new(),
             dpop_rules: DpopRules::default(),
             dpop_nonces: None,
+            access_format: crate::reference::AccessTokenFormat::Jwt,
             endpoints: super::metadata::Endpoints::default(),
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
@@ -103,6 +106,14 @@ impl Default for EngineBuilder {
 }
 
 impl EngineBuilder {
+    /// The access-token format of clients that do not choose one
+    /// ([`Client::access_token_format`](crate::Client::access_token_format)). Default
+    /// [`AccessTokenFormat::Jwt`](crate::AccessTokenFormat::Jwt).
+    pub fn access_token_format(mut self, format: crate::reference::AccessTokenFormat) -> Self {
+        self.access_format = format;
+        self
+    }
+
     /// The `iss` of every access token (required).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
@@ -384,6 +395,7 @@ impl EngineBuilder {
                 challenges: crate::challenge::Challenges::new(&self.dpop_rules),
                 dpop_rules: self.dpop_rules,
                 dpop_nonces: self.dpop_nonces,
+                access_format: self.access_format,
                 endpoints: self.endpoints,
                 exchange_audiences: self
                     .audiences

@@ -264,28 +264,32 @@ impl<S: TokenStore> Engine<S> {
             Err(failure) => return Err(self.refresh_failed(failure, presented.family(), client)),
         };
         let scope = narrow_scope(&record.scope, req.scope.as_deref())?;
-        let access = self.access_token(&AccessParts {
-            subject: &record.subject,
-            client_id: &record.client_id,
-            scope: &scope,
-            auth_time: record.auth_time,
-            sid: Some(record.id),
-            tenant: record.tenant.as_deref(),
-            policy: record.policy,
-            jkt: record
-                .dpop_jkt
-                .as_deref()
-                .or(req.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt)),
-            cert: record
-                .cert_thumbprint
-                .as_deref()
-                .or(req.cert_thumbprint.as_deref()),
-            claims: record.claims.as_deref(),
-            now,
-            ttl,
-            audience: None,
-            act: None,
-        })?;
+        let access = self.access_token_for(
+            client,
+            &AccessParts {
+                subject: &record.subject,
+                client_id: &record.client_id,
+                scope: &scope,
+                auth_time: record.auth_time,
+                sid: Some(record.id),
+                tenant: record.tenant.as_deref(),
+                policy: record.policy,
+                jkt: record
+                    .dpop_jkt
+                    .as_deref()
+                    .or(req.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt)),
+                cert: record
+                    .cert_thumbprint
+                    .as_deref()
+                    .or(req.cert_thumbprint.as_deref()),
+                claims: record.claims.as_deref(),
+                now,
+                ttl,
+                audience: None,
+                act: None,
+            },
+            &record.scope,
+        )?;
         let bound = record.dpop_jkt.is_some() || req.dpop.is_some();
         Ok(self.response(access, Some(token), &scope, bound, ttl))
     }

@@ -15,6 +15,7 @@ use crate::event::Event;
 use crate::family::{FamilyRecord, OperationId, RevocationReason};
 use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::opaque::{FamilyId, REFRESH_TOKEN_PREFIX, hash_secret, hashes_match};
+use crate::reference::REFERENCE_TOKEN_PREFIX;
 use crate::response::IntrospectionResponse;
 use crate::store::{CasOutcome, TokenStore};
 use serde::de::DeserializeOwned;
@@ -34,6 +35,9 @@ impl<S: TokenStore> Engine<S> {
     ///
     /// The claims come with no application claims; [`Engine::verify_with_revocation_as`]
     /// returns them as the application's type.
+    ///
+    /// JWTs only: a reference access token (`at_...`) fails here; check those with
+    /// [`Engine::introspect`] (or the introspection endpoint).
     pub async fn verify_with_revocation(
         &self,
         token: &str,
@@ -90,7 +94,15 @@ impl<S: TokenStore> Engine<S> {
     /// [`Error::UnauthorizedClient`] and revokes nothing. Revoking the same token again after
     /// an answer was lost reports [`RevocationOutcome::Revoked`] again (the store did revoke
     /// it), with the event marked as a possible repeat.
+    ///
+    /// A reference access token (`at_...`) is revoked on its own, not its session: at once
+    /// for every engine over the store, with storage bounded per session (see
+    /// [`crate::reference`]); the outcome is [`RevocationOutcome::AccessTokenRevoked`]. A
+    /// forged or altered one is `Unknown` without a store read.
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<RevocationOutcome, Error> {
+        if token.starts_with(REFERENCE_TOKEN_PREFIX) {
+            return self.revoke_reference(client, token).await;
+        }
         let family = if token.starts_with(REFRESH_TOKEN_PREFIX) {
             match self.inner.refresh.parse(token) {
                 Ok(p) => p.family(),
@@ -160,7 +172,18 @@ impl<S: TokenStore> Engine<S> {
 
     /// Introspect a token (RFC 7662). Anything invalid, expired, revoked or unknown is
     /// `{"active":false}`, with no detail. Only a store failure is an error.
+    ///
+    /// A reference access token (`at_...`) costs one store read (`load_family`, plus a policy
+    /// read when this instance's cached version is stale); a forged, altered or expired one
+    /// none. It is active while its session (or its own record, for a grant without a
+    /// refresh token) is live, its policy major current, and it is not revoked on its own;
+    /// `cnf` reports its DPoP key or certificate binding. This is how a resource server
+    /// given reference tokens checks them: the [`Verifier`](crate::Verifier) and the
+    /// `verify*` methods are for JWTs only.
     pub async fn introspect(&self, token: &str) -> Result<IntrospectionResponse, Error> {
+        if token.starts_with(REFERENCE_TOKEN_PREFIX) {
+            return self.introspect_reference(token).await;
+        }
         if token.starts_with(REFRESH_TOKEN_PREFIX) {
             let Ok(p) = self.inner.refresh.parse(token) else {
                 return Ok(IntrospectionResponse::inactive());
@@ -230,7 +253,11 @@ impl<S: TokenStore> Engine<S> {
     }
 
     /// Whether the current policy still allows the family (no major bump past it).
-    async fn policy_allows(&self, record: &FamilyRecord, now: i64) -> Result<bool, Error> {
+    pub(crate) async fn policy_allows(
+        &self,
+        record: &FamilyRecord,
+        now: i64,
+    ) -> Result<bool, Error> {
         let current = self.effective_policy(record.tenant.as_deref(), now).await?;
         Ok(current.major <= record.policy.major)
     }
@@ -247,7 +274,7 @@ impl<S: TokenStore> Engine<S> {
             .map_err(store_error)?;
         let mut out = Vec::new();
         for f in families {
-            if f.subject == subject && self.is_live_session(&f, now).await? {
+            if f.subject == subject && !f.access_only && self.is_live_session(&f, now).await? {
                 out.push(Session {
                     family: f.id,
                     expires_at: f.expires_at(self.inner.idle_ttl),
@@ -354,7 +381,11 @@ impl<S: TokenStore> Engine<S> {
             let Some((r, at, by)) = f.revocation() else {
                 continue;
             };
-            if r != reason || by != op || at.abs_diff(now) > SIGN_OUT_RETRY_WINDOW.unsigned_abs() {
+            if r != reason
+                || by != op
+                || f.access_only
+                || at.abs_diff(now) > SIGN_OUT_RETRY_WINDOW.unsigned_abs()
+            {
                 continue;
             }
             // Was it a live session when the sign-out reached it?

@@ -305,7 +305,10 @@ use core::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::family::{FamilyRecord, FamilyState, OperationId, RevocationReason, SecretHash};
+pub use crate::family::{
+    FamilyRecord, FamilyState, MAX_REVOKED_ACCESS_TOKENS, OperationId, RevocationReason,
+    RevokedAccessToken, SecretHash,
+};
 use crate::opaque::FamilyId;
 use crate::policy::PolicyVersion;
 

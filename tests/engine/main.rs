@@ -24,6 +24,7 @@ mod instances;
 mod introspection;
 mod issue;
 mod policy;
+mod reference;
 mod refresh;
 mod reuse;
 mod revocation;

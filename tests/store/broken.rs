@@ -45,6 +45,10 @@ pub(crate) enum Fault {
     NonBmpAsQuestionMark,
     /// `scope VARCHAR(255)`, truncating.
     ScopeAsVarchar255,
+    /// The revoked access tokens in a one-entry column: only the first is kept.
+    RevokedAccessKeepsOne,
+    /// `access_not_before` in a 32-bit column (clamped to the `i32` range).
+    AccessNotBeforeAsI32,
     /// `UPDATE ... WHERE id = $1` without `AND version = $2`.
     CasIgnoresVersion,
     /// An upsert for the swap: a missing family is inserted.
@@ -158,6 +162,9 @@ pub(crate) enum Field {
     RotatedAt,
     State,
     Version,
+    AccessOnly,
+    RevokedAccess,
+    AccessNotBefore,
 }
 
 impl Field {
@@ -183,6 +190,9 @@ impl Field {
             Field::RotatedAt => new.rotated_at = old.rotated_at,
             Field::State => new.state = old.state,
             Field::Version => new.version = old.version,
+            Field::AccessOnly => new.access_only = old.access_only,
+            Field::RevokedAccess => new.revoked_access.clone_from(&old.revoked_access),
+            Field::AccessNotBefore => new.access_not_before = old.access_not_before,
         }
     }
 }
@@ -369,6 +379,8 @@ impl Broken {
                 }
             }
             Fault::ScopeAsVarchar255 => r.scope = r.scope.chars().take(255).collect(),
+            Fault::RevokedAccessKeepsOne => r.revoked_access.truncate(1),
+            Fault::AccessNotBeforeAsI32 => r.access_not_before = clamp_i32(r.access_not_before),
             _ => {}
         }
         r

@@ -230,6 +230,8 @@ const REJECTED: &[(Check, &[Fault])] = &[
             Fault::NonBmpAsQuestionMark,
             Fault::ScopeAsVarchar255,
             Fault::ListDuplicates,
+            Fault::RevokedAccessKeepsOne,
+            Fault::AccessNotBeforeAsI32,
         ],
     ),
     (
@@ -257,6 +259,9 @@ const REJECTED: &[(Check, &[Fault])] = &[
             Fault::CasKeeps(Field::RotatedAt),
             Fault::CasKeeps(Field::State),
             Fault::CasKeeps(Field::Version),
+            Fault::CasKeeps(Field::AccessOnly),
+            Fault::CasKeeps(Field::RevokedAccess),
+            Fault::CasKeeps(Field::AccessNotBefore),
             Fault::CasIgnoresVersion,
             Fault::CasCreatesMissing,
             Fault::ListStale,

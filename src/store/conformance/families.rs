@@ -22,7 +22,8 @@ fn id(n: u16, salt: u8) -> FamilyId {
 
 /// Create and load round-trip every field, through both read methods, with extreme values:
 /// `u64` versions past `i64::MAX`, `u32::MAX` generations, the whole `i64` range of times,
-/// every revocation reason, absent and present optional fields, Unicode and quotes.
+/// every revocation reason, absent and present optional fields, Unicode and quotes, empty
+/// and listed revoked access tokens, access-only records.
 pub async fn family_round_trip<S: TokenStore>(store: &S) {
     let active = record("alice", 1);
     create(store, &active).await;
@@ -47,6 +48,9 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         r.dpop_jkt = None;
         r.cert_thumbprint = None;
         r.claims = None;
+        r.revoked_access.clear();
+        r.access_not_before = 0;
+        r.access_only = i % 2 == 0;
         // Expired long ago on any clock: listed and loaded all the same.
         r.absolute_expires_at = 1_000_000_000 + i64::from(n);
         r.state = FamilyState::Revoked {
@@ -69,6 +73,7 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
     extreme.absolute_expires_at = i64::MAX;
     extreme.policy = PolicyVersion::new(u32::MAX, u32::MAX);
     extreme.scope = "a".repeat(4096);
+    extreme.access_not_before = i64::MAX;
     extreme.claims = Some(format!(r#"{{"k":"{}"}}"#, "\u{10FFFF}".repeat(64)));
     create(store, &extreme).await;
     assert_stored(store, &extreme, "create (extreme values)").await;

@@ -75,7 +75,7 @@ use core::future::Future;
 use std::sync::Arc;
 
 use super::{CodeStore, DeviceStore, FamilyRecord, ReplayStore, TokenStore};
-use crate::family::{FamilyState, OperationId, RevocationReason, SecretHash};
+use crate::family::{FamilyState, OperationId, RevocationReason, RevokedAccessToken, SecretHash};
 use crate::opaque::FamilyId;
 use crate::policy::PolicyVersion;
 
@@ -232,6 +232,20 @@ pub(crate) fn record(subject: &str, n: u8) -> FamilyRecord {
         rotated_at: T0 + 7,
         state: FamilyState::Active,
         version: 11,
+        access_only: false,
+        revoked_access: vec![
+            RevokedAccessToken {
+                id: [0x11; 16],
+                iat: T0 + 1,
+                exp: T0 + 901,
+            },
+            RevokedAccessToken {
+                id: [0x22; 16],
+                iat: i64::MIN,
+                exp: i64::MAX,
+            },
+        ],
+        access_not_before: T0 - 1,
     }
 }
 
@@ -263,6 +277,15 @@ pub(crate) fn every_field_changed(r: &FamilyRecord) -> FamilyRecord {
             operation: OperationId([0xc3; 16]),
         },
         version: r.version.wrapping_add(1),
+        access_only: !r.access_only,
+        revoked_access: (0..crate::family::MAX_REVOKED_ACCESS_TOKENS)
+            .map(|i| RevokedAccessToken {
+                id: [u8::try_from(i).unwrap_or(0).wrapping_add(0x80); 16],
+                iat: r.created_at + i64::try_from(i).unwrap_or(0),
+                exp: r.absolute_expires_at - 1,
+            })
+            .collect(),
+        access_not_before: r.access_not_before + 8,
     }
 }
 

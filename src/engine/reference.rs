@@ -1,0 +1,169 @@
+//! Reference access tokens in the engine: minting them, introspecting them (one store read)
+//! and revoking them one by one (RFC 7009). The format is in [`crate::reference`].
+
+use std::borrow::Cow;
+
+use super::{AccessParts, Engine, RevocationOutcome, store_error};
+use crate::client::Client;
+use crate::error::{Error, GrantError};
+use crate::event::Event;
+use crate::family::{FamilyRecord, RevokedAccessToken};
+use crate::jose::Confirmation;
+use crate::reference::{self, AccessTokenFormat, ReferenceParts, ReferenceToken};
+use crate::response::IntrospectionResponse;
+use crate::store::{CasOutcome, TokenStore};
+
+impl<S: TokenStore> Engine<S> {
+    /// The access-token format for `client`: its own, or the engine's.
+    pub(crate) fn format_for(&self, client: &Client) -> AccessTokenFormat {
+        client.access_format().unwrap_or(self.inner.access_format)
+    }
+
+    /// Mint `client`'s access token: a JWT, or a reference token naming `p.sid` (required for
+    /// one) whose scope is selected among `family_scope`'s.
+    pub(super) fn access_token_for(
+        &self,
+        client: &Client,
+        p: &AccessParts<'_>,
+        family_scope: &str,
+    ) -> Result<String, Error> {
+        match self.format_for(client) {
+            AccessTokenFormat::Reference => {
+                if p.subject.len() > crate::client::MAX_SUBJECT_LEN {
+                    return Err(crate::error::IssueLimit::Subject.into());
+                }
+                let family = p.sid.ok_or(Error::Config(
+                    "engine: a reference access token needs a session record",
+                ))?;
+                let parts = ReferenceParts {
+                    family,
+                    iat: p.now,
+                    exp: p.now.saturating_add(p.ttl),
+                    family_scope,
+                    scope: p.scope,
+                    jkt: p.jkt,
+                    x5t: p.cert,
+                };
+                reference::mint(&self.inner.refresh, &parts).map(|(t, _)| t)
+            }
+            AccessTokenFormat::Jwt => self.access_token(p),
+        }
+    }
+
+    /// A reference token and its record, if the token is active at `now`: tag, `exp` (both
+    /// before any store read), then one `load_family`: the record live (not revoked, not
+    /// expired, not ended by a policy major bump) and the token not revoked on its own.
+    pub(crate) async fn active_reference(
+        &self,
+        token: &str,
+    ) -> Result<Option<(ReferenceToken, FamilyRecord)>, Error> {
+        let Some(r) = reference::parse(&self.inner.refresh, token) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        if now >= r.exp {
+            return Ok(None);
+        }
+        let Some(record) = self
+            .inner
+            .store
+            .load_family(&r.family)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        if record.id != r.family
+            || !record.is_live_for_access(now, self.inner.idle_ttl)
+            || record.access_token_revoked(&r.id, r.iat)
+            || !self.policy_allows(&record, now).await?
+        {
+            return Ok(None);
+        }
+        Ok(Some((r, record)))
+    }
+
+    /// RFC 7662 for a reference token.
+    pub(crate) async fn introspect_reference(
+        &self,
+        token: &str,
+    ) -> Result<IntrospectionResponse, Error> {
+        let Some((r, record)) = self.active_reference(token).await? else {
+            return Ok(IntrospectionResponse::inactive());
+        };
+        let jkt = r.jkt.as_ref().map(reference::thumbprint_text);
+        let x5t = r.x5t.as_ref().map(reference::thumbprint_text);
+        let mut out = IntrospectionResponse::inactive();
+        out.active = true;
+        out.token_type = Some(if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned());
+        out.scope = Some(reference::scope_of(&record.scope, r.scope_mask));
+        out.client_id = Some(record.client_id);
+        out.sub = Some(record.subject);
+        out.exp = Some(r.exp);
+        out.iat = Some(r.iat);
+        out.aud = Some(self.inner.audience.clone());
+        out.iss = Some(self.inner.issuer.clone());
+        out.jti = Some(crate::jose::b64_encode_16(&r.id).as_str().to_owned());
+        out.cnf = (jkt.is_some() || x5t.is_some()).then(|| Confirmation {
+            jkt: jkt.map(Cow::Owned),
+            x5t_s256: x5t.map(Cow::Owned),
+            jwk: None,
+        });
+        Ok(out)
+    }
+
+    /// RFC 7009 for a reference token: revoke this token alone (its session goes on), with
+    /// bounded storage ([`FamilyRecord::revoke_access_token`]). A token of another client is
+    /// [`Error::UnauthorizedClient`]; a forged one is `Unknown` without a store read.
+    pub(crate) async fn revoke_reference(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<RevocationOutcome, Error> {
+        let Some(r) = reference::parse(&self.inner.refresh, token) else {
+            return Ok(RevocationOutcome::Unknown);
+        };
+        let family = r.family;
+        let store = &self.inner.store;
+        for _ in 0..super::refresh::MAX_REVOKE_ATTEMPTS {
+            let Some(mut record) = store.load_family(&family).await.map_err(store_error)? else {
+                return Ok(RevocationOutcome::Unknown);
+            };
+            if client.id() != record.client_id {
+                return Err(Error::UnauthorizedClient);
+            }
+            let now = self.now();
+            if now >= r.exp || !record.is_live_for_access(now, self.inner.idle_ttl) {
+                return Ok(RevocationOutcome::AlreadyInactive { family });
+            }
+            let expected = record.version;
+            let entry = RevokedAccessToken {
+                id: r.id,
+                iat: r.iat,
+                exp: r.exp,
+            };
+            if !record.revoke_access_token(entry, now) {
+                // Revoked already: by this request's earlier attempt (answer lost) or
+                // another; either way the token is revoked.
+                self.emit(Event::AccessTokenRevoked {
+                    family,
+                    possible_repeat: true,
+                });
+                return Ok(RevocationOutcome::AccessTokenRevoked { family });
+            }
+            if store
+                .compare_and_swap_family(expected, &record)
+                .await
+                .map_err(store_error)?
+                == CasOutcome::Swapped
+            {
+                self.emit(Event::AccessTokenRevoked {
+                    family,
+                    possible_repeat: false,
+                });
+                return Ok(RevocationOutcome::AccessTokenRevoked { family });
+            }
+        }
+        Err(Error::InvalidGrant(GrantError::Contention))
+    }
+}

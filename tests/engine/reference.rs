@@ -1,0 +1,530 @@
+//! Reference (opaque) access tokens (issue 23): per client or engine-wide; MAC'd, so a forged
+//! or altered one costs no store call; every revocation path (reuse detection, sign-out,
+//! policy major bump, RFC 7009 of the refresh token or of the access token itself) makes it
+//! inactive at the next introspection on another engine over the same store; storage stays
+//! bounded per session; grants without a refresh token get a record `delete_expired` sweeps.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use time::Duration;
+use token_engine::event::CollectingSink;
+use token_engine::family::{FamilyRecord, MAX_REVOKED_ACCESS_TOKENS};
+use token_engine::grant::TokenBinding;
+use token_engine::store::{CasOutcome, InsertOutcome, OperationId};
+use token_engine::{
+    AccessTokenFormat, Client, ClientAuthMethod, Engine, Error, FamilyId, IntrospectionResponse,
+    IssueRequest, ManualClock, MemoryStore, PolicyVersion, RefreshRequest, RevocationOutcome,
+    RevocationReason, TokenStore,
+};
+
+use crate::common::*;
+
+/// One instance's handle on the shared storage, counting every call it makes.
+struct Counting {
+    inner: Arc<MemoryStore>,
+    calls: AtomicUsize,
+}
+
+impl Counting {
+    fn over(inner: &Arc<MemoryStore>) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            calls: AtomicUsize::new(0),
+        }
+    }
+    fn tick(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+type R<T> = Result<T, std::convert::Infallible>;
+
+impl TokenStore for Counting {
+    type Error = std::convert::Infallible;
+    async fn create_family(&self, r: &FamilyRecord) -> R<InsertOutcome> {
+        self.tick();
+        self.inner.create_family(r).await
+    }
+    async fn load_family(&self, id: &FamilyId) -> R<Option<FamilyRecord>> {
+        self.tick();
+        self.inner.load_family(id).await
+    }
+    async fn compare_and_swap_family(&self, v: u64, r: &FamilyRecord) -> R<CasOutcome> {
+        self.tick();
+        self.inner.compare_and_swap_family(v, r).await
+    }
+    async fn list_families(&self, s: &str) -> R<Vec<FamilyRecord>> {
+        self.tick();
+        self.inner.list_families(s).await
+    }
+    async fn revoke_subject(
+        &self,
+        s: &str,
+        reason: RevocationReason,
+        at: i64,
+        op: OperationId,
+    ) -> R<u64> {
+        self.tick();
+        self.inner.revoke_subject(s, reason, at, op).await
+    }
+    async fn load_policy(&self, t: Option<&str>) -> R<Option<PolicyVersion>> {
+        self.tick();
+        self.inner.load_policy(t).await
+    }
+    async fn save_policy(&self, t: Option<&str>, v: Option<PolicyVersion>) -> R<()> {
+        self.tick();
+        self.inner.save_policy(t, v).await
+    }
+    async fn delete_expired(&self, now: i64) -> R<u64> {
+        self.tick();
+        self.inner.delete_expired(now).await
+    }
+}
+
+/// Two app servers over one storage, with one clock; reference tokens for every client.
+struct Two {
+    a: Engine<Counting>,
+    b: Engine<Counting>,
+    clock: ManualClock,
+    shared: Arc<MemoryStore>,
+}
+
+fn two() -> Two {
+    two_with(AccessTokenFormat::Reference)
+}
+
+fn two_with(format: AccessTokenFormat) -> Two {
+    let clock = ManualClock::new(NOW);
+    let shared = Arc::new(MemoryStore::new());
+    let engine = || {
+        builder(&clock, &Arc::new(CollectingSink::new()))
+            .access_token_format(format)
+            .build(Counting::over(&shared))
+            .unwrap()
+    };
+    Two {
+        a: engine(),
+        b: engine(),
+        clock: clock.clone(),
+        shared,
+    }
+}
+
+fn machine() -> Client {
+    Client::confidential("machine", ClientAuthMethod::PrivateKeyJwt(Vec::new()))
+        .allow_scopes(["read", "write"])
+        .grant_types([token_engine::GrantType::ClientCredentials])
+        .opaque_access_tokens()
+}
+
+async fn active<S: TokenStore>(e: &Engine<S>, token: &str) -> bool {
+    let r = e.introspect(token).await.unwrap();
+    if !r.active {
+        assert_eq!(r, IntrospectionResponse::inactive());
+    }
+    r.active
+}
+
+#[tokio::test]
+async fn a_reference_token_introspects_with_its_fields_on_every_instance() {
+    let t = two();
+    let login =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    let at = &login.access_token;
+    assert!(at.starts_with("at_") && at.len() == 103, "{at}");
+    assert!(!at.contains('.'), "not a JWT");
+    assert!(active(&t.b, at).await, "warms b's policy cache");
+    let before = t.b.store().calls();
+    let i = t.b.introspect(at).await.unwrap();
+    assert_eq!(
+        t.b.store().calls() - before,
+        1,
+        "one store read: load_family"
+    );
+    assert!(i.active);
+    assert_eq!(i.token_type.as_deref(), Some("Bearer"));
+    assert_eq!(i.client_id.as_deref(), Some("app"));
+    assert_eq!(i.sub.as_deref(), Some(SUBJECT));
+    assert_eq!(i.scope.as_deref(), Some("read write"));
+    assert_eq!(i.iss.as_deref(), Some(ISS));
+    assert_eq!(i.iat, Some(NOW));
+    assert_eq!(i.exp, Some(NOW + ACCESS_TTL));
+    assert!(i.aud.as_ref().is_some_and(|a| a.contains(AUD)));
+    assert_eq!(i.jti.as_deref().map(str::len), Some(22));
+    assert_eq!(i.cnf, None);
+    // The verifier is for JWTs: a reference token is introspected, not verified.
+    assert!(t.a.verifier().verify(at).is_err());
+    assert!(t.a.verify_with_revocation(at).await.is_err());
+}
+
+#[tokio::test]
+async fn forged_mutated_and_expired_reference_tokens_cost_no_store_call() {
+    let t = two();
+    let login =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    let at = login.access_token.clone();
+    let e = &t.b;
+    let before = e.store().calls();
+    let mut tried = 0;
+    for i in 3..at.len() {
+        for c in ['A', 'z', '0', '-', '_'] {
+            let mut bytes = at.clone().into_bytes();
+            if bytes[i] == c as u8 {
+                continue;
+            }
+            bytes[i] = c as u8;
+            let mutated = String::from_utf8(bytes).unwrap();
+            assert!(!active(e, &mutated).await, "{i} {c}");
+            assert_eq!(
+                e.revoke(&client(), &mutated).await.unwrap(),
+                RevocationOutcome::Unknown
+            );
+            tried += 1;
+        }
+    }
+    // Another secret mints a well-formed token with a tag this engine refuses.
+    let forger = builder(&t.clock, &Arc::new(CollectingSink::new()))
+        .refresh_secret(token_engine::RefreshSecret::from_bytes(&[9; 32]).unwrap())
+        .access_token_format(AccessTokenFormat::Reference)
+        .build(MemoryStore::new())
+        .unwrap();
+    let forged = forger
+        .issue(&client(), IssueRequest::new(SUBJECT))
+        .await
+        .unwrap()
+        .access_token;
+    assert!(!active(e, &forged).await);
+    assert!(!active(e, &tampered(&at)).await);
+    for junk in ["at_", "at_AAAA", &format!("{at}AAAA"), &"at_A".repeat(5000)] {
+        assert!(!active(e, junk).await);
+    }
+    assert!(tried > 400);
+    assert_eq!(e.store().calls(), before, "no store call for any of them");
+
+    // Expired: inactive, still without a store call.
+    t.clock.set(NOW + ACCESS_TTL);
+    let before = e.store().calls();
+    assert!(!active(e, &at).await);
+    assert_eq!(
+        e.revoke(&client(), &at).await.unwrap(),
+        RevocationOutcome::AlreadyInactive {
+            family: family_of(rt(&login))
+        }
+    );
+    assert_eq!(
+        e.store().calls(),
+        before + 1,
+        "the revocation reads the family"
+    );
+    let before = e.store().calls();
+    assert!(!active(e, &at).await);
+    assert_eq!(e.store().calls(), before);
+}
+
+/// Issue on `a`, end the session with `end` on `b`, introspect on `a`.
+async fn ended_on_the_other_instance<F, Fut>(end: F)
+where
+    F: FnOnce(Two, String, String) -> Fut,
+    Fut: std::future::Future<Output = (Two, String)>,
+{
+    let t = two();
+    let login =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    let at = login.access_token.clone();
+    assert!(active(&t.a, &at).await);
+    let rt = rt(&login).to_owned();
+    let (t, at) = end(t, at, rt).await;
+    assert!(
+        !active(&t.a, &at).await,
+        "inactive at the next introspection"
+    );
+    assert!(!active(&t.b, &at).await);
+}
+
+#[tokio::test]
+async fn reuse_detection_ends_it() {
+    ended_on_the_other_instance(|t, at, rt| async move {
+        t.b.refresh(&client(), &rt, RefreshRequest::default())
+            .await
+            .unwrap();
+        assert!(active(&t.a, &at).await, "rotation alone ends nothing");
+        t.clock.advance(Duration::seconds(10));
+        assert!(matches!(
+            t.b.refresh(&client(), &rt, RefreshRequest::default()).await,
+            Err(Error::ReuseDetected)
+        ));
+        (t, at)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signing_the_session_out_ends_it() {
+    ended_on_the_other_instance(|t, at, rt| async move {
+        let outcome = t.b.revoke_session(SUBJECT, family_of(&rt)).await.unwrap();
+        assert!(matches!(outcome, RevocationOutcome::Revoked { .. }));
+        (t, at)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_it() {
+    ended_on_the_other_instance(|t, at, _| async move {
+        assert_eq!(t.b.sign_out_everywhere(SUBJECT).await.unwrap(), 1);
+        (t, at)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_policy_major_bump_ends_it() {
+    ended_on_the_other_instance(|t, at, _| async move {
+        t.b.set_policy(None, Some(PolicyVersion::new(2, 0)))
+            .await
+            .unwrap();
+        // `a` reads the shared version within its policy_refresh (5 s).
+        t.clock.advance(Duration::seconds(6));
+        (t, at)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_the_refresh_token_ends_it() {
+    ended_on_the_other_instance(|t, at, rt| async move {
+        assert!(matches!(
+            t.b.revoke(&client(), &rt).await.unwrap(),
+            RevocationOutcome::Revoked { .. }
+        ));
+        (t, at)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_the_access_token_ends_it_alone() {
+    let t = two();
+    let login =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    let first = login.access_token.clone();
+    let second =
+        t.a.refresh(&client(), rt(&login), RefreshRequest::default())
+            .await
+            .unwrap();
+    assert!(active(&t.a, &first).await && active(&t.a, &second.access_token).await);
+    let family = family_of(rt(&login));
+    assert!(matches!(
+        t.b.revoke(&other_client(), &first).await,
+        Err(Error::UnauthorizedClient)
+    ));
+    assert!(active(&t.a, &first).await, "another client revokes nothing");
+    assert_eq!(
+        t.b.revoke(&client(), &first).await.unwrap(),
+        RevocationOutcome::AccessTokenRevoked { family }
+    );
+    assert!(
+        !active(&t.a, &first).await,
+        "inactive on the other instance"
+    );
+    assert!(
+        active(&t.a, &second.access_token).await,
+        "the session goes on"
+    );
+    let third =
+        t.a.refresh(&client(), rt(&second), RefreshRequest::default())
+            .await
+            .unwrap();
+    assert!(active(&t.b, &third.access_token).await);
+    // Again (a retry after a lost answer): the same answer, nothing written.
+    let stored = t.shared.load_family(&family).await.unwrap().unwrap();
+    assert_eq!(
+        t.b.revoke(&client(), &first).await.unwrap(),
+        RevocationOutcome::AccessTokenRevoked { family }
+    );
+    assert_eq!(
+        t.shared.load_family(&family).await.unwrap().unwrap(),
+        stored
+    );
+}
+
+#[tokio::test]
+async fn storage_stays_bounded_whatever_the_number_of_tokens_revoked() {
+    let t = two();
+    let login =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    let family = family_of(rt(&login));
+    let mut refresh = rt(&login).to_owned();
+    let mut revoked = vec![login.access_token.clone()];
+    for _ in 0..100 {
+        t.clock.advance(Duration::seconds(1));
+        let next =
+            t.a.refresh(&client(), &refresh, RefreshRequest::default())
+                .await
+                .unwrap();
+        refresh = rt(&next).to_owned();
+        revoked.push(next.access_token);
+    }
+    let size = |r: &FamilyRecord| serde_json::to_vec(r).unwrap().len();
+    let fresh = size(&t.shared.load_family(&family).await.unwrap().unwrap());
+    for (i, at) in revoked.iter().enumerate() {
+        let e = if i % 2 == 0 { &t.a } else { &t.b };
+        assert_eq!(
+            e.revoke(&client(), at).await.unwrap(),
+            RevocationOutcome::AccessTokenRevoked { family }
+        );
+        let r = t.shared.load_family(&family).await.unwrap().unwrap();
+        assert!(r.revoked_access.len() <= MAX_REVOKED_ACCESS_TOKENS);
+    }
+    for at in &revoked {
+        assert!(!active(&t.a, at).await);
+    }
+    let record = t.shared.load_family(&family).await.unwrap().unwrap();
+    assert!(record.access_not_before > 0, "the watermark took over");
+    assert!(size(&record) <= fresh + MAX_REVOKED_ACCESS_TOKENS * 200);
+    // A token issued after the last revoked one is active: the session goes on.
+    t.clock.advance(Duration::seconds(1));
+    let next =
+        t.b.refresh(&client(), &refresh, RefreshRequest::default())
+            .await
+            .unwrap();
+    assert!(active(&t.a, &next.access_token).await);
+}
+
+#[tokio::test]
+async fn grants_without_refresh_token_get_a_record_that_revokes_and_is_swept() {
+    let t = two_with(AccessTokenFormat::Jwt);
+    let cc =
+        t.a.client_credentials(&machine(), Some("read"), TokenBinding::default())
+            .await
+            .unwrap();
+    assert!(cc.refresh_token.is_none());
+    let at = cc.access_token;
+    assert!(
+        at.starts_with("at_"),
+        "the client's format wins over the engine's"
+    );
+    let i = t.b.introspect(&at).await.unwrap();
+    assert!(i.active);
+    assert_eq!(i.sub.as_deref(), Some("machine"));
+    assert_eq!(i.scope.as_deref(), Some("read"));
+    assert!(
+        t.a.sessions("machine").await.unwrap().is_empty(),
+        "not a session"
+    );
+
+    // Revoked through RFC 7009 on the other instance.
+    let outcome = t.b.revoke(&machine(), &at).await.unwrap();
+    assert!(matches!(
+        outcome,
+        RevocationOutcome::AccessTokenRevoked { .. }
+    ));
+    assert!(!active(&t.a, &at).await);
+
+    // Another one ends with sign-out everywhere (the user's own, without refresh token).
+    let user =
+        t.a.issue(
+            &client().opaque_access_tokens(),
+            IssueRequest::new(SUBJECT).without_refresh_token(),
+        )
+        .await
+        .unwrap();
+    assert!(active(&t.b, &user.access_token).await);
+    assert_eq!(
+        t.b.sign_out_everywhere(SUBJECT).await.unwrap(),
+        0,
+        "no session ended"
+    );
+    assert!(!active(&t.a, &user.access_token).await);
+
+    // Swept by delete_expired once the token expired, not before.
+    let live =
+        t.a.client_credentials(&machine(), None, TokenBinding::default())
+            .await
+            .unwrap()
+            .access_token;
+    let listed = t.shared.list_families("machine").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .all(|r| r.access_only && r.absolute_expires_at == NOW + ACCESS_TTL)
+    );
+    t.clock.set(NOW + ACCESS_TTL - 1);
+    assert!(active(&t.a, &live).await);
+    t.a.delete_expired().await.unwrap();
+    assert_eq!(t.shared.list_families("machine").await.unwrap().len(), 2);
+    t.clock.set(NOW + ACCESS_TTL);
+    t.a.delete_expired().await.unwrap();
+    assert!(t.shared.list_families("machine").await.unwrap().is_empty());
+    assert!(t.shared.list_families(SUBJECT).await.unwrap().is_empty());
+    assert!(!active(&t.b, &live).await);
+}
+
+#[tokio::test]
+async fn the_engine_default_and_the_client_choice() {
+    let t = two_with(AccessTokenFormat::Jwt);
+    let jwt =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    assert!(jwt.access_token.starts_with("ey"));
+    let opaque =
+        t.a.issue(&client().opaque_access_tokens(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    assert!(opaque.access_token.starts_with("at_"));
+    let t = two();
+    let back =
+        t.a.issue(
+            &client().access_token_format(AccessTokenFormat::Jwt),
+            IssueRequest::new(SUBJECT),
+        )
+        .await
+        .unwrap();
+    assert!(back.access_token.starts_with("ey"));
+}
+
+#[tokio::test]
+async fn a_narrowed_refresh_and_a_certificate_binding_show_in_introspection() {
+    let t = two();
+    let login =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT).mtls(&[5; 32]))
+            .await
+            .unwrap();
+    let i = t.b.introspect(&login.access_token).await.unwrap();
+    let cnf = i.cnf.unwrap();
+    assert_eq!(
+        cnf.x5t_s256.as_deref(),
+        Some(
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, [5u8; 32])
+                .as_str()
+        )
+    );
+    assert_eq!(cnf.jkt, None);
+    let narrowed =
+        t.a.refresh(
+            &client(),
+            rt(&login),
+            RefreshRequest::default().mtls(&[5; 32]).scope("write"),
+        )
+        .await
+        .unwrap();
+    let i = t.b.introspect(&narrowed.access_token).await.unwrap();
+    assert_eq!(i.scope.as_deref(), Some("write"));
+    assert!(i.cnf.unwrap().x5t_s256.is_some());
+}
