@@ -11,7 +11,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use token_engine::store::{DeviceRecord, FamilyRecord, FamilyState, OperationId, SecretHash};
+use token_engine::store::{
+    DeviceRecord, FamilyRecord, FamilyState, OperationId, RevokedAccessToken, SecretHash,
+};
 use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -70,7 +72,40 @@ pub(crate) fn policy_from_row(row: &Row) -> Result<PolicyVersion, PgStoreError> 
     ))
 }
 
-/// A family as the 23 parameters `$1 ..= $23`, in column order.
+/// The revoked reference access tokens as the `revoked_access` column: 32 bytes each, id,
+/// `iat` and `exp` (big-endian).
+fn revoked_access_to_sql(list: &[RevokedAccessToken]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(list.len() * 32);
+    for r in list {
+        out.extend_from_slice(&r.id);
+        out.extend_from_slice(&r.iat.to_be_bytes());
+        out.extend_from_slice(&r.exp.to_be_bytes());
+    }
+    out
+}
+
+fn revoked_access_from_sql(bytes: &[u8]) -> Result<Vec<RevokedAccessToken>, PgStoreError> {
+    let (chunks, rest) = bytes.as_chunks::<32>();
+    if !rest.is_empty() {
+        return Err(PgStoreError::Corrupt(
+            "revoked_access is not 32-byte entries",
+        ));
+    }
+    Ok(chunks
+        .iter()
+        .map(|c| {
+            let (id, times) = c.split_at(16);
+            let (iat, exp) = times.split_at(8);
+            RevokedAccessToken {
+                id: id.try_into().unwrap_or_default(),
+                iat: i64::from_be_bytes(iat.try_into().unwrap_or_default()),
+                exp: i64::from_be_bytes(exp.try_into().unwrap_or_default()),
+            }
+        })
+        .collect())
+}
+
+/// A family as the 26 parameters `$1 ..= $26`, in column order.
 pub(crate) struct FamilyParams<'a> {
     id: &'a [u8],
     subject: &'a [u8],
@@ -95,6 +130,9 @@ pub(crate) struct FamilyParams<'a> {
     revoked_at: Option<i64>,
     revoked_operation: Option<&'a [u8]>,
     version: i64,
+    access_only: bool,
+    revoked_access: Vec<u8>,
+    access_not_before: i64,
 }
 
 impl<'a> FamilyParams<'a> {
@@ -120,6 +158,9 @@ impl<'a> FamilyParams<'a> {
             rotated_at,
             state,
             version,
+            access_only,
+            revoked_access,
+            access_not_before,
         } = r;
         let (revoked_reason, revoked_at, revoked_operation) = match state {
             FamilyState::Active => (None, None, None),
@@ -157,10 +198,13 @@ impl<'a> FamilyParams<'a> {
             revoked_at,
             revoked_operation,
             version: u64_to_sql(*version),
+            access_only: *access_only,
+            revoked_access: revoked_access_to_sql(revoked_access),
+            access_not_before: *access_not_before,
         })
     }
 
-    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 23] {
+    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 26] {
         [
             &self.id,
             &self.subject,
@@ -185,6 +229,9 @@ impl<'a> FamilyParams<'a> {
             &self.revoked_at,
             &self.revoked_operation,
             &self.version,
+            &self.access_only,
+            &self.revoked_access,
+            &self.access_not_before,
         ]
     }
 }
@@ -230,6 +277,9 @@ pub(crate) fn family_from_row(row: &Row) -> Result<FamilyRecord, PgStoreError> {
         rotated_at: row.try_get(18)?,
         state,
         version: u64_from_sql(row.try_get(22)?),
+        access_only: row.try_get(23)?,
+        revoked_access: revoked_access_from_sql(row.try_get(24)?)?,
+        access_not_before: row.try_get(25)?,
     })
 }
 

@@ -13,12 +13,13 @@
 //! | `g`, `k`, `h` | generation, key id, SHA-256 of the current secret (32 bytes) |
 //! | `s` | state: empty when active; revoked: `reason:at:` and the 16-byte operation id |
 //! | `v` | version (decimal `u64`: compared and incremented as a string by the scripts) |
+//! | `ao`, `rv`, `nb` | reference access tokens: access-only (`1`/`0`), the revoked ones (32 bytes each: id, `iat`, `exp` big-endian; empty for none), not-before (Unix seconds); absent in hashes written before them: `0`, none, `0` |
 //! | `w` | empty; written by reads with `WAIT` (so that their `WAIT` covers what they read); ignored |
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use token_engine::store::{FamilyRecord, FamilyState, OperationId, SecretHash};
+use token_engine::store::{FamilyRecord, FamilyState, OperationId, RevokedAccessToken, SecretHash};
 use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 
 use crate::RedisStoreError;
@@ -49,6 +50,16 @@ pub(crate) fn fields(r: &FamilyRecord) -> Result<(Fields, Vec<&'static str>), Re
         ("h", r.current_secret_hash.0.to_vec()),
         ("s", state(&r.state)?),
         ("v", r.version.to_string().into_bytes()),
+        (
+            "ao",
+            if r.access_only {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        ),
+        ("rv", revoked_access(&r.revoked_access)),
+        ("nb", num(r.access_not_before)),
     ];
     let mut absent = Vec::new();
     let optional = [
@@ -65,6 +76,37 @@ pub(crate) fn fields(r: &FamilyRecord) -> Result<(Fields, Vec<&'static str>), Re
         }
     }
     Ok((out, absent))
+}
+
+/// The `rv` field: 32 bytes per revoked reference token (id, `iat`, `exp`, big-endian).
+fn revoked_access(list: &[RevokedAccessToken]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(list.len() * 32);
+    for r in list {
+        out.extend_from_slice(&r.id);
+        out.extend_from_slice(&r.iat.to_be_bytes());
+        out.extend_from_slice(&r.exp.to_be_bytes());
+    }
+    out
+}
+
+fn parse_revoked_access(v: &[u8]) -> Result<Vec<RevokedAccessToken>, RedisStoreError> {
+    const BAD: RedisStoreError = RedisStoreError::Corrupt("revoked access tokens");
+    let (chunks, rest) = v.as_chunks::<32>();
+    if !rest.is_empty() {
+        return Err(BAD);
+    }
+    chunks
+        .iter()
+        .map(|c| {
+            let (id, times) = c.split_first_chunk::<16>().ok_or(BAD)?;
+            let (iat, exp) = times.split_first_chunk::<8>().ok_or(BAD)?;
+            Ok(RevokedAccessToken {
+                id: *id,
+                iat: i64::from_be_bytes(*iat),
+                exp: i64::from_be_bytes(exp.try_into().map_err(|_| BAD)?),
+            })
+        })
+        .collect()
 }
 
 /// The `s` field: empty when active, else `reason:at:` and the operation id's 16 bytes.
@@ -155,7 +197,23 @@ pub(crate) fn family(
         rotated_at: number(take("ra")?)?,
         state: parse_state(&take("s")?)?,
         version: number(take("v")?)?,
+        access_only: false,
+        revoked_access: Vec::new(),
+        access_not_before: 0,
     };
+    if let Some(v) = h.remove("ao") {
+        record.access_only = match v.as_slice() {
+            b"1" => true,
+            b"0" => false,
+            _ => return Err(RedisStoreError::Corrupt("access-only flag")),
+        };
+    }
+    if let Some(v) = h.remove("rv") {
+        record.revoked_access = parse_revoked_access(&v)?;
+    }
+    if let Some(v) = h.remove("nb") {
+        record.access_not_before = number(v)?;
+    }
     let optional = [
         &mut record.tenant,
         &mut record.device_id,

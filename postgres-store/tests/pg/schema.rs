@@ -35,6 +35,9 @@ fn record(subject: &str, n: u8) -> FamilyRecord {
         rotated_at: 0,
         state: FamilyState::Active,
         version: 0,
+        access_only: false,
+        revoked_access: Vec::new(),
+        access_not_before: 0,
     }
 }
 
