@@ -11,6 +11,23 @@ use crate::http::{Endpoint, HttpRequest, HttpResponse};
 use crate::response::IntrospectionResponse;
 use crate::store::{DeviceStore, ReplayStore};
 
+/// RFC 9701's media type: a signed introspection response.
+pub(crate) const INTROSPECTION_JWT: &str = "application/token-introspection+jwt";
+/// Its JOSE `typ`.
+const INTROSPECTION_JWT_TYP: &str = "token-introspection+jwt";
+
+/// Whether the request's `Accept` names RFC 9701's media type (among others, with
+/// parameters, in any case). One `Accept` header at most.
+fn wants_jwt_response(request: &HttpRequest<'_>) -> Result<bool, Error> {
+    Ok(request.single_header("accept")?.is_some_and(|accept| {
+        accept
+            .split(',')
+            .take(32)
+            .filter_map(|range| range.split(';').next())
+            .any(|media| media.trim().eq_ignore_ascii_case(INTROSPECTION_JWT))
+    }))
+}
+
 impl<S: ReplayStore> Engine<S> {
     /// Parse a `POST` form and authenticate its client (the `Authorization` header, or the
     /// form's `client_id`, `client_secret`, `client_assertion`).
@@ -35,6 +52,13 @@ impl<S: ReplayStore> Engine<S> {
     /// [`Client::introspect_all_tokens`](crate::Client::introspect_all_tokens) (a resource
     /// server or gateway); otherwise, and for anything invalid, expired or revoked, exactly
     /// `{"active":false}`. `Cache-Control: no-store`.
+    ///
+    /// A request whose `Accept` names `application/token-introspection+jwt` gets the RFC 9701
+    /// answer instead: a JWT signed with the engine's current signing key (verify it with the
+    /// engine's JWKS), header `typ: token-introspection+jwt`, claims `iss`, `aud` (the
+    /// caller's client id), `iat` and `token_introspection` (the RFC 7662 object above),
+    /// `Content-Type: application/token-introspection+jwt`. Reference access tokens are
+    /// introspected here like any other token.
     pub async fn introspection_endpoint<R: ClientRegistry>(
         &self,
         clients: &R,
@@ -55,16 +79,43 @@ impl<S: ReplayStore> Engine<S> {
             let visible = caller.introspects_all_tokens()
                 || r.client_id.as_deref() == Some(caller.id())
                 || r.aud.as_ref().is_some_and(|a| a.contains(caller.id()));
-            Ok(if r.active && visible {
+            let r = if r.active && visible {
                 r
             } else {
                 IntrospectionResponse::inactive()
-            })
+            };
+            if wants_jwt_response(request)? {
+                return Ok(HttpResponse::new(200)
+                    .with_header("Content-Type", INTROSPECTION_JWT)
+                    .with_body(self.introspection_jwt(caller.id(), &r)?));
+            }
+            Ok(HttpResponse::json_of(&r))
         };
         match answer.await {
-            Ok(r) => HttpResponse::json_of(&r).no_store(),
+            Ok(r) => r.no_store(),
             Err(e) => HttpResponse::from_error(&e),
         }
+    }
+
+    /// The RFC 9701 answer: `{iss, aud: caller, iat, token_introspection}` signed with the
+    /// engine's current key, `typ: token-introspection+jwt`.
+    fn introspection_jwt(&self, caller: &str, r: &IntrospectionResponse) -> Result<String, Error> {
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            iss: &'a str,
+            aud: &'a str,
+            iat: i64,
+            token_introspection: &'a IntrospectionResponse,
+        }
+        let payload = serde_json::to_vec(&Claims {
+            iss: &self.inner.issuer,
+            aud: caller,
+            iat: self.now(),
+            token_introspection: r,
+        })
+        .map_err(|e| Error::Serialize(e.to_string()))?;
+        let key = self.inner.keys.signing_key();
+        crate::jose::sign_compact(&key, Some(INTROSPECTION_JWT_TYP), &payload)
     }
 
     /// The revocation endpoint (RFC 7009): `POST` with `token` (and an ignored

@@ -223,6 +223,11 @@ impl<S> Engine<S> {
                 "introspection_endpoint_auth_signing_alg_values_supported",
                 json!(asymmetric),
             );
+            // RFC 9701 §7: the signed introspection responses' algorithm.
+            put(
+                "introspection_signing_alg_values_supported",
+                json!([self.inner.keys.signing_key().alg().name()]),
+            );
         }
         if e.revocation.is_some() {
             put(

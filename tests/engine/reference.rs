@@ -528,3 +528,27 @@ async fn a_narrowed_refresh_and_a_certificate_binding_show_in_introspection() {
     assert_eq!(i.scope.as_deref(), Some("write"));
     assert!(i.cnf.unwrap().x5t_s256.is_some());
 }
+
+#[tokio::test]
+async fn a_dpop_bound_reference_token_reports_its_key_in_cnf() {
+    const TOKEN_URL: &str = "https://auth.example.com/token";
+    let h = Harness::with(|b| {
+        b.token_endpoint(TOKEN_URL)
+            .access_token_format(AccessTokenFormat::Reference)
+    });
+    let key = holder(token_engine::Algorithm::EdDSA);
+    let proof = h
+        .engine
+        .verify_dpop_proof(&key.proof("POST", TOKEN_URL, NOW, "r1"), "POST", TOKEN_URL)
+        .await
+        .unwrap();
+    let login = h
+        .issue(&client(), IssueRequest::new(SUBJECT).dpop(proof))
+        .await
+        .unwrap();
+    assert_eq!(login.token_type, token_engine::TokenType::DPoP);
+    assert_eq!(login.access_token.len(), 146);
+    let i = h.engine.introspect(&login.access_token).await.unwrap();
+    assert_eq!(i.token_type.as_deref(), Some("DPoP"));
+    assert_eq!(i.cnf.unwrap().jkt.as_deref(), Some(key.jkt().as_str()));
+}
