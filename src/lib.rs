@@ -125,6 +125,7 @@ pub mod event;
 pub mod family;
 mod form;
 pub mod http;
+mod introspection_cache;
 pub mod jose;
 pub mod jwks;
 mod keyset;
@@ -169,6 +170,9 @@ pub use engine::{MemoryLimiter, UserCodeLimiter};
 pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
 
 // Signing keys and verifying access tokens, on the issuer and on resource servers.
+pub use introspection_cache::{
+    IntrospectionCache, MAX_INTROSPECTION_CACHE_AGE, MAX_INTROSPECTION_CACHE_CAPACITY,
+};
 #[doc(inline)]
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, JwksOptions, JwtRules, KeyDocument, SigningKey,

@@ -552,3 +552,62 @@ async fn a_dpop_bound_reference_token_reports_its_key_in_cnf() {
     assert_eq!(i.token_type.as_deref(), Some("DPoP"));
     assert_eq!(i.cnf.unwrap().jkt.as_deref(), Some(key.jkt().as_str()));
 }
+
+#[tokio::test]
+async fn a_gateway_cache_sees_a_revocation_within_its_bound() {
+    let t = two();
+    let cache = token_engine::IntrospectionCache::new(Duration::seconds(30), 1000)
+        .unwrap()
+        .with_clock(t.clock.clone());
+    let login =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    let at = login.access_token.clone();
+    let gateway = |e: &'static str| {
+        let engine = if e == "a" { &t.a } else { &t.b };
+        let cache = &cache;
+        let at = at.clone();
+        async move {
+            cache
+                .get_or_introspect(&at, |token| async move { engine.introspect(&token).await })
+                .await
+                .unwrap()
+                .active
+        }
+    };
+    assert!(gateway("a").await);
+    let calls = t.a.store().calls();
+    assert!(gateway("a").await, "a hit");
+    assert_eq!(t.a.store().calls(), calls, "no store call on a hit");
+    // Revoked on the other instance: the cache may answer from memory for up to 30 s.
+    t.clock.advance(Duration::seconds(10));
+    t.b.revoke(&client(), &at).await.unwrap();
+    assert!(
+        !active(&t.a, &at).await,
+        "the authorization server knows at once"
+    );
+    t.clock.advance(Duration::seconds(19));
+    assert!(
+        gateway("a").await,
+        "inside the bound: the documented latency"
+    );
+    t.clock.advance(Duration::seconds(1));
+    assert!(!gateway("a").await, "at the bound: asked again, inactive");
+    assert!(!gateway("b").await, "and not cached");
+
+    // Never past the token's exp, whatever the bound.
+    let long = token_engine::IntrospectionCache::new(Duration::hours(1), 10)
+        .unwrap()
+        .with_clock(t.clock.clone());
+    let fresh =
+        t.a.issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+    let answer = t.a.introspect(&fresh.access_token).await.unwrap();
+    long.insert(&fresh.access_token, answer);
+    t.clock.advance(Duration::seconds(ACCESS_TTL - 1));
+    assert!(long.get(&fresh.access_token).is_some());
+    t.clock.advance(Duration::seconds(1));
+    assert!(long.get(&fresh.access_token).is_none());
+}
