@@ -141,8 +141,10 @@ impl From<&Error> for ErrorResponse {
 }
 
 /// An introspection response (RFC 7662 §2.2). An inactive token is exactly
-/// `{"active":false}`: nothing about why.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// `{"active":false}`: nothing about why. It also deserializes, for a gateway or resource
+/// server reading the endpoint's answer (or RFC 9701's `token_introspection`); members it
+/// does not know are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct IntrospectionResponse {
     /// Whether the token is currently active.
@@ -163,7 +165,11 @@ pub struct IntrospectionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
     /// Audience.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "owned_audience"
+    )]
     pub aud: Option<Audience<'static>>,
     /// Issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,8 +181,24 @@ pub struct IntrospectionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
     /// Confirmation (sender constraint).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "owned_confirmation"
+    )]
     pub cnf: Option<Confirmation<'static>>,
+}
+
+fn owned_audience<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Audience<'static>>, D::Error> {
+    Ok(Option::<Audience<'de>>::deserialize(d)?.map(Audience::into_owned))
+}
+
+fn owned_confirmation<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Confirmation<'static>>, D::Error> {
+    Ok(Option::<Confirmation<'de>>::deserialize(d)?.map(Confirmation::into_owned))
 }
 
 impl IntrospectionResponse {

@@ -13,8 +13,8 @@
 
 use serde_json::{Value, json};
 use token_engine::{
-    AccessTokenFormat, Algorithm, Client, ClientAuthMethod, Engine, HttpRequest, IssueRequest,
-    ManualClock, MemoryStore, RefreshSecret, SigningKey,
+    AccessTokenFormat, Algorithm, Client, ClientAuthMethod, Engine, HttpRequest,
+    IntrospectionResponse, IssueRequest, ManualClock, MemoryStore, RefreshSecret, SigningKey,
 };
 
 const ISS: &str = "https://auth.example.com";
@@ -128,6 +128,8 @@ async fn the_signed_answer_verifies_with_jsonwebtoken_and_carries_rfc_7662() {
         assert_eq!(ti["aud"], AUD);
         assert_eq!(ti["token_type"], "Bearer");
         assert!(ti["jti"].is_string());
+        let parsed: IntrospectionResponse = serde_json::from_value(ti.clone()).unwrap();
+        assert_eq!(parsed, e.introspect(&at).await.unwrap(), "it parses back");
     }
 
     // Revoked through the revocation endpoint (RFC 7009): inactive, signed all the same.
