@@ -9,9 +9,10 @@
 //!   `DATABASE_URL`, as `pg_refresh` is);
 //! - `gateway_cache_hit`: `IntrospectionCache::get` of a cached answer.
 //!
-//! It also prints the bytes stored per session with 1 and with 100 access tokens issued
-//! (JWT and reference), and with 100 reference tokens issued and revoked one by one: the
-//! PostgreSQL row (`pg_column_size`) when `DATABASE_URL` is set, and the record's JSON form.
+//! It also prints the bytes stored per session with 1 and with 100 access tokens issued a
+//! second apart (JWT and reference), and for reference tokens the most and the last while
+//! revoking each of them one by one: the PostgreSQL row (`pg_column_size`) when
+//! `DATABASE_URL` is set, and the record's JSON form.
 //!
 //! Run: `.ci/with-postgres cargo bench -p token-engine-benches --bench reference` (a
 //! throwaway PostgreSQL 15), or plain `cargo bench -p token-engine-benches --bench
@@ -53,6 +54,10 @@ fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 fn engine<S: TokenStore>(store: S, format: AccessTokenFormat) -> Engine<S> {
+    engine_at(store, format, ManualClock::new(NOW))
+}
+
+fn engine_at<S: TokenStore>(store: S, format: AccessTokenFormat, clock: ManualClock) -> Engine<S> {
     Engine::builder()
         .issuer("https://auth.example.com")
         .audience("https://api.example.com")
@@ -64,7 +69,7 @@ fn engine<S: TokenStore>(store: S, format: AccessTokenFormat) -> Engine<S> {
         )
         .refresh_secret(RefreshSecret::from_bytes(&[7; 32]).unwrap())
         .access_token_format(format)
-        .clock(ManualClock::new(NOW))
+        .clock(clock)
         .build(store)
         .unwrap()
 }
@@ -93,27 +98,26 @@ fn family(refresh: &str) -> FamilyId {
     keys.parse(refresh).unwrap().family()
 }
 
-/// A session with `n` access tokens issued (the login and `n - 1` refreshes), those tokens
-/// revoked one by one if `revoke`. Returns the family.
-async fn session<S: TokenStore>(e: &Engine<S>, n: usize, revoke: bool) -> FamilyId {
-    let (mut at, mut rt) = login(e).await;
+/// A session with `n` access tokens issued a second apart (the login and `n - 1`
+/// refreshes). Returns the family and the access tokens.
+async fn session<S: TokenStore>(
+    e: &Engine<S>,
+    clock: &ManualClock,
+    n: usize,
+) -> (FamilyId, Vec<String>) {
+    let (at, mut rt) = login(e).await;
     let id = family(&rt);
-    let mut issued = vec![at.clone()];
+    let mut issued = vec![at];
     for _ in 1..n {
+        clock.advance(time::Duration::seconds(1));
         let r = e
             .refresh(&client(), &rt, RefreshRequest::default())
             .await
             .unwrap();
-        at = r.access_token;
         rt = r.refresh_token.unwrap().expose_secret().to_owned();
-        issued.push(at.clone());
+        issued.push(r.access_token);
     }
-    if revoke {
-        for t in &issued {
-            let _ = e.revoke(&client(), t).await.unwrap();
-        }
-    }
-    id
+    (id, issued)
 }
 
 async fn record_json_len<S: TokenStore>(e: &Engine<S>, id: FamilyId) -> usize {
@@ -155,25 +159,42 @@ fn bench_memory(c: &mut Criterion) {
     g.finish();
 
     println!("\nbytes stored per session, MemoryStore (the record's JSON form):");
-    for (format, name) in [
-        (AccessTokenFormat::Jwt, "JWT"),
-        (AccessTokenFormat::Reference, "reference"),
-    ] {
-        let e = engine(MemoryStore::new(), format);
+    for format in [AccessTokenFormat::Jwt, AccessTokenFormat::Reference] {
         for n in [1, 100] {
-            let id = block_on(session(&e, n, false));
-            println!(
-                "  {name:9} {n:3} access token(s) issued: {} bytes",
-                block_on(record_json_len(&e, id))
+            let clock = ManualClock::new(NOW);
+            let e = engine_at(MemoryStore::new(), format, clock.clone());
+            let (id, issued) = block_on(session(&e, &clock, n));
+            let issued_bytes = block_on(record_json_len(&e, id));
+            let mut most = issued_bytes;
+            if format == AccessTokenFormat::Reference {
+                for t in &issued {
+                    let _ = block_on(e.revoke(&client(), t)).unwrap();
+                    most = most.max(block_on(record_json_len(&e, id)));
+                }
+            }
+            print_sizes(
+                format,
+                n,
+                issued_bytes,
+                most,
+                block_on(record_json_len(&e, id)),
             );
         }
     }
-    let e = engine(MemoryStore::new(), AccessTokenFormat::Reference);
-    let id = block_on(session(&e, 100, true));
-    println!(
-        "  reference 100 issued, all 100 revoked one by one: {} bytes\n",
-        block_on(record_json_len(&e, id))
-    );
+    println!();
+}
+
+/// One line of the bytes-per-session table.
+fn print_sizes(format: AccessTokenFormat, n: usize, issued: usize, most: usize, after: usize) {
+    match format {
+        AccessTokenFormat::Jwt => {
+            println!("  JWT       {n:3} access token(s) issued: {issued} bytes")
+        }
+        _ => println!(
+            "  reference {n:3} access token(s) issued: {issued} bytes; revoking them one by one \
+             (RFC 7009): at most {most} bytes, {after} bytes after the last"
+        ),
+    }
 }
 
 fn bench_postgres(c: &mut Criterion) {
@@ -223,36 +244,38 @@ fn bench_postgres(c: &mut Criterion) {
     });
     g.finish();
 
-    let row = |id: FamilyId| -> i32 {
-        rt.block_on(db.query_one(
-            "SELECT pg_column_size(f.*) FROM token_families f WHERE id = $1",
-            &[&&id.as_bytes()[..]],
-        ))
-        .unwrap()
-        .get(0)
+    let row = |id: FamilyId| -> usize {
+        let bytes: i32 = rt
+            .block_on(db.query_one(
+                "SELECT pg_column_size(f.*) FROM token_families f WHERE id = $1",
+                &[&&id.as_bytes()[..]],
+            ))
+            .unwrap()
+            .get(0);
+        usize::try_from(bytes).unwrap()
     };
     println!("\nbytes stored per session, PostgreSQL (pg_column_size of the family row):");
-    for (format, fname) in [
-        (AccessTokenFormat::Jwt, "JWT"),
-        (AccessTokenFormat::Reference, "reference"),
-    ] {
-        let pg = {
-            let _guard = rt.enter();
-            engine(PgStore::connect(config.clone(), NoTls, 4).unwrap(), format)
-        };
+    for format in [AccessTokenFormat::Jwt, AccessTokenFormat::Reference] {
         for n in [1, 100] {
-            let id = rt.block_on(session(&pg, n, false));
-            println!(
-                "  {fname:9} {n:3} access token(s) issued: {} bytes",
-                row(id)
-            );
-        }
-        if format == AccessTokenFormat::Reference {
-            let id = rt.block_on(session(&pg, 100, true));
-            println!(
-                "  reference 100 issued, all 100 revoked one by one: {} bytes",
-                row(id)
-            );
+            let clock = ManualClock::new(NOW);
+            let pg = {
+                let _guard = rt.enter();
+                engine_at(
+                    PgStore::connect(config.clone(), NoTls, 4).unwrap(),
+                    format,
+                    clock.clone(),
+                )
+            };
+            let (id, issued) = rt.block_on(session(&pg, &clock, n));
+            let issued_bytes = row(id);
+            let mut most = issued_bytes;
+            if format == AccessTokenFormat::Reference {
+                for t in &issued {
+                    let _ = rt.block_on(pg.revoke(&client(), t)).unwrap();
+                    most = most.max(row(id));
+                }
+            }
+            print_sizes(format, n, issued_bytes, most, row(id));
         }
     }
     println!();
