@@ -213,7 +213,7 @@ impl Client {
     /// How this client's access tokens are made (default: the engine's,
     /// [`EngineBuilder::access_token_format`](crate::EngineBuilder::access_token_format)).
     /// [`AccessTokenFormat::Reference`](crate::AccessTokenFormat::Reference) gives it opaque
-    /// reference tokens that its resource servers introspect (see [`crate::reference`]).
+    /// reference tokens that its resource servers introspect (see [`crate::reference`](mod@crate::reference)).
     /// Token exchange always issues JWTs: its delegated tokens are for services that verify
     /// them locally.
     #[must_use]

@@ -78,7 +78,7 @@
 //! | [`dpop`] | DPoP clients; resource servers without an engine | [`dpop::sign_proof`], [`dpop::check_proof`] |
 //! | [`jose`] | code below the `Verifier` | compact JWS ([`jose::sign_compact`], [`jose::verify_compact`]), JWK documents, claim parts, validation bounds |
 //! | [`opaque`] | code below the engine | the refresh-token format ([`opaque::PresentedToken`]) |
-//! | [`reference`] | choosing a client's access-token format; sizing, scanning | reference (opaque) access tokens: [`AccessTokenFormat`], the format and its revocation bound |
+//! | [`reference`](mod@reference) | choosing a client's access-token format; sizing, scanning | reference (opaque) access tokens: [`AccessTokenFormat`], the format and its revocation bound |
 //! | [`family`] | store implementers, tests, audits | the rotation state machine ([`family::decide`]) and the record it rotates |
 //!
 //! ## Threat model, in a few lines

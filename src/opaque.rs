@@ -148,7 +148,7 @@ pub struct RefreshSecret {
     id: u8,
     mac: hmac::Key,
     derive: hmac::Key,
-    /// MACs reference access tokens ([`crate::reference`]): its own key, so no refresh token
+    /// MACs reference access tokens ([`crate::reference`](mod@crate::reference)): its own key, so no refresh token
     /// can pass for an access token or the other way round.
     access_mac: hmac::Key,
 }

@@ -1,5 +1,5 @@
 //! Reference access tokens in the engine: minting them, introspecting them (one store read)
-//! and revoking them one by one (RFC 7009). The format is in [`crate::reference`].
+//! and revoking them one by one (RFC 7009). The format is in [`crate::reference`](mod@crate::reference).
 
 use std::borrow::Cow;
 

@@ -97,7 +97,7 @@ impl<S: TokenStore> Engine<S> {
     ///
     /// A reference access token (`at_...`) is revoked on its own, not its session: at once
     /// for every engine over the store, with storage bounded per session (see
-    /// [`crate::reference`]); the outcome is [`RevocationOutcome::AccessTokenRevoked`]. A
+    /// [`crate::reference`](mod@crate::reference)); the outcome is [`RevocationOutcome::AccessTokenRevoked`]. A
     /// forged or altered one is `Unknown` without a store read.
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<RevocationOutcome, Error> {
         if token.starts_with(REFERENCE_TOKEN_PREFIX) {
