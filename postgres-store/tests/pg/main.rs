@@ -20,4 +20,5 @@ mod failures;
 mod instances;
 mod limiter;
 mod proxy;
+mod reference;
 mod schema;
