@@ -135,7 +135,13 @@ impl<S: ReplayStore> Engine<S> {
         uri: &str,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
         let (dpop_scheme, token) = split_authorization(authorization)?;
-        let claims = self.verify_with_revocation_as::<T>(token).await?;
+        let claims = if token.starts_with(crate::reference::REFERENCE_TOKEN_PREFIX) {
+            // A reference token: introspected in process (one store read), then the same
+            // binding checks as a JWT.
+            self.reference_claims::<T>(token).await?
+        } else {
+            self.verify_with_revocation_as::<T>(token).await?
+        };
         if needs_proof(dpop_scheme, &claims)? {
             let proof = dpop.ok_or(DpopError::Missing)?;
             let verified = self.dpop_proof(proof, method, uri, Some(token)).await?;

@@ -3,14 +3,12 @@
 //! user, with scopes only narrowed, an `act` claim naming the acting client (nested when the
 //! token was already delegated), and a lifetime never past the original's.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 
 use super::{AccessParts, Engine, TokenBinding};
 use crate::client::{Client, GrantType, narrow_scope};
 use crate::error::{Error, GrantError};
-use crate::jose::{AccessTokenClaims, Audience};
+use crate::jose::Audience;
 use crate::opaque::FamilyId;
 use crate::reference::REFERENCE_TOKEN_PREFIX;
 use crate::response::TokenResponse;
@@ -48,38 +46,12 @@ impl core::fmt::Debug for TokenExchangeRequest<'_> {
 }
 
 /// The `act` claim of a token that is already delegated.
-#[derive(Default, Deserialize)]
+#[derive(Deserialize)]
 struct Act {
     act: Option<serde_json::Value>,
 }
 
 impl<S: TokenStore> Engine<S> {
-    /// The claims of an active reference token, as a subject token: what the session and
-    /// the token say (no `act`: a reference token is never delegated).
-    async fn reference_subject(
-        &self,
-        token: &str,
-    ) -> Result<Option<AccessTokenClaims<'static, Act>>, Error> {
-        let Some((r, record)) = self.active_reference(token).await? else {
-            return Ok(None);
-        };
-        Ok(Some(AccessTokenClaims {
-            sub: Some(Cow::Owned(record.subject)),
-            scope: Some(Cow::Owned(crate::reference::scope_of(
-                &record.scope,
-                r.scope_mask,
-            ))),
-            exp: Some(r.exp),
-            iat: Some(r.iat),
-            auth_time: Some(record.auth_time),
-            sid: (!record.access_only).then(|| Cow::Owned(record.id.to_string())),
-            tenant: record.tenant.map(Cow::Owned),
-            pv: Some(record.policy),
-            client_id: Some(Cow::Owned(record.client_id)),
-            ..AccessTokenClaims::default()
-        }))
-    }
-
     /// Exchange a valid access token for one with another audience (RFC 8693). The subject
     /// token must verify with revocation (signature, time, session, policy); an expired,
     /// revoked or foreign token is `InvalidGrant(InvalidSubject)`. The new token keeps the
@@ -117,9 +89,12 @@ impl<S: TokenStore> Engine<S> {
         }
         let subject = if req.subject_token.starts_with(REFERENCE_TOKEN_PREFIX) {
             // A reference token (the gateway's phantom-token exchange): active, or refused.
-            self.reference_subject(req.subject_token)
-                .await?
-                .ok_or(Error::InvalidGrant(GrantError::InvalidSubject))?
+            self.reference_claims::<Act>(req.subject_token)
+                .await
+                .map_err(|e| match e {
+                    Error::Store(e) => Error::Store(e),
+                    _ => Error::InvalidGrant(GrantError::InvalidSubject),
+                })?
         } else {
             let verifier = &self.inner.exchange_verifier;
             // One verification gives the session check and the `act` claim.

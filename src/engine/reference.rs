@@ -5,10 +5,12 @@ use std::borrow::Cow;
 
 use super::{AccessParts, Engine, RevocationOutcome, store_error};
 use crate::client::Client;
-use crate::error::{Error, GrantError};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, GrantError, TokenError};
 use crate::event::Event;
 use crate::family::{FamilyRecord, RevokedAccessToken};
-use crate::jose::Confirmation;
+use crate::jose::{AccessTokenClaims, Confirmation};
 use crate::reference::{self, AccessTokenFormat, ReferenceParts, ReferenceToken};
 use crate::response::IntrospectionResponse;
 use crate::store::{CasOutcome, TokenStore};
@@ -60,10 +62,14 @@ impl<S: TokenStore> Engine<S> {
         let Some(r) = reference::parse(&self.inner.refresh, token) else {
             return Ok(None);
         };
-        let now = self.now();
-        if now >= r.exp {
+        if self.now() >= r.exp {
             return Ok(None);
         }
+        Ok(self.live_record(&r).await?.map(|record| (r, record)))
+    }
+
+    /// The record of a parsed, unexpired reference token, if the token is active.
+    async fn live_record(&self, r: &ReferenceToken) -> Result<Option<FamilyRecord>, Error> {
         let Some(record) = self
             .inner
             .store
@@ -73,6 +79,7 @@ impl<S: TokenStore> Engine<S> {
         else {
             return Ok(None);
         };
+        let now = self.now();
         if record.id != r.family
             || !record.is_live_for_access(now, self.inner.idle_ttl)
             || record.access_token_revoked(&r.id, r.iat)
@@ -80,7 +87,51 @@ impl<S: TokenStore> Engine<S> {
         {
             return Ok(None);
         }
-        Ok(Some((r, record)))
+        Ok(Some(record))
+    }
+
+    /// What a JWT would have said, for an active reference token: the claims of
+    /// [`Engine::verify_with_revocation_as`] (the application's as `T`, from the session), so
+    /// the resource-server and token-exchange paths treat both formats alike. A forged or
+    /// altered token is `Malformed`, an expired one `Expired`, both without a store read;
+    /// any other inactive one `SessionRevoked`.
+    pub(crate) async fn reference_claims<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        let r = reference::parse(&self.inner.refresh, token).ok_or(TokenError::Malformed)?;
+        if self.now() >= r.exp {
+            return Err(TokenError::Expired.into());
+        }
+        let record = self
+            .live_record(&r)
+            .await?
+            .ok_or(TokenError::SessionRevoked)?;
+        let custom: T = serde_json::from_str(record.claims.as_deref().unwrap_or("{}"))
+            .map_err(|_| TokenError::Claims)?;
+        let jkt = r.jkt.as_ref().map(reference::thumbprint_text);
+        let x5t = r.x5t.as_ref().map(reference::thumbprint_text);
+        let mut claims = AccessTokenClaims::new(custom);
+        claims.iss = Some(Cow::Owned(self.inner.issuer.clone()));
+        claims.aud = Some(self.inner.audience.clone());
+        claims.exp = Some(r.exp);
+        claims.iat = Some(r.iat);
+        claims.jti = Some(Cow::Owned(
+            crate::jose::b64_encode_16(&r.id).as_str().to_owned(),
+        ));
+        claims.scope = Some(Cow::Owned(reference::scope_of(&record.scope, r.scope_mask)));
+        claims.auth_time = Some(record.auth_time);
+        claims.sid = (!record.access_only).then(|| Cow::Owned(record.id.to_string()));
+        claims.pv = Some(record.policy);
+        claims.cnf = (jkt.is_some() || x5t.is_some()).then(|| Confirmation {
+            jkt: jkt.map(Cow::Owned),
+            x5t_s256: x5t.map(Cow::Owned),
+            jwk: None,
+        });
+        claims.sub = Some(Cow::Owned(record.subject));
+        claims.client_id = Some(Cow::Owned(record.client_id));
+        claims.tenant = record.tenant.map(Cow::Owned);
+        Ok(claims)
     }
 
     /// RFC 7662 for a reference token.

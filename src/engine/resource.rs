@@ -52,6 +52,10 @@ impl<S: ReplayStore> Engine<S> {
     /// `invalid_request` for repeated `Authorization` headers; `401` `invalid_dpop_proof`
     /// for more than one `DPoP` header (RFC 9449 §4.3); `403` `insufficient_scope` naming
     /// the scopes needed; `500` when the store fails (never an invalid token).
+    ///
+    /// A reference access token (`at_...`, [`crate::AccessTokenFormat::Reference`]) is
+    /// introspected in process instead of verified (one store read), with the same binding
+    /// checks and the same claims (the application's from its session).
     pub async fn resource_request(
         &self,
         request: &HttpRequest<'_>,

@@ -614,3 +614,95 @@ async fn a_gateway_cache_sees_a_revocation_within_its_bound() {
     t.clock.advance(Duration::seconds(1));
     assert!(long.get(&fresh.access_token).is_none());
 }
+
+#[tokio::test]
+async fn the_resource_server_path_takes_reference_tokens_with_their_binding() {
+    const TOKEN_URL: &str = "https://auth.example.com/token";
+    let h = Harness::with(|b| {
+        b.token_endpoint(TOKEN_URL)
+            .access_token_format(AccessTokenFormat::Reference)
+    });
+    // Bearer: the claims of the session, the application's included.
+    let plain = h
+        .issue(
+            &client(),
+            IssueRequest::new(SUBJECT)
+                .claim("role", "admin")
+                .claim("tenant_id", "t1"),
+        )
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", plain.access_token);
+    let claims = h
+        .engine
+        .verify_resource_request_as::<App>(&bearer, None, "GET", API)
+        .await
+        .unwrap();
+    assert_eq!(claims.sub.as_deref(), Some(SUBJECT));
+    assert_eq!(claims.scope.as_deref(), Some("read write"));
+    assert_eq!(claims.custom.role, "admin");
+    assert_eq!(
+        claims.sid.as_deref(),
+        Some(family_of(rt(&plain)).to_string().as_str())
+    );
+    // DPoP-bound: the DPoP scheme and a proof by its key, as for a JWT.
+    let key = holder(token_engine::Algorithm::EdDSA);
+    let proof = h
+        .engine
+        .verify_dpop_proof(&key.proof("POST", TOKEN_URL, NOW, "t1"), "POST", TOKEN_URL)
+        .await
+        .unwrap();
+    let bound = h
+        .issue(&client(), IssueRequest::new(SUBJECT).dpop(proof))
+        .await
+        .unwrap()
+        .access_token;
+    let dpop = format!("DPoP {bound}");
+    h.engine
+        .verify_resource_request(&dpop, Some(&key.resource_proof(&bound, "p1")), "GET", API)
+        .await
+        .unwrap();
+    let thief = holder(token_engine::Algorithm::EdDSA);
+    for (auth, proof) in [
+        (dpop.clone(), Some(thief.resource_proof(&bound, "p2"))),
+        (dpop.clone(), None),
+        (format!("Bearer {bound}"), None),
+    ] {
+        assert!(
+            h.engine
+                .verify_resource_request(&auth, proof.as_deref(), "GET", API)
+                .await
+                .is_err()
+        );
+    }
+    // Revoked, forged, expired: refused with their reasons.
+    let _ = h
+        .engine
+        .revoke(&client(), &plain.access_token)
+        .await
+        .unwrap();
+    for (token, want) in [
+        (
+            plain.access_token.clone(),
+            token_engine::TokenError::SessionRevoked,
+        ),
+        (tampered(&bound), token_engine::TokenError::Malformed),
+    ] {
+        let e = h
+            .engine
+            .verify_resource_request(&format!("Bearer {token}"), None, "GET", API)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidToken(t) if t == want), "{e:?}");
+    }
+    h.at(ACCESS_TTL);
+    let e = h
+        .engine
+        .verify_resource_request(&dpop, Some(&key.resource_proof(&bound, "p3")), "GET", API)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidToken(token_engine::TokenError::Expired)),
+        "{e:?}"
+    );
+}
