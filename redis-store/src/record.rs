@@ -245,4 +245,67 @@ mod tests {
         assert_eq!(parse_state(b"").unwrap(), FamilyState::Active);
         assert!(parse_state(b"Nonsense:1:0123456789abcdef").is_err());
     }
+
+    #[test]
+    fn reference_token_fields_round_trip_and_default_in_older_hashes() {
+        let list = vec![
+            RevokedAccessToken {
+                id: [b':'; 16],
+                iat: i64::MIN,
+                exp: i64::MAX,
+            },
+            RevokedAccessToken {
+                id: [0; 16],
+                iat: -1,
+                exp: 0,
+            },
+        ];
+        assert_eq!(parse_revoked_access(&revoked_access(&list)).unwrap(), list);
+        assert_eq!(parse_revoked_access(b"").unwrap(), Vec::new());
+        assert!(parse_revoked_access(&[0; 33]).is_err());
+        let record = FamilyRecord {
+            id: FamilyId::from_bytes([1; 16]),
+            subject: "s".into(),
+            client_id: "c".into(),
+            scope: "read".into(),
+            tenant: None,
+            device_id: None,
+            dpop_jkt: None,
+            cert_thumbprint: None,
+            claims: None,
+            auth_time: 1,
+            created_at: 1,
+            absolute_expires_at: 2,
+            last_used_at: 1,
+            policy: PolicyVersion::new(1, 0),
+            generation: 0,
+            key_id: 0,
+            current_secret_hash: SecretHash([0; 32]),
+            rotated_at: 0,
+            state: FamilyState::Active,
+            version: 0,
+            access_only: true,
+            revoked_access: list,
+            access_not_before: 7,
+        };
+        let hash = |r: &FamilyRecord, skip: &[&str]| -> HashMap<String, Vec<u8>> {
+            let (f, _) = fields(r).unwrap();
+            f.into_iter()
+                .filter(|(n, _)| !skip.contains(n))
+                .map(|(n, v)| (n.to_owned(), v))
+                .collect()
+        };
+        assert_eq!(
+            family(record.id, hash(&record, &[])).unwrap(),
+            Some(record.clone())
+        );
+        // A hash written before these fields existed reads as a session with nothing revoked.
+        let old = family(record.id, hash(&record, &["ao", "rv", "nb"]))
+            .unwrap()
+            .unwrap();
+        assert!(!old.access_only && old.revoked_access.is_empty() && old.access_not_before == 0);
+        let mut bad = hash(&record, &[]);
+        bad.insert("ao".into(), b"yes".to_vec());
+        assert!(family(record.id, bad).is_err());
+    }
 }
