@@ -244,6 +244,58 @@ pub mod __private {
         Ok(claims)
     }
 
+    /// A reference access token's parts, as [`parse_reference`] reads them.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ReferenceParts {
+        /// The refresh-secret id whose access key MACs it.
+        pub key_id: u8,
+        /// The session.
+        pub family: FamilyId,
+        /// The token id.
+        pub id: [u8; 16],
+        /// Issued at.
+        pub iat: i64,
+        /// Expiry.
+        pub exp: i64,
+        /// The scope mask.
+        pub scope_mask: u64,
+        /// DPoP key thumbprint.
+        pub jkt: Option<[u8; 32]>,
+        /// Certificate thumbprint.
+        pub x5t: Option<[u8; 32]>,
+    }
+
+    /// Parse and MAC-check a reference access token.
+    pub fn parse_reference(keys: &RefreshKeys, token: &str) -> Option<ReferenceParts> {
+        crate::reference::parse(keys, token).map(|r| ReferenceParts {
+            key_id: r.key_id,
+            family: r.family,
+            id: r.id,
+            iat: r.iat,
+            exp: r.exp,
+            scope_mask: r.scope_mask,
+            jkt: r.jkt,
+            x5t: r.x5t,
+        })
+    }
+
+    /// Mint the reference access token of `parts` under its key id.
+    pub fn mint_reference(keys: &RefreshKeys, parts: &ReferenceParts) -> Result<String, Error> {
+        let jkt = parts.jkt.as_ref().map(crate::reference::thumbprint_text);
+        let x5t = parts.x5t.as_ref().map(crate::reference::thumbprint_text);
+        let p = crate::reference::ReferenceParts {
+            family: parts.family,
+            iat: parts.iat,
+            exp: parts.exp,
+            family_scope: "",
+            scope: "",
+            jkt: jkt.as_deref(),
+            x5t: x5t.as_deref(),
+            mask: Some(parts.scope_mask),
+        };
+        crate::reference::mint_with_id(keys, parts.key_id, parts.id, &p)
+    }
+
     /// Mint a token under the current key.
     pub fn mint(
         keys: &RefreshKeys,

@@ -72,6 +72,7 @@ pub enum AccessTokenFormat {
 /// A reference access token whose tag checked out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ReferenceToken {
+    pub(crate) key_id: u8,
     pub(crate) family: FamilyId,
     pub(crate) id: [u8; 16],
     pub(crate) iat: i64,
@@ -92,6 +93,8 @@ pub(crate) struct ReferenceParts<'a> {
     /// Base64url SHA-256 thumbprints (`cnf.jkt`, `cnf.x5t#S256`).
     pub(crate) jkt: Option<&'a str>,
     pub(crate) x5t: Option<&'a str>,
+    /// The scope mask itself, instead of computing it from the scopes (fuzzing).
+    pub(crate) mask: Option<u64>,
 }
 
 /// The mask of `scope` among `family_scope`'s scopes; `IssueLimit::ReferenceScope` when a
@@ -142,13 +145,25 @@ pub(crate) fn mint(
     keys: &RefreshKeys,
     p: &ReferenceParts<'_>,
 ) -> Result<(String, [u8; 16]), Error> {
-    let key_id = keys.current_id();
+    let mut id = [0u8; 16];
+    fill_random(&mut id)?;
+    mint_with_id(keys, keys.current_id(), id, p).map(|t| (t, id))
+}
+
+/// [`mint`] with a given token id under key `key_id` (fuzzing re-mints a parsed token).
+pub(crate) fn mint_with_id(
+    keys: &RefreshKeys,
+    key_id: u8,
+    id: [u8; 16],
+    p: &ReferenceParts<'_>,
+) -> Result<String, Error> {
     let key = keys
         .access_mac(key_id)
         .ok_or(Error::Config("refresh secrets: unknown key id"))?;
-    let mut id = [0u8; 16];
-    fill_random(&mut id)?;
-    let mask = scope_mask(p.family_scope, p.scope)?;
+    let mask = match p.mask {
+        Some(m) => m,
+        None => scope_mask(p.family_scope, p.scope)?,
+    };
     let jkt = p.jkt.map(thumbprint).transpose()?;
     let x5t = p.x5t.map(thumbprint).transpose()?;
     let flags = if jkt.is_some() { FLAG_JKT } else { 0 } | if x5t.is_some() { FLAG_X5T } else { 0 };
@@ -168,7 +183,7 @@ pub(crate) fn mint(
     let mut text = String::with_capacity(MAX_REFERENCE_TOKEN_LEN);
     text.push_str(REFERENCE_TOKEN_PREFIX);
     b64_encode_to(&body, &mut text);
-    Ok((text, id))
+    Ok(text)
 }
 
 /// Check a presented reference token: prefix, bounded length, strict base64url, format 1, a
@@ -215,6 +230,7 @@ pub(crate) fn parse(keys: &RefreshKeys, token: &str) -> Option<ReferenceToken> {
         return None;
     }
     Some(ReferenceToken {
+        key_id,
         family: FamilyId::from_bytes(*family),
         id: *id,
         iat: i64::from_be_bytes(*iat),
@@ -252,6 +268,7 @@ mod tests {
             scope,
             jkt,
             x5t,
+            mask: None,
         }
     }
 
@@ -311,6 +328,39 @@ mod tests {
             parse(&k, &as_access).is_none(),
             "a refresh token is no access token"
         );
+    }
+
+    #[test]
+    fn the_documented_format_from_an_independent_implementation() {
+        // Minted by Python's hmac/hashlib from the module docs alone: HKDF-SHA256 (salt
+        // "token-engine refresh-token v1", info "reference access token mac") of [7; 32],
+        // family 00..0f, id [9; 16], iat 1800000000, exp 1800000900, whole scope, unbound.
+        let t = "at_AQAAAQIDBAUGBwgJCgsMDQ4PCQkJCQkJCQkJCQkJCQkJCQAAAABrSdIAAAAAAGtJ1YT__________wCuaeIiP-Ss0pbjx7-fh8ko";
+        let p = parse(&keys(7), t).unwrap();
+        let family: Vec<u8> = (0..16).collect();
+        assert_eq!(p.family.as_bytes()[..], family[..]);
+        assert_eq!(
+            (p.id, p.iat, p.exp),
+            ([9; 16], 1_800_000_000, 1_800_000_900)
+        );
+        assert_eq!((p.scope_mask, p.jkt, p.x5t), (WHOLE_SCOPE, None, None));
+        let again = mint_with_id(
+            &keys(7),
+            0,
+            p.id,
+            &ReferenceParts {
+                family: p.family,
+                iat: p.iat,
+                exp: p.exp,
+                family_scope: "",
+                scope: "",
+                jkt: None,
+                x5t: None,
+                mask: Some(p.scope_mask),
+            },
+        )
+        .unwrap();
+        assert_eq!(again, t);
     }
 
     #[test]

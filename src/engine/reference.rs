@@ -45,6 +45,7 @@ impl<S: TokenStore> Engine<S> {
                     scope: p.scope,
                     jkt: p.jkt,
                     x5t: p.cert,
+                    mask: None,
                 };
                 reference::mint(&self.inner.refresh, &parts).map(|(t, _)| t)
             }
