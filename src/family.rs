@@ -230,6 +230,13 @@ pub struct FamilyRecord {
     pub cert_thumbprint: Option<String>,
     /// The application's claims for the session's access tokens, as a compact JSON object.
     pub claims: Option<String>,
+    /// The resource indicators granted (RFC 8707), space-separated absolute URIs: the
+    /// access tokens' `aud` (a refresh may narrow to a subset, never widen). `None`: the
+    /// engine's own audiences.
+    pub resources: Option<String>,
+    /// The authentication context class the user authenticated with (`acr`, RFC 9470), if
+    /// the application named one: carried into every access token of the session.
+    pub acr: Option<String>,
     /// When the user authenticated.
     pub auth_time: i64,
     /// When the family was created.
@@ -541,6 +548,8 @@ pub(crate) struct FamilySpec<'a> {
     pub(crate) dpop_jkt: Option<&'a str>,
     pub(crate) cert_thumbprint: Option<&'a str>,
     pub(crate) claims: Option<String>,
+    pub(crate) resources: Option<&'a str>,
+    pub(crate) acr: Option<&'a str>,
     pub(crate) auth_time: i64,
     pub(crate) policy: PolicyVersion,
     pub(crate) absolute_ttl_secs: i64,
@@ -567,6 +576,8 @@ pub(crate) fn new_family(
             dpop_jkt: own(spec.dpop_jkt),
             cert_thumbprint: own(spec.cert_thumbprint),
             claims: spec.claims.clone(),
+            resources: own(spec.resources),
+            acr: own(spec.acr),
             auth_time: spec.auth_time,
             created_at: now,
             absolute_expires_at: now.saturating_add(spec.absolute_ttl_secs),

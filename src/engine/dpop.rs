@@ -13,18 +13,25 @@ use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::store::{InsertOutcome, ReplayStore, TokenStore};
 use serde::de::DeserializeOwned;
 
-/// How a grant's tokens are bound to their holder: a verified DPoP proof (RFC 9449) and/or
-/// the SHA-256 of the client certificate the TLS layer verified (RFC 8705).
+/// How a grant's tokens are bound to their holder and their audience: a verified DPoP proof
+/// (RFC 9449) and/or the SHA-256 of the client certificate the TLS layer verified (RFC
+/// 8705), and the resource indicators of the token request (RFC 8707).
 #[derive(Clone, Debug, Default)]
 pub struct TokenBinding {
     /// The proof sent with the token request.
     pub dpop: Option<VerifiedProof>,
     /// The client certificate's SHA-256.
     pub cert_sha256: Option<[u8; 32]>,
+    /// The token request's `resource` parameters (RFC 8707 §2): for the client-credentials,
+    /// password and device grants, the resources to grant (each one the engine serves and
+    /// the client may use); for a code, a subset of those its authorization request named.
+    /// The access token's `aud` is them. Anything else is `Error::InvalidTarget`.
+    pub resources: Vec<String>,
 }
 
 impl TokenBinding {
     pub(crate) fn apply(&self, mut req: IssueRequest) -> IssueRequest {
+        req.resources.clone_from(&self.resources);
         if let Some(proof) = &self.dpop {
             req = req.dpop(proof.clone());
         }

@@ -228,9 +228,15 @@ impl<S: TokenStore> Engine<S> {
             },
         };
         // Reuse detection comes first: a replayed token revokes the family whatever scope it
-        // asks for. Only a request that would succeed is checked for a widened scope.
-        let scope_check =
-            |record: &FamilyRecord| narrow_scope(&record.scope, req.scope.as_deref()).map(|_| ());
+        // asks for. Only a request that would succeed is checked for a widened scope or
+        // resource (RFC 8707 §2.2: a subset of the resources granted).
+        let scope_check = |record: &FamilyRecord| {
+            narrow_scope(&record.scope, req.scope.as_deref())?;
+            if !req.resources.is_empty() {
+                crate::resource_indicator::narrow(record.resources.as_deref(), &req.resources)?;
+            }
+            Ok(())
+        };
         let outcome = refresh_loop(
             &self.inner.store,
             &*self.inner.clock,
@@ -264,6 +270,9 @@ impl<S: TokenStore> Engine<S> {
             Err(failure) => return Err(self.refresh_failed(failure, presented.family(), client)),
         };
         let scope = narrow_scope(&record.scope, req.scope.as_deref())?;
+        let resources =
+            crate::resource_indicator::narrow(record.resources.as_deref(), &req.resources)?;
+        let audience = super::resource_audience(&resources);
         let access = self.access_token(&AccessParts {
             subject: &record.subject,
             client_id: &record.client_id,
@@ -283,8 +292,9 @@ impl<S: TokenStore> Engine<S> {
             claims: record.claims.as_deref(),
             now,
             ttl,
-            audience: None,
+            audience: audience.as_ref(),
             act: None,
+            acr: record.acr.as_deref(),
         })?;
         let bound = record.dpop_jkt.is_some() || req.dpop.is_some();
         Ok(self.response(access, Some(token), &scope, bound, ttl))

@@ -41,6 +41,8 @@ fn spec() -> FamilySpec<'static> {
         dpop_jkt: None,
         cert_thumbprint: None,
         claims: Some(r#"{"role":"admin"}"#.to_owned()),
+        resources: None,
+        acr: None,
         auth_time: T0 - 10,
         policy: PolicyVersion::new(4, 2),
         absolute_ttl_secs: 30 * DAY,

@@ -25,6 +25,7 @@ mod introspection;
 mod issue;
 mod policy;
 mod refresh;
+mod resources;
 mod reuse;
 mod revocation;
 mod sender_constrained;
