@@ -119,6 +119,10 @@ struct Inner<S> {
     dpop_rules: crate::dpop::DpopRules,
     /// The resource indicators (RFC 8707) the engine issues tokens for.
     resources: Vec<String>,
+    /// One verifier per resource, accepting that resource's tokens only.
+    resource_verifiers: Vec<(String, Verifier)>,
+    /// Accepts the tokens of every audience and resource (introspection, revocation).
+    any_verifier: Verifier,
     /// The resource-server challenges for `dpop_rules`, written once.
     challenges: crate::challenge::Challenges,
     dpop_nonces: Option<crate::dpop::NonceKey>,

@@ -34,9 +34,18 @@ pub struct Check<'a> {
     uri: &'a str,
     rules: &'a DpopRules,
     challenges: &'a Challenges,
+    audience: Option<&'a str>,
 }
 
 impl<'a> Check<'a> {
+    /// The audience the route requires, if any (RFC 8707: the resource it serves). An
+    /// [`Engine`] verifies the token for it (a resource the engine serves) rather than for
+    /// the engine's own audiences.
+    #[must_use]
+    pub fn audience(&self) -> Option<&'a str> {
+        self.audience
+    }
+
     /// The request: method and the `Authorization` and `DPoP` header fields (every one, so
     /// a repeated field is refused).
     #[must_use]
@@ -101,7 +110,8 @@ impl<S: ReplayStore + 'static> KeySource for Engine<S> {
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
         let challenges = KeySource::challenges(self, check);
         let credentials = challenges.credentials(check.request)?;
-        self.verify_resource_request_as::<T>(
+        self.verify_resource_request_for::<T>(
+            check.audience,
             credentials.authorization(),
             credentials.dpop(),
             check.request.method(),
@@ -389,6 +399,7 @@ impl<K: KeySource> ResourceServer<K> {
             uri: &creds.uri,
             rules: &shared.rules,
             challenges: &self.published.challenges,
+            audience: requirements.audience_required(),
         };
         let result = shared.keys.verify::<T>(&check).await;
         #[cfg(feature = "metrics")]

@@ -242,10 +242,13 @@ impl EngineBuilder {
     /// without a fragment, such as `https://api.example.com/mcp`. A client naming it with
     /// `resource` at the authorization or token endpoint gets access tokens whose `aud` is
     /// that resource (several: each of them), which that resource accepts and the others
-    /// refuse (each verifies its own audience: `Validation::new(issuer, resource)`, or
-    /// [`Requirements::audience`](crate::Requirements::audience) over this engine). The
-    /// engine's own verifier ([`Engine::verifier`], introspection) accepts every resource's
-    /// tokens. Call once per resource.
+    /// refuse (each verifies its own audience: `Validation::new(issuer, resource)`, or over
+    /// this engine [`Requirements::audience`](crate::Requirements::audience) with
+    /// [`Engine::resource_request_with`] or [`Engine::verify_resource_request_for`]). The
+    /// engine's own verifier ([`Engine::verifier`], [`Engine::verify_with_revocation`],
+    /// [`Engine::resource_request`]) keeps accepting only the engine's audiences, so adding
+    /// a resource never widens what an existing route accepts; introspection, revocation and
+    /// token exchange accept every resource's tokens. Call once per resource.
     pub fn resource(mut self, uri: impl Into<String>) -> Self {
         self.resources.push(uri.into());
         self
@@ -377,10 +380,28 @@ impl EngineBuilder {
                 "engine: a resource must be an absolute URI without a fragment (RFC 8707), at most 512 bytes of visible ASCII",
             ));
         }
+        // The engine's own verifier keeps the engine's audiences: a resource's tokens pass
+        // only where the resource is named (its own verifier, below), or where every token of
+        // the engine must (introspection, revocation, token exchange).
+        let mut any_rules = rules.clone();
         for r in &self.resources {
-            rules = rules.also_audience(r.clone());
+            any_rules = any_rules.also_audience(r.clone());
         }
-        let mut exchange_rules = rules.clone();
+        let resource_verifiers = self
+            .resources
+            .iter()
+            .map(|r| {
+                let v = keys
+                    .verifier(Validation::new(issuer.clone(), r.clone()).leeway(self.leeway))?
+                    .with_shared_clock(Arc::clone(&self.clock))
+                    .with_events(Arc::clone(&self.events));
+                Ok((r.clone(), v))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let any_verifier = keys
+            .verifier(any_rules.clone())?
+            .with_shared_clock(Arc::clone(&self.clock));
+        let mut exchange_rules = any_rules;
         for a in &self.exchange_audiences {
             exchange_rules = exchange_rules.also_audience(a.clone());
         }
@@ -421,6 +442,8 @@ impl EngineBuilder {
                 challenges: crate::challenge::Challenges::new(&self.dpop_rules)
                     .with_resource_metadata(self.resource_metadata),
                 resources: self.resources,
+                resource_verifiers,
+                any_verifier,
                 dpop_rules: self.dpop_rules,
                 dpop_nonces: self.dpop_nonces,
                 endpoints: self.endpoints,

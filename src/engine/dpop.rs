@@ -42,6 +42,15 @@ impl TokenBinding {
     }
 }
 
+impl<S> Engine<S> {
+    /// The verifier of `resource`'s tokens, or the engine's own.
+    pub(crate) fn verifier_for(&self, resource: Option<&str>) -> &crate::verifier::Verifier {
+        resource
+            .and_then(|r| self.inner.resource_verifiers.iter().find(|(x, _)| x == r))
+            .map_or(&self.inner.verifier, |(_, v)| v)
+    }
+}
+
 impl<S: TokenStore> Engine<S> {
     /// The nonce to send in a `DPoP-Nonce` header, when the engine requires nonces
     /// ([`EngineBuilder::dpop_nonces`](crate::EngineBuilder::dpop_nonces)).
@@ -141,8 +150,26 @@ impl<S: ReplayStore> Engine<S> {
         method: &str,
         uri: &str,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        self.verify_resource_request_for::<T>(None, authorization, dpop, method, uri)
+            .await
+    }
+
+    /// [`Engine::verify_resource_request_as`] at one of this engine's resources (RFC 8707,
+    /// [`EngineBuilder::resource`](crate::EngineBuilder::resource)): the token's `aud` must
+    /// name `resource`; a token for another resource, or for the engine's own audiences, is
+    /// `invalid_token` (`TokenError::Audience`). `None`, or a resource the engine does not
+    /// serve, checks the engine's own audiences.
+    pub async fn verify_resource_request_for<T: DeserializeOwned>(
+        &self,
+        resource: Option<&str>,
+        authorization: &str,
+        dpop: Option<&str>,
+        method: &str,
+        uri: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
         let (dpop_scheme, token) = split_authorization(authorization)?;
-        let claims = self.verify_with_revocation_as::<T>(token).await?;
+        let verifier = self.verifier_for(resource);
+        let claims = self.verify_with_revocation_by::<T>(verifier, token).await?;
         if needs_proof(dpop_scheme, &claims)? {
             let proof = dpop.ok_or(DpopError::Missing)?;
             let verified = self.dpop_proof(proof, method, uri, Some(token)).await?;

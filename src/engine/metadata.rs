@@ -126,7 +126,7 @@ impl EngineBuilder {
 impl<S> Engine<S> {
     /// The protected resource metadata (RFC 9728) of `resource`, a resource this engine
     /// issues tokens for ([`EngineBuilder::resource`]): this engine as its authorization
-    /// server, its DPoP algorithms, its `scopes_supported`. Add the rest with the
+    /// server and its DPoP algorithms. Add the resource's scopes and the rest with the
     /// [`ProtectedResource`](crate::ProtectedResource) builder; serve it at its
     /// `well_known_path`.
     pub fn protected_resource(&self, resource: &str) -> Result<crate::ProtectedResource, Error> {
@@ -135,13 +135,9 @@ impl<S> Engine<S> {
                 "engine: protected_resource needs one of the engine's resources (EngineBuilder::resource)",
             ));
         }
-        let mut rs = crate::ProtectedResource::new(resource)?
+        Ok(crate::ProtectedResource::new(resource)?
             .authorization_server(self.inner.issuer.clone())
-            .dpop(&self.inner.dpop_rules, false);
-        if !self.inner.endpoints.scopes.is_empty() {
-            rs = rs.scopes_supported(self.inner.endpoints.scopes.iter().cloned());
-        }
-        Ok(rs)
+            .dpop(&self.inner.dpop_rules, false))
     }
 
     /// The algorithms DPoP proofs may use, by name.

@@ -72,7 +72,7 @@ impl<S: ReplayStore> Engine<S> {
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
         let credentials = self.inner.challenges.credentials(request)?;
         let claims = self
-            .resource_claims::<T>(request, uri, &credentials)
+            .resource_claims::<T>(None, request, uri, &credentials)
             .await?;
         self.inner
             .challenges
@@ -92,7 +92,7 @@ impl<S: ReplayStore> Engine<S> {
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
         let credentials = self.inner.challenges.credentials(request)?;
         let claims = self
-            .resource_claims::<T>(request, uri, &credentials)
+            .resource_claims::<T>(requirements.audience_required(), request, uri, &credentials)
             .await?;
         self.challenges()
             .require(&credentials, &claims, requirements, self.now())?;
@@ -102,12 +102,14 @@ impl<S: ReplayStore> Engine<S> {
     /// The verified claims of a resource request whose credentials were read.
     async fn resource_claims<T: DeserializeOwned>(
         &self,
+        resource: Option<&str>,
         request: &HttpRequest<'_>,
         uri: &str,
         credentials: &crate::challenge::Credentials<'_>,
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
         match self
-            .verify_resource_request_as::<T>(
+            .verify_resource_request_for::<T>(
+                resource,
                 credentials.authorization(),
                 credentials.dpop(),
                 request.method(),

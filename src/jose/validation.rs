@@ -298,8 +298,7 @@ impl Validation {
             return Err(TokenError::InsufficientUserAuthentication);
         }
         if let Some(max) = self.max_auth_age
-            && c
-                .auth_time
+            && c.auth_time
                 .is_none_or(|t| now.saturating_sub(t) > max.whole_seconds())
         {
             return Err(TokenError::InsufficientUserAuthentication);

@@ -77,9 +77,15 @@ impl Pair {
     }
 }
 
-/// The verified claims of one of the pair's access tokens.
+/// The verified claims of one of the pair's access tokens, whatever its audience.
 fn claims(h: &Pair, access_token: &str) -> AccessTokenClaims<'static> {
-    h.engine.verifier().verify(access_token).unwrap()
+    h.engine
+        .key_set()
+        .verifier(Validation::new(ISS, AUD).danger_accept_any_audience())
+        .unwrap()
+        .with_clock(h.clock.clone())
+        .verify(access_token)
+        .unwrap()
 }
 
 fn clients(h: &Pair) -> Vec<Client> {
@@ -199,6 +205,43 @@ async fn a_token_for_one_resource_is_refused_by_another() {
     let access = t["access_token"].as_str().unwrap();
     assert_eq!(aud(&h, access), [A]);
     assert!(verifier_for(&h, A).verify(access).is_ok());
+    // The engine's own checks keep its own audience: adding a resource widened nothing.
+    assert!(matches!(
+        h.engine.verifier().verify(access).unwrap_err(),
+        Error::InvalidToken(TokenError::Audience)
+    ));
+    assert!(h.engine.verify_with_revocation(access).await.is_err());
+    let own = h.login().await.access_token;
+    assert!(h.engine.verify_with_revocation(&own).await.is_ok());
+    // Introspection (on either instance) sees every resource's tokens.
+    let seen = h.other.introspect(access).await.unwrap();
+    assert!(seen.active);
+    assert_eq!(seen.aud.unwrap().iter().collect::<Vec<_>>(), [A]);
+    assert!(matches!(
+        h.engine
+            .verify_resource_request_for::<token_engine::jose::NoCustomClaims>(
+                Some(A),
+                &format!("Bearer {own}"),
+                None,
+                "GET",
+                A,
+            )
+            .await
+            .unwrap_err(),
+        Error::InvalidToken(TokenError::Audience)
+    ));
+    assert!(
+        h.engine
+            .verify_resource_request_for::<token_engine::jose::NoCustomClaims>(
+                Some(A),
+                &format!("Bearer {access}"),
+                None,
+                "GET",
+                A,
+            )
+            .await
+            .is_ok()
+    );
     assert!(matches!(
         verifier_for(&h, B).verify(access).unwrap_err(),
         Error::InvalidToken(TokenError::Audience)
