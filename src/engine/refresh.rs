@@ -110,7 +110,7 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
 ) -> Result<Refreshed, RefreshFailure> {
     let store_err = |e: S::Error| RefreshFailure::Store(store_error(e));
     for _ in 0..MAX_CAS_ATTEMPTS {
-        let record = store
+        let mut record = store
             .load_family(&presented.family())
             .await
             .map_err(store_err)?
@@ -126,19 +126,22 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
         };
         match decide(&record, presented, now, &cfg) {
             Decision::Rotate {
-                record: next,
+                rotation,
                 token,
                 policy_upgraded,
             } => {
                 accept(&record).map_err(RefreshFailure::Request)?;
+                // Rotated in place: the loaded record's strings are reused, not copied.
+                let expected = record.version;
+                rotation.apply(&mut record);
                 if store
-                    .compare_and_swap_family(record.version, &next)
+                    .compare_and_swap_family(expected, &record)
                     .await
                     .map_err(store_err)?
                     == CasOutcome::Swapped
                 {
                     return Ok(Refreshed::Rotated {
-                        record: next,
+                        record,
                         token,
                         policy_upgraded,
                         now,
