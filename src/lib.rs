@@ -132,7 +132,9 @@ mod keyset;
 pub mod opaque;
 pub mod pkce;
 mod policy;
+mod protected_resource;
 pub mod reference;
+mod resource_indicator;
 pub mod response;
 pub mod store;
 mod verifier;
@@ -163,7 +165,8 @@ pub use engine::{
 #[doc(inline)]
 pub use http::{Endpoint, HttpRequest, HttpResponse};
 // A resource server's refusals with their challenges, for servers without an engine.
-pub use challenge::{Challenges, Credentials};
+pub use challenge::{Challenges, Credentials, Requirements};
+pub use protected_resource::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResource};
 // The device verification page's guessing limit.
 pub use engine::{MemoryLimiter, UserCodeLimiter};
 #[doc(inline)]
@@ -259,6 +262,8 @@ pub mod __private {
         pub exp: i64,
         /// The scope mask.
         pub scope_mask: u64,
+        /// The resource mask.
+        pub resource_mask: u64,
         /// DPoP key thumbprint.
         pub jkt: Option<[u8; 32]>,
         /// Certificate thumbprint.
@@ -274,6 +279,7 @@ pub mod __private {
             iat: r.iat,
             exp: r.exp,
             scope_mask: r.scope_mask,
+            resource_mask: r.resource_mask,
             jkt: r.jkt,
             x5t: r.x5t,
         })
@@ -291,7 +297,9 @@ pub mod __private {
             scope: "",
             jkt: jkt.as_deref(),
             x5t: x5t.as_deref(),
-            mask: Some(parts.scope_mask),
+            family_resources: None,
+            resources: &[],
+            mask: Some((parts.scope_mask, parts.resource_mask)),
         };
         crate::reference::mint_with_id(keys, parts.key_id, parts.id, &p)
     }
@@ -322,6 +330,8 @@ pub mod __private {
             dpop_jkt: None,
             cert_thumbprint: None,
             claims: None,
+            resources: None,
+            acr: None,
             auth_time: now,
             policy: PolicyVersion::new(1, 0),
             absolute_ttl_secs: 30 * 86_400,

@@ -13,16 +13,19 @@
 //!
 //! ```text
 //! at_ base64url( format(1) | key_id(1) | family_id(16) | token_id(16) | iat(8, BE) | exp(8, BE)
-//!                | scope_mask(8, BE) | flags(1) | [jkt(32)] | [x5t#S256(32)] | tag(16) )
+//!                | scope_mask(8, BE) | resource_mask(8, BE) | flags(1) | [jkt(32)]
+//!                | [x5t#S256(32)] | tag(16) )
 //! tag = HMAC-SHA256(access_mac[key_id], everything before it)[..16]
 //! ```
 //!
 //! `access_mac` is derived from the refresh secret under its own label, so refresh and access
 //! tokens are never interchangeable; rotating the refresh secret rotates both. `scope_mask`
 //! selects the granted scopes among the family's (bit *i*: its *i*-th scope; all ones: the
-//! family's whole scope), so a narrowed scope costs 8 bytes whatever its length. `flags` bit 0
-//! says a DPoP key thumbprint follows, bit 1 a client-certificate thumbprint: the `cnf` that
-//! introspection reports. A token is 103 characters unbound, 146 with one binding.
+//! family's whole scope), so a narrowed scope costs 8 bytes whatever its length;
+//! `resource_mask` selects the token's audience among the session's resource indicators
+//! (RFC 8707) the same way (0: the engine's own audiences). `flags` bit 0 says a DPoP key
+//! thumbprint follows, bit 1 a client-certificate thumbprint: the `cnf` that introspection
+//! reports. A token is 114 characters unbound, 157 with one binding, 199 with both.
 //!
 //! Revoking one reference token (RFC 7009) lists its id in its family until its `exp`, at
 //! most [`MAX_REVOKED_ACCESS_TOKENS`](crate::family::MAX_REVOKED_ACCESS_TOKENS) of them;
@@ -43,12 +46,12 @@ use crate::opaque::{FamilyId, RefreshKeys};
 /// The prefix of every reference access token (a JWT never starts with it).
 pub const REFERENCE_TOKEN_PREFIX: &str = "at_";
 /// The longest reference access token, in characters (both bindings).
-pub const MAX_REFERENCE_TOKEN_LEN: usize = 3 + 186;
+pub const MAX_REFERENCE_TOKEN_LEN: usize = 3 + 196;
 
 const FORMAT_V1: u8 = 1;
 const TAG_LEN: usize = 16;
-/// format, key id, family, token id, iat, exp, scope mask, flags.
-const FIXED_LEN: usize = 1 + 1 + 16 + 16 + 8 + 8 + 8 + 1;
+/// format, key id, family, token id, iat, exp, scope mask, resource mask, flags.
+const FIXED_LEN: usize = 1 + 1 + 16 + 16 + 8 + 8 + 8 + 8 + 1;
 const THUMB_LEN: usize = 32;
 const MAX_BODY_LEN: usize = FIXED_LEN + 2 * THUMB_LEN + TAG_LEN;
 const FLAG_JKT: u8 = 1;
@@ -78,6 +81,7 @@ pub(crate) struct ReferenceToken {
     pub(crate) iat: i64,
     pub(crate) exp: i64,
     pub(crate) scope_mask: u64,
+    pub(crate) resource_mask: u64,
     pub(crate) jkt: Option<[u8; THUMB_LEN]>,
     pub(crate) x5t: Option<[u8; THUMB_LEN]>,
 }
@@ -93,8 +97,12 @@ pub(crate) struct ReferenceParts<'a> {
     /// Base64url SHA-256 thumbprints (`cnf.jkt`, `cnf.x5t#S256`).
     pub(crate) jkt: Option<&'a str>,
     pub(crate) x5t: Option<&'a str>,
-    /// The scope mask itself, instead of computing it from the scopes (fuzzing).
-    pub(crate) mask: Option<u64>,
+    /// The session's resource indicators (space-separated) and the token's audience among
+    /// them (empty: the engine's own audiences).
+    pub(crate) family_resources: Option<&'a str>,
+    pub(crate) resources: &'a [&'a str],
+    /// The scope and resource masks themselves, instead of computing them (fuzzing).
+    pub(crate) mask: Option<(u64, u64)>,
 }
 
 /// The mask of `scope` among `family_scope`'s scopes; `IssueLimit::ReferenceScope` when a
@@ -113,6 +121,46 @@ pub(crate) fn scope_mask(family_scope: &str, scope: &str) -> Result<u64, Error> 
         mask |= 1 << at;
     }
     Ok(mask)
+}
+
+/// The mask of `resources` among the session's (0: none, the engine's own audiences);
+/// `InvalidTarget` for one the session was not granted, `IssueLimit::ReferenceScope` past the
+/// 64th.
+pub(crate) fn resource_mask(family: Option<&str>, resources: &[&str]) -> Result<u64, Error> {
+    if resources.is_empty() {
+        return Ok(0);
+    }
+    let granted: Vec<&str> = family
+        .unwrap_or("")
+        .split(' ')
+        .filter(|r| !r.is_empty())
+        .collect();
+    let mut mask = 0u64;
+    for r in resources {
+        let at = granted
+            .iter()
+            .position(|g| g == r)
+            .ok_or(Error::InvalidTarget)?;
+        if at >= 64 {
+            return Err(IssueLimit::ReferenceScope.into());
+        }
+        mask |= 1 << at;
+    }
+    Ok(mask)
+}
+
+/// The resource indicators `mask` selects among the session's (empty: the engine's own
+/// audiences).
+pub(crate) fn resources_of(family: Option<&str>, mask: u64) -> Vec<&str> {
+    family
+        .unwrap_or("")
+        .split(' ')
+        .filter(|r| !r.is_empty())
+        .take(64)
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, r)| r)
+        .collect()
 }
 
 /// The scope `mask` selects among `family_scope`'s.
@@ -160,9 +208,12 @@ pub(crate) fn mint_with_id(
     let key = keys
         .access_mac(key_id)
         .ok_or(Error::Config("refresh secrets: unknown key id"))?;
-    let mask = match p.mask {
+    let (mask, resources) = match p.mask {
         Some(m) => m,
-        None => scope_mask(p.family_scope, p.scope)?,
+        None => (
+            scope_mask(p.family_scope, p.scope)?,
+            resource_mask(p.family_resources, p.resources)?,
+        ),
     };
     let jkt = p.jkt.map(thumbprint).transpose()?;
     let x5t = p.x5t.map(thumbprint).transpose()?;
@@ -174,6 +225,7 @@ pub(crate) fn mint_with_id(
     body.extend_from_slice(&p.iat.to_be_bytes());
     body.extend_from_slice(&p.exp.to_be_bytes());
     body.extend_from_slice(&mask.to_be_bytes());
+    body.extend_from_slice(&resources.to_be_bytes());
     body.push(flags);
     for t in [jkt, x5t].into_iter().flatten() {
         body.extend_from_slice(&t);
@@ -212,6 +264,7 @@ pub(crate) fn parse(keys: &RefreshKeys, token: &str) -> Option<ReferenceToken> {
     let (iat, rest) = rest.split_first_chunk::<8>()?;
     let (exp, rest) = rest.split_first_chunk::<8>()?;
     let (mask, rest) = rest.split_first_chunk::<8>()?;
+    let (resources, rest) = rest.split_first_chunk::<8>()?;
     let (&flags, mut rest) = rest.split_first()?;
     if flags & !(FLAG_JKT | FLAG_X5T) != 0 {
         return None;
@@ -236,6 +289,7 @@ pub(crate) fn parse(keys: &RefreshKeys, token: &str) -> Option<ReferenceToken> {
         iat: i64::from_be_bytes(*iat),
         exp: i64::from_be_bytes(*exp),
         scope_mask: u64::from_be_bytes(*mask),
+        resource_mask: u64::from_be_bytes(*resources),
         jkt,
         x5t,
     })
@@ -268,6 +322,8 @@ mod tests {
             scope,
             jkt,
             x5t,
+            family_resources: Some("https://a.example https://b.example"),
+            resources: &["https://b.example"],
             mask: None,
         }
     }
@@ -276,9 +332,9 @@ mod tests {
     fn round_trip_lengths_and_bindings() {
         let k = keys(7);
         for (jkt, x5t, len) in [
-            (None, None, 103),
-            (Some(JKT), None, 146),
-            (None, Some(JKT), 146),
+            (None, None, 114),
+            (Some(JKT), None, 157),
+            (None, Some(JKT), 157),
             (Some(JKT), Some(JKT), MAX_REFERENCE_TOKEN_LEN),
         ] {
             let (t, id) = mint(&k, &parts("write", jkt, x5t)).unwrap();
@@ -288,6 +344,10 @@ mod tests {
             assert_eq!(p.family, FamilyId::from_bytes([3; 16]));
             assert_eq!((p.iat, p.exp), (1_800_000_000, 1_800_000_900));
             assert_eq!(scope_of("read write admin", p.scope_mask), "write");
+            assert_eq!(
+                resources_of(Some("https://a.example https://b.example"), p.resource_mask),
+                ["https://b.example"]
+            );
             assert_eq!(p.jkt.map(|t| thumbprint_text(&t)).as_deref(), jkt);
             assert_eq!(p.x5t.map(|t| thumbprint_text(&t)).as_deref(), x5t);
         }
@@ -334,8 +394,9 @@ mod tests {
     fn the_documented_format_from_an_independent_implementation() {
         // Minted by Python's hmac/hashlib from the module docs alone: HKDF-SHA256 (salt
         // "token-engine refresh-token v1", info "reference access token mac") of [7; 32],
-        // family 00..0f, id [9; 16], iat 1800000000, exp 1800000900, whole scope, unbound.
-        let t = "at_AQAAAQIDBAUGBwgJCgsMDQ4PCQkJCQkJCQkJCQkJCQkJCQAAAABrSdIAAAAAAGtJ1YT__________wCuaeIiP-Ss0pbjx7-fh8ko";
+        // family 00..0f, id [9; 16], iat 1800000000, exp 1800000900, whole scope, the second
+        // resource, unbound.
+        let t = "at_AQAAAQIDBAUGBwgJCgsMDQ4PCQkJCQkJCQkJCQkJCQkJCQAAAABrSdIAAAAAAGtJ1YT__________wAAAAAAAAACAPswGUolE9ccQwh0Kztl6-s";
         let p = parse(&keys(7), t).unwrap();
         let family: Vec<u8> = (0..16).collect();
         assert_eq!(p.family.as_bytes()[..], family[..]);
@@ -343,7 +404,8 @@ mod tests {
             (p.id, p.iat, p.exp),
             ([9; 16], 1_800_000_000, 1_800_000_900)
         );
-        assert_eq!((p.scope_mask, p.jkt, p.x5t), (WHOLE_SCOPE, None, None));
+        assert_eq!((p.scope_mask, p.resource_mask), (WHOLE_SCOPE, 2));
+        assert_eq!((p.jkt, p.x5t), (None, None));
         let again = mint_with_id(
             &keys(7),
             0,
@@ -356,7 +418,9 @@ mod tests {
                 scope: "",
                 jkt: None,
                 x5t: None,
-                mask: Some(p.scope_mask),
+                family_resources: None,
+                resources: &[],
+                mask: Some((p.scope_mask, p.resource_mask)),
             },
         )
         .unwrap();
@@ -375,6 +439,18 @@ mod tests {
         assert!(matches!(
             scope_mask(&many, "s64"),
             Err(Error::IssueLimit(IssueLimit::ReferenceScope))
+        ));
+        assert_eq!(resource_mask(None, &[]).unwrap(), 0);
+        assert_eq!(resource_mask(Some("x y z"), &["z", "x"]).unwrap(), 0b101);
+        assert_eq!(resources_of(Some("x y z"), 0b101), ["x", "z"]);
+        assert!(resources_of(Some("x y z"), 0).is_empty());
+        assert!(matches!(
+            resource_mask(Some("x y"), &["w"]),
+            Err(Error::InvalidTarget)
+        ));
+        assert!(matches!(
+            resource_mask(None, &["x"]),
+            Err(Error::InvalidTarget)
         ));
     }
 }

@@ -3,10 +3,10 @@
 //!
 //! The first byte picks the mode:
 //! - text: arbitrary bytes (lossy UTF-8) as a token. Parsing never panics; a token that
-//!   parses is `at_` and at most 186 base64url characters, and minting its parts again under
+//!   parses is `at_` and at most 196 base64url characters, and minting its parts again under
 //!   the same key id gives back the identical text (so no two spellings of one token are
 //!   accepted).
-//! - structured: family, token id, times, scope mask and bindings from the input, minted; the
+//! - structured: family, token id, times, scope and resource masks and bindings from the input, minted; the
 //!   token parses to the same parts; with one byte changed (position and new value from the
 //!   input) it never parses.
 #![no_main]
@@ -46,7 +46,7 @@ fn text_mode(keys: &RefreshKeys, data: &[u8]) {
 }
 
 fn structured_mode(keys: &RefreshKeys, data: &[u8]) {
-    let mut buf = [0u8; 16 + 16 + 8 + 8 + 8 + 1 + 32 + 32 + 3];
+    let mut buf = [0u8; 16 + 16 + 8 + 8 + 8 + 8 + 1 + 32 + 32 + 3];
     for (b, d) in buf.iter_mut().zip(data) {
         *b = *d;
     }
@@ -55,6 +55,7 @@ fn structured_mode(keys: &RefreshKeys, data: &[u8]) {
     let (iat, rest) = rest.split_first_chunk::<8>().expect("8");
     let (exp, rest) = rest.split_first_chunk::<8>().expect("8");
     let (mask, rest) = rest.split_first_chunk::<8>().expect("8");
+    let (resources, rest) = rest.split_first_chunk::<8>().expect("8");
     let (&flags, rest) = rest.split_first().expect("1");
     let (jkt, rest) = rest.split_first_chunk::<32>().expect("32");
     let (x5t, rest) = rest.split_first_chunk::<32>().expect("32");
@@ -65,6 +66,7 @@ fn structured_mode(keys: &RefreshKeys, data: &[u8]) {
         iat: i64::from_be_bytes(*iat),
         exp: i64::from_be_bytes(*exp),
         scope_mask: u64::from_be_bytes(*mask),
+        resource_mask: u64::from_be_bytes(*resources),
         jkt: (flags & 1 != 0).then_some(*jkt),
         x5t: (flags & 2 != 0).then_some(*x5t),
     };

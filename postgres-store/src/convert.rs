@@ -105,7 +105,7 @@ fn revoked_access_from_sql(bytes: &[u8]) -> Result<Vec<RevokedAccessToken>, PgSt
         .collect())
 }
 
-/// A family as the 26 parameters `$1 ..= $26`, in column order.
+/// A family as the 28 parameters `$1 ..= $28`, in column order.
 pub(crate) struct FamilyParams<'a> {
     id: &'a [u8],
     subject: &'a [u8],
@@ -130,6 +130,8 @@ pub(crate) struct FamilyParams<'a> {
     revoked_at: Option<i64>,
     revoked_operation: Option<&'a [u8]>,
     version: i64,
+    resources: Option<&'a str>,
+    acr: Option<&'a str>,
     access_only: bool,
     revoked_access: Vec<u8>,
     access_not_before: i64,
@@ -147,6 +149,8 @@ impl<'a> FamilyParams<'a> {
             dpop_jkt,
             cert_thumbprint,
             claims,
+            resources,
+            acr,
             auth_time,
             created_at,
             absolute_expires_at,
@@ -198,13 +202,15 @@ impl<'a> FamilyParams<'a> {
             revoked_at,
             revoked_operation,
             version: u64_to_sql(*version),
+            resources: resources.as_deref(),
+            acr: acr.as_deref(),
             access_only: *access_only,
             revoked_access: revoked_access_to_sql(revoked_access),
             access_not_before: *access_not_before,
         })
     }
 
-    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 26] {
+    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 28] {
         [
             &self.id,
             &self.subject,
@@ -229,6 +235,8 @@ impl<'a> FamilyParams<'a> {
             &self.revoked_at,
             &self.revoked_operation,
             &self.version,
+            &self.resources,
+            &self.acr,
             &self.access_only,
             &self.revoked_access,
             &self.access_not_before,
@@ -262,6 +270,8 @@ pub(crate) fn family_from_row(row: &Row) -> Result<FamilyRecord, PgStoreError> {
         dpop_jkt: row.try_get(6)?,
         cert_thumbprint: row.try_get(7)?,
         claims: row.try_get(8)?,
+        resources: row.try_get(23)?,
+        acr: row.try_get(24)?,
         auth_time: row.try_get(9)?,
         created_at: row.try_get(10)?,
         absolute_expires_at: row.try_get(11)?,
@@ -277,9 +287,9 @@ pub(crate) fn family_from_row(row: &Row) -> Result<FamilyRecord, PgStoreError> {
         rotated_at: row.try_get(18)?,
         state,
         version: u64_from_sql(row.try_get(22)?),
-        access_only: row.try_get(23)?,
-        revoked_access: revoked_access_from_sql(row.try_get(24)?)?,
-        access_not_before: row.try_get(25)?,
+        access_only: row.try_get(25)?,
+        revoked_access: revoked_access_from_sql(row.try_get(26)?)?,
+        access_not_before: row.try_get(27)?,
     })
 }
 

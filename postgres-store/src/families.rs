@@ -37,7 +37,7 @@ impl TokenStore for PgStore {
     ) -> Result<CasOutcome, PgStoreError> {
         let p = FamilyParams::new(record)?;
         let expected = u64_to_sql(expected_version);
-        let mut params = Vec::with_capacity(27);
+        let mut params = Vec::with_capacity(29);
         params.extend_from_slice(&p.as_params());
         params.push(&expected);
         let client = self.client().await?;

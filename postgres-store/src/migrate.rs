@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
         3,
         include_str!("../migrations/0003_reference_access_tokens.sql"),
     ),
+    (4, include_str!("../migrations/0004_resources_acr.sql")),
 ];
 
 /// Any 64-bit constant the application does not use for another advisory lock.

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, GrantError, TokenError};
 use crate::event::Event;
 use crate::family::{FamilyRecord, RevokedAccessToken};
-use crate::jose::{AccessTokenClaims, Confirmation};
+use crate::jose::{AccessTokenClaims, Audience, Confirmation};
 use crate::reference::{self, AccessTokenFormat, ReferenceParts, ReferenceToken};
 use crate::response::IntrospectionResponse;
 use crate::store::{CasOutcome, TokenStore};
@@ -22,12 +22,14 @@ impl<S: TokenStore> Engine<S> {
     }
 
     /// Mint `client`'s access token: a JWT, or a reference token naming `p.sid` (required for
-    /// one) whose scope is selected among `family_scope`'s.
+    /// one) whose scope is selected among `family_scope`'s and whose audience (`p.audience`:
+    /// resource indicators, or the engine's own) among `family_resources`.
     pub(super) fn access_token_for(
         &self,
         client: &Client,
         p: &AccessParts<'_>,
         family_scope: &str,
+        family_resources: Option<&str>,
     ) -> Result<String, Error> {
         match self.format_for(client) {
             AccessTokenFormat::Reference => {
@@ -37,6 +39,8 @@ impl<S: TokenStore> Engine<S> {
                 let family = p.sid.ok_or(Error::Config(
                     "engine: a reference access token needs a session record",
                 ))?;
+                let resources: Vec<&str> =
+                    p.audience.map(|a| a.iter().collect()).unwrap_or_default();
                 let parts = ReferenceParts {
                     family,
                     iat: p.now,
@@ -45,6 +49,8 @@ impl<S: TokenStore> Engine<S> {
                     scope: p.scope,
                     jkt: p.jkt,
                     x5t: p.cert,
+                    family_resources,
+                    resources: &resources,
                     mask: None,
                 };
                 reference::mint(&self.inner.refresh, &parts).map(|(t, _)| t)
@@ -114,7 +120,8 @@ impl<S: TokenStore> Engine<S> {
         let x5t = r.x5t.as_ref().map(reference::thumbprint_text);
         let mut claims = AccessTokenClaims::new(custom);
         claims.iss = Some(Cow::Owned(self.inner.issuer.clone()));
-        claims.aud = Some(self.inner.audience.clone());
+        claims.aud = Some(self.reference_audience(&r, &record));
+        claims.acr = record.acr.clone().map(Cow::Owned);
         claims.exp = Some(r.exp);
         claims.iat = Some(r.iat);
         claims.jti = Some(Cow::Owned(
@@ -135,6 +142,37 @@ impl<S: TokenStore> Engine<S> {
         Ok(claims)
     }
 
+    /// A reference token's audience: its resource indicators, or the engine's own.
+    fn reference_audience(&self, r: &ReferenceToken, record: &FamilyRecord) -> Audience<'static> {
+        let resources = reference::resources_of(record.resources.as_deref(), r.resource_mask);
+        match resources.as_slice() {
+            [] => self.inner.audience.clone(),
+            [one] => Audience::One(Cow::Owned((*one).to_owned())),
+            many => Audience::Many(many.iter().map(|r| Cow::Owned((*r).to_owned())).collect()),
+        }
+    }
+
+    /// Refuse a reference token's claims where `resource`'s verifier would refuse a JWT with
+    /// the same `aud` (RFC 8707): at a resource the engine serves, the token must name it;
+    /// elsewhere it must name one of the engine's own audiences.
+    pub(super) fn check_reference_audience<T>(
+        &self,
+        resource: Option<&str>,
+        claims: &AccessTokenClaims<'_, T>,
+    ) -> Result<(), Error> {
+        let aud = claims.aud.as_ref();
+        let served = resource.filter(|r| self.inner.resources.iter().any(|x| x == r));
+        let ok = match served {
+            Some(r) => aud.is_some_and(|a| a.contains(r)),
+            None => aud.is_some_and(|a| self.inner.audience.iter().any(|own| a.contains(own))),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(TokenError::Audience.into())
+        }
+    }
+
     /// RFC 7662 for a reference token.
     pub(crate) async fn introspect_reference(
         &self,
@@ -145,6 +183,7 @@ impl<S: TokenStore> Engine<S> {
         };
         let jkt = r.jkt.as_ref().map(reference::thumbprint_text);
         let x5t = r.x5t.as_ref().map(reference::thumbprint_text);
+        let aud = self.reference_audience(&r, &record);
         let mut out = IntrospectionResponse::inactive();
         out.active = true;
         out.token_type = Some(if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned());
@@ -153,7 +192,7 @@ impl<S: TokenStore> Engine<S> {
         out.sub = Some(record.subject);
         out.exp = Some(r.exp);
         out.iat = Some(r.iat);
-        out.aud = Some(self.inner.audience.clone());
+        out.aud = Some(aud);
         out.iss = Some(self.inner.issuer.clone());
         out.jti = Some(crate::jose::b64_encode_16(&r.id).as_str().to_owned());
         out.cnf = (jkt.is_some() || x5t.is_some()).then(|| Confirmation {

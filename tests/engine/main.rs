@@ -26,6 +26,7 @@ mod issue;
 mod policy;
 mod reference;
 mod refresh;
+mod resources;
 mod reuse;
 mod revocation;
 mod sender_constrained;

@@ -137,7 +137,7 @@ async fn a_reference_token_introspects_with_its_fields_on_every_instance() {
             .await
             .unwrap();
     let at = &login.access_token;
-    assert!(at.starts_with("at_") && at.len() == 103, "{at}");
+    assert!(at.starts_with("at_") && at.len() == 114, "{at}");
     assert!(!at.contains('.'), "not a JWT");
     assert!(active(&t.b, at).await, "warms b's policy cache");
     let before = t.b.store().calls();
@@ -547,7 +547,7 @@ async fn a_dpop_bound_reference_token_reports_its_key_in_cnf() {
         .await
         .unwrap();
     assert_eq!(login.token_type, token_engine::TokenType::DPoP);
-    assert_eq!(login.access_token.len(), 146);
+    assert_eq!(login.access_token.len(), 157);
     let i = h.engine.introspect(&login.access_token).await.unwrap();
     assert_eq!(i.token_type.as_deref(), Some("DPoP"));
     assert_eq!(i.cnf.unwrap().jkt.as_deref(), Some(key.jkt().as_str()));
@@ -704,5 +704,95 @@ async fn the_resource_server_path_takes_reference_tokens_with_their_binding() {
     assert!(
         matches!(e, Error::InvalidToken(token_engine::TokenError::Expired)),
         "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn resource_indicators_and_acr_travel_in_reference_tokens() {
+    const R1: &str = "https://r1.example.com";
+    const R2: &str = "https://r2.example.com";
+    let h = Harness::with(|b| {
+        b.resource(R1)
+            .resource(R2)
+            .access_token_format(AccessTokenFormat::Reference)
+    });
+    let app = client().allow_resources([R1, R2]);
+    let login = h
+        .issue(
+            &app,
+            IssueRequest::new(SUBJECT)
+                .resource(R1)
+                .resource(R2)
+                .acr("urn:example:mfa"),
+        )
+        .await
+        .unwrap();
+    let i = h.engine.introspect(&login.access_token).await.unwrap();
+    let aud = i.aud.unwrap();
+    assert!(
+        aud.contains(R1) && aud.contains(R2) && !aud.contains(AUD),
+        "{aud:?}"
+    );
+    // A refresh narrowed to R2: its reference token is for R2 alone.
+    let r2 = h
+        .refresh(&app, rt(&login), RefreshRequest::default().resource(R2))
+        .await
+        .unwrap();
+    let aud = h
+        .engine
+        .introspect(&r2.access_token)
+        .await
+        .unwrap()
+        .aud
+        .unwrap();
+    assert!(aud.contains(R2) && !aud.contains(R1), "{aud:?}");
+    // At the resource server: R2 accepts it, R1 and the engine's own routes refuse it, as
+    // they would the JWT.
+    let bearer = format!("Bearer {}", r2.access_token);
+    let claims = h
+        .engine
+        .verify_resource_request_for::<token_engine::jose::NoCustomClaims>(
+            Some(R2),
+            &bearer,
+            None,
+            "GET",
+            API,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claims.acr.as_deref(), Some("urn:example:mfa"));
+    for resource in [Some(R1), None] {
+        let e = h
+            .engine
+            .verify_resource_request_for::<token_engine::jose::NoCustomClaims>(
+                resource, &bearer, None, "GET", API,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidToken(token_engine::TokenError::Audience)),
+            "{resource:?}: {e:?}"
+        );
+    }
+    // A token without resources is for the engine's own audience, not for R1.
+    let own = h.issue(&app, IssueRequest::new(SUBJECT)).await.unwrap();
+    let own = format!("Bearer {}", own.access_token);
+    assert!(
+        h.engine
+            .verify_resource_request(&own, None, "GET", API)
+            .await
+            .is_ok()
+    );
+    assert!(
+        h.engine
+            .verify_resource_request_for::<token_engine::jose::NoCustomClaims>(
+                Some(R1),
+                &own,
+                None,
+                "GET",
+                API
+            )
+            .await
+            .is_err()
     );
 }

@@ -51,6 +51,8 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         r.revoked_access.clear();
         r.access_not_before = 0;
         r.access_only = i % 2 == 0;
+        r.resources = None;
+        r.acr = None;
         // Expired long ago on any clock: listed and loaded all the same.
         r.absolute_expires_at = 1_000_000_000 + i64::from(n);
         r.state = FamilyState::Revoked {
