@@ -279,6 +279,8 @@ mod tests {
             dpop_jkt: None,
             cert_thumbprint: None,
             claims: None,
+            resources: Some("https://r.example".into()),
+            acr: None,
             auth_time: 1,
             created_at: 1,
             absolute_expires_at: 2,
