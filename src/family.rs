@@ -275,7 +275,7 @@ pub struct FamilyRecord {
     /// its `exp`: at most [`MAX_REVOKED_ACCESS_TOKENS`] entries, whatever the number of
     /// tokens issued (past that, revocations move [`FamilyRecord::access_not_before`]).
     #[serde(default)]
-    pub revoked_access: Vec<RevokedAccessToken>,
+    pub revoked_access: Box<[RevokedAccessToken]>,
     /// Reference access tokens of this family issued before this time (`iat <` it, Unix
     /// seconds) are revoked; 0 when none is. Where revocations go when
     /// [`FamilyRecord::revoked_access`] is full.
@@ -325,7 +325,7 @@ impl Clone for FamilyRecord {
             state: self.state,
             version: 0,
             access_only: false,
-            revoked_access: Vec::new(),
+            revoked_access: Box::default(),
             access_not_before: 0,
         };
         out.clone_from(self);
@@ -444,19 +444,17 @@ impl FamilyRecord {
         if token.exp <= now || self.access_token_revoked(&token.id, token.iat) {
             return false;
         }
-        self.revoked_access.retain(|r| r.exp > now);
-        if self.revoked_access.len() >= MAX_REVOKED_ACCESS_TOKENS {
-            let newest = self
-                .revoked_access
-                .iter()
-                .map(|r| r.iat)
-                .fold(token.iat, i64::max);
+        let mut list: Vec<RevokedAccessToken> = core::mem::take(&mut self.revoked_access).into();
+        list.retain(|r| r.exp > now);
+        if list.len() >= MAX_REVOKED_ACCESS_TOKENS {
+            let newest = list.iter().map(|r| r.iat).fold(token.iat, i64::max);
             self.access_not_before = self.access_not_before.max(newest.saturating_add(1));
             let floor = self.access_not_before;
-            self.revoked_access.retain(|r| r.iat >= floor);
+            list.retain(|r| r.iat >= floor);
         } else {
-            self.revoked_access.push(token);
+            list.push(token);
         }
+        self.revoked_access = list.into_boxed_slice();
         self.version = self.version.wrapping_add(1);
         true
     }
@@ -812,7 +810,7 @@ pub(crate) fn new_family(
             state: FamilyState::Active,
             version: 0,
             access_only: false,
-            revoked_access: Vec::new(),
+            revoked_access: Box::default(),
             access_not_before: 0,
         },
         token,

@@ -288,7 +288,7 @@ pub(crate) fn family_from_row(row: &Row) -> Result<FamilyRecord, PgStoreError> {
         state,
         version: u64_from_sql(row.try_get(22)?),
         access_only: row.try_get(25)?,
-        revoked_access: revoked_access_from_sql(row.try_get(26)?)?,
+        revoked_access: revoked_access_from_sql(row.try_get(26)?)?.into(),
         access_not_before: row.try_get(27)?,
     })
 }

@@ -202,7 +202,7 @@ pub(crate) fn family(
         state: parse_state(&take("s")?)?,
         version: number(take("v")?)?,
         access_only: false,
-        revoked_access: Vec::new(),
+        revoked_access: Box::default(),
         access_not_before: 0,
     };
     if let Some(v) = h.remove("ao") {
@@ -213,7 +213,7 @@ pub(crate) fn family(
         };
     }
     if let Some(v) = h.remove("rv") {
-        record.revoked_access = parse_revoked_access(&v)?;
+        record.revoked_access = parse_revoked_access(&v)?.into();
     }
     if let Some(v) = h.remove("nb") {
         record.access_not_before = number(v)?;
@@ -293,7 +293,7 @@ mod tests {
             state: FamilyState::Active,
             version: 0,
             access_only: true,
-            revoked_access: list,
+            revoked_access: list.into(),
             access_not_before: 7,
         };
         let hash = |r: &FamilyRecord, skip: &[&str]| -> HashMap<String, Vec<u8>> {

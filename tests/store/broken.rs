@@ -387,7 +387,9 @@ impl Broken {
                 }
             }
             Fault::ScopeAsVarchar255 => r.scope = r.scope.chars().take(255).collect(),
-            Fault::RevokedAccessKeepsOne => r.revoked_access.truncate(1),
+            Fault::RevokedAccessKeepsOne => {
+                r.revoked_access = r.revoked_access.iter().take(1).copied().collect();
+            }
             Fault::AccessNotBeforeAsI32 => r.access_not_before = clamp_i32(r.access_not_before),
             _ => {}
         }

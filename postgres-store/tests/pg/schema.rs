@@ -38,7 +38,7 @@ fn record(subject: &str, n: u8) -> FamilyRecord {
         state: FamilyState::Active,
         version: 0,
         access_only: false,
-        revoked_access: Vec::new(),
+        revoked_access: Box::default(),
         access_not_before: 0,
     }
 }

@@ -48,7 +48,7 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         r.dpop_jkt = None;
         r.cert_thumbprint = None;
         r.claims = None;
-        r.revoked_access.clear();
+        r.revoked_access = Box::default();
         r.access_not_before = 0;
         r.access_only = i % 2 == 0;
         r.resources = None;

@@ -246,7 +246,8 @@ pub(crate) fn record(subject: &str, n: u8) -> FamilyRecord {
                 iat: i64::MIN,
                 exp: i64::MAX,
             },
-        ],
+        ]
+        .into(),
         access_not_before: T0 - 1,
     }
 }
