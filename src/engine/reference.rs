@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
-use super::{AccessParts, Engine, RevocationOutcome, store_error};
-use crate::client::Client;
 use serde::de::DeserializeOwned;
 
+use super::{AccessParts, Engine, RevocationOutcome, store_error};
+use crate::client::Client;
 use crate::error::{Error, GrantError, TokenError};
 use crate::event::Event;
 use crate::family::{FamilyRecord, RevokedAccessToken};
@@ -142,11 +142,16 @@ impl<S: TokenStore> Engine<S> {
         Ok(claims)
     }
 
-    /// A reference token's audience: its resource indicators, or the engine's own.
+    /// A reference token's audience: its resource indicators, or (mask 0) the engine's own.
+    /// A mask that selects none of the session's resources never falls back to the engine's
+    /// audiences: it names nothing, and every audience check refuses it.
     fn reference_audience(&self, r: &ReferenceToken, record: &FamilyRecord) -> Audience<'static> {
+        if r.resource_mask == 0 {
+            return self.inner.audience.clone();
+        }
         let resources = reference::resources_of(record.resources.as_deref(), r.resource_mask);
         match resources.as_slice() {
-            [] => self.inner.audience.clone(),
+            [] => Audience::Many(Vec::new()),
             [one] => Audience::One(Cow::Owned((*one).to_owned())),
             many => Audience::Many(many.iter().map(|r| Cow::Owned((*r).to_owned())).collect()),
         }

@@ -796,3 +796,42 @@ async fn resource_indicators_and_acr_travel_in_reference_tokens() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_resource_mask_naming_no_granted_resource_never_means_the_engines_audience() {
+    const R1: &str = "https://r1.example.com";
+    let h = Harness::with(|b| {
+        b.resource(R1)
+            .access_token_format(AccessTokenFormat::Reference)
+    });
+    let app = client().allow_resources([R1]);
+    let login = h
+        .issue(&app, IssueRequest::new(SUBJECT).resource(R1))
+        .await
+        .unwrap();
+    // A token MAC'd by this engine's secret whose mask selects a resource the session does
+    // not have (only a bug or a stolen secret makes one).
+    let keys =
+        token_engine::RefreshKeys::new(token_engine::RefreshSecret::from_bytes(&SECRET).unwrap());
+    let mut parts = token_engine::__private::parse_reference(&keys, &login.access_token).unwrap();
+    assert_eq!(parts.resource_mask, 1);
+    parts.resource_mask = 1 << 5;
+    let odd = token_engine::__private::mint_reference(&keys, &parts).unwrap();
+    let i = h.engine.introspect(&odd).await.unwrap();
+    let aud = i.aud.unwrap();
+    assert!(!aud.contains(AUD) && !aud.contains(R1), "{aud:?}");
+    for resource in [None, Some(R1)] {
+        assert!(
+            h.engine
+                .verify_resource_request_for::<token_engine::jose::NoCustomClaims>(
+                    resource,
+                    &format!("Bearer {odd}"),
+                    None,
+                    "GET",
+                    API,
+                )
+                .await
+                .is_err()
+        );
+    }
+}
