@@ -96,6 +96,7 @@ pub struct Client {
     access_ttl: Option<time::Duration>,
     dpop_required: bool,
     introspect_all: bool,
+    par_required: bool,
 }
 
 impl Client {
@@ -113,6 +114,7 @@ impl Client {
             access_ttl: None,
             dpop_required: false,
             introspect_all: false,
+            par_required: false,
         }
     }
 
@@ -180,6 +182,21 @@ impl Client {
     #[must_use]
     pub fn requires_dpop(&self) -> bool {
         self.dpop_required
+    }
+
+    /// This client must push its authorization requests (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`): a plain request at the authorization
+    /// endpoint is refused with `invalid_request`.
+    #[must_use]
+    pub fn require_pushed_authorization_requests(mut self) -> Self {
+        self.par_required = true;
+        self
+    }
+
+    /// Whether it must push its authorization requests.
+    #[must_use]
+    pub fn requires_pushed_authorization_requests(&self) -> bool {
+        self.par_required
     }
 
     /// Let this (confidential) client introspect every token: a resource server or gateway

@@ -30,6 +30,7 @@ mod endpoints;
 mod exchange;
 mod id_token;
 mod metadata;
+mod par;
 mod refresh;
 mod resource;
 mod revocation;
@@ -45,6 +46,7 @@ pub use dpop::TokenBinding;
 pub use endpoint::{NoPasswordGrant, PasswordVerifier};
 pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
 pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
+pub use par::{PUSHED_INTERACTION_TTL, REQUEST_URI_PREFIX};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
 pub use resource::UserInfoSource;
 
@@ -122,6 +124,10 @@ struct Inner<S> {
     dpop_nonces: Option<crate::dpop::NonceKey>,
     /// The endpoints the application mounts and the grants offered (metadata).
     endpoints: metadata::Endpoints,
+    /// Pushed authorization requests (RFC 9126).
+    par: par::ParSettings,
+    /// Their lifetime, seconds.
+    par_ttl: i64,
 }
 
 /// At most this many orphaned families wait for cleanup per instance; past it the oldest are

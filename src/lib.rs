@@ -208,8 +208,8 @@ pub mod grant {
     pub use crate::client_auth::{ClientCredentials, JWT_BEARER_ASSERTION};
     pub use crate::engine::{
         ACCESS_TOKEN_TYPE, AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest,
-        DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, TokenBinding, TokenExchangeRequest,
-        normalize_user_code,
+        DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, PUSHED_INTERACTION_TTL,
+        REQUEST_URI_PREFIX, TokenBinding, TokenExchangeRequest, normalize_user_code,
     };
 }
 

@@ -29,6 +29,7 @@ use crate::store::TokenStore;
 /// | `reuse_grace` | 5 s | 0 ..= 60 s | a refresh whose answer is lost (the store committed the rotation, the client saw an error) is retried with the same token: inside the window the retry gets the same successor; at 0 it is reuse and revokes the session. Simulated (`tests/engine/faults.rs`), 200 sessions refreshing every 15 min for a day with 1% of answers lost and clients retrying after 1 s: 124 sessions revoked and as many false theft alarms at 0, none at 1 s or 5 s. 5 s also covers clocks a second or two apart. Set 0 only if your store and network never lose an answer |
 /// | `leeway` | 30 s | 0 ..= 5 min | clock skew between servers behind NTP is far below |
 /// | `policy` | 1.0 | any | this instance's minimum; bump at runtime for every instance with [`Engine::set_policy`] |
+/// | `pushed_request_ttl` | 60 s | 5 s ..= 10 min | a pushed request (RFC 9126) is used by the redirect that follows the push, within seconds; short, as the RFC advises |
 /// | `code_ttl` | 60 s | 10 s ..= 10 min | an authorization code is redeemed within seconds of the redirect; a short life limits a leaked one (RFC 6749 §4.1.2 recommends at most 10 minutes) |
 /// | password grant | off | on with [`EngineBuilder::danger_enable_password_grant`] | RFC 9700 §2.4 forbids it for new work; only for migrations |
 /// | `policy_refresh` | 5 s | 0 ..= 5 min | how stale this instance's view of the shared policy versions may be: a bump on one instance reaches every other within it, at one store read per level per interval |
@@ -62,6 +63,7 @@ pub struct EngineBuilder {
     dpop_rules: DpopRules,
     dpop_nonces: Option<NonceKey>,
     pub(super) endpoints: super::metadata::Endpoints,
+    pub(super) par: super::par::ParSettings,
 }
 
 impl core::fmt::Debug for EngineBuilder {
@@ -96,6 +98,7 @@ impl Default for EngineBuilder {
             dpop_rules: DpopRules::default(),
             dpop_nonces: None,
             endpoints: super::metadata::Endpoints::default(),
+            par: super::par::ParSettings::default(),
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -335,6 +338,7 @@ impl EngineBuilder {
                 "engine: policy_refresh must be whole seconds between 0 and 5 minutes",
             ));
         }
+        let par_ttl = self.par.check()?;
         let mut rules = Validation::new(
             issuer.clone(),
             self.audiences.first().cloned().unwrap_or_default(),
@@ -385,6 +389,8 @@ impl EngineBuilder {
                 dpop_rules: self.dpop_rules,
                 dpop_nonces: self.dpop_nonces,
                 endpoints: self.endpoints,
+                par: self.par,
+                par_ttl,
                 exchange_audiences: self
                     .audiences
                     .iter()

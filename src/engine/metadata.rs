@@ -244,7 +244,15 @@ impl<S> Engine<S> {
             "authorization_response_iss_parameter_supported",
             json!(true),
         );
+        if let Some(url) = &self.inner.par.endpoint {
+            put("pushed_authorization_request_endpoint", json!(url));
+        }
+        put(
+            "require_pushed_authorization_requests",
+            json!(self.inner.par.required),
+        );
         put("request_parameter_supported", json!(false));
+        // `request_uri` of pushed requests only (RFC 9126 §4), not fetched ones.
         put("request_uri_parameter_supported", json!(false));
         Value::Object(m)
     }

@@ -23,6 +23,7 @@ mod faults;
 mod instances;
 mod introspection;
 mod issue;
+mod par;
 mod policy;
 mod refresh;
 mod reuse;
