@@ -101,6 +101,10 @@ pub enum Error {
     /// own maximum). Nothing was stored.
     #[error("refused to issue: {0}")]
     IssueLimit(IssueLimit),
+    /// A client ID metadata document was refused: the reason says which check failed
+    /// ([`ClientMetadataDocuments::resolve`](crate::ClientMetadataDocuments::resolve)).
+    #[error("client metadata document: {0}")]
+    ClientMetadata(crate::client_metadata::ClientMetadataError),
     /// The token store failed. Never mistaken for an invalid token: the request may be
     /// retried.
     #[error("token store failed: {0}")]
@@ -124,7 +128,7 @@ impl Error {
             Error::InvalidScope => "invalid_scope",
             Error::InvalidRequest(_) => "invalid_request",
             Error::UnauthorizedClient => "unauthorized_client",
-            Error::InvalidClient(_) => "invalid_client",
+            Error::InvalidClient(_) | Error::ClientMetadata(_) => "invalid_client",
             Error::UnsupportedGrantType => "unsupported_grant_type",
             // RFC 7636 §4.4.1 and §4.6: a bad challenge is invalid_request at the
             // authorization endpoint; a verifier that does not match is invalid_grant.

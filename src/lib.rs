@@ -115,6 +115,7 @@ mod cache;
 mod challenge;
 mod client;
 mod client_auth;
+pub mod client_metadata;
 mod clock;
 mod crypto;
 pub mod dpop;
@@ -149,6 +150,10 @@ pub use client::{
     MAX_SUBJECT_LEN, RefreshRequest,
 };
 pub use client_auth::{ClientRegistry, ClientSecret, ClientSecretHasher};
+#[doc(inline)]
+pub use client_metadata::{
+    ClientMetadataDocuments, ClientMetadataError, ClientMetadataFetcher, ClientMetadataResponse,
+};
 
 // The endpoints: the whole HTTP request in, the whole response out.
 pub use engine::{

@@ -21,6 +21,10 @@ pub(crate) struct Endpoints {
     pub(crate) jwks: Option<String>,
     pub(crate) scopes: Vec<String>,
     pub(crate) grants: Option<Vec<GrantType>>,
+    /// Client ID metadata documents are resolved (the application's registry says).
+    pub(crate) client_id_metadata_documents: bool,
+    /// Where the RFC 7591 registration endpoint is.
+    pub(crate) registration: Option<String>,
 }
 
 /// The grants offered when [`EngineBuilder::grant_types`] is not called.
@@ -94,6 +98,21 @@ impl EngineBuilder {
     /// Where the JWK Set is served ([`Engine::jwks_endpoint`]): `jwks_uri`.
     pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
         self.endpoints.jwks = Some(url.into());
+        self
+    }
+
+    /// Advertise `client_id_metadata_document_supported` (draft-ietf-oauth-client-id-metadata-document):
+    /// the registry the application passes to the endpoint calls is a
+    /// [`ClientMetadataDocuments`](crate::ClientMetadataDocuments).
+    pub fn client_id_metadata_document_supported(mut self) -> Self {
+        self.endpoints.client_id_metadata_documents = true;
+        self
+    }
+
+    /// Where the dynamic client registration endpoint (RFC 7591) is mounted:
+    /// `registration_endpoint` in the metadata.
+    pub fn registration_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoints.registration = Some(url.into());
         self
     }
 
@@ -193,6 +212,7 @@ impl<S> Engine<S> {
             ("revocation_endpoint", &e.revocation),
             ("userinfo_endpoint", &e.userinfo),
             ("jwks_uri", &e.jwks),
+            ("registration_endpoint", &e.registration),
         ];
         for (name, url) in urls {
             if let Some(url) = url {
@@ -251,6 +271,9 @@ impl<S> Engine<S> {
             "require_pushed_authorization_requests",
             json!(self.inner.par.required),
         );
+        if e.client_id_metadata_documents {
+            put("client_id_metadata_document_supported", json!(true));
+        }
         put("request_parameter_supported", json!(false));
         // `request_uri` of pushed requests only (RFC 9126 §4), not fetched ones.
         put("request_uri_parameter_supported", json!(false));

@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+mod client_metadata;
 mod code_grant;
 mod common;
 mod config;
