@@ -97,6 +97,7 @@ pub struct Client {
     dpop_required: bool,
     introspect_all: bool,
     par_required: bool,
+    loopback_any_port: bool,
 }
 
 impl Client {
@@ -115,6 +116,7 @@ impl Client {
             dpop_required: false,
             introspect_all: false,
             par_required: false,
+            loopback_any_port: false,
         }
     }
 
@@ -247,6 +249,24 @@ impl Client {
     #[must_use]
     pub fn redirect_uris(&self) -> &[String] {
         &self.redirect_uris
+    }
+
+    /// A native app (RFC 8252 §7.3): its loopback redirect URIs (`http` on `127.0.0.1`,
+    /// `[::1]` or `localhost`) match with any port, as the app picks a free one when it
+    /// starts. Every other redirect URI still matches exactly.
+    #[must_use]
+    pub fn loopback_redirect_any_port(mut self) -> Self {
+        self.loopback_any_port = true;
+        self
+    }
+
+    /// Whether `uri` is one of its redirect URIs: exactly, or for a native app
+    /// ([`Client::loopback_redirect_any_port`]) a loopback one with another port.
+    #[must_use]
+    pub fn accepts_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| {
+            r == uri || (self.loopback_any_port && crate::engine::same_loopback_but_port(r, uri))
+        })
     }
 
     /// How it authenticates.

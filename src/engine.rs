@@ -32,6 +32,7 @@ mod id_token;
 mod metadata;
 mod par;
 mod refresh;
+mod registration;
 mod resource;
 mod revocation;
 
@@ -48,6 +49,10 @@ pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
 pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 pub use par::{PUSHED_INTERACTION_TTL, REQUEST_URI_PREFIX};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
+pub(crate) use registration::same_loopback_but_port;
+pub use registration::{
+    MAX_REGISTRATION_LEN, REGISTERED_CLIENT_PREFIX, RegisteredClients, RegistrationPolicy,
+};
 pub use resource::UserInfoSource;
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).

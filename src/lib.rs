@@ -157,7 +157,8 @@ pub use client_metadata::{
 
 // The endpoints: the whole HTTP request in, the whole response out.
 pub use engine::{
-    Approval, AuthorizationDecision, AuthorizationRequest, NoPasswordGrant, PasswordVerifier,
+    Approval, AuthorizationDecision, AuthorizationRequest, MAX_REGISTRATION_LEN, NoPasswordGrant,
+    PasswordVerifier, REGISTERED_CLIENT_PREFIX, RegisteredClients, RegistrationPolicy,
     UserInfoSource,
 };
 #[doc(inline)]

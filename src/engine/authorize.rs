@@ -358,7 +358,7 @@ impl<S> Engine<S> {
     ) -> Result<AuthorizationRequest, Refusal> {
         let given = single(pairs, "redirect_uri").map_err(Refusal::Page)?;
         let redirect_uri = match (given, client.redirect_uris()) {
-            (Some(given), registered) if registered.iter().any(|r| r == given) => given.to_owned(),
+            (Some(given), _) if client.accepts_redirect_uri(given) => given.to_owned(),
             (None, [only]) => only.clone(),
             (Some(_), _) => {
                 return Err(Refusal::Page(

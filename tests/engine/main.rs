@@ -27,6 +27,7 @@ mod issue;
 mod par;
 mod policy;
 mod refresh;
+mod registration;
 mod reuse;
 mod revocation;
 mod sender_constrained;
