@@ -194,7 +194,10 @@ impl<S: CodeStore + ReplayStore> Engine<S> {
     /// [`Engine::authorization_request`] checks one (the same code), and refused with the
     /// error it would get (`400` JSON, `invalid_request`, `invalid_scope`,
     /// `unsupported_response_type`, ...); a `request_uri` inside it is `invalid_request`
-    /// (§2.1); failed client authentication is `401 invalid_client`. Accepted, it is stored
+    /// (§2.1); failed client authentication is `401 invalid_client`. A `DPoP` proof (for
+    /// `POST` to [`EngineBuilder::pushed_authorization_request_endpoint`], its `jti`
+    /// recorded) binds the code to its key as `dpop_jkt` does (RFC 9449 §10.1); a
+    /// `dpop_jkt` naming another key is `invalid_dpop_proof`. Accepted, it is stored
     /// and answered `201` with `request_uri` (`urn:ietf:params:oauth:request_uri:` and 256
     /// random bits) and `expires_in`
     /// ([`EngineBuilder::pushed_request_ttl`], 60 s by default), `Cache-Control: no-store`.
@@ -227,10 +230,31 @@ impl<S: CodeStore + ReplayStore> Engine<S> {
         request: &HttpRequest<'_>,
     ) -> Result<(String, i64), PushError> {
         let authorization = request.single_header("authorization")?;
+        let dpop = request
+            .single_header("dpop")
+            .map_err(|_| Error::InvalidDpopProof(crate::dpop::DpopError::Repeated))?;
         let form = request.form_body()?;
         let client = self
             .authenticate_client(clients, &ClientCredentials::of(authorization, &form))
             .await?;
+        // RFC 9449 §10.1: a proof at the PAR endpoint binds the code to its key, as
+        // `dpop_jkt` does; both must then name the same key.
+        let jkt = match dpop {
+            Some(proof) => {
+                let endpoint = self.inner.par.endpoint.as_deref().ok_or(Error::Config(
+                    "engine: DPoP at the PAR endpoint needs EngineBuilder::pushed_authorization_request_endpoint",
+                ))?;
+                let proof = self.verify_dpop_proof(proof, "POST", endpoint).await?;
+                if form.get("dpop_jkt").is_some_and(|j| j != proof.jkt()) {
+                    return Err(PushError::Request(
+                        "invalid_dpop_proof",
+                        "The DPoP proof's key is not the one dpop_jkt names.",
+                    ));
+                }
+                Some(proof.jkt().to_owned())
+            }
+            None => None,
+        };
         if form.get("request_uri").is_some() {
             return Err(PushError::Request(
                 "invalid_request",
@@ -247,6 +271,10 @@ impl<S: CodeStore + ReplayStore> Engine<S> {
         pairs.retain(|(n, v)| n != "client_id" || !v.is_empty());
         if !pairs.iter().any(|(n, _)| n == "client_id") {
             pairs.push(("client_id".to_owned(), client.id().to_owned()));
+        }
+        if let Some(jkt) = jkt {
+            pairs.retain(|(n, _)| n != "dpop_jkt");
+            pairs.push(("dpop_jkt".to_owned(), jkt));
         }
         let client_id = client.id().to_owned();
         match self.check(client, &pairs) {

@@ -138,6 +138,9 @@ struct Registration {
     client_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     jwks: Option<Value>,
+    /// RFC 9126 §6: the client must push its authorization requests.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    require_pushed_authorization_requests: bool,
     /// base64url HMAC of the secret under the engine's client secret key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_hash: Option<String>,
@@ -179,6 +182,9 @@ impl Registration {
         }
         if self.application_type == "native" {
             client = client.loopback_redirect_any_port();
+        }
+        if self.require_pushed_authorization_requests {
+            client = client.require_pushed_authorization_requests();
         }
         Ok(client)
     }
@@ -363,7 +369,8 @@ impl<S: ClientStore> Engine<S> {
     /// `code`) and allowed by `policy`, `token_endpoint_auth_method` (`none`,
     /// `client_secret_basic` (the default), `client_secret_post`, `private_key_jwt` with an
     /// inline `jwks`; a public client may not use client credentials), `scope` (narrowed to
-    /// the policy's), `client_name`; `invalid_client_metadata` otherwise. Members this
+    /// the policy's), `client_name`, `require_pushed_authorization_requests` (RFC 9126 §6);
+    /// `invalid_client_metadata` otherwise. Members this
     /// server does not use are ignored and not echoed (RFC 7591 §3.2.1), a
     /// `software_statement` included.
     ///
@@ -571,7 +578,13 @@ impl<S: ClientStore> Engine<S> {
                 }
             })
             .transpose()?;
+        let require_par = match object.get("require_pushed_authorization_requests") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(metadata("a member has the wrong type")),
+        };
         Ok(Registration {
+            require_pushed_authorization_requests: require_par,
             redirect_uris,
             grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
             response_types,

@@ -457,3 +457,56 @@ async fn metadata_and_lifetime_settings() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_dpop_proof_at_the_par_endpoint_binds_the_code_to_its_key() {
+    use token_engine::dpop::{ProofClaims, sign_proof};
+    use token_engine::{Algorithm, SigningKey};
+    let h = Harness::with(server);
+    let e = &h.engine;
+    let (_, c) = pkce();
+    let key = SigningKey::generate(Algorithm::ES256).unwrap().0;
+    let jkt = key.verifying_key().thumbprint().unwrap();
+    let proof = |jti: &str, uri: &str| {
+        sign_proof(
+            &key,
+            &ProofClaims {
+                method: "POST",
+                uri,
+                iat: NOW,
+                jti,
+                access_token: None,
+                nonce: None,
+            },
+        )
+        .unwrap()
+    };
+    let body = push_body("web", &c);
+    let p1 = proof("jti-1", PAR);
+    let r = e
+        .pushed_authorization_endpoint(&clients(e), &form_post(&body, None).header("DPoP", &p1))
+        .await;
+    assert_eq!(r.status(), 201, "{r:?}");
+    let uri = serde_json::from_str::<Value>(r.body()).unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let req = e
+        .authorization_request(&clients(e), &HttpRequest::get(&use_query("web", &uri)))
+        .await
+        .unwrap();
+    assert_eq!(req.dpop_jkt(), Some(jkt.as_str()));
+    // The same proof again, a proof for another URL, a dpop_jkt of another key.
+    let other_key = SigningKey::generate(Algorithm::ES256).unwrap().0;
+    let other_jkt = other_key.verifying_key().thumbprint().unwrap();
+    let p2 = proof("jti-2", "https://auth.example.com/token");
+    let p3 = proof("jti-3", PAR);
+    let with_other_jkt = format!("{body}&dpop_jkt={other_jkt}");
+    for (b, p) in [(&body, &p1), (&body, &p2), (&with_other_jkt, &p3)] {
+        let r = e
+            .pushed_authorization_endpoint(&clients(e), &form_post(b, None).header("DPoP", p))
+            .await;
+        assert_eq!(r.status(), 400, "{r:?}");
+        assert_eq!(error_of(&r), "invalid_dpop_proof");
+    }
+}

@@ -218,6 +218,31 @@ async fn a_web_client_cannot_register_a_loopback_or_plain_http_redirect() {
     assert_eq!(reg["application_type"], "web");
     assert_eq!(reg["grant_types"], json!(["authorization_code"]));
     assert_eq!(reg["response_types"], json!(["code"]));
+    assert!(reg.get("require_pushed_authorization_requests").is_none());
+    // RFC 9126 §6: a client that registers as pushing only is held to it.
+    let (r, reg) = register(
+        &h.engine,
+        &policy,
+        &json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none", "require_pushed_authorization_requests": true}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{r:?}");
+    assert_eq!(reg["require_pushed_authorization_requests"], true);
+    let clients = RegisteredClients::new(h.engine.store().clone(), Vec::<Client>::new());
+    use token_engine::ClientRegistry as _;
+    let c = clients
+        .client(reg["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(c.requires_pushed_authorization_requests());
+    let (r, _) = register(
+        &h.engine,
+        &policy,
+        &json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none", "require_pushed_authorization_requests": "yes"}),
+    )
+    .await;
+    assert_eq!(error_of(&r), "invalid_client_metadata");
 }
 
 #[tokio::test]
