@@ -166,6 +166,37 @@ impl From<ClientMetadataError> for Error {
     }
 }
 
+/// A JSON object whose top-level members are all distinct (a member sent twice is an
+/// ambiguity two parsers may read differently: refused). `None` for anything else.
+pub(crate) fn strict_object(json: &[u8]) -> Option<Map<String, Value>> {
+    struct Strict(Map<String, Value>);
+    impl<'de> Deserialize<'de> for Strict {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Strict;
+                fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Strict, A::Error> {
+                    let mut out = Map::new();
+                    while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                        if out.insert(k, v).is_some() {
+                            return Err(serde::de::Error::custom("a member is repeated"));
+                        }
+                    }
+                    Ok(Strict(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_slice::<Strict>(json).ok().map(|s| s.0)
+}
+
 /// The members of a document this crate reads.
 #[derive(Deserialize)]
 struct Document {
@@ -362,7 +393,7 @@ impl<F: ClientMetadataFetcher, R: ClientRegistry> ClientMetadataDocuments<F, R> 
         if body.len() > self.max_bytes {
             return Err(E::TooLarge);
         }
-        let object: Map<String, Value> = serde_json::from_slice(body).map_err(|_| E::Malformed)?;
+        let object = strict_object(body).ok_or(E::Malformed)?;
         if object.contains_key("client_secret") || object.contains_key("client_secret_expires_at") {
             return Err(E::SecretInDocument);
         }

@@ -430,8 +430,8 @@ impl<S: ClientStore> Engine<S> {
         if body.len() > MAX_REGISTRATION_LEN {
             return Err(metadata("the request is too large"));
         }
-        let object: Map<String, Value> =
-            serde_json::from_slice(body).map_err(|_| metadata("not a JSON object"))?;
+        let object = crate::client_metadata::strict_object(body)
+            .ok_or(metadata("not a JSON object, or a member repeated"))?;
         let registration = self.validate_registration(policy, &object)?;
         let id = crate::opaque::random_text(REGISTERED_CLIENT_PREFIX)?.to_string();
         let secret = match registration.token_endpoint_auth_method.as_str() {

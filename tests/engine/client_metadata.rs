@@ -266,6 +266,17 @@ async fn the_drafts_checks_refuse_the_document() {
         let _ = clients.resolve(URL).await;
         assert_eq!(clients_fetches(&clients), before + 1);
     }
+    // A client_id sent twice (the first one right): ambiguous, refused.
+    let twice = format!(
+        r#"{{"client_id": "{URL}", "redirect_uris": ["{CB}"], "client_id": "https://evil.example/c"}}"#
+    );
+    let docs = Docs::default();
+    docs.put(URL, twice, None, 0);
+    let clients = registry(docs, &h);
+    assert!(matches!(
+        reason(clients.resolve(URL).await.unwrap_err()),
+        ClientMetadataError::Malformed
+    ));
     // A document that is not found.
     let clients = registry(Docs::default(), &h);
     assert!(matches!(

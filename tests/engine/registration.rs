@@ -443,6 +443,13 @@ async fn inconsistent_or_unsupported_metadata_is_refused() {
         .registration_endpoint(&policy, &json_post("{\"redirect_uris\": ["))
         .await;
     assert_eq!(error_of(&r), "invalid_client_metadata");
+    // A member sent twice is ambiguous: refused, whichever copy is valid.
+    let twice = r#"{"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1/cb"]}"#;
+    let r = h
+        .engine
+        .registration_endpoint(&policy, &json_post(twice))
+        .await;
+    assert_eq!(error_of(&r), "invalid_client_metadata");
     let r = h
         .engine
         .registration_endpoint(&policy, &form_post("redirect_uris=x", None))
