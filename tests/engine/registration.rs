@@ -499,3 +499,84 @@ async fn the_initial_access_token_gates_registration() {
         assert_eq!(r.status(), 201, "{auth}");
     }
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use token_engine::RegistrationPolicy;
+
+    use super::{json_post, server};
+    use crate::common::*;
+
+    fn member() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[ -~]{0,40}".prop_map(Value::String),
+            proptest::collection::vec("[ -~]{0,40}", 0..4).prop_map(|v| json!(v)),
+            prop_oneof![
+                Just("https://app.example/cb"),
+                Just("http://127.0.0.1:1/cb"),
+                Just("com.example:/cb"),
+                Just("javascript:x"),
+            ]
+            .prop_map(|u| json!([u])),
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Value> {
+        let names = prop_oneof![
+            Just("redirect_uris"),
+            Just("grant_types"),
+            Just("response_types"),
+            Just("token_endpoint_auth_method"),
+            Just("application_type"),
+            Just("scope"),
+            Just("client_name"),
+            Just("jwks"),
+            Just("require_pushed_authorization_requests"),
+        ];
+        proptest::collection::btree_map(names, member(), 0..9)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any metadata: 201 or a 400 with an RFC 7591 code, never a panic; a registered web
+        /// client never holds a non-https or loopback redirect URI.
+        #[test]
+        fn any_metadata_is_registered_or_refused_with_a_code(body in body()) {
+            let h = Harness::with(server);
+            let policy = RegistrationPolicy::open().allow_scopes(["read"]);
+            let text = body.to_string();
+            let r = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(h.engine.registration_endpoint(&policy, &json_post(&text)));
+            let json: Value = serde_json::from_str(r.body()).unwrap();
+            match r.status() {
+                201 => {
+                    if json["client_secret"].is_string() {
+                        h.remember(json["client_secret"].as_str().unwrap());
+                    }
+                    if json["application_type"] == "web" {
+                        for uri in json["redirect_uris"].as_array().unwrap() {
+                            let uri = uri.as_str().unwrap();
+                            prop_assert!(uri.starts_with("https://") && !uri.contains("127.0.0.1"), "{uri}");
+                        }
+                    }
+                }
+                400 => {
+                    let code = json["error"].as_str().unwrap();
+                    prop_assert!(
+                        ["invalid_client_metadata", "invalid_redirect_uri"].contains(&code),
+                        "{code}"
+                    );
+                }
+                s => prop_assert!(false, "status {s}: {r:?}"),
+            }
+        }
+    }
+}
