@@ -1,17 +1,16 @@
-//! A resource server's refusals, written exactly as RFC 6750 §3 and RFC 9449 §7.1 define
-//! them, with no engine and no store: [`Challenges`] reads the credentials of a request
-//! ([`Credentials`]) and answers a refusal with its `WWW-Authenticate` challenges. The
-//! engine's [`Engine::resource_request`](crate::Engine::resource_request) writes its refusals
-//! with it; resource servers on a [`Verifier`](crate::Verifier) or a
+//! A resource server's refusals, written exactly as RFC 6750 §3, RFC 9449 §7.1, RFC 9470 §3
+//! and RFC 9728 §5.1 define them, with no engine and no store: [`Challenges`] reads the
+//! credentials of a request ([`Credentials`]) and answers a refusal with its
+//! `WWW-Authenticate` challenges; [`Requirements`] are what one route needs of a token
+//! (audience, scopes, `acr`, authentication age). The engine's
+//! [`Engine::resource_request`](crate::Engine::resource_request) writes its refusals with
+//! it; resource servers on a [`Verifier`](crate::Verifier) or a
 //! [`JwksSource`](crate::JwksSource) use it directly.
-//!
-//! RFC 9728's `resource_metadata` parameter is not written: the crate serves no protected
-//! resource metadata yet.
 
 use core::fmt;
 
 use crate::dpop::{DpopError, DpopRules};
-use crate::error::Error;
+use crate::error::{Error, TokenError};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::jose::AccessTokenClaims;
 
@@ -80,6 +79,122 @@ impl<'a> Credentials<'a> {
 pub struct Challenges {
     algs: String,
     nonce: Option<String>,
+    resource_metadata: Option<String>,
+    acr_values: Option<String>,
+    max_age: Option<i64>,
+}
+
+/// What one protected route needs of a verified token, beyond a valid signature, issuer and
+/// lifetime: its audience (RFC 8707: the resource's own identifier), scopes (RFC 6750
+/// §3.1), and how the user authenticated (RFC 9470: `acr`, authentication age). Build once
+/// per route; [`Challenges::require`] checks a token against it.
+///
+/// ```
+/// use token_engine::Requirements;
+/// let admin = Requirements::new()
+///     .audience("https://api.example.com")
+///     .scopes(["admin"])
+///     .acr_values(["urn:example:mfa"])
+///     .max_auth_age(time::Duration::minutes(15));
+/// assert_eq!(admin.acr(), ["urn:example:mfa"]);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Requirements {
+    audience: Option<String>,
+    scopes: Vec<String>,
+    acr_values: Vec<String>,
+    max_auth_age: Option<i64>,
+}
+
+impl Requirements {
+    /// Nothing beyond a valid token.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The token's `aud` must name `audience` (this resource's identifier, RFC 8707):
+    /// a token for another resource of the same issuer is `401` `invalid_token`.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The token must grant every one of `scopes`, else `403` `insufficient_scope` naming
+    /// them (RFC 6750 §3.1).
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// The token's `acr` must be one of `values`, else `401`
+    /// `insufficient_user_authentication` with `acr_values` (RFC 9470 §3).
+    #[must_use]
+    pub fn acr_values<I, S>(mut self, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.acr_values.extend(values.into_iter().map(Into::into));
+        self
+    }
+
+    /// The token's `auth_time` must be at most `max_age` before now (whole seconds; a
+    /// fraction is rounded down), else `401` `insufficient_user_authentication` with
+    /// `max_age` (RFC 9470 §3).
+    #[must_use]
+    pub fn max_auth_age(mut self, max_age: time::Duration) -> Self {
+        self.max_auth_age = Some(max_age.whole_seconds().max(0));
+        self
+    }
+
+    /// The required audience, if any.
+    #[must_use]
+    pub fn audience_required(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// The required scopes.
+    #[must_use]
+    pub fn scopes_required(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The accepted `acr` values (empty: any).
+    #[must_use]
+    pub fn acr(&self) -> &[String] {
+        &self.acr_values
+    }
+
+    /// The maximum authentication age in seconds, if any.
+    #[must_use]
+    pub fn max_auth_age_secs(&self) -> Option<i64> {
+        self.max_auth_age
+    }
+}
+
+/// The parameters of one refusal's challenge on the scheme the request used.
+#[derive(Clone, Copy, Default)]
+struct Params<'a> {
+    error: Option<&'static str>,
+    scope: Option<&'a str>,
+    acr_values: Option<&'a str>,
+    max_age: Option<i64>,
+}
+
+impl<'a> Params<'a> {
+    fn error(code: &'static str) -> Self {
+        Self {
+            error: Some(code),
+            ..Self::default()
+        }
+    }
 }
 
 impl Challenges {
@@ -90,7 +205,36 @@ impl Challenges {
         Self {
             algs: algs.join(" "),
             nonce: None,
+            resource_metadata: None,
+            acr_values: None,
+            max_age: None,
         }
+    }
+
+    /// The URL of this resource's protected resource metadata (RFC 9728): written as
+    /// `resource_metadata` in every challenge (RFC 9728 §5.1), so a client that knows only
+    /// the resource's URL finds its authorization server. `None`: not written.
+    #[must_use]
+    pub fn with_resource_metadata(mut self, url: Option<String>) -> Self {
+        self.resource_metadata = url;
+        self
+    }
+
+    /// The `resource_metadata` URL the challenges name, if any.
+    #[must_use]
+    pub fn resource_metadata(&self) -> Option<&str> {
+        self.resource_metadata.as_deref()
+    }
+
+    /// What a [`TokenError::InsufficientUserAuthentication`] refusal names (RFC 9470 §3):
+    /// the `acr` values and maximum authentication age of `rules`
+    /// ([`Validation::require_acr`](crate::Validation::require_acr),
+    /// [`Validation::max_auth_age`](crate::Validation::max_auth_age)).
+    #[must_use]
+    pub fn with_step_up(mut self, rules: &crate::Validation) -> Self {
+        self.acr_values = (!rules.acr_values().is_empty()).then(|| rules.acr_values().join(" "));
+        self.max_age = rules.max_auth_age_secs();
+        self
     }
 
     /// The nonce to send as `DPoP-Nonce` with a `use_dpop_nonce` refusal (RFC 9449 §9).
@@ -110,18 +254,18 @@ impl Challenges {
     ) -> Result<Credentials<'a>, HttpResponse> {
         let authorization = request
             .single_header("authorization")
-            .map_err(|_| self.write(400, Scheme::Bearer, Some("invalid_request"), None))?;
+            .map_err(|_| self.write(400, Scheme::Bearer, Params::error("invalid_request")))?;
         let Some(authorization) = authorization else {
-            return Err(self.write(401, Scheme::None, None, None));
+            return Err(self.write(401, Scheme::None, Params::default()));
         };
         let scheme = match authorization.split_once(' ').map(|(s, _)| s) {
             Some(s) if s.eq_ignore_ascii_case("bearer") => Scheme::Bearer,
             Some(s) if s.eq_ignore_ascii_case("dpop") => Scheme::DPoP,
-            _ => return Err(self.write(401, Scheme::None, None, None)),
+            _ => return Err(self.write(401, Scheme::None, Params::default())),
         };
         let dpop = request
             .single_header("dpop")
-            .map_err(|_| self.write(401, Scheme::DPoP, Some("invalid_dpop_proof"), None))?;
+            .map_err(|_| self.write(401, Scheme::DPoP, Params::error("invalid_dpop_proof")))?;
         Ok(Credentials {
             authorization,
             dpop,
@@ -152,9 +296,20 @@ impl Challenges {
             }
             Error::InvalidDpopProof(_) => (401, Scheme::DPoP, "invalid_dpop_proof"),
             Error::InvalidRequest(_) => (400, scheme, "invalid_request"),
+            Error::InvalidToken(TokenError::InsufficientUserAuthentication) => {
+                return self.write(
+                    401,
+                    scheme,
+                    Params {
+                        acr_values: self.acr_values.as_deref(),
+                        max_age: self.max_age,
+                        ..Params::error("insufficient_user_authentication")
+                    },
+                );
+            }
             _ => (401, scheme, "invalid_token"),
         };
-        self.write(status, scheme, Some(code), None)
+        self.write(status, scheme, Params::error(code))
     }
 
     /// `403` `insufficient_scope` naming the scopes the resource needs (RFC 6750 §3.1).
@@ -166,9 +321,70 @@ impl Challenges {
         self.write(
             403,
             credentials.scheme,
-            Some("insufficient_scope"),
-            Some(&scopes.join(" ")),
+            Params {
+                scope: Some(&scopes.join(" ")),
+                ..Params::error("insufficient_scope")
+            },
         )
+    }
+
+    /// `401` `insufficient_user_authentication` (RFC 9470 §3) naming the `acr` values
+    /// (space-separated) and maximum authentication age the resource needs.
+    pub fn insufficient_user_authentication(
+        &self,
+        credentials: &Credentials<'_>,
+        acr_values: Option<&str>,
+        max_age: Option<i64>,
+    ) -> HttpResponse {
+        self.write(
+            401,
+            credentials.scheme,
+            Params {
+                acr_values,
+                max_age,
+                ..Params::error("insufficient_user_authentication")
+            },
+        )
+    }
+
+    /// `Ok` when the token (verified already) meets `requirements` at `now` (Unix seconds),
+    /// else the refusal: `401` `invalid_token` for another audience, `401`
+    /// `insufficient_user_authentication` with `acr_values` / `max_age` for too weak or too
+    /// old an authentication, `403` `insufficient_scope` naming the scopes for missing
+    /// scopes, checked in that order.
+    pub fn require<T>(
+        &self,
+        credentials: &Credentials<'_>,
+        claims: &AccessTokenClaims<'_, T>,
+        requirements: &Requirements,
+        now: i64,
+    ) -> Result<(), HttpResponse> {
+        if let Some(audience) = &requirements.audience
+            && !claims.aud.as_ref().is_some_and(|a| a.contains(audience))
+        {
+            return Err(self.refusal(credentials, &Error::InvalidToken(TokenError::Audience)));
+        }
+        let acr_ok = requirements.acr_values.is_empty()
+            || claims
+                .acr
+                .as_deref()
+                .is_some_and(|acr| requirements.acr_values.iter().any(|a| a == acr));
+        let age_ok = requirements.max_auth_age.is_none_or(|max| {
+            claims
+                .auth_time
+                .is_some_and(|t| now.saturating_sub(t) <= max)
+        });
+        if !acr_ok || !age_ok {
+            let acr_values =
+                (!requirements.acr_values.is_empty()).then(|| requirements.acr_values.join(" "));
+            return Err(self.insufficient_user_authentication(
+                credentials,
+                acr_values.as_deref(),
+                requirements.max_auth_age,
+            ));
+        }
+        let scopes: Vec<&str> = requirements.scopes.iter().map(String::as_str).collect();
+        self.require_scopes(credentials, claims, &scopes)
     }
 
     /// `Ok` when the token grants every scope of `scopes`, else the `insufficient_scope`
@@ -187,24 +403,28 @@ impl Challenges {
         }
     }
 
-    /// The response: both challenges, the error (and `scope`) on `scheme`; none when the
-    /// request sent no credentials (RFC 6750 §3.1).
-    fn write(
-        &self,
-        status: u16,
-        scheme: Scheme,
-        error: Option<&'static str>,
-        scope: Option<&str>,
-    ) -> HttpResponse {
+    /// The response: both challenges, the error (and its parameters) on `scheme`; none when
+    /// the request sent no credentials (RFC 6750 §3.1); `resource_metadata` on both.
+    fn write(&self, status: u16, scheme: Scheme, extra: Params<'_>) -> HttpResponse {
+        let error = extra.error;
         let params = |on: Scheme| {
             let mut p = Vec::new();
             if scheme == on
                 && let Some(e) = error
             {
                 p.push(format!("error=\"{e}\""));
-                if let Some(scope) = scope {
+                if let Some(scope) = extra.scope {
                     p.push(format!("scope=\"{}\"", quoted(scope)));
                 }
+                if let Some(acr) = extra.acr_values {
+                    p.push(format!("acr_values=\"{}\"", quoted(acr)));
+                }
+                if let Some(max_age) = extra.max_age {
+                    p.push(format!("max_age=\"{max_age}\""));
+                }
+            }
+            if let Some(url) = &self.resource_metadata {
+                p.push(format!("resource_metadata=\"{}\"", quoted(url)));
             }
             p
         };

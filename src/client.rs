@@ -96,6 +96,7 @@ pub struct Client {
     access_ttl: Option<time::Duration>,
     dpop_required: bool,
     introspect_all: bool,
+    resources: Vec<String>,
     par_required: bool,
     loopback_any_port: bool,
 }
@@ -115,6 +116,7 @@ impl Client {
             access_ttl: None,
             dpop_required: false,
             introspect_all: false,
+            resources: Vec::new(),
             par_required: false,
             loopback_any_port: false,
         }
@@ -126,6 +128,25 @@ impl Client {
             auth: method,
             ..Self::new(id)
         }
+    }
+
+    /// The resource indicators (RFC 8707) this client may name, among the engine's
+    /// ([`EngineBuilder::resource`](crate::EngineBuilder::resource)). Without this call it
+    /// may name any of the engine's.
+    #[must_use]
+    pub fn allow_resources<I, S>(mut self, resources: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.resources.extend(resources.into_iter().map(Into::into));
+        self
+    }
+
+    /// The resource indicators this client may name (empty: any of the engine's).
+    #[must_use]
+    pub fn allowed_resources(&self) -> &[String] {
+        &self.resources
     }
 
     /// The scopes this client may be granted.
@@ -371,7 +392,7 @@ pub(crate) fn narrow_scope<'a>(
 }
 
 /// Claim names the engine writes itself; application claims may not use them.
-const REGISTERED: [&str; 17] = [
+const REGISTERED: [&str; 18] = [
     "iss",
     "sub",
     "aud",
@@ -382,6 +403,7 @@ const REGISTERED: [&str; 17] = [
     "client_id",
     "scope",
     "auth_time",
+    "acr",
     "sid",
     "tenant",
     "pv",
@@ -437,6 +459,11 @@ pub struct IssueRequest {
     pub(crate) refresh_token: bool,
     pub(crate) dpop: Option<crate::dpop::VerifiedProof>,
     pub(crate) cert_thumbprint: Option<String>,
+    pub(crate) resources: Vec<String>,
+    /// The audience of this first access token when narrower than the grant (a token
+    /// request's `resource` after an authorization request's).
+    pub(crate) token_resources: Vec<String>,
+    pub(crate) acr: Option<String>,
 }
 
 impl IssueRequest {
@@ -452,7 +479,32 @@ impl IssueRequest {
             refresh_token: true,
             dpop: None,
             cert_thumbprint: None,
+            resources: Vec::new(),
+            token_resources: Vec::new(),
+            acr: None,
         }
+    }
+
+    /// A resource indicator (RFC 8707) the tokens are for: one the engine serves
+    /// ([`EngineBuilder::resource`](crate::EngineBuilder::resource)) and the client may use,
+    /// else `Error::InvalidTarget`. The access tokens' `aud` is the resources named (without
+    /// any, the engine's audiences); the session remembers them, and a refresh may narrow
+    /// them. Call once per resource.
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
+        self
+    }
+
+    /// The authentication context class the user authenticated with (`acr`, RFC 9470 §3,
+    /// for example `urn:example:mfa`): written into every access token (and ID token) of the
+    /// session, for resource servers that require a class
+    /// ([`Validation::require_acr`](crate::Validation::require_acr)). 1 to 256 bytes of
+    /// visible ASCII, else `Error::InvalidRequest`.
+    #[must_use]
+    pub fn acr(mut self, acr: impl Into<String>) -> Self {
+        self.acr = Some(acr.into());
+        self
     }
 
     /// The requested scope (space-separated); default: everything the client may have.
@@ -531,6 +583,7 @@ pub struct RefreshRequest {
     pub(crate) dpop: Option<crate::dpop::VerifiedProof>,
     pub(crate) device_id: Option<String>,
     pub(crate) cert_thumbprint: Option<String>,
+    pub(crate) resources: Vec<String>,
 }
 
 impl RefreshRequest {
@@ -555,6 +608,16 @@ impl RefreshRequest {
     #[must_use]
     pub fn mtls(mut self, cert_sha256: &[u8; 32]) -> Self {
         self.cert_thumbprint = Some(x5t_s256(cert_sha256));
+        self
+    }
+
+    /// Narrow the access token's audience to this resource indicator (RFC 8707 §2.2): one of
+    /// the resources the session was granted, else `Error::InvalidTarget` (nothing is
+    /// written; the refresh token stays good). Call once per resource; without a call the
+    /// token is for every resource granted.
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
         self
     }
 

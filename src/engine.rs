@@ -124,6 +124,12 @@ struct Inner<S> {
     /// already delegated token can be exchanged again.
     exchange_verifier: Verifier,
     dpop_rules: crate::dpop::DpopRules,
+    /// The resource indicators (RFC 8707) the engine issues tokens for.
+    resources: Vec<String>,
+    /// One verifier per resource, accepting that resource's tokens only.
+    resource_verifiers: Vec<(String, Verifier)>,
+    /// Accepts the tokens of every audience and resource (introspection, revocation).
+    any_verifier: Verifier,
     /// The resource-server challenges for `dpop_rules`, written once.
     challenges: crate::challenge::Challenges,
     dpop_nonces: Option<crate::dpop::NonceKey>,
@@ -204,6 +210,19 @@ struct AccessParts<'a> {
     audience: Option<&'a Audience<'a>>,
     /// The `act` claim's JSON value (token exchange).
     act: Option<&'a str>,
+    /// The authentication context class (RFC 9470).
+    acr: Option<&'a str>,
+}
+
+/// The `aud` of a token for `resources` (RFC 8707): `None` (the engine's audiences) for none.
+fn resource_audience<'a>(resources: &[&'a str]) -> Option<Audience<'a>> {
+    match resources {
+        [] => None,
+        [one] => Some(Audience::One(Cow::Borrowed(one))),
+        many => Some(Audience::Many(
+            many.iter().map(|r| Cow::Borrowed(*r)).collect(),
+        )),
+    }
 }
 
 impl Engine<()> {
@@ -299,6 +318,12 @@ impl<S: TokenStore> Engine<S> {
         self.inner.clock.now_unix()
     }
 
+    /// Now, Unix seconds, by this engine's clock (what its checks use).
+    #[must_use]
+    pub fn now_unix(&self) -> i64 {
+        self.now()
+    }
+
     fn emit(&self, event: Event) {
         self.inner.events.record(&event);
     }
@@ -325,6 +350,7 @@ impl<S: TokenStore> Engine<S> {
             client_id: Some(Cow::Borrowed(p.client_id)),
             scope: Some(Cow::Borrowed(p.scope)),
             auth_time: Some(p.auth_time),
+            acr: p.acr.map(Cow::Borrowed),
             sid: sid_text.as_ref().map(|s| Cow::Borrowed(s.as_str())),
             tenant: p.tenant.map(Cow::Borrowed),
             pv: Some(p.policy),
@@ -429,6 +455,24 @@ impl<S: TokenStore> Engine<S> {
         let jkt = req.dpop.as_ref().map(crate::dpop::VerifiedProof::jkt);
         let scope = grant_scope(client, req.scope.as_deref())?;
         let claims = encode_claims(&req.claims)?;
+        if req
+            .acr
+            .as_deref()
+            .is_some_and(|a| !crate::resource_indicator::is_acr(a))
+        {
+            return Err(Error::InvalidRequest(
+                "acr must be 1 to 256 bytes of visible ASCII",
+            ));
+        }
+        let resources = crate::resource_indicator::grant(
+            &self.inner.resources,
+            client.allowed_resources(),
+            &req.resources,
+        )?;
+        let granted = (!resources.is_empty()).then(|| resources.join(" "));
+        let token_resources =
+            crate::resource_indicator::narrow(granted.as_deref(), &req.token_resources)?;
+        let audience = resource_audience(&token_resources);
         let now = self.now();
         let auth_time = req.auth_time.unwrap_or(now);
         let policy = self.effective_policy(req.tenant.as_deref(), now).await?;
@@ -445,8 +489,9 @@ impl<S: TokenStore> Engine<S> {
             claims: claims.as_deref(),
             now,
             ttl: self.ttl_for(client)?,
-            audience: None,
+            audience: audience.as_ref(),
             act: None,
+            acr: req.acr.as_deref(),
         };
         if !req.refresh_token {
             let access = self.access_token(&parts)?;
@@ -461,6 +506,8 @@ impl<S: TokenStore> Engine<S> {
             dpop_jkt: jkt,
             cert_thumbprint: req.cert_thumbprint.as_deref(),
             claims: claims.clone(),
+            resources: granted.as_deref(),
+            acr: req.acr.as_deref(),
             auth_time,
             policy,
             absolute_ttl_secs: self.inner.absolute_ttl,

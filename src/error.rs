@@ -127,6 +127,9 @@ impl Error {
     #[must_use]
     pub fn oauth_code(&self) -> &'static str {
         match self {
+            Error::InvalidToken(TokenError::InsufficientUserAuthentication) => {
+                "insufficient_user_authentication"
+            }
             Error::InvalidToken(_) => "invalid_token",
             Error::NoUsableKey(_) | Error::JwksFetch(_) => "server_error",
             Error::InvalidGrant(_) | Error::ReuseDetected | Error::ReauthenticationRequired => {
@@ -352,6 +355,11 @@ pub enum TokenError {
     /// The token's policy version (`pv`) major is older than the current one (checked only by
     /// `verify_with_revocation`).
     PolicyStale,
+    /// The user authenticated too weakly (`acr` not one the rules require) or too long ago
+    /// (`auth_time` older than their maximum age) for this resource: RFC 9470's
+    /// `insufficient_user_authentication`. The client sends the user back to the
+    /// authorization server with `acr_values` / `max_age`.
+    InsufficientUserAuthentication,
 }
 
 impl fmt::Display for TokenError {
@@ -381,6 +389,7 @@ impl fmt::Display for TokenError {
             TokenError::Audience => "audience not accepted",
             TokenError::SessionRevoked => "session revoked",
             TokenError::PolicyStale => "security policy changed",
+            TokenError::InsufficientUserAuthentication => "insufficient user authentication",
         };
         f.write_str(s)
     }
@@ -417,6 +426,8 @@ pub enum Claim {
     Pv,
     /// `cnf`
     Cnf,
+    /// `acr`
+    Acr,
 }
 
 impl Claim {
@@ -437,6 +448,7 @@ impl Claim {
             Claim::Sid => "sid",
             Claim::Pv => "pv",
             Claim::Cnf => "cnf",
+            Claim::Acr => "acr",
         }
     }
 

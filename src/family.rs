@@ -209,7 +209,10 @@ impl fmt::Debug for SecretHash {
 
 /// The one stored record of a refresh-token family. Its size does not depend on the number
 /// of rotations. Times are Unix seconds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `clone_from` reuses the target's string buffers: a store that keeps records in memory
+/// swaps a rotation in without allocating.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyRecord {
     /// Family id (the access tokens' `sid`).
     pub id: FamilyId,
@@ -230,6 +233,13 @@ pub struct FamilyRecord {
     pub cert_thumbprint: Option<String>,
     /// The application's claims for the session's access tokens, as a compact JSON object.
     pub claims: Option<String>,
+    /// The resource indicators granted (RFC 8707), space-separated absolute URIs: the
+    /// access tokens' `aud` (a refresh may narrow to a subset, never widen). `None`: the
+    /// engine's own audiences.
+    pub resources: Option<String>,
+    /// The authentication context class the user authenticated with (`acr`, RFC 9470), if
+    /// the application named one: carried into every access token of the session.
+    pub acr: Option<String>,
     /// When the user authenticated.
     pub auth_time: i64,
     /// When the family was created.
@@ -252,6 +262,88 @@ pub struct FamilyRecord {
     pub state: FamilyState,
     /// Compare-and-swap version, incremented on every write.
     pub version: u64,
+}
+
+impl Clone for FamilyRecord {
+    fn clone(&self) -> Self {
+        let mut out = Self {
+            id: self.id,
+            subject: String::new(),
+            client_id: String::new(),
+            scope: String::new(),
+            tenant: None,
+            device_id: None,
+            dpop_jkt: None,
+            cert_thumbprint: None,
+            claims: None,
+            resources: None,
+            acr: None,
+            auth_time: 0,
+            created_at: 0,
+            absolute_expires_at: 0,
+            last_used_at: 0,
+            policy: self.policy,
+            generation: 0,
+            key_id: 0,
+            current_secret_hash: self.current_secret_hash,
+            rotated_at: 0,
+            state: self.state,
+            version: 0,
+        };
+        out.clone_from(self);
+        out
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        // Destructured whole: a field added to the record and forgotten here is a compile
+        // error, not a field a store silently drops.
+        let Self {
+            id,
+            subject,
+            client_id,
+            scope,
+            tenant,
+            device_id,
+            dpop_jkt,
+            cert_thumbprint,
+            claims,
+            resources,
+            acr,
+            auth_time,
+            created_at,
+            absolute_expires_at,
+            last_used_at,
+            policy,
+            generation,
+            key_id,
+            current_secret_hash,
+            rotated_at,
+            state,
+            version,
+        } = source;
+        self.id = *id;
+        self.subject.clone_from(subject);
+        self.client_id.clone_from(client_id);
+        self.scope.clone_from(scope);
+        self.tenant.clone_from(tenant);
+        self.device_id.clone_from(device_id);
+        self.dpop_jkt.clone_from(dpop_jkt);
+        self.cert_thumbprint.clone_from(cert_thumbprint);
+        self.claims.clone_from(claims);
+        self.resources.clone_from(resources);
+        self.acr.clone_from(acr);
+        self.auth_time = *auth_time;
+        self.created_at = *created_at;
+        self.absolute_expires_at = *absolute_expires_at;
+        self.last_used_at = *last_used_at;
+        self.policy = *policy;
+        self.generation = *generation;
+        self.key_id = *key_id;
+        self.current_secret_hash = *current_secret_hash;
+        self.rotated_at = *rotated_at;
+        self.state = *state;
+        self.version = *version;
+    }
 }
 
 impl FamilyRecord {
@@ -353,11 +445,16 @@ impl Holder<'_> {
 /// What to do with a presented refresh token. The caller must act on it.
 #[must_use]
 #[derive(Debug)]
+// A decision lives on the stack for one pass of the refresh loop; the large variant is the
+// rare revocation, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
-    /// Store `record` (compare-and-swap on the loaded version) and hand out `token`.
+    /// Apply `rotation` to the loaded record, store it (compare-and-swap on the loaded
+    /// version) and hand out `token`.
     Rotate {
-        /// The record after rotation (`version` already incremented).
-        record: FamilyRecord,
+        /// What the rotation changes (`version` incremented among it): apply it to the
+        /// record decided on, in place ([`Rotation::apply`]), no copy of its strings.
+        rotation: Rotation,
         /// The successor refresh token.
         token: RefreshToken,
         /// Whether the family's policy version was upgraded (a minor bump).
@@ -378,6 +475,47 @@ pub enum Decision {
     },
     /// Fail the request; nothing to write.
     Reject(GrantError),
+}
+
+/// What a rotation changes in a family record: the new generation, its key and secret hash,
+/// the times, the policy upgrade if any, and the version. Everything else stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new generation.
+    pub generation: u32,
+    /// The key id the new generation is minted under.
+    pub key_id: u8,
+    /// Hash of the new generation's secret.
+    pub current_secret_hash: SecretHash,
+    /// When (also the new `last_used_at`).
+    pub at: i64,
+    /// The upgraded policy version, on a minor bump.
+    pub policy: Option<PolicyVersion>,
+    /// The new version (the loaded one plus one).
+    pub version: u64,
+}
+
+impl Rotation {
+    /// Apply the rotation to the record it was decided on.
+    pub fn apply(&self, record: &mut FamilyRecord) {
+        record.generation = self.generation;
+        record.key_id = self.key_id;
+        record.current_secret_hash = self.current_secret_hash;
+        record.rotated_at = self.at;
+        record.last_used_at = self.at;
+        if let Some(policy) = self.policy {
+            record.policy = policy;
+        }
+        record.version = self.version;
+    }
+
+    /// A copy of `record` with the rotation applied.
+    #[must_use]
+    pub fn applied(&self, record: &FamilyRecord) -> FamilyRecord {
+        let mut next = record.clone();
+        self.apply(&mut next);
+        next
+    }
 }
 
 fn revoke(
@@ -482,19 +620,16 @@ fn rotate(
     let Ok((hash, token)) = minted else {
         return Decision::Reject(GrantError::InvalidTag);
     };
-    let mut next = record.clone();
-    next.generation = next_gen;
-    next.key_id = key_id;
-    next.current_secret_hash = SecretHash(hash);
-    next.rotated_at = now;
-    next.last_used_at = now;
     let policy_upgraded = cfg.policy > record.policy;
-    if policy_upgraded {
-        next.policy = cfg.policy;
-    }
-    next.version = record.version.wrapping_add(1);
     Decision::Rotate {
-        record: next,
+        rotation: Rotation {
+            generation: next_gen,
+            key_id,
+            current_secret_hash: SecretHash(hash),
+            at: now,
+            policy: policy_upgraded.then_some(cfg.policy),
+            version: record.version.wrapping_add(1),
+        },
         token,
         policy_upgraded,
     }
@@ -541,6 +676,8 @@ pub(crate) struct FamilySpec<'a> {
     pub(crate) dpop_jkt: Option<&'a str>,
     pub(crate) cert_thumbprint: Option<&'a str>,
     pub(crate) claims: Option<String>,
+    pub(crate) resources: Option<&'a str>,
+    pub(crate) acr: Option<&'a str>,
     pub(crate) auth_time: i64,
     pub(crate) policy: PolicyVersion,
     pub(crate) absolute_ttl_secs: i64,
@@ -567,6 +704,8 @@ pub(crate) fn new_family(
             dpop_jkt: own(spec.dpop_jkt),
             cert_thumbprint: own(spec.cert_thumbprint),
             claims: spec.claims.clone(),
+            resources: own(spec.resources),
+            acr: own(spec.acr),
             auth_time: spec.auth_time,
             created_at: now,
             absolute_expires_at: now.saturating_add(spec.absolute_ttl_secs),

@@ -8,6 +8,9 @@ use crate::error::Error;
 pub const MAX_FORM_LEN: usize = 64 * 1024;
 /// Most parameters accepted.
 const MAX_PARAMS: usize = 64;
+/// The parameters that may be sent several times: `resource` (RFC 8707 §2). Read them with
+/// [`Form::get_all`]; [`Form::get`] gives the first.
+const REPEATABLE: [&str; 1] = ["resource"];
 
 /// A parsed form body.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -25,15 +28,17 @@ impl core::fmt::Debug for Form {
 }
 
 impl Form {
-    /// Parse a body. Malformed percent-escapes, invalid UTF-8, a repeated parameter, more
-    /// than 64 parameters or more than 64 KiB are [`Error::InvalidRequest`].
+    /// Parse a body. Malformed percent-escapes, invalid UTF-8, a repeated parameter (but
+    /// `resource`, RFC 8707 §2), more than 64 parameters or more than 64 KiB are
+    /// [`Error::InvalidRequest`].
     pub fn parse(body: &str) -> Result<Self, Error> {
         if body.len() > MAX_FORM_LEN {
             return Err(Error::InvalidRequest("request body too large"));
         }
         let pairs = parse_pairs(body)?;
         for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs.iter().take(i).any(|(n, _)| n == name) {
+            if !REPEATABLE.contains(&name.as_str()) && pairs.iter().take(i).any(|(n, _)| n == name)
+            {
                 return Err(Error::InvalidRequest("a parameter is repeated"));
             }
         }
@@ -46,7 +51,7 @@ impl Form {
     ) -> Result<Self, Error> {
         let mut form = Self::default();
         for (name, value) in pairs {
-            if form.pairs.iter().any(|(n, _)| n == name) {
+            if !REPEATABLE.contains(&name) && form.pairs.iter().any(|(n, _)| n == name) {
                 return Err(Error::InvalidRequest("a parameter is repeated"));
             }
             if form.pairs.len() == MAX_PARAMS {
@@ -63,6 +68,16 @@ impl Form {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-empty value of a parameter, in order: the parameters that may repeat
+    /// (`resource`, RFC 8707 §2) are read this way.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }

@@ -131,6 +131,8 @@ mod keyset;
 pub mod opaque;
 pub mod pkce;
 mod policy;
+mod protected_resource;
+mod resource_indicator;
 pub mod response;
 pub mod store;
 mod verifier;
@@ -164,7 +166,8 @@ pub use engine::{
 #[doc(inline)]
 pub use http::{Endpoint, HttpRequest, HttpResponse};
 // A resource server's refusals with their challenges, for servers without an engine.
-pub use challenge::{Challenges, Credentials};
+pub use challenge::{Challenges, Credentials, Requirements};
+pub use protected_resource::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResource};
 // The device verification page's guessing limit.
 pub use engine::{MemoryLimiter, UserCodeLimiter};
 #[doc(inline)]
@@ -268,6 +271,8 @@ pub mod __private {
             dpop_jkt: None,
             cert_thumbprint: None,
             claims: None,
+            resources: None,
+            acr: None,
             auth_time: now,
             policy: PolicyVersion::new(1, 0),
             absolute_ttl_secs: 30 * 86_400,

@@ -129,7 +129,7 @@ impl ErrorResponse {
     #[must_use]
     pub fn http_status(&self) -> u16 {
         match self.error.as_str() {
-            "invalid_client" | "invalid_token" => 401,
+            "invalid_client" | "invalid_token" | "insufficient_user_authentication" => 401,
             "server_error" => 500,
             _ => 400,
         }

@@ -235,6 +235,13 @@ impl Verifier {
         Ok((Self::new(jwks.keys, rules)?, jwks.skipped))
     }
 
+    /// Now, Unix seconds, by this verifier's clock: the time its checks use (and what a
+    /// route's [`Requirements`](crate::Requirements) should be checked at).
+    #[must_use]
+    pub fn now_unix(&self) -> i64 {
+        self.inner.clock.now_unix()
+    }
+
     /// The same verifier reading time from `clock` (tests, simulations).
     #[must_use]
     pub fn with_clock(self, clock: impl Clock + 'static) -> Self {

@@ -4,9 +4,12 @@
 //!   [`Engine`](token_engine::Engine) with revocation and DPoP replay protection, a
 //!   [`Verifier`](token_engine::Verifier), a [`JwksSource`](token_engine::JwksSource)) and the
 //!   origin clients call; [`ResourceServer::require`] is a tower [`TokenLayer`] per route
-//!   (scopes, audience, the application's claims type). Bearer (RFC 6750) and DPoP (RFC 9449),
-//!   refusals with their challenges exactly as the library writes them; handlers read
-//!   [`Claims<T>`].
+//!   (scopes, audience, `acr` and authentication age for step-up (RFC 9470), the
+//!   application's claims type). Bearer (RFC 6750) and DPoP (RFC 9449), refusals with their
+//!   challenges exactly as the library writes them; handlers read [`Claims<T>`]. With
+//!   [`ResourceServer::with_metadata`] it publishes its protected resource metadata (RFC
+//!   9728, [`ResourceServer::metadata_router`]), names it in every challenge, and accepts
+//!   only tokens for its resource (RFC 8707).
 //! - **Authorization servers**: [`AuthorizationServer`] is one axum `Router` with every
 //!   endpoint the library provides and its CORS preflights; the application implements
 //!   [`LoginUi`] (its login, consent and device pages), the crate checks the forms' CSRF
@@ -15,10 +18,6 @@
 //!   `JwksFetcher` of a `JwksSource`.
 //! - **Observability**: `TracingSink` (feature `tracing`) and `MetricsSink` (feature
 //!   `metrics`, also the layer's verify-latency histogram).
-//!
-//! `acr` requirements are not offered: the library's access tokens carry no `acr` claim yet.
-//! RFC 9728's `resource_metadata` challenge parameter neither: the library serves no protected
-//! resource metadata yet.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -1,9 +1,10 @@
 //! The resource server: [`ResourceServer`] holds where keys come from ([`KeySource`]: an
 //! [`Engine`], a [`Verifier`] or a [`JwksSource`]) and the application's external origin;
 //! [`ResourceServer::require`] makes a tower [`Layer`] per route with that route's
-//! requirements (scopes, audience). A request that passes goes on with its [`Claims`] in the
-//! request extensions; any other gets the refusal the library writes (RFC 6750 §3, RFC 9449
-//! §7.1), unchanged.
+//! requirements (scopes, audience, `acr`, authentication age). A request that passes goes on
+//! with its [`Claims`] in the request extensions; any other gets the refusal the library
+//! writes (RFC 6750 §3, RFC 9449 §7.1, RFC 9470 §3), unchanged, naming the resource's
+//! metadata document when it publishes one (RFC 9728, [`ResourceServer::with_metadata`]).
 
 use core::future::Future;
 use core::marker::PhantomData;
@@ -16,8 +17,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use token_engine::jose::NoCustomClaims;
 use token_engine::store::ReplayStore;
 use token_engine::{
-    AccessTokenClaims, Challenges, Credentials, DpopRules, Engine, Error, HttpRequest,
-    HttpResponse, JwksFetcher, JwksSource, TokenError, Verifier,
+    AccessTokenClaims, Challenges, Clock, Credentials, DpopRules, Engine, Error, HttpRequest,
+    HttpResponse, JwksFetcher, JwksSource, ProtectedResource, Requirements, TokenError, Verifier,
 };
 use tower_layer::Layer;
 use tower_service::Service;
@@ -33,9 +34,18 @@ pub struct Check<'a> {
     uri: &'a str,
     rules: &'a DpopRules,
     challenges: &'a Challenges,
+    audience: Option<&'a str>,
 }
 
 impl<'a> Check<'a> {
+    /// The audience the route requires, if any (RFC 8707: the resource it serves). An
+    /// [`Engine`] verifies the token for it (a resource the engine serves) rather than for
+    /// the engine's own audiences.
+    #[must_use]
+    pub fn audience(&self) -> Option<&'a str> {
+        self.audience
+    }
+
     /// The request: method and the `Authorization` and `DPoP` header fields (every one, so
     /// a repeated field is refused).
     #[must_use]
@@ -80,9 +90,16 @@ pub trait KeySource: Send + Sync + 'static {
         check: &Check<'_>,
     ) -> impl Future<Output = Result<AccessTokenClaims<'static, T>, HttpResponse>> + Send;
 
-    /// The challenges for the refusals the layer writes itself (a route's audience or scopes).
+    /// The challenges for the refusals the layer writes itself (a route's audience, scopes,
+    /// `acr` or authentication age).
     fn challenges(&self, check: &Check<'_>) -> Challenges {
         check.challenges.clone()
+    }
+
+    /// Now, Unix seconds, by the source's clock: when a route's authentication-age
+    /// requirement is checked. Default: the system clock.
+    fn now(&self) -> i64 {
+        token_engine::SystemClock.now_unix()
     }
 }
 
@@ -91,12 +108,31 @@ impl<S: ReplayStore + 'static> KeySource for Engine<S> {
         &self,
         check: &Check<'_>,
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
-        self.resource_request_as::<T>(check.request, check.uri, &[])
-            .await
+        let challenges = KeySource::challenges(self, check);
+        let credentials = challenges.credentials(check.request)?;
+        self.verify_resource_request_for::<T>(
+            check.audience,
+            credentials.authorization(),
+            credentials.dpop(),
+            check.request.method(),
+            check.uri,
+        )
+        .await
+        .map_err(|e| challenges.refusal(&credentials, &e))
     }
 
-    fn challenges(&self, _: &Check<'_>) -> Challenges {
-        Engine::challenges(self)
+    /// The engine's challenges (its DPoP algorithms and nonce), naming the resource
+    /// server's metadata document when it has one, else the engine's.
+    fn challenges(&self, check: &Check<'_>) -> Challenges {
+        let own = Engine::challenges(self);
+        match check.challenges.resource_metadata() {
+            Some(url) => own.with_resource_metadata(Some(url.to_owned())),
+            None => own,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.now_unix()
     }
 }
 
@@ -108,6 +144,10 @@ impl KeySource for Verifier {
         let credentials = check.challenges.credentials(check.request)?;
         verify_dpop::<T>(self, check, &credentials)
             .map_err(|e| check.challenges.refusal(&credentials, &e))
+    }
+
+    fn now(&self) -> i64 {
+        self.now_unix()
     }
 }
 
@@ -148,20 +188,23 @@ impl<F: JwksFetcher> KeySource for JwksSource<F> {
             other => other.map_err(refuse),
         }
     }
-}
 
-/// A route's requirements beyond a valid token.
-#[derive(Clone, Debug, Default)]
-struct Requirements {
-    scopes: Vec<String>,
-    audience: Option<String>,
+    fn now(&self) -> i64 {
+        self.verifier().now_unix()
+    }
 }
 
 struct Shared<K> {
     keys: K,
     origin: String,
     rules: DpopRules,
+}
+
+/// The refusals' challenges and, when the resource publishes one, its metadata (RFC 9728).
+#[derive(Debug)]
+struct Published {
     challenges: Challenges,
+    metadata: Option<ProtectedResource>,
 }
 
 /// A resource server: where its keys come from and the origin its clients call (behind a
@@ -186,12 +229,14 @@ struct Shared<K> {
 /// ```
 pub struct ResourceServer<K> {
     shared: Arc<Shared<K>>,
+    published: Arc<Published>,
 }
 
 impl<K> Clone for ResourceServer<K> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            published: Arc::clone(&self.published),
         }
     }
 }
@@ -218,9 +263,74 @@ impl<K: KeySource> ResourceServer<K> {
                 keys,
                 origin,
                 rules,
+            }),
+            published: Arc::new(Published {
                 challenges,
+                metadata: None,
             }),
         }
+    }
+
+    /// Publish `metadata` (RFC 9728) for this resource server: every refusal names it
+    /// (`resource_metadata`, RFC 9728 §5.1), every route requires tokens for its resource
+    /// (`aud`, RFC 8707: a token of the same issuer for another resource is `401`
+    /// `invalid_token`), and [`ResourceServer::metadata_router`] serves it. Layers made
+    /// before this call keep what they were made with.
+    #[must_use]
+    pub fn with_metadata(self, metadata: ProtectedResource) -> Self {
+        let challenges = self
+            .published
+            .challenges
+            .clone()
+            .with_resource_metadata(Some(metadata.metadata_url()));
+        Self {
+            shared: self.shared,
+            published: Arc::new(Published {
+                challenges,
+                metadata: Some(metadata),
+            }),
+        }
+    }
+
+    /// The resource's metadata, if published ([`ResourceServer::with_metadata`]).
+    #[must_use]
+    pub fn metadata(&self) -> Option<&ProtectedResource> {
+        self.published.metadata.as_ref()
+    }
+
+    /// A router serving the metadata document at its well-known path (RFC 9728 §3, `GET`,
+    /// CORS for browsers); empty without [`ResourceServer::with_metadata`]. Merge it into the
+    /// application's router at the root of the resource's origin.
+    pub fn metadata_router<St: Clone + Send + Sync + 'static>(&self) -> axum::Router<St> {
+        let Some(metadata) = self.published.metadata.clone() else {
+            return axum::Router::new();
+        };
+        let path = metadata.well_known_path();
+        let path = path.split('?').next().unwrap_or("").to_owned();
+        let metadata = Arc::new(metadata);
+        axum::Router::new().route(
+            &path,
+            axum::routing::any(move |request: Request<axum::body::Body>| {
+                let metadata = Arc::clone(&metadata);
+                async move {
+                    let (parts, _) = request.into_parts();
+                    let mut req = HttpRequest::new(parts.method.as_str());
+                    if let Some(origin) = parts.headers.get(http::header::ORIGIN) {
+                        req = req.header_bytes("origin", origin.as_bytes());
+                    }
+                    if parts.method == http::Method::OPTIONS {
+                        return token_engine::http::Endpoint::Metadata
+                            .preflight(&req)
+                            .into_http()
+                            .map(axum::body::Body::from);
+                    }
+                    metadata
+                        .endpoint(&req)
+                        .into_http()
+                        .map(axum::body::Body::from)
+                }
+            }),
+        )
     }
 
     /// [`ResourceServer::new`] with these DPoP rules for a [`Verifier`] or [`JwksSource`]
@@ -239,16 +349,25 @@ impl<K: KeySource> ResourceServer<K> {
         &self.shared.keys
     }
 
-    /// A layer for a route that takes any valid token; add requirements with
-    /// [`TokenLayer::scopes`] and [`TokenLayer::audience`], and the application's claims
-    /// type with [`TokenLayer::claims`].
+    /// A layer for a route that takes any valid token (for this resource, when it publishes
+    /// metadata); add requirements with [`TokenLayer::scopes`], [`TokenLayer::audience`],
+    /// [`TokenLayer::acr_values`] and [`TokenLayer::max_auth_age`], and the application's
+    /// claims type with [`TokenLayer::claims`].
     #[must_use]
     pub fn require(&self) -> TokenLayer<K> {
         TokenLayer {
             server: self.clone(),
-            requirements: Arc::new(Requirements::default()),
+            requirements: Arc::new(self.base_requirements()),
             claims: PhantomData,
         }
+    }
+
+    /// What every route requires: the published resource as audience, if any.
+    fn base_requirements(&self) -> Requirements {
+        self.published
+            .metadata
+            .as_ref()
+            .map_or_else(Requirements::new, ProtectedResource::requirements)
     }
 
     /// Check one request without a layer (what the layer does): the claims as the
@@ -258,7 +377,7 @@ impl<K: KeySource> ResourceServer<K> {
         parts: &http::request::Parts,
     ) -> Result<Claims<T>, crate::Rejection> {
         let creds = Creds::of(parts, &self.shared.origin);
-        self.authorize::<T>(&creds, &Requirements::default())
+        self.authorize::<T>(&creds, &self.base_requirements())
             .await
             .map_err(crate::Rejection::from)
     }
@@ -279,7 +398,8 @@ impl<K: KeySource> ResourceServer<K> {
             request: &request,
             uri: &creds.uri,
             rules: &shared.rules,
-            challenges: &shared.challenges,
+            challenges: &self.published.challenges,
+            audience: requirements.audience_required(),
         };
         let result = shared.keys.verify::<T>(&check).await;
         #[cfg(feature = "metrics")]
@@ -288,32 +408,12 @@ impl<K: KeySource> ResourceServer<K> {
             result.as_ref().err().map(HttpResponse::status),
         );
         let claims = result?;
-        let audience_ok = requirements
-            .audience
-            .as_deref()
-            .is_none_or(|a| claims.aud.as_ref().is_some_and(|aud| aud.contains(a)));
-        let scopes_ok = requirements.scopes.iter().all(|s| {
-            claims
-                .scope
-                .as_deref()
-                .unwrap_or("")
-                .split(' ')
-                .any(|g| g == s)
-        });
-        if !audience_ok || !scopes_ok {
+        if *requirements != Requirements::default() {
+            // RFC 6750 §3.1 (audience: `invalid_token`; scopes: `insufficient_scope`), RFC
+            // 9470 §3 (`insufficient_user_authentication`), written by the library.
             let challenges = shared.keys.challenges(&check);
-            let credentials = match challenges.credentials(&request) {
-                Ok(c) => c,
-                Err(refusal) => return Err(refusal),
-            };
-            return Err(if audience_ok {
-                let scopes: Vec<&str> = requirements.scopes.iter().map(String::as_str).collect();
-                challenges.insufficient_scope(&credentials, &scopes)
-            } else {
-                // RFC 6750 §3.1: a token "invalid for other reasons" (here: not for this
-                // resource) is `invalid_token`.
-                challenges.refusal(&credentials, &Error::InvalidToken(TokenError::Audience))
-            });
+            let credentials = challenges.credentials(&request)?;
+            challenges.require(&credentials, &claims, requirements, shared.keys.now())?;
         }
         Ok(Claims::new(claims))
     }
@@ -409,7 +509,7 @@ impl<K, T> TokenLayer<K, T> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.with(|r| r.scopes.extend(scopes.into_iter().map(Into::into)))
+        self.with(|r| *r = core::mem::take(r).scopes(scopes))
     }
 
     /// An audience the token's `aud` must name, beyond the key source's own audience check
@@ -417,7 +517,27 @@ impl<K, T> TokenLayer<K, T> {
     #[must_use]
     pub fn audience(self, audience: impl Into<String>) -> Self {
         let audience = audience.into();
-        self.with(|r| r.audience = Some(audience))
+        self.with(|r| *r = core::mem::take(r).audience(audience))
+    }
+
+    /// Step-up (RFC 9470): the token's `acr` must be one of `values`, else `401`
+    /// `insufficient_user_authentication` with `acr_values`, so the client sends the user
+    /// back to log in more strongly.
+    #[must_use]
+    pub fn acr_values<I, S>(self, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with(|r| *r = core::mem::take(r).acr_values(values))
+    }
+
+    /// Step-up (RFC 9470): the user must have authenticated at most `max_age` ago (the
+    /// token's `auth_time`, by the key source's clock), else `401`
+    /// `insufficient_user_authentication` with `max_age`.
+    #[must_use]
+    pub fn max_auth_age(self, max_age: time::Duration) -> Self {
+        self.with(|r| *r = core::mem::take(r).max_auth_age(max_age))
     }
 
     /// Read the token's application claims as `U` (the handlers extract [`Claims<U>`]). A

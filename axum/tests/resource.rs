@@ -770,3 +770,155 @@ async fn the_verified_extractor_checks_without_a_layer() {
         format!("Bearer, DPoP error=\"invalid_dpop_proof\", {ALGS}")
     );
 }
+
+/// An engine serving two resources (RFC 8707), for the metadata and step-up tests.
+fn resources_setup() -> Setup {
+    let clock = ManualClock::new(NOW);
+    let engine = Engine::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .resource("https://tools.example.com/mcp")
+        .resource("https://billing.example.com/")
+        .signing_key(SigningKey::generate(Algorithm::EdDSA).unwrap().0)
+        .refresh_secret(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+        .token_endpoint(TOKEN_URL)
+        .clock(clock.clone())
+        .build(MemoryStore::new())
+        .unwrap();
+    Setup { engine, clock }
+}
+
+#[tokio::test]
+async fn a_resource_publishing_metadata_names_it_and_takes_only_its_own_tokens() {
+    let s = resources_setup();
+    let metadata = s
+        .engine
+        .protected_resource("https://tools.example.com/mcp")
+        .unwrap()
+        .scopes_supported(["orders"]);
+    let url = "https://tools.example.com/.well-known/oauth-protected-resource/mcp";
+    assert_eq!(metadata.metadata_url(), url);
+    let api =
+        ResourceServer::new(s.engine.clone(), "https://tools.example.com").with_metadata(metadata);
+    let router = app(&api).merge(api.metadata_router());
+    // RFC 9728 §5.1: a bare 401 names the metadata document on each challenge.
+    let a = send(router.clone(), get_with("/orders", &[])).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        a.www,
+        format!("Bearer resource_metadata=\"{url}\", DPoP resource_metadata=\"{url}\", {ALGS}")
+    );
+    // The document itself, at the well-known path of the resource (RFC 9728 §3.1).
+    let doc = send(
+        router.clone(),
+        get_with("/.well-known/oauth-protected-resource/mcp", &[]),
+    )
+    .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&doc.body).unwrap();
+    assert_eq!(doc["resource"], "https://tools.example.com/mcp");
+    assert_eq!(doc["authorization_servers"][0], ISS);
+    // RFC 8707: a token for this resource passes; one for the other resource, or for the
+    // engine's default audience, is invalid_token here.
+    let token_for = |resource: Option<&str>| {
+        let engine = s.engine.clone();
+        let resource = resource.map(str::to_owned);
+        async move {
+            let mut req = IssueRequest::new("user-1").scope("orders");
+            if let Some(r) = resource {
+                req = req.resource(r);
+            }
+            engine.issue(&client(), req).await.unwrap().access_token
+        }
+    };
+    let ours = token_for(Some("https://tools.example.com/mcp")).await;
+    let a = send(
+        router.clone(),
+        get_with("/orders", &[("authorization", &format!("Bearer {ours}"))]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.www);
+    for other in [
+        token_for(Some("https://billing.example.com/")).await,
+        token_for(None).await,
+    ] {
+        let a = send(
+            router.clone(),
+            get_with("/orders", &[("authorization", &format!("Bearer {other}"))]),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            a.www.starts_with(&format!(
+                "Bearer error=\"invalid_token\", resource_metadata=\"{url}\""
+            )),
+            "{}",
+            a.www
+        );
+    }
+}
+
+#[tokio::test]
+async fn step_up_routes_answer_insufficient_user_authentication() {
+    let s = setup();
+    let api = ResourceServer::new(s.engine.clone(), AUD);
+    let router = Router::new()
+        .route(
+            "/admin",
+            get(orders).route_layer(api.require().acr_values(["urn:example:mfa"])),
+        )
+        .route(
+            "/transfer",
+            get(orders).route_layer(api.require().max_auth_age(time::Duration::minutes(5))),
+        );
+    let issue = |acr: Option<&str>, auth_time: i64| {
+        let engine = s.engine.clone();
+        let acr = acr.map(str::to_owned);
+        async move {
+            let mut req = IssueRequest::new("user-1").auth_time(auth_time);
+            if let Some(a) = acr {
+                req = req.acr(a);
+            }
+            format!(
+                "Bearer {}",
+                engine.issue(&client(), req).await.unwrap().access_token
+            )
+        }
+    };
+    let weak = issue(Some("urn:example:pwd"), NOW - 3600).await;
+    let strong = issue(Some("urn:example:mfa"), NOW - 60).await;
+    let a = send(
+        router.clone(),
+        get_with("/admin", &[("authorization", &weak)]),
+    )
+    .await;
+    // RFC 9470 §3: 401 with error="insufficient_user_authentication" and acr_values.
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        a.www,
+        format!(
+            "Bearer error=\"insufficient_user_authentication\", acr_values=\"urn:example:mfa\", DPoP {ALGS}"
+        )
+    );
+    let a = send(
+        router.clone(),
+        get_with("/transfer", &[("authorization", &weak)]),
+    )
+    .await;
+    assert_eq!(
+        a.www,
+        format!("Bearer error=\"insufficient_user_authentication\", max_age=\"300\", DPoP {ALGS}")
+    );
+    for path in ["/admin", "/transfer"] {
+        let a = send(
+            router.clone(),
+            get_with(path, &[("authorization", &strong)]),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.www);
+    }
+    // The age is read on the engine's clock: ten minutes later the strong login is stale.
+    s.clock.set(NOW + 600);
+    let a = send(router, get_with("/transfer", &[("authorization", &strong)])).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+}

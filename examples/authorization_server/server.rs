@@ -3,8 +3,11 @@
 //!
 //! Every OAuth endpoint, its CORS preflight and the forms' CSRF protection come from
 //! `token-engine-axum` (`AuthorizationServer`), and `/api/me` is protected by its
-//! `ResourceServer` layer; what is left here is the application: a demo user table, the
-//! login and consent page, the device verification page, and a callback page.
+//! `ResourceServer` layer; so is `/mcp`, an agent tool server that publishes its protected
+//! resource metadata (RFC 9728) and takes only tokens issued for it (RFC 8707), so an agent
+//! that knows nothing but its URL finds everything else. What is left here is the
+//! application: a demo user table, the login and consent page, the device verification page,
+//! and a callback page.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // an example: setup failures may panic
 
@@ -37,6 +40,8 @@ pub const REPORTS_SECRET: &str = "reports-demo-secret";
 pub const GATEWAY_SECRET: &str = "gateway-demo-secret";
 /// The public web client's redirect URI.
 pub const WEB_REDIRECT: &str = "http://127.0.0.1/callback";
+/// The path of the agent tool server (its resource identifier is the base URL + this).
+pub const MCP_PATH: &str = "/mcp";
 
 /// Server state: the engine and the client table.
 pub struct AppState<S> {
@@ -70,13 +75,15 @@ pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
         .revocation_endpoint(format!("{base}/revoke"))
         .userinfo_endpoint(format!("{base}/userinfo"))
         .jwks_uri(format!("{base}/jwks.json"))
-        .scopes_supported(["openid", "profile", "orders"])
+        .scopes_supported(["openid", "profile", "orders", "tools"])
+        // The agent tool server at /mcp: tokens for it name it as `aud` (RFC 8707).
+        .resource(format!("{base}{MCP_PATH}"))
         .build(store)
         .unwrap();
     let hasher = engine.client_secret_hasher().unwrap();
     let clients = [
         Client::new("web-app")
-            .allow_scopes(["openid", "profile", "orders"])
+            .allow_scopes(["openid", "profile", "orders", "tools"])
             .redirect_uri(WEB_REDIRECT)
             .redirect_uri(format!("{base}/callback")),
         Client::new("tv")
@@ -296,12 +303,31 @@ async fn me(claims: Claims) -> Json<Value> {
     }))
 }
 
-/// Every route: the authorization server's, `/api/me` and `/callback`.
+/// `GET /mcp`: the agent tool server's one route (a real one speaks the Model Context
+/// Protocol here): the tools the token's `tools` scope lets the agent call.
+async fn mcp(claims: Claims) -> Json<Value> {
+    Json(json!({
+        "tools": ["search_orders"],
+        "sub": claims.sub,
+        "aud": claims.aud,
+    }))
+}
+
+/// Every route: the authorization server's, `/api/me`, the tool server `/mcp` with its
+/// metadata document, and `/callback`.
 pub fn router<S>(app: AppState<S>) -> Router
 where
     S: TokenStore + CodeStore + DeviceStore + ReplayStore + 'static,
 {
     let api = ResourceServer::new(app.engine.clone(), app.base.as_str());
+    let tools = app
+        .engine
+        .protected_resource(&format!("{}{MCP_PATH}", app.base))
+        .unwrap()
+        .scopes_supported(["tools"])
+        .name("Demo tool server");
+    let mcp_server =
+        ResourceServer::new(app.engine.clone(), app.base.as_str()).with_metadata(tools);
     AuthorizationServer::new(app.engine, app.clients, Pages)
         .userinfo(Users)
         .limiter(app.limiter)
@@ -309,5 +335,10 @@ where
         .danger_insecure_cookies()
         .router()
         .route("/api/me", get(me).route_layer(api.require()))
+        .route(
+            MCP_PATH,
+            get(mcp).route_layer(mcp_server.require().scopes(["tools"])),
+        )
+        .merge(mcp_server.metadata_router())
         .route("/callback", get(callback))
 }

@@ -169,10 +169,9 @@ fn check(
                 let is_newest = i + 1 == n;
                 match decide(record, p, now, &cfg) {
                     Decision::Rotate {
-                        record: next,
-                        token,
-                        ..
+                        rotation, token, ..
                     } => {
+                        let next = rotation.applied(record);
                         rotations += 1;
                         assert!(!dead, "dead family rotated (token {i} of {n})");
                         assert!(
@@ -317,12 +316,13 @@ fuzz_target!(|data: &[u8]| {
             match (expected, outcome) {
                 (
                     Decision::Rotate {
-                        record,
+                        rotation,
                         token: want,
                         ..
                     },
                     Ok(got),
                 ) => {
+                    let record = rotation.applied(&before);
                     assert!(
                         !is_forged && text == newest(&m),
                         "a token other than the newest rotated"

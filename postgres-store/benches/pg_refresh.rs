@@ -334,7 +334,7 @@ async fn statements(
     }
 }
 
-/// `UPDATE token_families WHERE id = $1 AND version = $24`: the verb, the table and the
+/// `UPDATE token_families WHERE id = $1 AND version = $26`: the verb, the table and the
 /// condition of a statement, without its column lists.
 fn label(query: &str) -> String {
     let words: Vec<&str> = query.split_whitespace().collect();

@@ -70,7 +70,7 @@ pub(crate) fn policy_from_row(row: &Row) -> Result<PolicyVersion, PgStoreError> 
     ))
 }
 
-/// A family as the 23 parameters `$1 ..= $23`, in column order.
+/// A family as the 25 parameters `$1 ..= $25`, in column order.
 pub(crate) struct FamilyParams<'a> {
     id: &'a [u8],
     subject: &'a [u8],
@@ -95,6 +95,8 @@ pub(crate) struct FamilyParams<'a> {
     revoked_at: Option<i64>,
     revoked_operation: Option<&'a [u8]>,
     version: i64,
+    resources: Option<&'a str>,
+    acr: Option<&'a str>,
 }
 
 impl<'a> FamilyParams<'a> {
@@ -109,6 +111,8 @@ impl<'a> FamilyParams<'a> {
             dpop_jkt,
             cert_thumbprint,
             claims,
+            resources,
+            acr,
             auth_time,
             created_at,
             absolute_expires_at,
@@ -157,10 +161,12 @@ impl<'a> FamilyParams<'a> {
             revoked_at,
             revoked_operation,
             version: u64_to_sql(*version),
+            resources: resources.as_deref(),
+            acr: acr.as_deref(),
         })
     }
 
-    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 23] {
+    pub(crate) fn as_params(&self) -> [&(dyn ToSql + Sync); 25] {
         [
             &self.id,
             &self.subject,
@@ -185,6 +191,8 @@ impl<'a> FamilyParams<'a> {
             &self.revoked_at,
             &self.revoked_operation,
             &self.version,
+            &self.resources,
+            &self.acr,
         ]
     }
 }
@@ -215,6 +223,8 @@ pub(crate) fn family_from_row(row: &Row) -> Result<FamilyRecord, PgStoreError> {
         dpop_jkt: row.try_get(6)?,
         cert_thumbprint: row.try_get(7)?,
         claims: row.try_get(8)?,
+        resources: row.try_get(23)?,
+        acr: row.try_get(24)?,
         auth_time: row.try_get(9)?,
         created_at: row.try_get(10)?,
         absolute_expires_at: row.try_get(11)?,

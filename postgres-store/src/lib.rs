@@ -35,7 +35,7 @@
 //! |---|---|---|
 //! | `create_family` | `INSERT ... ON CONFLICT (id) DO NOTHING` | primary key |
 //! | `load_family` | `SELECT ... WHERE id = $1` | primary key |
-//! | `compare_and_swap_family` | `UPDATE ... SET (every column) = (...) WHERE id = $1 AND version = $24` | primary key |
+//! | `compare_and_swap_family` | `UPDATE ... SET (every column) = (...) WHERE id = $1 AND version = $26` | primary key |
 //! | `list_families` | `SELECT ... WHERE subject = $1` | `token_families_subject` |
 //! | `revoke_subject` | `UPDATE ... WHERE subject = $1 AND revoked_reason IS NULL` (no version: unconditional per row) | `token_families_subject` |
 //! | `load_policy` / `save_policy` | `SELECT` / `INSERT ... ON CONFLICT DO UPDATE` / `DELETE` on `(is_global, tenant)` | primary key |

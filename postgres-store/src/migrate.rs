@@ -6,6 +6,7 @@ use crate::PgStoreError;
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_schema.sql")),
     (2, include_str!("../migrations/0002_user_code_attempts.sql")),
+    (4, include_str!("../migrations/0004_resources_acr.sql")),
     (5, include_str!("../migrations/0005_registered_clients.sql")),
 ];
 

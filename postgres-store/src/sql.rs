@@ -2,14 +2,14 @@
 //! `$n` parameters. The tables are in `migrations/0001_schema.sql`. Each is prepared once per
 //! connection and cached, so running it is one round trip.
 
-/// The family columns, in the parameter order of the family statements (`$1 ..= $23`).
+/// The family columns, in the parameter order of the family statements (`$1 ..= $25`).
 /// A macro so that the statements are whole string literals at compile time.
 macro_rules! family_columns {
     () => {
         "id, subject, client_id, scope, tenant, device_id, dpop_jkt, cert_thumbprint, claims, \
          auth_time, created_at, absolute_expires_at, last_used_at, policy_major, policy_minor, \
          generation, key_id, current_secret_hash, rotated_at, \
-         revoked_reason, revoked_at, revoked_operation, version"
+         revoked_reason, revoked_at, revoked_operation, version, resources, acr"
     };
 }
 
@@ -25,7 +25,7 @@ pub const CREATE_FAMILY: &str = concat!(
     "INSERT INTO token_families (",
     family_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20, $21, $22, $23) ON CONFLICT (id) DO NOTHING"
+     $18, $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (id) DO NOTHING"
 );
 
 /// `load_family`: by primary key.
@@ -36,14 +36,14 @@ pub const LOAD_FAMILY: &str = concat!(
 );
 
 /// `compare_and_swap_family`: one conditional UPDATE of every column. Under READ COMMITTED a
-/// concurrent writer of the row makes this one wait, then re-check `version = $24` against
+/// concurrent writer of the row makes this one wait, then re-check `version = $26` against
 /// the row it committed, so of two swaps on one version exactly one matches (1 row affected:
 /// swapped; 0: conflict, or no such family).
 pub const SWAP_FAMILY: &str = concat!(
     "UPDATE token_families SET (",
     family_columns!(),
     ") = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23) WHERE id = $1 AND version = $24"
+     $19, $20, $21, $22, $23, $24, $25) WHERE id = $1 AND version = $26"
 );
 
 /// `list_families`: every family of the subject (byte-wise `bytea` equality), no limit.

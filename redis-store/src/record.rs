@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `u` | subject |
 //! | `c`, `sc` | client id, scope |
-//! | `tn`, `dv`, `jk`, `x5`, `cl` | tenant, device id, DPoP `jkt`, certificate thumbprint, claims (absent: `None`) |
+//! | `tn`, `dv`, `jk`, `x5`, `cl`, `rs`, `ac` | tenant, device id, DPoP `jkt`, certificate thumbprint, claims, resources, `acr` (absent: `None`) |
 //! | `at`, `ca`, `ae`, `lu`, `ra` | auth time, created, absolute expiry, last used, rotated (Unix seconds) |
 //! | `pM`, `pm` | policy major, minor |
 //! | `g`, `k`, `h` | generation, key id, SHA-256 of the current secret (32 bytes) |
@@ -24,7 +24,7 @@ use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 use crate::RedisStoreError;
 
 /// The optional fields, in the order of [`fields`]' `absent` list.
-const OPTIONAL: [&str; 5] = ["tn", "dv", "jk", "x5", "cl"];
+const OPTIONAL: [&str; 7] = ["tn", "dv", "jk", "x5", "cl", "rs", "ac"];
 
 /// A hash's fields: name and value.
 pub(crate) type Fields = Vec<(&'static str, Vec<u8>)>;
@@ -57,6 +57,8 @@ pub(crate) fn fields(r: &FamilyRecord) -> Result<(Fields, Vec<&'static str>), Re
         &r.dpop_jkt,
         &r.cert_thumbprint,
         &r.claims,
+        &r.resources,
+        &r.acr,
     ];
     for (name, value) in OPTIONAL.into_iter().zip(optional) {
         match value {
@@ -140,6 +142,8 @@ pub(crate) fn family(
         dpop_jkt: None,
         cert_thumbprint: None,
         claims: None,
+        resources: None,
+        acr: None,
         auth_time: number(take("at")?)?,
         created_at: number(take("ca")?)?,
         absolute_expires_at: number(take("ae")?)?,
@@ -162,6 +166,8 @@ pub(crate) fn family(
         &mut record.dpop_jkt,
         &mut record.cert_thumbprint,
         &mut record.claims,
+        &mut record.resources,
+        &mut record.acr,
     ];
     for (name, slot) in OPTIONAL.into_iter().zip(optional) {
         if let Some(v) = h.remove(name) {

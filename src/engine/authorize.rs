@@ -4,7 +4,7 @@
 //! 1. [`Engine::authorization_request`] takes the whole HTTP request and validates it: the
 //!    client, its redirect URI (registered, compared exactly; the single registered one when
 //!    omitted), `response_type`, scope, state, PKCE, nonce, `prompt`, `max_age`,
-//!    `login_hint`, `dpop_jkt`. It returns either an [`AuthorizationRequest`] to show the
+//!    `login_hint`, `dpop_jkt`, `resource` (RFC 8707), `acr_values` (RFC 9470). It returns either an [`AuthorizationRequest`] to show the
 //!    user, whose redirect target is trusted from then on, or the response to send: an error
 //!    page while the redirect URI is not trusted (never a redirect), an error redirect after.
 //! 2. [`Engine::authorization_response`] turns the user's [`AuthorizationDecision`] into the
@@ -45,6 +45,8 @@ pub struct AuthorizationRequest {
     max_age: Option<i64>,
     login_hint: Option<String>,
     dpop_jkt: Option<String>,
+    resources: Vec<String>,
+    acr_values: Option<String>,
     /// The store key of the pushed request (RFC 9126) this request came from: spent when
     /// the request is answered.
     pushed: Option<[u8; 32]>,
@@ -60,6 +62,25 @@ struct Prompt {
 }
 
 impl AuthorizationRequest {
+    /// The resources (RFC 8707) the tokens will be for, checked against the engine's and the
+    /// client's: show them on the consent page.
+    #[must_use]
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+
+    /// The authentication context classes the client asks for (`acr_values`, most preferred
+    /// first; RFC 9470 §4, OpenID Connect Core §3.1.2.1). Authenticate the user with one of
+    /// them if you can and name it with [`Approval::acr`]; the resource that asked decides
+    /// whether a weaker one will do.
+    pub fn acr_values(&self) -> impl Iterator<Item = &str> {
+        self.acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|v| !v.is_empty())
+    }
+
     /// The client that asks.
     #[must_use]
     pub fn client(&self) -> &Client {
@@ -172,6 +193,7 @@ pub struct Approval {
     auth_time: Option<i64>,
     tenant: Option<String>,
     scope: Option<String>,
+    acr: Option<String>,
 }
 
 impl Approval {
@@ -183,7 +205,18 @@ impl Approval {
             auth_time: None,
             tenant: None,
             scope: None,
+            acr: None,
         }
+    }
+
+    /// The authentication context class the user authenticated with (`acr`, for example
+    /// `urn:example:mfa`): written into the access and ID tokens (RFC 9470 §3). 1 to 256
+    /// bytes of visible ASCII (anything else answers `server_error`: the application's
+    /// mistake, not the client's).
+    #[must_use]
+    pub fn acr(mut self, acr: impl Into<String>) -> Self {
+        self.acr = Some(acr.into());
+        self
     }
 
     /// When the user authenticated (default: now). Checked against `max_age`.
@@ -242,6 +275,10 @@ pub(super) fn unavailable() -> HttpResponse {
 }
 
 const INVALID_REQUEST: AuthzError = AuthzError("invalid_request", "The request is malformed.");
+const INVALID_TARGET: AuthzError = AuthzError(
+    "invalid_target",
+    "The requested resource is invalid or not allowed.",
+);
 
 fn from_error(e: &crate::error::Error) -> AuthzError {
     match e.oauth_code() {
@@ -372,6 +409,7 @@ impl<S> Engine<S> {
         let state = state
             .filter(|s| s.len() <= MAX_PARAM_LEN)
             .map(str::to_owned);
+        // `resource` may repeat (RFC 8707 §2); `Form` keeps every value of it.
         let form = match Form::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
             Ok(form) => form,
             Err(_) => return Err(Refusal::Redirect(redirect_uri, state, INVALID_REQUEST)),
@@ -448,6 +486,17 @@ impl<S> Engine<S> {
             Some(_) => return Err(INVALID_REQUEST),
             None => None,
         };
+        let requested: Vec<String> = form.get_all("resource").map(str::to_owned).collect();
+        let resources = crate::resource_indicator::grant(
+            &self.inner.resources,
+            client.allowed_resources(),
+            &requested,
+        )
+        .map_err(|_| INVALID_TARGET)?;
+        let acr_values = match form.get("acr_values") {
+            Some(v) => Some(parse_acr_values(v)?),
+            None => None,
+        };
         Ok(AuthorizationRequest {
             client,
             redirect_uri,
@@ -460,6 +509,8 @@ impl<S> Engine<S> {
             max_age,
             login_hint: form.get("login_hint").map(str::to_owned),
             dpop_jkt,
+            resources,
+            acr_values,
             pushed: None,
         })
     }
@@ -540,7 +591,14 @@ impl<S: CodeStore> Engine<S> {
         }
         // A subject the token endpoint would refuse to put in a token fails here, before a
         // code is minted for it.
-        if approval.subject.is_empty() || approval.subject.len() > crate::client::MAX_SUBJECT_LEN {
+        let bad_acr = approval
+            .acr
+            .as_deref()
+            .is_some_and(|a| !crate::resource_indicator::is_acr(a));
+        if bad_acr
+            || approval.subject.is_empty()
+            || approval.subject.len() > crate::client::MAX_SUBJECT_LEN
+        {
             return fail("server_error", "The server could not complete the request.");
         }
         let scope = match crate::client::narrow_scope(&request.scope, approval.scope.as_deref()) {
@@ -562,6 +620,8 @@ impl<S: CodeStore> Engine<S> {
             auth_time,
             tenant: approval.tenant,
             dpop_jkt: request.dpop_jkt.clone(),
+            resources: request.resources.clone(),
+            acr: approval.acr,
         };
         match self
             .mint_code(&request.client, grant, request.state.clone())
@@ -593,6 +653,19 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, AuthzError> {
         return Err(INVALID_REQUEST);
     }
     Ok(p)
+}
+
+/// `acr_values`: space-separated `acr` values (at most 16), each 1 to 256 bytes of visible
+/// ASCII; kept as sent, normalised to single spaces.
+fn parse_acr_values(v: &str) -> Result<String, AuthzError> {
+    let values: Vec<&str> = v.split(' ').filter(|a| !a.is_empty()).collect();
+    if values.is_empty()
+        || values.len() > 16
+        || !values.iter().all(|a| crate::resource_indicator::is_acr(a))
+    {
+        return Err(INVALID_REQUEST);
+    }
+    Ok(values.join(" "))
 }
 
 /// `max_age`: a non-negative number of seconds, digits only.

@@ -60,6 +60,8 @@ pub struct EngineBuilder {
     token_endpoint: Option<String>,
     password_grant: bool,
     exchange_audiences: Vec<String>,
+    resources: Vec<String>,
+    resource_metadata: Option<String>,
     dpop_rules: DpopRules,
     dpop_nonces: Option<NonceKey>,
     pub(super) endpoints: super::metadata::Endpoints,
@@ -95,6 +97,8 @@ impl Default for EngineBuilder {
             token_endpoint: None,
             password_grant: false,
             exchange_audiences: Vec::new(),
+            resources: Vec::new(),
+            resource_metadata: None,
             dpop_rules: DpopRules::default(),
             dpop_nonces: None,
             endpoints: super::metadata::Endpoints::default(),
@@ -237,6 +241,30 @@ impl EngineBuilder {
         self
     }
 
+    /// A protected resource this engine issues tokens for (RFC 8707): an absolute URI
+    /// without a fragment, such as `https://api.example.com/mcp`. A client naming it with
+    /// `resource` at the authorization or token endpoint gets access tokens whose `aud` is
+    /// that resource (several: each of them), which that resource accepts and the others
+    /// refuse (each verifies its own audience: `Validation::new(issuer, resource)`, or over
+    /// this engine [`Requirements::audience`](crate::Requirements::audience) with
+    /// [`Engine::resource_request_with`] or [`Engine::verify_resource_request_for`]). The
+    /// engine's own verifier ([`Engine::verifier`], [`Engine::verify_with_revocation`],
+    /// [`Engine::resource_request`]) keeps accepting only the engine's audiences, so adding
+    /// a resource never widens what an existing route accepts; introspection, revocation and
+    /// token exchange accept every resource's tokens. Call once per resource.
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
+        self
+    }
+
+    /// The URL of the protected resource metadata (RFC 9728) of the resources this engine
+    /// guards itself (UserInfo, [`Engine::resource_request`]): written as
+    /// `resource_metadata` in their `WWW-Authenticate` challenges (RFC 9728 §5.1).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
     /// How DPoP proofs are checked (accepted algorithms, `iat` window). Default: ES256,
     /// ES384, EdDSA, RS256, PS256; 60 s old at most, 5 s ahead at most.
     pub fn dpop_rules(mut self, rules: DpopRules) -> Self {
@@ -347,7 +375,37 @@ impl EngineBuilder {
         for a in self.audiences.iter().skip(1) {
             rules = rules.also_audience(a.clone());
         }
-        let mut exchange_rules = rules.clone();
+        if !self
+            .resources
+            .iter()
+            .all(|r| crate::resource_indicator::is_resource_uri(r))
+        {
+            return Err(Error::Config(
+                "engine: a resource must be an absolute URI without a fragment (RFC 8707), at most 512 bytes of visible ASCII",
+            ));
+        }
+        // The engine's own verifier keeps the engine's audiences: a resource's tokens pass
+        // only where the resource is named (its own verifier, below), or where every token of
+        // the engine must (introspection, revocation, token exchange).
+        let mut any_rules = rules.clone();
+        for r in &self.resources {
+            any_rules = any_rules.also_audience(r.clone());
+        }
+        let resource_verifiers = self
+            .resources
+            .iter()
+            .map(|r| {
+                let v = keys
+                    .verifier(Validation::new(issuer.clone(), r.clone()).leeway(self.leeway))?
+                    .with_shared_clock(Arc::clone(&self.clock))
+                    .with_events(Arc::clone(&self.events));
+                Ok((r.clone(), v))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let any_verifier = keys
+            .verifier(any_rules.clone())?
+            .with_shared_clock(Arc::clone(&self.clock));
+        let mut exchange_rules = any_rules;
         for a in &self.exchange_audiences {
             exchange_rules = exchange_rules.also_audience(a.clone());
         }
@@ -385,7 +443,11 @@ impl EngineBuilder {
                 token_endpoint: self.token_endpoint,
                 password_grant: self.password_grant,
                 exchange_verifier,
-                challenges: crate::challenge::Challenges::new(&self.dpop_rules),
+                challenges: crate::challenge::Challenges::new(&self.dpop_rules)
+                    .with_resource_metadata(self.resource_metadata),
+                resources: self.resources,
+                resource_verifiers,
+                any_verifier,
                 dpop_rules: self.dpop_rules,
                 dpop_nonces: self.dpop_nonces,
                 endpoints: self.endpoints,

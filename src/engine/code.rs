@@ -42,6 +42,8 @@ pub struct AuthorizeRequest {
     nonce: Option<String>,
     auth_time: Option<i64>,
     tenant: Option<String>,
+    resources: Vec<String>,
+    acr: Option<String>,
 }
 
 impl AuthorizeRequest {
@@ -57,7 +59,24 @@ impl AuthorizeRequest {
             nonce: None,
             auth_time: None,
             tenant: None,
+            resources: Vec::new(),
+            acr: None,
         }
+    }
+
+    /// A `resource` parameter (RFC 8707; call once per resource): one the engine serves and
+    /// the client may use, else `Error::InvalidTarget`.
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
+        self
+    }
+
+    /// The authentication context class the user authenticated with (RFC 9470 `acr`).
+    #[must_use]
+    pub fn acr(mut self, acr: impl Into<String>) -> Self {
+        self.acr = Some(acr.into());
+        self
     }
 
     /// The `redirect_uri` parameter (required unless the client has exactly one).
@@ -125,6 +144,12 @@ pub(super) struct CodeGrant {
     /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) dpop_jkt: Option<String>,
+    /// RFC 8707: the resources the authorization request named (checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) resources: Vec<String>,
+    /// RFC 9470: the `acr` the application approved with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) acr: Option<String>,
 }
 
 /// A minted authorization code and where to send the user with it. `Debug` hides the code.
@@ -244,7 +269,22 @@ impl<S: CodeStore> Engine<S> {
             auth_time: req.auth_time.unwrap_or(now),
             tenant: req.tenant,
             dpop_jkt: None,
+            resources: crate::resource_indicator::grant(
+                &self.inner.resources,
+                client.allowed_resources(),
+                &req.resources,
+            )?,
+            acr: req.acr,
         };
+        if grant
+            .acr
+            .as_deref()
+            .is_some_and(|a| !crate::resource_indicator::is_acr(a))
+        {
+            return Err(Error::InvalidRequest(
+                "acr must be 1 to 256 bytes of visible ASCII",
+            ));
+        }
         self.mint_code(client, grant, req.state).await
     }
 
@@ -353,6 +393,11 @@ impl<S: CodeStore> Engine<S> {
                 .scope(grant.scope)
                 .auth_time(grant.auth_time),
         );
+        // RFC 8707 §2.2: the session gets what the authorization request named; this access
+        // token is for the subset the token request names (checked by `issue`).
+        issue.resources = grant.resources;
+        issue.token_resources = binding.resources;
+        issue.acr.clone_from(&grant.acr);
         if let Some(t) = grant.tenant {
             issue = issue.tenant(t);
         }
@@ -363,6 +408,7 @@ impl<S: CodeStore> Engine<S> {
                 &grant.sub,
                 grant.nonce.as_deref(),
                 grant.auth_time,
+                grant.acr.as_deref(),
                 &response.access_token,
             )?);
         }

@@ -13,18 +13,25 @@ use crate::jose::{AccessTokenClaims, NoCustomClaims};
 use crate::store::{InsertOutcome, ReplayStore, TokenStore};
 use serde::de::DeserializeOwned;
 
-/// How a grant's tokens are bound to their holder: a verified DPoP proof (RFC 9449) and/or
-/// the SHA-256 of the client certificate the TLS layer verified (RFC 8705).
+/// How a grant's tokens are bound to their holder and their audience: a verified DPoP proof
+/// (RFC 9449) and/or the SHA-256 of the client certificate the TLS layer verified (RFC
+/// 8705), and the resource indicators of the token request (RFC 8707).
 #[derive(Clone, Debug, Default)]
 pub struct TokenBinding {
     /// The proof sent with the token request.
     pub dpop: Option<VerifiedProof>,
     /// The client certificate's SHA-256.
     pub cert_sha256: Option<[u8; 32]>,
+    /// The token request's `resource` parameters (RFC 8707 §2): for the client-credentials,
+    /// password and device grants, the resources to grant (each one the engine serves and
+    /// the client may use); for a code, a subset of those its authorization request named.
+    /// The access token's `aud` is them. Anything else is `Error::InvalidTarget`.
+    pub resources: Vec<String>,
 }
 
 impl TokenBinding {
     pub(crate) fn apply(&self, mut req: IssueRequest) -> IssueRequest {
+        req.resources.clone_from(&self.resources);
         if let Some(proof) = &self.dpop {
             req = req.dpop(proof.clone());
         }
@@ -32,6 +39,15 @@ impl TokenBinding {
             req = req.mtls(cert);
         }
         req
+    }
+}
+
+impl<S> Engine<S> {
+    /// The verifier of `resource`'s tokens, or the engine's own.
+    pub(crate) fn verifier_for(&self, resource: Option<&str>) -> &crate::verifier::Verifier {
+        resource
+            .and_then(|r| self.inner.resource_verifiers.iter().find(|(x, _)| x == r))
+            .map_or(&self.inner.verifier, |(_, v)| v)
     }
 }
 
@@ -134,8 +150,26 @@ impl<S: ReplayStore> Engine<S> {
         method: &str,
         uri: &str,
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
+        self.verify_resource_request_for::<T>(None, authorization, dpop, method, uri)
+            .await
+    }
+
+    /// [`Engine::verify_resource_request_as`] at one of this engine's resources (RFC 8707,
+    /// [`EngineBuilder::resource`](crate::EngineBuilder::resource)): the token's `aud` must
+    /// name `resource`; a token for another resource, or for the engine's own audiences, is
+    /// `invalid_token` (`TokenError::Audience`). `None`, or a resource the engine does not
+    /// serve, checks the engine's own audiences.
+    pub async fn verify_resource_request_for<T: DeserializeOwned>(
+        &self,
+        resource: Option<&str>,
+        authorization: &str,
+        dpop: Option<&str>,
+        method: &str,
+        uri: &str,
+    ) -> Result<AccessTokenClaims<'static, T>, Error> {
         let (dpop_scheme, token) = split_authorization(authorization)?;
-        let claims = self.verify_with_revocation_as::<T>(token).await?;
+        let verifier = self.verifier_for(resource);
+        let claims = self.verify_with_revocation_by::<T>(verifier, token).await?;
         if needs_proof(dpop_scheme, &claims)? {
             let proof = dpop.ok_or(DpopError::Missing)?;
             let verified = self.dpop_proof(proof, method, uri, Some(token)).await?;

@@ -164,6 +164,7 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
         let binding = TokenBinding {
             dpop,
             cert_sha256: request.client_cert(),
+            resources: form.get_all("resource").map(str::to_owned).collect(),
         };
         match grant {
             GrantType::AuthorizationCode => {
@@ -186,6 +187,9 @@ impl<S: CodeStore + DeviceStore + ReplayStore> Engine<S> {
                 }
                 if let Some(cert) = &binding.cert_sha256 {
                     req = req.mtls(cert);
+                }
+                for r in binding.resources {
+                    req = req.resource(r);
                 }
                 self.refresh(
                     &client,

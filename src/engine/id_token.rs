@@ -31,6 +31,9 @@ pub struct IdTokenClaims {
     /// When the user authenticated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The authentication context class the user authenticated with (Core §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// The authorization request's `nonce`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
@@ -94,6 +97,7 @@ impl<S: crate::store::TokenStore> Engine<S> {
         subject: &str,
         nonce: Option<&str>,
         auth_time: i64,
+        acr: Option<&str>,
         access_token: &str,
     ) -> Result<String, Error> {
         let (now, ttl) = (self.now(), self.ttl_for(client)?);
@@ -105,6 +109,7 @@ impl<S: crate::store::TokenStore> Engine<S> {
             exp: now.saturating_add(ttl),
             iat: now,
             auth_time: Some(auth_time),
+            acr: acr.map(str::to_owned),
             nonce: nonce.map(str::to_owned),
             at_hash: Some(at_hash(key.alg(), access_token)),
             azp: Some(client.id().to_owned()),

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Engine, EngineBuilder};
 use crate::client::GrantType;
+use crate::error::Error;
 use crate::http::{Endpoint, HttpRequest, HttpResponse};
 use crate::jose::Algorithm;
 
@@ -21,6 +22,7 @@ pub(crate) struct Endpoints {
     pub(crate) jwks: Option<String>,
     pub(crate) scopes: Vec<String>,
     pub(crate) grants: Option<Vec<GrantType>>,
+    pub(crate) acr_values: Vec<String>,
     /// Client ID metadata documents are resolved (the application's registry says).
     pub(crate) client_id_metadata_documents: bool,
     /// Where the RFC 7591 registration endpoint is.
@@ -101,6 +103,18 @@ impl EngineBuilder {
         self
     }
 
+    /// The authentication context classes the application's login can achieve
+    /// (`acr_values_supported`, RFC 9470 §6 and OpenID Connect Discovery): what a client may
+    /// ask for with `acr_values` and what [`Approval::acr`](crate::Approval::acr) names.
+    pub fn acr_values_supported<I, T>(mut self, values: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.endpoints.acr_values = values.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Advertise `client_id_metadata_document_supported` (draft-ietf-oauth-client-id-metadata-document):
     /// the registry the application passes to the endpoint calls is a
     /// [`ClientMetadataDocuments`](crate::ClientMetadataDocuments).
@@ -129,6 +143,22 @@ impl EngineBuilder {
 }
 
 impl<S> Engine<S> {
+    /// The protected resource metadata (RFC 9728) of `resource`, a resource this engine
+    /// issues tokens for ([`EngineBuilder::resource`]): this engine as its authorization
+    /// server and its DPoP algorithms. Add the resource's scopes and the rest with the
+    /// [`ProtectedResource`](crate::ProtectedResource) builder; serve it at its
+    /// `well_known_path`.
+    pub fn protected_resource(&self, resource: &str) -> Result<crate::ProtectedResource, Error> {
+        if !self.inner.resources.iter().any(|r| r == resource) {
+            return Err(Error::Config(
+                "engine: protected_resource needs one of the engine's resources (EngineBuilder::resource)",
+            ));
+        }
+        Ok(crate::ProtectedResource::new(resource)?
+            .authorization_server(self.inner.issuer.clone())
+            .dpop(&self.inner.dpop_rules, false))
+    }
+
     /// The algorithms DPoP proofs may use, by name.
     pub(crate) fn dpop_algorithm_names(&self) -> Vec<&'static str> {
         self.inner
@@ -222,6 +252,9 @@ impl<S> Engine<S> {
         if !e.scopes.is_empty() {
             put("scopes_supported", json!(e.scopes));
         }
+        if !e.acr_values.is_empty() {
+            put("acr_values_supported", json!(e.acr_values));
+        }
         put("response_types_supported", json!(["code"]));
         put("response_modes_supported", json!(["query"]));
         put("grant_types_supported", json!(self.offered_grants()));
@@ -299,6 +332,7 @@ impl<S> Engine<S> {
                     "exp",
                     "iat",
                     "auth_time",
+                    "acr",
                     "nonce",
                     "at_hash"
                 ]),

@@ -110,7 +110,7 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
 ) -> Result<Refreshed, RefreshFailure> {
     let store_err = |e: S::Error| RefreshFailure::Store(store_error(e));
     for _ in 0..MAX_CAS_ATTEMPTS {
-        let record = store
+        let mut record = store
             .load_family(&presented.family())
             .await
             .map_err(store_err)?
@@ -126,19 +126,22 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
         };
         match decide(&record, presented, now, &cfg) {
             Decision::Rotate {
-                record: next,
+                rotation,
                 token,
                 policy_upgraded,
             } => {
                 accept(&record).map_err(RefreshFailure::Request)?;
+                // Rotated in place: the loaded record's strings are reused, not copied.
+                let expected = record.version;
+                rotation.apply(&mut record);
                 if store
-                    .compare_and_swap_family(record.version, &next)
+                    .compare_and_swap_family(expected, &record)
                     .await
                     .map_err(store_err)?
                     == CasOutcome::Swapped
                 {
                     return Ok(Refreshed::Rotated {
-                        record: next,
+                        record,
                         token,
                         policy_upgraded,
                         now,
@@ -228,9 +231,15 @@ impl<S: TokenStore> Engine<S> {
             },
         };
         // Reuse detection comes first: a replayed token revokes the family whatever scope it
-        // asks for. Only a request that would succeed is checked for a widened scope.
-        let scope_check =
-            |record: &FamilyRecord| narrow_scope(&record.scope, req.scope.as_deref()).map(|_| ());
+        // asks for. Only a request that would succeed is checked for a widened scope or
+        // resource (RFC 8707 §2.2: a subset of the resources granted).
+        let scope_check = |record: &FamilyRecord| {
+            narrow_scope(&record.scope, req.scope.as_deref())?;
+            if !req.resources.is_empty() {
+                crate::resource_indicator::narrow(record.resources.as_deref(), &req.resources)?;
+            }
+            Ok(())
+        };
         let outcome = refresh_loop(
             &self.inner.store,
             &*self.inner.clock,
@@ -264,6 +273,9 @@ impl<S: TokenStore> Engine<S> {
             Err(failure) => return Err(self.refresh_failed(failure, presented.family(), client)),
         };
         let scope = narrow_scope(&record.scope, req.scope.as_deref())?;
+        let resources =
+            crate::resource_indicator::narrow(record.resources.as_deref(), &req.resources)?;
+        let audience = super::resource_audience(&resources);
         let access = self.access_token(&AccessParts {
             subject: &record.subject,
             client_id: &record.client_id,
@@ -283,8 +295,9 @@ impl<S: TokenStore> Engine<S> {
             claims: record.claims.as_deref(),
             now,
             ttl,
-            audience: None,
+            audience: audience.as_ref(),
             act: None,
+            acr: record.acr.as_deref(),
         })?;
         let bound = record.dpop_jkt.is_some() || req.dpop.is_some();
         Ok(self.response(access, Some(token), &scope, bound, ttl))

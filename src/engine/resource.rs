@@ -8,7 +8,7 @@ use core::future::Future;
 use serde_json::{Map, Value};
 
 use super::Engine;
-use crate::challenge::Challenges;
+use crate::challenge::{Challenges, Requirements};
 use crate::error::{Error, TokenError};
 use crate::http::{Endpoint, HttpRequest, HttpResponse};
 use crate::jose::{AccessTokenClaims, NoCustomClaims};
@@ -71,8 +71,45 @@ impl<S: ReplayStore> Engine<S> {
         scopes: &[&str],
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
         let credentials = self.inner.challenges.credentials(request)?;
-        let claims = match self
-            .verify_resource_request_as::<T>(
+        let claims = self
+            .resource_claims::<T>(None, request, uri, &credentials)
+            .await?;
+        self.inner
+            .challenges
+            .require_scopes(&credentials, &claims, scopes)?;
+        Ok(claims)
+    }
+
+    /// [`Engine::resource_request_as`] for a route with [`Requirements`]: its audience (a
+    /// resource of this engine, RFC 8707: tokens for another resource are `invalid_token`),
+    /// scopes, and how recently and strongly the user authenticated (RFC 9470: `401`
+    /// `insufficient_user_authentication` with `acr_values` / `max_age`).
+    pub async fn resource_request_with<T: DeserializeOwned>(
+        &self,
+        request: &HttpRequest<'_>,
+        uri: &str,
+        requirements: &Requirements,
+    ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
+        let credentials = self.inner.challenges.credentials(request)?;
+        let claims = self
+            .resource_claims::<T>(requirements.audience_required(), request, uri, &credentials)
+            .await?;
+        self.challenges()
+            .require(&credentials, &claims, requirements, self.now())?;
+        Ok(claims)
+    }
+
+    /// The verified claims of a resource request whose credentials were read.
+    async fn resource_claims<T: DeserializeOwned>(
+        &self,
+        resource: Option<&str>,
+        request: &HttpRequest<'_>,
+        uri: &str,
+        credentials: &crate::challenge::Credentials<'_>,
+    ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
+        match self
+            .verify_resource_request_for::<T>(
+                resource,
                 credentials.authorization(),
                 credentials.dpop(),
                 request.method(),
@@ -80,13 +117,9 @@ impl<S: ReplayStore> Engine<S> {
             )
             .await
         {
-            Ok(c) => c,
-            Err(e) => return Err(self.challenges().refusal(&credentials, &e)),
-        };
-        self.inner
-            .challenges
-            .require_scopes(&credentials, &claims, scopes)?;
-        Ok(claims)
+            Ok(c) => Ok(c),
+            Err(e) => Err(self.challenges().refusal(credentials, &e)),
+        }
     }
 
     /// The OpenID Connect UserInfo endpoint (Core §5.3): `GET` or `POST`, the access token

@@ -97,7 +97,7 @@ impl<S: TokenStore> Engine<S> {
                 Err(_) => return Ok(RevocationOutcome::Unknown),
             }
         } else {
-            match self.inner.verifier.verify_ignoring_expiry(token) {
+            match self.inner.any_verifier.verify_ignoring_expiry(token) {
                 Ok(Some(sid)) => sid,
                 Ok(None) => return Ok(RevocationOutcome::NoSession),
                 Err(_) => return Ok(RevocationOutcome::Unknown),
@@ -195,7 +195,10 @@ impl<S: TokenStore> Engine<S> {
             r.token_type = Some("refresh_token".to_owned());
             return Ok(r);
         }
-        match self.verify_with_revocation(token).await {
+        match self
+            .verify_with_revocation_by::<NoCustomClaims>(&self.inner.any_verifier, token)
+            .await
+        {
             Ok(c) => {
                 let mut r = IntrospectionResponse::inactive();
                 r.active = true;

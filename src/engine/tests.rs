@@ -21,6 +21,8 @@ fn spec() -> FamilySpec<'static> {
         dpop_jkt: None,
         cert_thumbprint: None,
         claims: None,
+        resources: None,
+        acr: None,
         auth_time: T0,
         policy: PolicyVersion::new(4, 2),
         absolute_ttl_secs: 30 * DAY,

@@ -41,6 +41,8 @@ fn spec() -> FamilySpec<'static> {
         dpop_jkt: None,
         cert_thumbprint: None,
         claims: Some(r#"{"role":"admin"}"#.to_owned()),
+        resources: None,
+        acr: None,
         auth_time: T0 - 10,
         policy: PolicyVersion::new(4, 2),
         absolute_ttl_secs: 30 * DAY,
@@ -66,7 +68,9 @@ fn rotated(
     grace: i64,
 ) -> (FamilyRecord, RefreshToken) {
     match decide(record, &present(keys, t), now, &cfg(keys, grace)) {
-        Decision::Rotate { record, token, .. } => (record, token),
+        Decision::Rotate {
+            rotation, token, ..
+        } => (rotation.applied(record), token),
         other => panic!("expected a rotation, got {other:?}"),
     }
 }
@@ -78,13 +82,14 @@ fn current_generation_rotates() {
     clock.advance(time::Duration::minutes(10));
     let now = clock.now_unix();
     let Decision::Rotate {
-        record,
+        rotation,
         token,
         policy_upgraded,
     } = decide(&rec, &present(&keys, &t0), now, &cfg(&keys, 0))
     else {
         panic!()
     };
+    let record = rotation.applied(&rec);
     assert!(!policy_upgraded);
     assert_eq!(record.generation, 1);
     assert_eq!((record.rotated_at, record.last_used_at), (now, now));
@@ -238,7 +243,7 @@ fn revoked_and_expired_families_reject_without_writes() {
         &cfg(&keys, 0),
     );
     assert!(
-        matches!(d, Decision::Rotate { ref record, .. } if record.absolute_expires_at == rec.absolute_expires_at),
+        matches!(d, Decision::Rotate { ref rotation, .. } if rotation.applied(&busy).absolute_expires_at == rec.absolute_expires_at),
         "{d:?}"
     );
 }
@@ -264,12 +269,12 @@ fn policy_major_bump_revokes_and_minor_bump_upgrades() {
     minor.policy = PolicyVersion::new(4, 7);
     match decide(&rec, &present(&keys, &t0), T0 + 1, &minor) {
         Decision::Rotate {
-            record,
+            rotation,
             policy_upgraded,
             ..
         } => {
             assert!(policy_upgraded);
-            assert_eq!(record.policy, PolicyVersion::new(4, 7));
+            assert_eq!(rotation.applied(&rec).policy, PolicyVersion::new(4, 7));
         }
         other => panic!("{other:?}"),
     }

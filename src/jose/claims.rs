@@ -71,6 +71,10 @@ pub struct AccessTokenClaims<'a, T = NoCustomClaims> {
     /// again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// Authentication context class reference: how strongly the user authenticated
+    /// (OpenID Connect Core §2, RFC 9470 §3), as the application named it when it approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<Cow<'a, str>>,
     /// Session id: the refresh-token family the token was issued from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<Cow<'a, str>>,
@@ -110,6 +114,7 @@ impl<'a, T> AccessTokenClaims<'a, T> {
             client_id: None,
             scope: None,
             auth_time: None,
+            acr: None,
             sid: None,
             tenant: None,
             pv: None,
@@ -148,6 +153,7 @@ impl<'a, T> AccessTokenClaims<'a, T> {
             client_id: own(self.client_id),
             scope: own(self.scope),
             auth_time: self.auth_time,
+            acr: own(self.acr),
             sid: own(self.sid),
             tenant: own(self.tenant),
             pv: self.pv,
@@ -169,6 +175,7 @@ impl<'a, T> AccessTokenClaims<'a, T> {
             Claim::ClientId => self.client_id.is_some(),
             Claim::Scope => self.scope.is_some(),
             Claim::AuthTime => self.auth_time.is_some(),
+            Claim::Acr => self.acr.is_some(),
             Claim::Sid => self.sid.is_some(),
             Claim::Pv => self.pv.is_some(),
             Claim::Cnf => self.cnf.is_some(),
@@ -444,6 +451,7 @@ struct Registered<'de> {
     client_id: Option<Cow<'de, str>>,
     scope: Option<Cow<'de, str>>,
     auth_time: Option<i64>,
+    acr: Option<Cow<'de, str>>,
     sid: Option<Cow<'de, str>>,
     tenant: Option<Cow<'de, str>>,
     pv: Option<PolicyVersion>,
@@ -500,6 +508,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
                 )?,
                 "scope" => set_once(&mut r.scope, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "auth_time" => set_once(&mut r.auth_time, self.map.next_value_seed(DOWN)?, why)?,
+                "acr" => set_once(&mut r.acr, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "sid" => set_once(&mut r.sid, self.map.next_value::<CowStr<'de>>()?.0, why)?,
                 "tenant" => {
                     set_once(&mut r.tenant, self.map.next_value::<CowStr<'de>>()?.0, why)?;
@@ -558,6 +567,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
             client_id: None,
             scope: None,
             auth_time: None,
+            acr: None,
             sid: None,
             tenant: None,
             pv: None,
@@ -587,6 +597,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
             client_id: reg.client_id,
             scope: reg.scope,
             auth_time: reg.auth_time,
+            acr: reg.acr,
             sid: reg.sid,
             tenant: reg.tenant,
             pv: reg.pv,

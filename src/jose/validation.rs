@@ -81,6 +81,8 @@ pub struct Validation {
     typ: TypeCheck,
     required: u16,
     max_token_len: usize,
+    acr_values: Vec<String>,
+    max_auth_age: Option<Duration>,
 }
 
 impl Validation {
@@ -94,6 +96,8 @@ impl Validation {
             typ: TypeCheck::AccessToken,
             required: RFC9068_REQUIRED.iter().fold(0, |m, c| m | c.bit()),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            acr_values: Vec::new(),
+            max_auth_age: None,
         }
     }
 
@@ -148,6 +152,43 @@ impl Validation {
         self
     }
 
+    /// Step-up authentication (RFC 9470): accept only tokens whose `acr` is one of `values`
+    /// (the user authenticated with one of these classes). A token without `acr`, or with
+    /// another, fails with [`TokenError::InsufficientUserAuthentication`], which the
+    /// challenges ([`Challenges::with_step_up`](crate::Challenges::with_step_up)) answer
+    /// `401` `insufficient_user_authentication` with `acr_values`.
+    #[must_use]
+    pub fn require_acr<I, S>(mut self, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.acr_values = values.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Step-up authentication (RFC 9470): accept only tokens whose `auth_time` is at most
+    /// `max_age` before now (whole seconds; no leeway: an authentication a little too old
+    /// asks the user again). A token without `auth_time`, or an older one, fails with
+    /// [`TokenError::InsufficientUserAuthentication`] (answered with `max_age`).
+    #[must_use]
+    pub fn max_auth_age(mut self, max_age: Duration) -> Self {
+        self.max_auth_age = Some(max_age);
+        self
+    }
+
+    /// The `acr` values [`Validation::require_acr`] accepts (empty: any).
+    #[must_use]
+    pub fn acr_values(&self) -> &[String] {
+        &self.acr_values
+    }
+
+    /// The [`Validation::max_auth_age`] in whole seconds, if set.
+    #[must_use]
+    pub fn max_auth_age_secs(&self) -> Option<i64> {
+        self.max_auth_age.map(Duration::whole_seconds)
+    }
+
     /// The maximum token length.
     #[must_use]
     pub fn max_len(&self) -> usize {
@@ -180,6 +221,23 @@ impl Validation {
         if self.max_token_len == 0 || self.max_token_len > MAX_TOKEN_LEN_LIMIT {
             return Err(Error::Config(
                 "validation: max token length must be 1..=65536",
+            ));
+        }
+        if !self
+            .acr_values
+            .iter()
+            .all(|a| crate::resource_indicator::is_acr(a))
+        {
+            return Err(Error::Config(
+                "validation: each acr value must be 1 to 256 bytes of visible ASCII",
+            ));
+        }
+        if self
+            .max_auth_age
+            .is_some_and(|d| d.is_negative() || d.subsec_nanoseconds() != 0)
+        {
+            return Err(Error::Config(
+                "validation: max_auth_age must be whole seconds, not negative",
             ));
         }
         if let TypeCheck::Exactly(t) = &self.typ
@@ -230,7 +288,22 @@ impl Validation {
         if c.iss.is_none() {
             return Err(TokenError::MissingClaim(Claim::Iss));
         }
-        check_required(c, self.required)
+        check_required(c, self.required)?;
+        if !self.acr_values.is_empty()
+            && !c
+                .acr
+                .as_deref()
+                .is_some_and(|acr| self.acr_values.iter().any(|a| a == acr))
+        {
+            return Err(TokenError::InsufficientUserAuthentication);
+        }
+        if let Some(max) = self.max_auth_age
+            && c.auth_time
+                .is_none_or(|t| now.saturating_sub(t) > max.whole_seconds())
+        {
+            return Err(TokenError::InsufficientUserAuthentication);
+        }
+        Ok(())
     }
 }
 
@@ -273,7 +346,7 @@ pub(super) fn check_required<T>(
     Ok(())
 }
 
-pub(super) const ALL_CLAIMS: [Claim; 13] = [
+pub(super) const ALL_CLAIMS: [Claim; 14] = [
     Claim::Iss,
     Claim::Sub,
     Claim::Aud,
@@ -287,6 +360,7 @@ pub(super) const ALL_CLAIMS: [Claim; 13] = [
     Claim::Sid,
     Claim::Pv,
     Claim::Cnf,
+    Claim::Acr,
 ];
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod par;
 mod policy;
 mod refresh;
 mod registration;
+mod resources;
 mod reuse;
 mod revocation;
 mod sender_constrained;

@@ -510,3 +510,34 @@ async fn a_dpop_proof_at_the_par_endpoint_binds_the_code_to_its_key() {
         assert_eq!(error_of(&r), "invalid_dpop_proof");
     }
 }
+
+#[tokio::test]
+async fn pushed_resource_indicators_survive_the_push_and_bad_ones_are_refused_at_it() {
+    const MCP: &str = "https://tools.example/mcp";
+    const API: &str = "https://api.example.com/orders";
+    let h = Harness::with(|b| server(b).resource(MCP).resource(API));
+    let e = &h.engine;
+    let (_, c) = pkce();
+    let body = format!(
+        "{}&resource=https%3A%2F%2Ftools.example%2Fmcp&resource=https%3A%2F%2Fapi.example.com%2Forders",
+        push_body("web", &c)
+    );
+    let r = push(e, &body, None).await;
+    assert_eq!(r.status(), 201, "{r:?}");
+    let uri = serde_json::from_str::<Value>(r.body()).unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let req = e
+        .authorization_request(&clients(e), &HttpRequest::get(&use_query("web", &uri)))
+        .await
+        .unwrap();
+    assert_eq!(req.resources(), [MCP, API]);
+    let unknown = format!(
+        "{}&resource=https%3A%2F%2Fevil.example%2F",
+        push_body("web", &c)
+    );
+    let r = push(e, &unknown, None).await;
+    assert_eq!(r.status(), 400, "{r:?}");
+    assert_eq!(error_of(&r), "invalid_target");
+}

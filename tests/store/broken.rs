@@ -161,6 +161,8 @@ pub(crate) enum Field {
     DpopJkt,
     CertThumbprint,
     Claims,
+    Resources,
+    Acr,
     AuthTime,
     CreatedAt,
     AbsoluteExpiresAt,
@@ -186,6 +188,8 @@ impl Field {
             Field::DpopJkt => new.dpop_jkt.clone_from(&old.dpop_jkt),
             Field::CertThumbprint => new.cert_thumbprint.clone_from(&old.cert_thumbprint),
             Field::Claims => new.claims.clone_from(&old.claims),
+            Field::Resources => new.resources.clone_from(&old.resources),
+            Field::Acr => new.acr.clone_from(&old.acr),
             Field::AuthTime => new.auth_time = old.auth_time,
             Field::CreatedAt => new.created_at = old.created_at,
             Field::AbsoluteExpiresAt => new.absolute_expires_at = old.absolute_expires_at,
@@ -209,6 +213,8 @@ pub(crate) enum Optional {
     DpopJkt,
     CertThumbprint,
     Claims,
+    Resources,
+    Acr,
 }
 
 impl Optional {
@@ -219,6 +225,8 @@ impl Optional {
             Optional::DpopJkt => r.dpop_jkt = None,
             Optional::CertThumbprint => r.cert_thumbprint = None,
             Optional::Claims => r.claims = None,
+            Optional::Resources => r.resources = None,
+            Optional::Acr => r.acr = None,
         }
     }
 }

@@ -134,6 +134,11 @@ fn json(body: &str) -> Value {
 
 /// Verify an access token as a third party would: `jsonwebtoken` with the published JWKS.
 async fn verify_with_jsonwebtoken(r: &Running, token: &str) -> Value {
+    verify_for_audience(r, token, &r.url("/api")).await
+}
+
+/// [`verify_with_jsonwebtoken`] for another audience (a resource indicator, RFC 8707).
+async fn verify_for_audience(r: &Running, token: &str, audience: &str) -> Value {
     let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(
         &r.http
             .get(r.url("/jwks.json"))
@@ -150,7 +155,7 @@ async fn verify_with_jsonwebtoken(r: &Running, token: &str) -> Value {
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_issuer(&[&r.base]);
-    validation.set_audience(&[r.url("/api")]);
+    validation.set_audience(&[audience]);
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()
         .claims
@@ -783,4 +788,132 @@ async fn browsers_get_cors_preflights_on_the_endpoints_meant_for_them() {
         .await
         .unwrap();
     assert!(pre.headers().get("access-control-allow-origin").is_none());
+}
+
+/// The part of a `WWW-Authenticate` challenge's parameter `name`, quoted.
+fn challenge_param(www: &str, name: &str) -> Option<String> {
+    let marker = format!("{name}=\"");
+    let start = www.find(&marker)? + marker.len();
+    let end = start + www[start..].find('"')?;
+    Some(www[start..end].to_owned())
+}
+
+/// An agent that knows only the tool server's URL: a bare request gets 401 with
+/// `resource_metadata` (RFC 9728 §5.1); the document names the authorization server (RFC 9728
+/// §2); its RFC 8414 metadata names the endpoints; a code with PKCE and `resource` (RFC 8707)
+/// gives a token whose `aud` is the tool server, which it accepts and `/api/me` refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
+    let r = start().await;
+    let resource = r.url(server::MCP_PATH);
+    // 1. The bare request.
+    let bare = r.http.get(&resource).send().await.unwrap();
+    assert_eq!(bare.status(), 401);
+    let www = bare.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!www.contains("error="), "{www}");
+    let metadata_url = challenge_param(&www, "resource_metadata").expect("resource_metadata");
+    assert_eq!(
+        metadata_url,
+        r.url("/.well-known/oauth-protected-resource/mcp")
+    );
+    // 2. The protected resource metadata.
+    let prm: Value = r
+        .http
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| json(&t))
+        .unwrap();
+    assert_eq!(prm["resource"], resource.as_str(), "RFC 9728 §3.3");
+    let issuer = prm["authorization_servers"][0].as_str().unwrap().to_owned();
+    assert_eq!(prm["scopes_supported"][0], "tools");
+    // 3. The authorization server's metadata (RFC 8414 §3: at the issuer's well-known URL).
+    let asm: Value = r
+        .http
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| json(&t))
+        .unwrap();
+    assert_eq!(asm["issuer"], issuer.as_str());
+    let client = BasicClient::new(ClientId::new("web-app".into()))
+        .set_auth_uri(AuthUrl::new(asm["authorization_endpoint"].as_str().unwrap().into()).unwrap())
+        .set_token_uri(TokenUrl::new(asm["token_endpoint"].as_str().unwrap().into()).unwrap())
+        .set_redirect_uri(RedirectUrl::new(server::WEB_REDIRECT.into()).unwrap());
+    // 4. Code + PKCE + resource.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("tools".into()))
+        .add_extra_param("resource", resource.as_str())
+        .set_pkce_challenge(challenge)
+        .url();
+    let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+    let oauth_http = reqwest::Client::new();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code_of(&redirect)))
+        .set_pkce_verifier(verifier)
+        .add_extra_param("resource", resource.as_str())
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let access = tokens.access_token().secret().clone();
+    let claims = verify_for_audience(&r, &access, &resource).await;
+    assert_eq!(claims["aud"], resource.as_str());
+    // 5. The tool server takes it; another resource of the same issuer does not.
+    let ok = r
+        .http
+        .get(&resource)
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body = json(&ok.text().await.unwrap());
+    assert_eq!(body["sub"], "user-alice");
+    let elsewhere = r
+        .http
+        .get(r.url("/api/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 401);
+    // A token for the server's own API is refused by the tool server, naming its document.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("tools".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+    let plain = client
+        .exchange_code(AuthorizationCode::new(code_of(&redirect)))
+        .set_pkce_verifier(verifier)
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let refused = r
+        .http
+        .get(&resource)
+        .bearer_auth(plain.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let www = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(www.contains("error=\"invalid_token\""), "{www}");
+    assert_eq!(
+        challenge_param(www, "resource_metadata").as_deref(),
+        Some(metadata_url.as_str())
+    );
 }

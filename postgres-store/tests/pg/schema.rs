@@ -24,6 +24,8 @@ fn record(subject: &str, n: u8) -> FamilyRecord {
         dpop_jkt: None,
         cert_thumbprint: None,
         claims: None,
+        resources: None,
+        acr: None,
         auth_time: T0,
         created_at: T0,
         absolute_expires_at: T0 + 86_400,

@@ -47,6 +47,8 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
         r.dpop_jkt = None;
         r.cert_thumbprint = None;
         r.claims = None;
+        r.resources = None;
+        r.acr = None;
         // Expired long ago on any clock: listed and loaded all the same.
         r.absolute_expires_at = 1_000_000_000 + i64::from(n);
         r.state = FamilyState::Revoked {
