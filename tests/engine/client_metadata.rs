@@ -394,3 +394,39 @@ async fn private_key_jwt_clients_bring_their_keys() {
         token_engine::ClientAuthMethod::PrivateKeyJwt(keys) if keys.len() == 1
     ));
 }
+
+#[tokio::test]
+async fn a_url_client_pushes_its_request() {
+    let h = Harness::with(|b| {
+        b.authorization_endpoint("https://auth.example.com/authorize")
+            .pushed_authorization_request_endpoint("https://auth.example.com/par")
+    });
+    let clients = registry(Docs::default().with(URL, doc(URL), None), &h);
+    let v = CodeVerifier::generate().unwrap();
+    let body = authorize_query(URL, CB_ENC, v.s256_challenge().as_str());
+    let r = h
+        .engine
+        .pushed_authorization_endpoint(&clients, &form_post(&body, None))
+        .await;
+    assert_eq!(r.status(), 201, "{r:?}");
+    let uri: Value = serde_json::from_str(r.body()).unwrap();
+    let mut q = authorize_query(URL, "", "");
+    q.truncate(q.find("&redirect_uri").unwrap());
+    q = q.replace("response_type=code&", "");
+    q.push_str("&request_uri=");
+    q.push_str(&uri["request_uri"].as_str().unwrap().replace(':', "%3A"));
+    let req = h
+        .engine
+        .authorization_request(&clients, &HttpRequest::get(&q))
+        .await
+        .unwrap();
+    assert_eq!(req.client().id(), URL);
+    assert_eq!(req.redirect_uri(), CB);
+    // A document whose redirect URIs do not list the pushed one: refused at the push.
+    let other = body.replace(CB_ENC, "https%3A%2F%2Fevil.example%2Fcb");
+    let r = h
+        .engine
+        .pushed_authorization_endpoint(&clients, &form_post(&other, None))
+        .await;
+    assert_eq!(r.status(), 400, "{r:?}");
+}
