@@ -98,6 +98,8 @@ pub struct Client {
     introspect_all: bool,
     access_format: Option<crate::reference::AccessTokenFormat>,
     resources: Vec<String>,
+    par_required: bool,
+    loopback_any_port: bool,
 }
 
 impl Client {
@@ -117,6 +119,8 @@ impl Client {
             introspect_all: false,
             access_format: None,
             resources: Vec::new(),
+            par_required: false,
+            loopback_any_port: false,
         }
     }
 
@@ -205,6 +209,21 @@ impl Client {
         self.dpop_required
     }
 
+    /// This client must push its authorization requests (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`): a plain request at the authorization
+    /// endpoint is refused with `invalid_request`.
+    #[must_use]
+    pub fn require_pushed_authorization_requests(mut self) -> Self {
+        self.par_required = true;
+        self
+    }
+
+    /// Whether it must push its authorization requests.
+    #[must_use]
+    pub fn requires_pushed_authorization_requests(&self) -> bool {
+        self.par_required
+    }
+
     /// Let this (confidential) client introspect every token: a resource server or gateway
     /// ([`Engine::introspection_endpoint`](crate::Engine::introspection_endpoint)). Without
     /// it a client sees only tokens issued to it or naming it in `aud` (RFC 7662 §4).
@@ -277,6 +296,24 @@ impl Client {
     #[must_use]
     pub fn redirect_uris(&self) -> &[String] {
         &self.redirect_uris
+    }
+
+    /// A native app (RFC 8252 §7.3): its loopback redirect URIs (`http` on `127.0.0.1`,
+    /// `[::1]` or `localhost`) match with any port, as the app picks a free one when it
+    /// starts. Every other redirect URI still matches exactly.
+    #[must_use]
+    pub fn loopback_redirect_any_port(mut self) -> Self {
+        self.loopback_any_port = true;
+        self
+    }
+
+    /// Whether `uri` is one of its redirect URIs: exactly, or for a native app
+    /// ([`Client::loopback_redirect_any_port`]) a loopback one with another port.
+    #[must_use]
+    pub fn accepts_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| {
+            r == uri || (self.loopback_any_port && crate::engine::same_loopback_but_port(r, uri))
+        })
     }
 
     /// How it authenticates.

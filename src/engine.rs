@@ -30,8 +30,10 @@ mod endpoints;
 mod exchange;
 mod id_token;
 mod metadata;
+mod par;
 mod reference;
 mod refresh;
+mod registration;
 mod resource;
 mod revocation;
 
@@ -46,7 +48,12 @@ pub use dpop::TokenBinding;
 pub use endpoint::{NoPasswordGrant, PasswordVerifier};
 pub use exchange::{ACCESS_TOKEN_TYPE, TokenExchangeRequest};
 pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
+pub use par::{PUSHED_INTERACTION_TTL, REQUEST_URI_PREFIX};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
+pub(crate) use registration::same_loopback_but_port;
+pub use registration::{
+    MAX_REGISTRATION_LEN, REGISTERED_CLIENT_PREFIX, RegisteredClients, RegistrationPolicy,
+};
 pub use resource::UserInfoSource;
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
@@ -131,6 +138,10 @@ struct Inner<S> {
     access_format: crate::reference::AccessTokenFormat,
     /// The endpoints the application mounts and the grants offered (metadata).
     endpoints: metadata::Endpoints,
+    /// Pushed authorization requests (RFC 9126).
+    par: par::ParSettings,
+    /// Their lifetime, seconds.
+    par_ttl: i64,
 }
 
 /// At most this many orphaned families wait for cleanup per instance; past it the oldest are

@@ -101,6 +101,18 @@ pub enum Error {
     /// own maximum). Nothing was stored.
     #[error("refused to issue: {0}")]
     IssueLimit(IssueLimit),
+    /// Dynamic client registration (RFC 7591 §3.2.2): a redirect URI is refused; the text
+    /// says why.
+    #[error("invalid redirect URI: {0}")]
+    InvalidRedirectUri(&'static str),
+    /// Dynamic client registration (RFC 7591 §3.2.2): a metadata value is refused; the text
+    /// says why.
+    #[error("invalid client metadata: {0}")]
+    InvalidClientMetadata(&'static str),
+    /// A client ID metadata document was refused: the reason says which check failed
+    /// ([`ClientMetadataDocuments::resolve`](crate::ClientMetadataDocuments::resolve)).
+    #[error("client metadata document: {0}")]
+    ClientMetadata(crate::client_metadata::ClientMetadataError),
     /// The token store failed. Never mistaken for an invalid token: the request may be
     /// retried.
     #[error("token store failed: {0}")]
@@ -127,7 +139,7 @@ impl Error {
             Error::InvalidScope => "invalid_scope",
             Error::InvalidRequest(_) => "invalid_request",
             Error::UnauthorizedClient => "unauthorized_client",
-            Error::InvalidClient(_) => "invalid_client",
+            Error::InvalidClient(_) | Error::ClientMetadata(_) => "invalid_client",
             Error::UnsupportedGrantType => "unsupported_grant_type",
             // RFC 7636 §4.4.1 and §4.6: a bad challenge is invalid_request at the
             // authorization endpoint; a verifier that does not match is invalid_grant.
@@ -138,6 +150,8 @@ impl Error {
             Error::AccessDenied => "access_denied",
             Error::ExpiredToken => "expired_token",
             Error::InvalidTarget => "invalid_target",
+            Error::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Error::InvalidClientMetadata(_) => "invalid_client_metadata",
             Error::InvalidDpopProof(crate::dpop::DpopError::NonceRequired) => "use_dpop_nonce",
             // RFC 9449 §7.1: a bound token presented with the wrong scheme or key at a
             // resource server is an invalid token.

@@ -116,6 +116,7 @@ mod cache;
 mod challenge;
 mod client;
 mod client_auth;
+pub mod client_metadata;
 mod clock;
 mod crypto;
 pub mod dpop;
@@ -156,10 +157,15 @@ pub use client::{
     MAX_SUBJECT_LEN, RefreshRequest,
 };
 pub use client_auth::{ClientRegistry, ClientSecret, ClientSecretHasher};
+#[doc(inline)]
+pub use client_metadata::{
+    ClientMetadataDocuments, ClientMetadataError, ClientMetadataFetcher, ClientMetadataResponse,
+};
 
 // The endpoints: the whole HTTP request in, the whole response out.
 pub use engine::{
-    Approval, AuthorizationDecision, AuthorizationRequest, NoPasswordGrant, PasswordVerifier,
+    Approval, AuthorizationDecision, AuthorizationRequest, MAX_REGISTRATION_LEN, NoPasswordGrant,
+    PasswordVerifier, REGISTERED_CLIENT_PREFIX, RegisteredClients, RegistrationPolicy,
     UserInfoSource,
 };
 #[doc(inline)]
@@ -219,8 +225,8 @@ pub mod grant {
     pub use crate::client_auth::{ClientCredentials, JWT_BEARER_ASSERTION};
     pub use crate::engine::{
         ACCESS_TOKEN_TYPE, AUTHORIZATION_CODE_PREFIX, AuthorizationCode, AuthorizeRequest,
-        DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, TokenBinding, TokenExchangeRequest,
-        normalize_user_code,
+        DEVICE_CODE_PREFIX, DeviceAuthorization, DeviceRequest, PUSHED_INTERACTION_TTL,
+        REQUEST_URI_PREFIX, TokenBinding, TokenExchangeRequest, normalize_user_code,
     };
 }
 

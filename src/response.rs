@@ -114,6 +114,8 @@ impl ErrorResponse {
             "invalid_target" => "The requested audience is not allowed.",
             "invalid_dpop_proof" => "The DPoP proof is invalid.",
             "use_dpop_nonce" => "Retry with the DPoP nonce the server provided.",
+            "invalid_redirect_uri" => "A redirect URI is not allowed for this client.",
+            "invalid_client_metadata" => "The client metadata is invalid or not supported.",
             _ => "The server could not complete the request.",
         };
         Self {

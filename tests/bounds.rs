@@ -207,3 +207,75 @@ fn huge_aud_arrays_are_bounded_by_the_token_length() {
     // And at the default 8 KiB limit it never gets that far.
     assert_eq!(reason(verifier(8 * 1024).verify(&big)), TokenError::TooLong);
 }
+
+/// A registration request (RFC 7591) or a client ID metadata document of any size is
+/// refused before it is parsed: the work does not grow with the input.
+#[test]
+fn oversized_registrations_and_metadata_documents_are_refused_before_parsing() {
+    use token_engine::{
+        Client, ClientMetadataDocuments, ClientMetadataError, ClientMetadataFetcher,
+        ClientMetadataResponse, Engine, HttpRequest, MemoryStore, RefreshSecret,
+        RegistrationPolicy,
+    };
+    let _serial = serial();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = Engine::builder()
+        .issuer("https://as")
+        .audience("https://api")
+        .signing_key(hs256())
+        .refresh_secret(RefreshSecret::from_bytes(&[7; 32]).unwrap())
+        .clock(ManualClock::new(NOW))
+        .build(MemoryStore::new())
+        .unwrap();
+    let policy = RegistrationPolicy::open();
+    // Just under the form limit the endpoint would read (64 KiB), four times the registration
+    // limit, and a nested array that would otherwise go deep.
+    let padded = format!(
+        r#"{{"redirect_uris":["https://a.example/cb"],"pad":"{}"}}"#,
+        "x".repeat(60 * 1024)
+    );
+    let nested = format!("{}{}", "[".repeat(60 * 1024), "]".repeat(60 * 1024));
+    for body in [padded, nested, "x".repeat(MIB)] {
+        let request = HttpRequest::post(&body).header("Content-Type", "application/json");
+        let (r, bytes) = measured(|| rt.block_on(engine.registration_endpoint(&policy, &request)));
+        assert_eq!(r.status(), 400, "{r:?}");
+        assert!(
+            bytes < 8 * 1024,
+            "{} bytes allocated for a {} byte body",
+            bytes,
+            body.len()
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+    /// Answers one 1 MiB document (made before the measurement; each fetch copies it once).
+    struct Huge(Vec<u8>);
+    impl ClientMetadataFetcher for Huge {
+        type Error = Never;
+        async fn fetch(&self, _url: &str) -> Result<ClientMetadataResponse, Never> {
+            Ok(ClientMetadataResponse::new(self.0.clone()))
+        }
+        async fn sleep(&self, d: std::time::Duration) {
+            tokio::time::sleep(d).await;
+        }
+    }
+    let url = "https://agent.example/client.json";
+    let doc = format!(
+        r#"{{"client_id":"{url}","redirect_uris":["https://a.example/cb"],"pad":"{}"}}"#,
+        "x".repeat(MIB)
+    );
+    let len = doc.len();
+    let docs = ClientMetadataDocuments::new(Huge(doc.into_bytes()), Vec::<Client>::new());
+    let (r, bytes) = measured(|| rt.block_on(docs.resolve(url)));
+    assert!(matches!(
+        r,
+        Err(Error::ClientMetadata(ClientMetadataError::TooLarge))
+    ));
+    // The fetcher's copy of the body, and nothing of the size of the document beyond it.
+    assert!(bytes < len + 8 * 1024, "{bytes} bytes allocated for {len}");
+}

@@ -43,7 +43,7 @@ pub use fetch::{FetchError, HttpFetcher};
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics::MetricsSink;
 pub use resource::{Check, KeySource, ResourceServer, TokenLayer, TokenService};
-pub use server::{AuthorizationServer, NoUserInfo, Paths};
+pub use server::{AuthorizationServer, NoUserInfo, Paths, registration_router};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing::TracingSink;

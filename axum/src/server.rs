@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http::{HeaderValue, StatusCode, header};
 use token_engine::http::Form;
-use token_engine::store::{CodeStore, DeviceStore, ReplayStore};
+use token_engine::store::{ClientStore, CodeStore, DeviceStore, ReplayStore};
 use token_engine::{
     ClientRegistry, Endpoint, Engine, Error, HttpRequest, HttpResponse, MemoryLimiter,
-    NoPasswordGrant, PasswordVerifier, TokenStore, UserCodeLimiter, UserInfoSource,
+    NoPasswordGrant, PasswordVerifier, RegistrationPolicy, TokenStore, UserCodeLimiter,
+    UserInfoSource,
 };
 
 use crate::csrf::{self, CsrfToken};
@@ -67,6 +68,11 @@ pub struct Paths {
     pub oauth_metadata: String,
     /// `/.well-known/openid-configuration`
     pub openid_metadata: String,
+    /// `/par`: pushed authorization requests (RFC 9126).
+    pub par: String,
+    /// `/register`: dynamic client registration (RFC 7591), served by
+    /// [`registration_router`].
+    pub register: String,
 }
 
 impl Default for Paths {
@@ -83,6 +89,8 @@ impl Default for Paths {
             jwks: "/jwks.json".into(),
             oauth_metadata: "/.well-known/oauth-authorization-server".into(),
             openid_metadata: "/.well-known/openid-configuration".into(),
+            par: "/par".into(),
+            register: "/register".into(),
         }
     }
 }
@@ -215,8 +223,10 @@ where
     /// Every endpoint, with its CORS preflight (`OPTIONS`, as [`Endpoint::preflight`]
     /// answers it), at [`Paths`]: authorization (with the login page and its form), token,
     /// device authorization and the device page, introspection, revocation, UserInfo (when
-    /// a source was given), JWKS, and the RFC 8414 and OpenID Connect metadata. Merge the
-    /// application's own routes into it.
+    /// a source was given), JWKS, the RFC 8414 and OpenID Connect metadata, and pushed
+    /// authorization requests (RFC 9126; servers and native apps push, not browsers: no
+    /// CORS). Merge the application's own routes into it, and [`registration_router`] for
+    /// dynamic registration.
     pub fn router(self) -> Router {
         let app = Arc::new(self);
         let paths = app.paths.clone();
@@ -266,6 +276,7 @@ where
                 &paths.revoke,
                 endpoint(post(call!(revoke)), Endpoint::Revocation),
             )
+            .route(&paths.par, post(call!(par)))
             .route(&paths.jwks, endpoint(get(call!(jwks)), Endpoint::Jwks))
             .route(
                 &paths.oauth_metadata,
@@ -291,6 +302,15 @@ where
         with_request(request, async |r| {
             self.engine
                 .token_endpoint(&self.clients, &self.passwords, r)
+                .await
+        })
+        .await
+    }
+
+    async fn par(&self, request: Request) -> Response {
+        with_request(request, async |r| {
+            self.engine
+                .pushed_authorization_endpoint(&self.clients, r)
                 .await
         })
         .await
@@ -488,6 +508,32 @@ async fn buffered(request: Request) -> Result<http::Request<Bytes>, Response> {
         Ok(bytes) => Ok(http::Request::from_parts(parts, bytes)),
         Err(_) => Err(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
     }
+}
+
+/// Dynamic client registration (RFC 7591) at `path` (`Paths::register`, `/register`):
+/// `POST` with the client's metadata as JSON, answered by
+/// [`Engine::registration_endpoint`](token_engine::Engine::registration_endpoint) under
+/// `policy` (an initial access token, the scopes and grants registered clients may have).
+/// Serve the registered clients to the other endpoints with
+/// [`RegisteredClients`](token_engine::RegisteredClients) over the same store. A separate
+/// router because it needs the store's [`ClientStore`] capability.
+pub fn registration_router<S>(engine: Engine<S>, policy: RegistrationPolicy, path: &str) -> Router
+where
+    S: ClientStore + Send + Sync + 'static,
+{
+    let state = Arc::new((engine, policy));
+    Router::new().route(
+        path,
+        post(move |request: Request| {
+            let state = Arc::clone(&state);
+            async move {
+                with_request(request, async |r| {
+                    state.0.registration_endpoint(&state.1, r).await
+                })
+                .await
+            }
+        }),
+    )
 }
 
 /// One endpoint call over the whole request, its answer written out unchanged.

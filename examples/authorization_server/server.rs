@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // an example: setup failures may panic
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -19,14 +20,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use token_engine::grant::DeviceRequest;
-use token_engine::store::{CodeStore, DeviceStore, ReplayStore};
+use token_engine::store::{ClientStore, CodeStore, DeviceStore, ReplayStore};
 use token_engine::{
     Algorithm, Approval, AuthorizationDecision, AuthorizationRequest, Client, ClientAuthMethod,
-    Engine, Error, GrantType, MemoryLimiter, RefreshSecret, SigningKey, TokenStore, UserInfoSource,
+    Engine, Error, GrantType, MemoryLimiter, RefreshSecret, RegisteredClients, RegistrationPolicy,
+    SigningKey, TokenStore, UserInfoSource,
 };
 use token_engine_axum::{
     AuthorizationServer, Claims, DeviceDecision, DeviceForm, LoginForm, LoginUi, ResourceServer,
-    Submitted, html_escape as escape,
+    Submitted, html_escape as escape, registration_router,
 };
 
 /// The demo users: name, password, subject, display name.
@@ -45,17 +47,18 @@ pub const MCP_PATH: &str = "/mcp";
 
 /// Server state: the engine and the client table.
 pub struct AppState<S> {
-    /// The engine.
-    pub engine: Engine<S>,
-    /// Registered clients.
-    pub clients: HashMap<String, Client>,
+    /// The engine, over a shared handle on the store.
+    pub engine: Engine<Arc<S>>,
+    /// The demo clients, then those registered dynamically (RFC 7591) in the store.
+    pub clients: RegisteredClients<Arc<S>, HashMap<String, Client>>,
     /// The server's base URL (the issuer).
     pub base: String,
     limiter: MemoryLimiter,
 }
 
 /// An engine and the demo clients for a server at `base` over `store`.
-pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
+pub fn demo<S: TokenStore + ClientStore>(base: &str, store: S) -> AppState<S> {
+    let store = Arc::new(store);
     let random = || RefreshSecret::generate_bytes().unwrap();
     let engine = Engine::builder()
         .issuer(base)
@@ -71,6 +74,8 @@ pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
             format!("{base}/device_authorization"),
             format!("{base}/device"),
         )
+        .pushed_authorization_request_endpoint(format!("{base}/par"))
+        .registration_endpoint(format!("{base}/register"))
         .introspection_endpoint(format!("{base}/introspect"))
         .revocation_endpoint(format!("{base}/revoke"))
         .userinfo_endpoint(format!("{base}/userinfo"))
@@ -78,7 +83,7 @@ pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
         .scopes_supported(["openid", "profile", "orders", "tools"])
         // The agent tool server at /mcp: tokens for it name it as `aud` (RFC 8707).
         .resource(format!("{base}{MCP_PATH}"))
-        .build(store)
+        .build(Arc::clone(&store))
         .unwrap();
     let hasher = engine.client_secret_hasher().unwrap();
     let clients = [
@@ -107,7 +112,7 @@ pub fn demo<S: TokenStore>(base: &str, store: S) -> AppState<S> {
     .collect();
     AppState {
         engine,
-        clients,
+        clients: RegisteredClients::new(store, clients),
         base: base.to_owned(),
         limiter: MemoryLimiter::default(),
     }
@@ -317,8 +322,17 @@ async fn mcp(claims: Claims) -> Json<Value> {
 /// metadata document, and `/callback`.
 pub fn router<S>(app: AppState<S>) -> Router
 where
-    S: TokenStore + CodeStore + DeviceStore + ReplayStore + 'static,
+    S: TokenStore + CodeStore + DeviceStore + ReplayStore + ClientStore + 'static,
 {
+    // Agents register themselves (RFC 7591): open registration, the tool scope only, the
+    // code and refresh grants. A real server adds an initial access token or rate limits.
+    let registration = registration_router(
+        app.engine.clone(),
+        RegistrationPolicy::open()
+            .allow_scopes(["tools"])
+            .allow_grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]),
+        "/register",
+    );
     let api = ResourceServer::new(app.engine.clone(), app.base.as_str());
     let tools = app
         .engine
@@ -340,5 +354,6 @@ where
             get(mcp).route_layer(mcp_server.require().scopes(["tools"])),
         )
         .merge(mcp_server.metadata_router())
+        .merge(registration)
         .route("/callback", get(callback))
 }

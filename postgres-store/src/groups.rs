@@ -1,15 +1,16 @@
-//! The capability groups: [`CodeStore`], [`DeviceStore`], [`ReplayStore`]. One statement
-//! per method.
+//! The capability groups: [`CodeStore`], [`DeviceStore`], [`ReplayStore`], [`ClientStore`].
+//! One statement per method.
 
 use token_engine::store::{
-    CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, InsertOutcome, ReplayStore,
+    CasOutcome, ClientRecord, ClientStore, CodeRecord, CodeStore, DeviceRecord, DeviceStore,
+    InsertOutcome, ReplayStore,
 };
 
 use crate::convert::{DeviceParams, device_from_row, u64_to_sql};
 use crate::families::inserted;
 use crate::sql::{
-    INSERT_CODE, INSERT_DEVICE, INSERT_REPLAY_ID, LOAD_DEVICE, LOAD_DEVICE_BY_USER_CODE,
-    SWAP_DEVICE, TAKE_CODE,
+    INSERT_CLIENT, INSERT_CODE, INSERT_DEVICE, INSERT_REPLAY_ID, LOAD_CLIENT, LOAD_DEVICE,
+    LOAD_DEVICE_BY_USER_CODE, SWAP_DEVICE, TAKE_CODE,
 };
 use crate::{PgStore, PgStoreError};
 
@@ -101,5 +102,32 @@ impl ReplayStore for PgStore {
             .execute(&stmt, &[&&id[..], &expires_at, &now])
             .await?;
         Ok(inserted(rows))
+    }
+}
+
+impl ClientStore for PgStore {
+    async fn insert_client(&self, record: &ClientRecord) -> Result<InsertOutcome, PgStoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(INSERT_CLIENT).await?;
+        let rows = client
+            .execute(
+                &stmt,
+                &[&record.client_id, &record.issued_at, &record.payload],
+            )
+            .await?;
+        Ok(inserted(rows))
+    }
+
+    async fn load_client(&self, client_id: &str) -> Result<Option<ClientRecord>, PgStoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(LOAD_CLIENT).await?;
+        let Some(row) = client.query_opt(&stmt, &[&client_id]).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ClientRecord {
+            client_id: client_id.to_owned(),
+            issued_at: row.try_get(0)?,
+            payload: row.try_get(1)?,
+        }))
     }
 }

@@ -1,5 +1,5 @@
-//! A PostgreSQL store for [`token_engine`]: [`TokenStore`], [`CodeStore`], [`DeviceStore`] and
-//! [`ReplayStore`] over `tokio-postgres` with a `deadpool-postgres` pool, shared by any
+//! A PostgreSQL store for [`token_engine`]: [`TokenStore`], [`CodeStore`], [`DeviceStore`],
+//! [`ReplayStore`] and [`ClientStore`] over `tokio-postgres` with a `deadpool-postgres` pool, shared by any
 //! number of engine instances (app servers) over one database, and the device flow's
 //! user-code limiter with one count for all of them ([`PgUserCodeLimiter`]). It passes the
 //! whole conformance kit and the cross-instance tests in `tests/`.
@@ -45,6 +45,7 @@
 //! | `load_device` / `load_device_by_user_code` | `SELECT` | primary key / unique `user_code` |
 //! | `compare_and_swap_device` | `UPDATE ... WHERE key = $1 AND version = $9` | primary key |
 //! | `insert_replay_id` | `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE expires_at <= now` (an expired entry is replaced) | primary key |
+//! | `insert_client` / `load_client` | `INSERT ... ON CONFLICT (client_id) DO NOTHING` / `SELECT` (`COLLATE "C"`: exact ids) | primary key |
 //! | [`PgUserCodeLimiter`] (`attempt`) | `INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING attempts` (one count per key and 60-second window, for every instance) | primary key |
 //!
 //! A refresh is therefore one `SELECT` by primary key and one conditional `UPDATE` by primary
@@ -136,7 +137,7 @@ pub use deadpool_postgres;
 pub use tokio_postgres;
 
 #[cfg(doc)]
-use token_engine::store::{CodeStore, DeviceStore, ReplayStore, TokenStore};
+use token_engine::store::{ClientStore, CodeStore, DeviceStore, ReplayStore, TokenStore};
 
 /// How long [`PgStore::connect`]'s pool waits for a free connection, for a new connection,
 /// and for a recycle check, before the call fails with [`PgStoreError::Pool`].

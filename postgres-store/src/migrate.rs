@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/0003_reference_access_tokens.sql"),
     ),
     (4, include_str!("../migrations/0004_resources_acr.sql")),
+    (5, include_str!("../migrations/0005_registered_clients.sql")),
 ];
 
 /// Any 64-bit constant the application does not use for another advisory lock.

@@ -108,6 +108,13 @@ pub const USER_CODE_ATTEMPT: &str = "INSERT INTO token_user_code_attempts AS a \
 pub const INSERT_CODE: &str = "INSERT INTO token_codes (key, client_id, expires_at, payload) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
 
+/// `insert_client`: insert-if-absent on the client id.
+pub const INSERT_CLIENT: &str = "INSERT INTO token_clients (client_id, issued_at, payload) \
+     VALUES ($1, $2, $3) ON CONFLICT (client_id) DO NOTHING";
+
+/// `load_client`: exact (`COLLATE "C"`) match on the id.
+pub const LOAD_CLIENT: &str = "SELECT issued_at, payload FROM token_clients WHERE client_id = $1";
+
 /// `take_code`: the atomic take. Of concurrent deletes of one row exactly one returns it.
 pub const TAKE_CODE: &str =
     "DELETE FROM token_codes WHERE key = $1 RETURNING client_id, expires_at, payload";

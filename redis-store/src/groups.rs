@@ -2,7 +2,8 @@
 
 use redis::AsyncCommands;
 use token_engine::store::{
-    CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, InsertOutcome, ReplayStore,
+    CasOutcome, ClientRecord, ClientStore, CodeRecord, CodeStore, DeviceRecord, DeviceStore,
+    InsertOutcome, ReplayStore,
 };
 
 use crate::keys::{hex, pxat, sortable};
@@ -155,5 +156,30 @@ impl ReplayStore for RedisStore {
             self.written(&key).await?;
         }
         Ok(inserted(n))
+    }
+}
+
+/// A registered client lives under the hash of its id; two ids with one hash (a SHA-256
+/// collision) would make the second registration `Exists`, never a mix-up: reads compare the
+/// stored id.
+impl ClientStore for RedisStore {
+    async fn insert_client(&self, record: &ClientRecord) -> Result<InsertOutcome, RedisStoreError> {
+        let key = self.keys.client(&record.client_id);
+        let mut inv = INSERT_STRING.key(&key);
+        inv.arg(json(record)?).arg(0);
+        let n = self.script::<i64>(&inv).await?;
+        if n == 1 {
+            self.written(&key).await?;
+        }
+        Ok(inserted(n))
+    }
+
+    async fn load_client(&self, client_id: &str) -> Result<Option<ClientRecord>, RedisStoreError> {
+        let mut conn = self.conn.clone();
+        let raw: Option<Vec<u8>> = conn.get(self.keys.client(client_id)).await?;
+        let Some(raw) = raw else { return Ok(None) };
+        let record: ClientRecord = serde_json::from_slice(&raw)
+            .map_err(|_| RedisStoreError::Corrupt("a client record"))?;
+        Ok((record.client_id == client_id).then_some(record))
     }
 }

@@ -10,6 +10,7 @@
 //! | `NS:d:{K}` | hash | a device record: `r` the record (JSON), `v` version, with a TTL |
 //! | `NS:u:{H}` | string | a user-code claim: the hex key of the device record holding that user code, with a TTL |
 //! | `NS:r:{K}` | string | a replay id: its expiry (order-preserving decimal), with a TTL |
+//! | `NS:k:{H}` | string | a registered client (JSON), no TTL; `H` hashes the client id and reads compare the stored id byte for byte |
 //! | `NS:p:g`, `NS:p:t:HEX` | string | the global / a tenant's policy version, `major.minor` |
 //!
 //! `ID` and `K` are the family id and the 32-byte keys in hex; `H` hashes a subject or a user
@@ -131,6 +132,9 @@ impl Keys {
     }
     pub(crate) fn user_code(&self, user_code: &str) -> String {
         format!("{}:u:{{{}}}", self.ns, tag_of(user_code))
+    }
+    pub(crate) fn client(&self, client_id: &str) -> String {
+        format!("{}:k:{{{}}}", self.ns, tag_of(client_id))
     }
     pub(crate) fn replay(&self, key_hex: &str) -> String {
         format!("{}:r:{{{key_hex}}}", self.ns)

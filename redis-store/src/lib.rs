@@ -1,5 +1,5 @@
 //! A Redis Cluster store for [`token_engine`]: [`TokenStore`], [`CodeStore`],
-//! [`DeviceStore`] and [`ReplayStore`] over the `redis` crate's multiplexed cluster
+//! [`DeviceStore`], [`ReplayStore`] and [`ClientStore`] over the `redis` crate's multiplexed cluster
 //! connection (one connection per node, MOVED/ASK redirects followed, the slot map
 //! refreshed on a topology change), shared by any number of engine instances (app servers).
 //! It passes the whole conformance kit, with two clients as the two instances, and the
@@ -169,7 +169,7 @@ pub use error::RedisStoreError;
 pub use redis;
 
 #[cfg(doc)]
-use token_engine::store::{CodeStore, DeviceStore, ReplayStore, TokenStore};
+use token_engine::store::{ClientStore, CodeStore, DeviceStore, ReplayStore, TokenStore};
 
 use keys::Keys;
 

@@ -47,6 +47,9 @@ pub struct AuthorizationRequest {
     dpop_jkt: Option<String>,
     resources: Vec<String>,
     acr_values: Option<String>,
+    /// The store key of the pushed request (RFC 9126) this request came from: spent when
+    /// the request is answered.
+    pushed: Option<[u8; 32]>,
 }
 
 /// The `prompt` values of OpenID Connect Core §3.1.2.1.
@@ -240,7 +243,36 @@ impl Approval {
 }
 
 /// An authorization endpoint error: its code and a coarse description.
-struct AuthzError(&'static str, &'static str);
+pub(super) struct AuthzError(pub(super) &'static str, pub(super) &'static str);
+
+/// Why step 1 refused a request once the client was known.
+pub(super) enum Refusal {
+    /// The redirect URI is not trusted: the error page, never a redirect.
+    Page(&'static str),
+    /// The redirect URI is trusted: redirect the error there (with `state`).
+    Redirect(String, Option<String>, AuthzError),
+}
+
+/// A parameter's single value (empty counts as absent); a repeated parameter is refused.
+pub(super) fn single<'p>(
+    pairs: &'p [(String, String)],
+    name: &str,
+) -> Result<Option<&'p str>, &'static str> {
+    let mut values = pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
+    let first = values.next().map(String::as_str).filter(|v| !v.is_empty());
+    if values.next().is_some() {
+        return Err("A parameter of the request is repeated.");
+    }
+    Ok(first)
+}
+
+/// `503`: the client registry or the store failed.
+pub(super) fn unavailable() -> HttpResponse {
+    HttpResponse::new(503)
+        .with_header("Content-Type", "text/plain; charset=utf-8")
+        .with_body("The server could not complete the request; try again.".into())
+        .no_store()
+}
 
 const INVALID_REQUEST: AuthzError = AuthzError("invalid_request", "The request is malformed.");
 const INVALID_TARGET: AuthzError = AuthzError(
@@ -268,7 +300,7 @@ fn from_error(e: &crate::error::Error) -> AuthzError {
 
 /// The error page for a request whose redirect URI is not trusted (RFC 6749 §4.1.2.1: the
 /// user agent MUST NOT be redirected).
-fn error_page(description: &str) -> HttpResponse {
+pub(super) fn error_page(description: &str) -> HttpResponse {
     let mut body = String::from(
         "<!doctype html><meta charset=\"utf-8\"><title>Authorization error</title>\
          <h1>This authorization request cannot be completed</h1><p>",
@@ -289,13 +321,24 @@ impl<S> Engine<S> {
     /// a `303` error redirect (with `state` and `iss`) for every later error:
     /// `unsupported_response_type` (only `code`), `invalid_scope`, `unauthorized_client`,
     /// `invalid_request` (a repeated parameter, PKCE missing or malformed, bad `prompt`,
-    /// `max_age`, `dpop_jkt`, oversized values), `request_not_supported`,
-    /// `request_uri_not_supported`.
+    /// `max_age`, `dpop_jkt`, oversized values; a plain request from a client that must push
+    /// its requests), `request_not_supported`, `request_uri_not_supported` (a `request_uri`
+    /// this server did not mint: request objects are not fetched).
+    ///
+    /// A request with `request_uri` (and `client_id`) takes its parameters from the request
+    /// the client pushed ([`Engine::pushed_authorization_endpoint`], RFC 9126 §4); the other
+    /// parameters sent beside them are ignored. It may be run again (the consent page's
+    /// submission) until the request is answered by [`Engine::authorization_response`],
+    /// which spends it: one pushed request yields at most one code. A `request_uri` that is
+    /// unknown, expired, spent or pushed by another client gets the error page.
     pub async fn authorization_request<R: ClientRegistry>(
         &self,
         clients: &R,
         request: &HttpRequest<'_>,
-    ) -> Result<AuthorizationRequest, HttpResponse> {
+    ) -> Result<AuthorizationRequest, HttpResponse>
+    where
+        S: CodeStore,
+    {
         let raw = if request.is("GET") {
             request.raw_query()
         } else if request.is("POST") {
@@ -317,53 +360,67 @@ impl<S> Engine<S> {
         let Ok(pairs) = parse_pairs(raw) else {
             return Err(error_page("The request is malformed."));
         };
-        let single = |name: &str| -> Result<Option<&str>, HttpResponse> {
-            let mut values = pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
-            let first = values.next().map(String::as_str).filter(|v| !v.is_empty());
-            if values.next().is_some() {
-                return Err(error_page("A parameter of the request is repeated."));
-            }
-            Ok(first)
-        };
-        let Some(client_id) = single("client_id")? else {
+        // RFC 9126 §4: a pushed request stands in for the parameters sent.
+        let (pairs, pushed) = self.resolve_pushed(pairs).await?;
+        let Some(client_id) = single(&pairs, "client_id").map_err(error_page)? else {
             return Err(error_page("The request names no client."));
         };
         let client = match clients.client(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(error_page("The client is not known.")),
-            Err(_) => {
-                return Err(HttpResponse::new(503)
-                    .with_header("Content-Type", "text/plain; charset=utf-8")
-                    .with_body("The server could not complete the request; try again.".into())
-                    .no_store());
-            }
+            Err(_) => return Err(unavailable()),
         };
-        let given = single("redirect_uri")?;
+        let par_required =
+            self.inner.par.required || client.requires_pushed_authorization_requests();
+        let mut validated = self.check(client, &pairs).map_err(|r| match r {
+            Refusal::Page(description) => error_page(description),
+            Refusal::Redirect(uri, state, e) => self.error_redirect(&uri, state.as_deref(), &e),
+        })?;
+        if pushed.is_none() && par_required {
+            let e = AuthzError("invalid_request", "This client must push its requests.");
+            let state = validated.state.as_deref();
+            return Err(self.error_redirect(&validated.redirect_uri, state, &e));
+        }
+        validated.pushed = pushed;
+        Ok(validated)
+    }
+
+    /// The checks of step 1 once the client is known, shared with the pushed authorization
+    /// request endpoint: the redirect URI, then (errors redirected from here on) everything
+    /// else.
+    pub(super) fn check(
+        &self,
+        client: Client,
+        pairs: &[(String, String)],
+    ) -> Result<AuthorizationRequest, Refusal> {
+        let given = single(pairs, "redirect_uri").map_err(Refusal::Page)?;
         let redirect_uri = match (given, client.redirect_uris()) {
-            (Some(given), registered) if registered.iter().any(|r| r == given) => given.to_owned(),
+            (Some(given), _) if client.accepts_redirect_uri(given) => given.to_owned(),
             (None, [only]) => only.clone(),
             (Some(_), _) => {
-                return Err(error_page(
+                return Err(Refusal::Page(
                     "The redirect URI is not registered for this client.",
                 ));
             }
-            (None, _) => return Err(error_page("The request needs a redirect URI.")),
+            (None, _) => return Err(Refusal::Page("The request needs a redirect URI.")),
         };
         // From here on the redirect URI is trusted: errors go back to the client.
-        let state = single("state").ok().flatten();
+        let state = single(pairs, "state").ok().flatten();
         let state = state
             .filter(|s| s.len() <= MAX_PARAM_LEN)
             .map(str::to_owned);
-        let fail = |e: AuthzError| self.error_redirect(&redirect_uri, state.as_deref(), &e);
         // `resource` may repeat (RFC 8707 §2); `Form` keeps every value of it.
-        let form = Form::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-            .map_err(|_| fail(INVALID_REQUEST))?;
-        self.validate(client, redirect_uri.clone(), given.is_some(), &form)
-            .map(|mut r| {
+        let form = match Form::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+            Ok(form) => form,
+            Err(_) => return Err(Refusal::Redirect(redirect_uri, state, INVALID_REQUEST)),
+        };
+        match self.validate(client, redirect_uri.clone(), given.is_some(), &form) {
+            Ok(mut r) => {
                 r.state.clone_from(&state);
-                r
-            })
-            .map_err(fail)
+                Ok(r)
+            }
+            Err(e) => Err(Refusal::Redirect(redirect_uri, state, e)),
+        }
     }
 
     /// Every check after the redirect URI is trusted.
@@ -454,6 +511,7 @@ impl<S> Engine<S> {
             dpop_jkt,
             resources,
             acr_values,
+            pushed: None,
         })
     }
 
@@ -493,6 +551,15 @@ impl<S: CodeStore> Engine<S> {
         let fail = |code, description| {
             self.error_redirect(&request.redirect_uri, state, &AuthzError(code, description))
         };
+        if let Some(key) = &request.pushed {
+            match self.spend_pushed(key).await {
+                Ok(true) => {}
+                Ok(false) => return fail("invalid_request", "The pushed request was used."),
+                Err(e) => {
+                    return self.error_redirect(&request.redirect_uri, state, &from_error(&e));
+                }
+            }
+        }
         let approval = match decision {
             AuthorizationDecision::Approve(a) => a,
             AuthorizationDecision::Deny => {

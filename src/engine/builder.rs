@@ -29,6 +29,7 @@ use crate::store::TokenStore;
 /// | `reuse_grace` | 5 s | 0 ..= 60 s | a refresh whose answer is lost (the store committed the rotation, the client saw an error) is retried with the same token: inside the window the retry gets the same successor; at 0 it is reuse and revokes the session. Simulated (`tests/engine/faults.rs`), 200 sessions refreshing every 15 min for a day with 1% of answers lost and clients retrying after 1 s: 124 sessions revoked and as many false theft alarms at 0, none at 1 s or 5 s. 5 s also covers clocks a second or two apart. Set 0 only if your store and network never lose an answer |
 /// | `leeway` | 30 s | 0 ..= 5 min | clock skew between servers behind NTP is far below |
 /// | `policy` | 1.0 | any | this instance's minimum; bump at runtime for every instance with [`Engine::set_policy`] |
+/// | `pushed_request_ttl` | 60 s | 5 s ..= 10 min | a pushed request (RFC 9126) is used by the redirect that follows the push, within seconds; short, as the RFC advises |
 /// | `code_ttl` | 60 s | 10 s ..= 10 min | an authorization code is redeemed within seconds of the redirect; a short life limits a leaked one (RFC 6749 §4.1.2 recommends at most 10 minutes) |
 /// | password grant | off | on with [`EngineBuilder::danger_enable_password_grant`] | RFC 9700 §2.4 forbids it for new work; only for migrations |
 /// | `access_token_format` | JWT | JWT, reference | JWTs verify without a lookup and are the design's recommendation (hybrid: JWT access, opaque refresh); a client that needs instant revocation or must not see its claims gets reference tokens with [`Client::access_token_format`](crate::Client::access_token_format), or every client with this |
@@ -66,6 +67,7 @@ pub struct EngineBuilder {
     dpop_nonces: Option<NonceKey>,
     access_format: crate::reference::AccessTokenFormat,
     pub(super) endpoints: super::metadata::Endpoints,
+    pub(super) par: super::par::ParSettings,
 }
 
 impl core::fmt::Debug for EngineBuilder {
@@ -103,6 +105,7 @@ impl Default for EngineBuilder {
             dpop_nonces: None,
             access_format: crate::reference::AccessTokenFormat::Jwt,
             endpoints: super::metadata::Endpoints::default(),
+            par: super::par::ParSettings::default(),
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
         }
@@ -374,6 +377,7 @@ impl EngineBuilder {
                 "engine: policy_refresh must be whole seconds between 0 and 5 minutes",
             ));
         }
+        let par_ttl = self.par.check()?;
         let mut rules = Validation::new(
             issuer.clone(),
             self.audiences.first().cloned().unwrap_or_default(),
@@ -459,6 +463,8 @@ impl EngineBuilder {
                 dpop_nonces: self.dpop_nonces,
                 access_format: self.access_format,
                 endpoints: self.endpoints,
+                par: self.par,
+                par_ttl,
                 exchange_audiences: self
                     .audiences
                     .iter()

@@ -23,6 +23,10 @@ pub(crate) struct Endpoints {
     pub(crate) scopes: Vec<String>,
     pub(crate) grants: Option<Vec<GrantType>>,
     pub(crate) acr_values: Vec<String>,
+    /// Client ID metadata documents are resolved (the application's registry says).
+    pub(crate) client_id_metadata_documents: bool,
+    /// Where the RFC 7591 registration endpoint is.
+    pub(crate) registration: Option<String>,
 }
 
 /// The grants offered when [`EngineBuilder::grant_types`] is not called.
@@ -108,6 +112,21 @@ impl EngineBuilder {
         T: Into<String>,
     {
         self.endpoints.acr_values = values.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Advertise `client_id_metadata_document_supported` (draft-ietf-oauth-client-id-metadata-document):
+    /// the registry the application passes to the endpoint calls is a
+    /// [`ClientMetadataDocuments`](crate::ClientMetadataDocuments).
+    pub fn client_id_metadata_document_supported(mut self) -> Self {
+        self.endpoints.client_id_metadata_documents = true;
+        self
+    }
+
+    /// Where the dynamic client registration endpoint (RFC 7591) is mounted:
+    /// `registration_endpoint` in the metadata.
+    pub fn registration_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoints.registration = Some(url.into());
         self
     }
 
@@ -223,6 +242,7 @@ impl<S> Engine<S> {
             ("revocation_endpoint", &e.revocation),
             ("userinfo_endpoint", &e.userinfo),
             ("jwks_uri", &e.jwks),
+            ("registration_endpoint", &e.registration),
         ];
         for (name, url) in urls {
             if let Some(url) = url {
@@ -282,7 +302,18 @@ impl<S> Engine<S> {
             "authorization_response_iss_parameter_supported",
             json!(true),
         );
+        if let Some(url) = &self.inner.par.endpoint {
+            put("pushed_authorization_request_endpoint", json!(url));
+        }
+        put(
+            "require_pushed_authorization_requests",
+            json!(self.inner.par.required),
+        );
+        if e.client_id_metadata_documents {
+            put("client_id_metadata_document_supported", json!(true));
+        }
         put("request_parameter_supported", json!(false));
+        // `request_uri` of pushed requests only (RFC 9126 §4), not fetched ones.
         put("request_uri_parameter_supported", json!(false));
         Value::Object(m)
     }

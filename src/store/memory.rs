@@ -7,8 +7,8 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceStore, FamilyRecord, InsertOutcome,
-    OperationId, ReplayStore, RevocationReason, TokenStore,
+    CasOutcome, ClientRecord, ClientStore, CodeRecord, CodeStore, DeviceRecord, DeviceStore,
+    FamilyRecord, InsertOutcome, OperationId, ReplayStore, RevocationReason, TokenStore,
 };
 use crate::opaque::FamilyId;
 use crate::policy::PolicyVersion;
@@ -76,6 +76,7 @@ struct Inner {
     codes: Mutex<HashMap<[u8; 32], CodeRecord>>,
     devices: Mutex<Devices>,
     replay: Mutex<HashMap<[u8; 32], i64>>,
+    clients: Mutex<HashMap<String, ClientRecord>>,
     policies: Mutex<HashMap<Option<String>, PolicyVersion>>,
 }
 
@@ -360,6 +361,21 @@ impl DeviceStore for MemoryStore {
             }
             _ => Ok(CasOutcome::Conflict),
         }
+    }
+}
+
+impl ClientStore for MemoryStore {
+    async fn insert_client(&self, record: &ClientRecord) -> Result<InsertOutcome, Infallible> {
+        let mut clients = lock(&self.inner.clients);
+        if clients.contains_key(&record.client_id) {
+            return Ok(InsertOutcome::Exists);
+        }
+        clients.insert(record.client_id.clone(), record.clone());
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn load_client(&self, client_id: &str) -> Result<Option<ClientRecord>, Infallible> {
+        Ok(lock(&self.inner.clients).get(client_id).cloned())
     }
 }
 

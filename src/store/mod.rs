@@ -23,6 +23,7 @@
 //! | [`TokenStore`] | 8: five for families, two for policy versions, one sweep | every [`Engine`](crate::Engine): issue, refresh, revoke, introspect, sessions, policy |
 //! | [`CodeStore`] | 2: insert, atomic take | the authorization-code grant ([`Engine::authorize`](crate::Engine::authorize), [`Engine::exchange_code`](crate::Engine::exchange_code)) |
 //! | [`DeviceStore`] | 4: insert, two loads, compare-and-swap | the device authorization grant ([`Engine::start_device_authorization`](crate::Engine::start_device_authorization) and the device methods) |
+//! | [`ClientStore`] | 2: insert-if-absent, load | dynamically registered clients (RFC 7591: [`Engine::registration_endpoint`](crate::Engine::registration_endpoint), [`RegisteredClients`](crate::RegisteredClients)) |
 //! | [`ReplayStore`] | 1: insert-if-absent with expiry | DPoP proofs ([`Engine::verify_dpop_proof`](crate::Engine::verify_dpop_proof), [`Engine::verify_resource_request`](crate::Engine::verify_resource_request)) and client assertions ([`Engine::authenticate_client`](crate::Engine::authenticate_client)) |
 //!
 //! An application that only issues and refreshes implements [`TokenStore`] alone. The engine
@@ -353,6 +354,19 @@ pub struct CodeRecord {
     pub payload: Vec<u8>,
 }
 
+/// A dynamically registered client (RFC 7591), stored under its id. The payload is the
+/// engine's serialized registration (metadata, and for a confidential client the HMAC of its
+/// secret, never the secret); stores keep it opaque.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// The client id (exact byte-wise key).
+    pub client_id: String,
+    /// When it was registered, Unix seconds.
+    pub issued_at: i64,
+    /// Opaque engine data: any bytes.
+    pub payload: Vec<u8>,
+}
+
 /// Where a device-authorization request stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceState {
@@ -523,6 +537,27 @@ pub trait DeviceStore: TokenStore {
     ) -> impl Future<Output = Result<CasOutcome, Self::Error>> + Send;
 }
 
+/// Dynamically registered clients (RFC 7591), for the registration endpoint and
+/// [`RegisteredClients`](crate::RegisteredClients). 2 methods. Registrations do not expire:
+/// `delete_expired` MUST NOT delete them.
+pub trait ClientStore: TokenStore {
+    /// Insert a registered client. MUST be atomic insert-if-absent on `client_id` (exact
+    /// byte-wise: no case folding or trimming): if a client with that id is stored, return
+    /// [`InsertOutcome::Exists`] and change nothing. Every field MUST be persisted exactly
+    /// (`payload` is arbitrary bytes: a binary column, not text).
+    fn insert_client(
+        &self,
+        record: &ClientRecord,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send;
+
+    /// The client stored under exactly `client_id` (byte-wise), every field as inserted, or
+    /// `None`.
+    fn load_client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<ClientRecord>, Self::Error>> + Send;
+}
+
 /// Replay ids (a DPoP proof's `jti`, a client assertion's `jti`). 1 method.
 pub trait ReplayStore: TokenStore {
     /// Remember a replay id until `expires_at`. MUST be atomic insert-if-absent: if the id is
@@ -633,6 +668,21 @@ impl<S: DeviceStore + ?Sized> DeviceStore for std::sync::Arc<S> {
         record: &DeviceRecord,
     ) -> impl Future<Output = Result<CasOutcome, Self::Error>> + Send {
         (**self).compare_and_swap_device(expected_version, record)
+    }
+}
+
+impl<S: ClientStore + ?Sized> ClientStore for std::sync::Arc<S> {
+    fn insert_client(
+        &self,
+        record: &ClientRecord,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send {
+        (**self).insert_client(record)
+    }
+    fn load_client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<ClientRecord>, Self::Error>> + Send {
+        (**self).load_client(client_id)
     }
 }
 

@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+mod client_metadata;
 mod code_grant;
 mod common;
 mod config;
@@ -23,9 +24,11 @@ mod faults;
 mod instances;
 mod introspection;
 mod issue;
+mod par;
 mod policy;
 mod reference;
 mod refresh;
+mod registration;
 mod resources;
 mod reuse;
 mod revocation;

@@ -8,9 +8,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use token_engine::store::{CasOutcome, CodeRecord, DeviceRecord, DeviceState, InsertOutcome};
 use token_engine::store::{
-    CodeStore, DeviceStore, FamilyRecord, FamilyState, OperationId, ReplayStore,
+    CasOutcome, ClientRecord, CodeRecord, DeviceRecord, DeviceState, InsertOutcome,
+};
+use token_engine::store::{
+    ClientStore, CodeStore, DeviceStore, FamilyRecord, FamilyState, OperationId, ReplayStore,
 };
 use token_engine::{FamilyId, MemoryStore, PolicyVersion, RevocationReason, TokenStore};
 
@@ -138,6 +140,18 @@ pub(crate) enum Fault {
     ReplayAlwaysInserted,
     /// `insert_replay_id` as `GET`, then `SET` (not `SET NX`).
     ReplayCheckThenInsert,
+    /// `insert_client` as an upsert, reported as "the row existed".
+    ClientInsertOverwrites,
+    /// Client ids in a case-insensitive column.
+    ClientIdCaseInsensitive,
+    /// The registration payload in a text column (invalid UTF-8 replaced).
+    ClientPayloadAsText,
+    /// `issued_at` in a 32-bit column.
+    ClientIssuedAtAsI32,
+    /// `delete_expired` also deletes registered clients.
+    ClientSwept,
+    /// `insert_client` as a read, then an insert without a unique key.
+    ClientInsertCheckThenAct,
 }
 
 /// A field of a family record that a swap can forget.
@@ -324,6 +338,8 @@ pub(crate) struct Broken {
     duplicate_devices: Arc<Mutex<HashMap<[u8; 32], DeviceRecord>>>,
     /// Replay ids of [`Fault::ReplayCheckThenInsert`].
     replay: Arc<Mutex<HashMap<[u8; 32], i64>>>,
+    /// Registered clients, by the key this store's column holds.
+    clients: Arc<Mutex<HashMap<String, ClientRecord>>>,
 }
 
 impl Broken {
@@ -337,6 +353,7 @@ impl Broken {
             device_keys: Arc::default(),
             duplicate_devices: Arc::default(),
             replay: Arc::default(),
+            clients: Arc::default(),
         }
     }
 
@@ -741,6 +758,10 @@ impl TokenStore for Broken {
                 let _ = self.inner.delete_expired(now).await?;
                 return Ok(0);
             }
+            Fault::ClientSwept => {
+                let swept = std::mem::take(&mut *lock(&self.clients)).len() as u64;
+                swept + self.inner.delete_expired(now).await?
+            }
             _ => self.inner.delete_expired(now).await?,
         };
         Ok(families + side)
@@ -918,5 +939,63 @@ impl ReplayStore for Broken {
             }
             _ => self.inner.insert_replay_id(id, expires_at, now).await,
         }
+    }
+}
+
+impl Broken {
+    fn client_key(&self, id: &str) -> String {
+        match self.fault {
+            Fault::ClientIdCaseInsensitive => id.to_lowercase(),
+            _ => id.to_owned(),
+        }
+    }
+}
+
+impl ClientStore for Broken {
+    async fn insert_client(&self, record: &ClientRecord) -> R<InsertOutcome> {
+        let key = self.client_key(&record.client_id);
+        let mut stored = record.clone();
+        match self.fault {
+            Fault::ClientPayloadAsText => {
+                stored.payload = String::from_utf8_lossy(&stored.payload)
+                    .into_owned()
+                    .into_bytes();
+            }
+            Fault::ClientIssuedAtAsI32 => stored.issued_at = clamp_i32(stored.issued_at),
+            _ => {}
+        }
+        match self.fault {
+            Fault::ClientInsertOverwrites => {
+                let existed = lock(&self.clients).insert(key, stored).is_some();
+                Ok(if existed {
+                    InsertOutcome::Exists
+                } else {
+                    InsertOutcome::Inserted
+                })
+            }
+            Fault::ClientInsertCheckThenAct => {
+                if lock(&self.clients).contains_key(&key) {
+                    return Ok(InsertOutcome::Exists);
+                }
+                tokio::task::yield_now().await;
+                lock(&self.clients).insert(key, stored);
+                Ok(InsertOutcome::Inserted)
+            }
+            _ => match lock(&self.clients).entry(key) {
+                Entry::Occupied(_) => Ok(InsertOutcome::Exists),
+                Entry::Vacant(v) => {
+                    v.insert(stored);
+                    Ok(InsertOutcome::Inserted)
+                }
+            },
+        }
+    }
+
+    async fn load_client(&self, client_id: &str) -> R<Option<ClientRecord>> {
+        let key = self.client_key(client_id);
+        Ok(lock(&self.clients).get(&key).map(|r| ClientRecord {
+            client_id: client_id.to_owned(),
+            ..r.clone()
+        }))
     }
 }

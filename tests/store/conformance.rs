@@ -11,6 +11,7 @@ async fn memory_store_passes_the_conformance_kit() {
         async move { s }
     };
     conformance::run_all(|| async { MemoryStore::new() }, other).await;
+    conformance::run_client_store(|| async { MemoryStore::new() }, other).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

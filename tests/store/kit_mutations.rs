@@ -25,6 +25,7 @@ enum Runner {
     Code,
     Device,
     Replay,
+    Client,
 }
 
 impl Runner {
@@ -36,6 +37,7 @@ impl Runner {
             Runner::Code => conformance::run_code_store(make, Broken::other).await,
             Runner::Device => conformance::run_device_store(make, Broken::other).await,
             Runner::Replay => conformance::run_replay_store(make, Broken::other).await,
+            Runner::Client => conformance::run_client_store(make, Broken::other).await,
         }
     }
 }
@@ -64,10 +66,14 @@ enum Check {
     ReplayIdsAreInsertedOnce,
     ConcurrentCodeExchange,
     ConcurrentDevicePolls,
+    Clients,
+    ClientsAreInsertedOnce,
 }
 
 impl Check {
-    const ALL: [Check; 21] = [
+    const ALL: [Check; 23] = [
+        Check::Clients,
+        Check::ClientsAreInsertedOnce,
         Check::CompareAndSwapIsAtomicAcrossThreads,
         Check::ConcurrentCodeExchange,
         Check::ConcurrentDevicePolls,
@@ -98,6 +104,7 @@ impl Check {
                 Runner::Device
             }
             Check::ReplayIds | Check::ReplayIdsAreInsertedOnce => Runner::Replay,
+            Check::Clients | Check::ClientsAreInsertedOnce => Runner::Client,
             _ => Runner::Token,
         }
     }
@@ -115,6 +122,7 @@ impl Check {
                 | Check::ConcurrentDevicePolls
                 | Check::DeviceRecordsSwapOnce
                 | Check::ReplayIdsAreInsertedOnce
+                | Check::ClientsAreInsertedOnce
         )
     }
 
@@ -173,6 +181,11 @@ impl Check {
             Check::ReplayIdsAreInsertedOnce => {
                 let (a, b) = two();
                 c::replay_ids_are_inserted_once(a, b).await;
+            }
+            Check::Clients => c::clients(&store).await,
+            Check::ClientsAreInsertedOnce => {
+                let (a, b) = two();
+                c::clients_are_inserted_once(a, b).await;
             }
         }
     }
@@ -363,6 +376,20 @@ const REJECTED: &[(Check, &[Fault])] = &[
             Fault::SweepFamiliesOnly,
         ],
     ),
+    (
+        Check::Clients,
+        &[
+            Fault::ClientInsertOverwrites,
+            Fault::ClientIdCaseInsensitive,
+            Fault::ClientPayloadAsText,
+            Fault::ClientIssuedAtAsI32,
+            Fault::ClientSwept,
+        ],
+    ),
+    (
+        Check::ClientsAreInsertedOnce,
+        &[Fault::ClientInsertCheckThenAct],
+    ),
 ];
 
 /// Faults the kit does not catch yet: the runner that should reject each, and why it does not.
@@ -461,6 +488,7 @@ async fn require_rejections(which: impl Fn(Check) -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_without_a_fault_passes_every_runner() {
     conformance::run_all(|| async { Broken::new(Fault::None) }, Broken::other).await;
+    conformance::run_client_store(|| async { Broken::new(Fault::None) }, Broken::other).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

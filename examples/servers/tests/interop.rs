@@ -800,8 +800,10 @@ fn challenge_param(www: &str, name: &str) -> Option<String> {
 
 /// An agent that knows only the tool server's URL: a bare request gets 401 with
 /// `resource_metadata` (RFC 9728 §5.1); the document names the authorization server (RFC 9728
-/// §2); its RFC 8414 metadata names the endpoints; a code with PKCE and `resource` (RFC 8707)
-/// gives a token whose `aud` is the tool server, which it accepts and `/api/me` refuses.
+/// §2); its RFC 8414 metadata names the endpoints; the agent registers itself (RFC 7591, a
+/// native client with a loopback redirect), pushes its request (RFC 9126) with PKCE and
+/// `resource` (RFC 8707), and the code gives a token whose `aud` is the tool server, which
+/// it accepts and `/api/me` refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
     let r = start().await;
@@ -845,19 +847,74 @@ async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
         .map(|t| json(&t))
         .unwrap();
     assert_eq!(asm["issuer"], issuer.as_str());
-    let client = BasicClient::new(ClientId::new("web-app".into()))
+    assert_eq!(asm["require_pushed_authorization_requests"], false);
+    // 4. Registration (RFC 7591): a native client, its loopback redirect on any port.
+    let redirect_uri = "http://127.0.0.1:53682/callback";
+    let registered = r
+        .http
+        .post(asm["registration_endpoint"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_string(&serde_json::json!({
+                "client_name": "an agent",
+                "application_type": "native",
+                "redirect_uris": [redirect_uri],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "scope": "tools",
+            }))
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let registered = json(&registered.text().await.unwrap());
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    assert!(registered.get("client_secret").is_none(), "a public client");
+    let client = BasicClient::new(ClientId::new(client_id.clone()))
         .set_auth_uri(AuthUrl::new(asm["authorization_endpoint"].as_str().unwrap().into()).unwrap())
         .set_token_uri(TokenUrl::new(asm["token_endpoint"].as_str().unwrap().into()).unwrap())
-        .set_redirect_uri(RedirectUrl::new(server::WEB_REDIRECT.into()).unwrap());
-    // 4. Code + PKCE + resource.
+        .set_redirect_uri(RedirectUrl::new(redirect_uri.into()).unwrap());
+    // 5. The pushed request (RFC 9126): PKCE + resource, then the authorization endpoint
+    // with only client_id and request_uri.
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, _) = client
+    let (pushed_url, _) = client
         .authorize_url(CsrfToken::new_random)
         .add_scope(Scope::new("tools".into()))
         .add_extra_param("resource", resource.as_str())
         .set_pkce_challenge(challenge)
         .url();
+    let pushed: Vec<(String, String)> = pushed_url.query_pairs().into_owned().collect();
+    let par = r
+        .http
+        .post(
+            asm["pushed_authorization_request_endpoint"]
+                .as_str()
+                .unwrap(),
+        )
+        .form(&pushed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(par.status(), 201);
+    let par = json(&par.text().await.unwrap());
+    let request_uri = par["request_uri"].as_str().unwrap().to_owned();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    let mut auth_url =
+        reqwest::Url::parse(asm["authorization_endpoint"].as_str().unwrap()).unwrap();
+    auth_url
+        .query_pairs_mut()
+        .append_pair("client_id", &client_id)
+        .append_pair("request_uri", &request_uri);
     let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+    assert!(
+        redirect.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(redirect_uri)
+    );
     let oauth_http = reqwest::Client::new();
     let tokens = client
         .exchange_code(AuthorizationCode::new(code_of(&redirect)))
@@ -869,7 +926,7 @@ async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
     let access = tokens.access_token().secret().clone();
     let claims = verify_for_audience(&r, &access, &resource).await;
     assert_eq!(claims["aud"], resource.as_str());
-    // 5. The tool server takes it; another resource of the same issuer does not.
+    // 6. The tool server takes it; another resource of the same issuer does not.
     let ok = r
         .http
         .get(&resource)
@@ -888,15 +945,23 @@ async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
         .await
         .unwrap();
     assert_eq!(elsewhere.status(), 401);
+    // The pushed request was spent on its code: used again, no second code.
+    let again = r.http.get(auth_url.as_str()).send().await.unwrap();
+    assert_ne!(
+        again.status(),
+        200,
+        "a spent request_uri shows no login page"
+    );
     // A token for the server's own API is refused by the tool server, naming its document.
+    let web = web_client(&r);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, _) = client
+    let (auth_url, _) = web
         .authorize_url(CsrfToken::new_random)
         .add_scope(Scope::new("tools".into()))
         .set_pkce_challenge(challenge)
         .url();
     let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
-    let plain = client
+    let plain = web
         .exchange_code(AuthorizationCode::new(code_of(&redirect)))
         .set_pkce_verifier(verifier)
         .request_async(&oauth_http)

@@ -10,5 +10,10 @@ async fn conformance_kit() {
     };
     token_engine::store::conformance::run_all(|| db.fresh_store(), |_| db.same_schema_store())
         .await;
+    token_engine::store::conformance::run_client_store(
+        || db.fresh_store(),
+        |_| db.same_schema_store(),
+    )
+    .await;
     db.drop().await;
 }

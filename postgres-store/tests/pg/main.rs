@@ -14,6 +14,7 @@
     clippy::indexing_slicing
 )]
 
+mod agents;
 mod common;
 mod conformance;
 mod failures;

@@ -15,7 +15,8 @@ async fn conformance_kit() {
         let urls = urls.clone();
         async move { store_in(&urls, options).await }
     };
-    token_engine::store::conformance::run_all(|| fresh_store(&urls, "kit"), other).await;
+    token_engine::store::conformance::run_all(|| fresh_store(&urls, "kit"), &other).await;
+    token_engine::store::conformance::run_client_store(|| fresh_store(&urls, "kit"), other).await;
 }
 
 /// The same with `WAIT 1` after each write (and each family read).

@@ -1,4 +1,4 @@
-//! The capability groups: one-time codes, device records, replay ids.
+//! The capability groups: one-time codes, device records, replay ids, registered clients.
 
 use std::sync::Arc;
 
@@ -6,8 +6,8 @@ use tokio::sync::Barrier;
 
 use super::{CONCURRENT_TASKS, T0};
 use crate::store::{
-    CasOutcome, CodeRecord, CodeStore, DeviceRecord, DeviceState, DeviceStore, InsertOutcome,
-    ReplayStore,
+    CasOutcome, ClientRecord, ClientStore, CodeRecord, CodeStore, DeviceRecord, DeviceState,
+    DeviceStore, InsertOutcome, ReplayStore,
 };
 
 fn code(k: u8, expires_at: i64) -> CodeRecord {
@@ -353,4 +353,94 @@ pub async fn replay_ids<S: ReplayStore>(store: &S) {
         InsertOutcome::Exists,
         "a live replay id survives the sweep"
     );
+}
+
+fn registered(id: &str, payload: Vec<u8>) -> ClientRecord {
+    ClientRecord {
+        client_id: id.to_owned(),
+        issued_at: T0,
+        payload,
+    }
+}
+
+/// Registered clients: every field round-trips (any payload bytes, extreme times, Unicode
+/// ids), insert-if-absent, exact byte-wise ids, never swept.
+pub async fn clients<S: ClientStore>(store: &S) {
+    let a = registered("dyn_Client-\u{e9}", (0..=255).collect());
+    let mut b = registered("dyn_client-\u{e9}", vec![0, 0xff, 0xfe, b'{']);
+    b.issued_at = i64::MAX;
+    let mut c = registered("dyn_Client-e\u{301}", b"{}".to_vec());
+    c.issued_at = i64::MIN;
+    for r in [&a, &b, &c] {
+        assert_eq!(
+            store.insert_client(r).await.unwrap(),
+            InsertOutcome::Inserted,
+            "ids differing in case or normalization are different clients"
+        );
+    }
+    let clash = registered(&a.client_id, b"other".to_vec());
+    assert_eq!(
+        store.insert_client(&clash).await.unwrap(),
+        InsertOutcome::Exists,
+        "insert_client is insert-if-absent"
+    );
+    for r in [&a, &b, &c] {
+        assert_eq!(
+            store.load_client(&r.client_id).await.unwrap().as_ref(),
+            Some(r),
+            "load_client returns every field as inserted, nothing overwritten"
+        );
+    }
+    for missing in [
+        "dyn_CLIENT-\u{e9}",
+        "dyn_Client-",
+        "dyn_Client-\u{e9} ",
+        "",
+        "%",
+    ] {
+        assert_eq!(
+            store.load_client(missing).await.unwrap(),
+            None,
+            "load_client matches the id exactly: {missing:?}"
+        );
+    }
+    let _ = store.delete_expired(i64::MAX).await.unwrap();
+    assert_eq!(
+        store.load_client(&b.client_id).await.unwrap().as_ref(),
+        Some(&b),
+        "registrations are never swept"
+    );
+}
+
+/// 64 concurrent registrations of one client id across two instances: exactly one wins, and
+/// the stored record is the winner's.
+pub async fn clients_are_inserted_once<S: ClientStore + 'static>(a: Arc<S>, b: Arc<S>) {
+    let barrier = Arc::new(Barrier::new(CONCURRENT_TASKS));
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                let record = registered("dyn_raced", vec![u8::try_from(i).unwrap()]);
+                barrier.wait().await;
+                let outcome = store.insert_client(&record).await.unwrap();
+                (outcome, record)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (outcome, record) = t.await.unwrap();
+        if outcome == InsertOutcome::Inserted {
+            winners.push(record);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one registration of an id wins");
+    for store in [&a, &b] {
+        assert_eq!(
+            store.load_client("dyn_raced").await.unwrap().as_ref(),
+            winners.first(),
+            "the stored client is the winner's"
+        );
+    }
 }

@@ -14,6 +14,7 @@
 //! | [`run_code_store`] | insert-if-absent; 64 concurrent takes, exactly one wins; sweeping; 64 concurrent exchanges of one authorization code through two engines, tokens exactly once |
 //! | [`run_device_store`] | every state and any payload bytes round-trip; insert-if-absent on key and on user code; both loads; compare-and-swap, never creating a record; 64 concurrent swaps of one version, exactly one wins; sweeping; 64 concurrent polls of one approved device code through two engines, tokens exactly once |
 //! | [`run_replay_store`] | insert-if-absent until expiry; 64 concurrent inserts of one id, exactly one wins; sweeping |
+//! | [`run_client_store`] | every field round-trips (any payload bytes, extreme times, Unicode ids); insert-if-absent; exact byte-wise ids; never swept; 64 concurrent registrations of one id across two instances, exactly one wins (not part of [`run_all`]: call it for a store that implements [`ClientStore`]) |
 //!
 //! The kit's own tests run each check against deliberately broken stores (one per contract)
 //! and require the kit to reject every one of them, so no check can be weakened silently.
@@ -74,7 +75,7 @@
 use core::future::Future;
 use std::sync::Arc;
 
-use super::{CodeStore, DeviceStore, FamilyRecord, ReplayStore, TokenStore};
+use super::{ClientStore, CodeStore, DeviceStore, FamilyRecord, ReplayStore, TokenStore};
 use crate::family::{FamilyState, OperationId, RevocationReason, RevokedAccessToken, SecretHash};
 use crate::opaque::FamilyId;
 use crate::policy::PolicyVersion;
@@ -89,8 +90,8 @@ pub use families::{
     subjects_match_exactly,
 };
 pub use groups::{
-    codes, codes_are_taken_once, device_records, device_records_swap_once, replay_ids,
-    replay_ids_are_inserted_once,
+    clients, clients_are_inserted_once, codes, codes_are_taken_once, device_records,
+    device_records_swap_once, replay_ids, replay_ids_are_inserted_once,
 };
 pub use races::{
     compare_and_swap_is_atomic_across_threads, concurrent_code_exchange, concurrent_device_polls,
@@ -194,7 +195,22 @@ where
     replay_ids_are_inserted_once(a, b).await;
 }
 
-/// Every check of every group, for a store that implements them all.
+/// Every check of [`ClientStore`] (the race across `make`'s and `other`'s instances).
+pub async fn run_client_store<S, F, Fut, G, GFut>(make: F, other: G)
+where
+    S: ClientStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    G: Fn(&S) -> GFut,
+    GFut: Future<Output = S>,
+{
+    clients(&make().await).await;
+    let (a, b) = instances(&make, &other).await;
+    clients_are_inserted_once(a, b).await;
+}
+
+/// Every check of every group but [`ClientStore`]'s ([`run_client_store`]), for a store
+/// that implements them all.
 pub async fn run_all<S, F, Fut, G, GFut>(make: F, other: G)
 where
     S: CodeStore + DeviceStore + ReplayStore + 'static,
