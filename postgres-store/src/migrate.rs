@@ -6,12 +6,14 @@ use crate::PgStoreError;
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_schema.sql")),
     (2, include_str!("../migrations/0002_user_code_attempts.sql")),
-    (
-        3,
-        include_str!("../migrations/0003_reference_access_tokens.sql"),
-    ),
     (4, include_str!("../migrations/0004_resources_acr.sql")),
     (5, include_str!("../migrations/0005_registered_clients.sql")),
+    // Numbered after 4 and 5, which landed first: a database that applied them applies
+    // this one too (versions are applied above the highest one recorded). 3 is unused.
+    (
+        6,
+        include_str!("../migrations/0006_reference_access_tokens.sql"),
+    ),
 ];
 
 /// Any 64-bit constant the application does not use for another advisory lock.

@@ -4,7 +4,7 @@
 
 /// The family columns, in the parameter order of the family statements (`$1 ..= $27`;
 /// `resources`, `acr` from `migrations/0004_resources_acr.sql`, the last three from
-/// `migrations/0003_reference_access_tokens.sql`).
+/// `migrations/0006_reference_access_tokens.sql`).
 /// A macro so that the statements are whole string literals at compile time.
 macro_rules! family_columns {
     () => {
