@@ -108,8 +108,17 @@ impl<S: ReplayStore + 'static> KeySource for Engine<S> {
         &self,
         check: &Check<'_>,
     ) -> Result<AccessTokenClaims<'static, T>, HttpResponse> {
-        let challenges = KeySource::challenges(self, check);
-        let credentials = challenges.credentials(check.request)?;
+        // The credentials read the same under any challenges; the engine's own (its DPoP
+        // algorithms and nonce, the resource's metadata) are written only for a refusal.
+        let Ok(credentials) = check.challenges.credentials(check.request) else {
+            let challenges = KeySource::challenges(self, check);
+            return Err(match challenges.credentials(check.request) {
+                Err(refusal) => refusal,
+                Ok(_) => {
+                    HttpResponse::from_error(&Error::Config("credentials read twice differently"))
+                }
+            });
+        };
         self.verify_resource_request_for::<T>(
             check.audience,
             credentials.authorization(),
@@ -118,7 +127,7 @@ impl<S: ReplayStore + 'static> KeySource for Engine<S> {
             check.uri,
         )
         .await
-        .map_err(|e| challenges.refusal(&credentials, &e))
+        .map_err(|e| KeySource::challenges(self, check).refusal(&credentials, &e))
     }
 
     /// The engine's challenges (its DPoP algorithms and nonce), naming the resource
@@ -410,10 +419,18 @@ impl<K: KeySource> ResourceServer<K> {
         let claims = result?;
         if *requirements != Requirements::default() {
             // RFC 6750 §3.1 (audience: `invalid_token`; scopes: `insufficient_scope`), RFC
-            // 9470 §3 (`insufficient_user_authentication`), written by the library.
-            let challenges = shared.keys.challenges(&check);
-            let credentials = challenges.credentials(&request)?;
-            challenges.require(&credentials, &claims, requirements, shared.keys.now())?;
+            // 9470 §3 (`insufficient_user_authentication`), written by the library: checked
+            // under the configured challenges (no copy), written under the key source's.
+            let now = shared.keys.now();
+            let plain = &self.published.challenges;
+            let passes = plain
+                .credentials(&request)
+                .is_ok_and(|c| plain.require(&c, &claims, requirements, now).is_ok());
+            if !passes {
+                let challenges = shared.keys.challenges(&check);
+                let credentials = challenges.credentials(&request)?;
+                challenges.require(&credentials, &claims, requirements, now)?;
+            }
         }
         Ok(Claims::new(claims))
     }

@@ -98,7 +98,9 @@ impl<S: ReplayStore> Engine<S> {
         let claims = self
             .resource_claims::<T>(requirements.audience_required(), request, uri, &credentials)
             .await?;
-        self.challenges()
+        // No nonce in these refusals: the challenges as configured, not a per-request copy.
+        self.inner
+            .challenges
             .require(&credentials, &claims, requirements, self.now())?;
         Ok(claims)
     }
