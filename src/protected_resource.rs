@@ -63,8 +63,12 @@ impl ProtectedResource {
         let rest = if let Some(r) = resource.strip_prefix("https://") {
             r
         } else if let Some(r) = resource.strip_prefix("http://") {
-            let host = r.split(['/', '?']).next().unwrap_or("");
-            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            let authority = r.split(['/', '?']).next().unwrap_or("");
+            // `[::1]:8080` or `[::1]`: an IPv6 literal keeps its colons.
+            let host = match authority.find(']') {
+                Some(end) => authority.get(..=end).unwrap_or(""),
+                None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+            };
             if !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
                 return Err(bad);
             }
@@ -278,6 +282,14 @@ mod tests {
                 "http://127.0.0.1:3000/mcp",
                 "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp",
             ),
+            (
+                "http://[::1]/mcp",
+                "http://[::1]/.well-known/oauth-protected-resource/mcp",
+            ),
+            (
+                "http://[::1]:3000/mcp",
+                "http://[::1]:3000/.well-known/oauth-protected-resource/mcp",
+            ),
         ] {
             assert_eq!(
                 ProtectedResource::new(resource).unwrap().metadata_url(),
@@ -293,6 +305,8 @@ mod tests {
             "",
             "rs.example.com",
             "http://rs.example.com/mcp",
+            "http://[::2]/mcp",
+            "http://127.0.0.1.evil.example/mcp",
             "https://rs.example.com/#x",
             "https:///mcp",
             "https://user@rs.example.com/",
