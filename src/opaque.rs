@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{digest, fill_random, hkdf, hmac};
 use crate::error::{Error, GrantError};
-use crate::jose::{b64_decode_into, b64_encode_to};
+use crate::jose::{b64_decode_into, b64_decode_small, b64_encode_to};
 
 /// The prefix of every refresh token.
 pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
@@ -70,7 +70,7 @@ impl FamilyId {
     /// Parse the 22-character base64url form.
     pub fn parse(s: &str) -> Option<Self> {
         let mut out = [0u8; 18];
-        let decoded = b64_decode_into(s.as_bytes(), &mut out).ok()?;
+        let decoded = b64_decode_small(s.as_bytes(), &mut out).ok()?;
         decoded.try_into().ok().map(Self)
     }
 }
@@ -365,7 +365,7 @@ impl RefreshKeys {
             .filter(|_| token.len() == REFRESH_TOKEN_LEN)
             .ok_or(GrantError::MalformedToken)?;
         let mut body = Zeroizing::new([0u8; BODY_LEN + 2]);
-        let decoded = b64_decode_into(encoded.as_bytes(), &mut body[..])
+        let decoded = b64_decode_small(encoded.as_bytes(), &mut body[..])
             .map_err(|_| GrantError::MalformedToken)?;
         let (tagged, tag) = decoded
             .split_at_checked(TAGGED_LEN)

@@ -85,7 +85,6 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
 /// Either way the result is the same, and nothing is allocated unless a string has escapes.
 #[inline]
 pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, TokenError> {
-    let json = core::str::from_utf8(json).map_err(|_| TokenError::Header)?;
     match scan(json) {
         Some(header) => Ok(header),
         None => parse_with_serde(json),
@@ -95,7 +94,8 @@ pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, TokenError> {
 /// The general parser: any JSON, every error with its reason.
 #[cold]
 #[inline(never)]
-fn parse_with_serde(json: &str) -> Result<Header<'_>, TokenError> {
+fn parse_with_serde(json: &[u8]) -> Result<Header<'_>, TokenError> {
+    let json = core::str::from_utf8(json).map_err(|_| TokenError::Header)?;
     let reason = Cell::new(TokenError::Header);
     let mut de = serde_json::Deserializer::from_str(json);
     let header = HeaderSeed { reason: &reason }
@@ -107,115 +107,150 @@ fn parse_with_serde(json: &str) -> Result<Header<'_>, TokenError> {
 /// Most members [`scan`] takes; a header with more goes to serde_json.
 const SCAN_MEMBERS: usize = 8;
 
-/// A cursor over a header known to be valid UTF-8.
-struct Cursor<'a> {
-    text: &'a str,
-    at: usize,
+/// JSON's insignificant whitespace skipped from the front of `s`.
+#[inline(always)]
+fn skip_ws(s: &[u8]) -> &[u8] {
+    match s {
+        [b' ' | b'\t' | b'\n' | b'\r', ..] => {
+            let n = s
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(s.len());
+            s.get(n..).unwrap_or_default()
+        }
+        _ => s,
+    }
 }
 
-impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
+/// `s` without its first byte, if that is `byte`.
+#[inline(always)]
+fn eat(s: &[u8], byte: u8) -> Option<&[u8]> {
+    match s {
+        [first, rest @ ..] if *first == byte => Some(rest),
+        _ => None,
     }
+}
 
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.at += 1;
-        }
+/// A string without escapes or control characters at the front of `s`: its contents (which
+/// are then its value) and what follows. Anything else is `None`.
+#[inline(always)]
+fn plain_string(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let s = eat(s, b'"')?;
+    let len = s
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    match s.split_at_checked(len)? {
+        (contents, [b'"', rest @ ..]) => Some((contents, rest)),
+        _ => None,
     }
+}
 
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        (self.peek() == Some(byte)).then(|| self.at += 1)
-    }
-
-    /// A string without escapes or control characters: its contents, which are then its
-    /// value. Anything else is `None`.
-    fn plain_string(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.at;
-        let rest = self.text.as_bytes().get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest.get(len) != Some(&b'"') {
-            return None;
-        }
-        // Both ends are at ASCII quotes, so on character boundaries.
-        let contents = self.text.get(start..start + len)?;
-        self.at = start + len + 1;
-        Some(contents)
-    }
-
-    /// A member value: `Some(Some(s))` for a plain string, `Some(None)` for `true`, `false`
-    /// or `null`, `None` for anything else (numbers, objects, arrays, escapes).
-    fn value(&mut self) -> Option<Option<&'a str>> {
-        if self.peek()? == b'"' {
-            return self.plain_string().map(Some);
-        }
-        let rest = self.text.as_bytes().get(self.at..)?;
-        let literal = [&b"true"[..], b"false", b"null"]
+/// A member value at the front of `s`: `Some(Some(s))` for a plain string, `Some(None)` for
+/// `true`, `false` or `null`, `None` for anything else (numbers, objects, arrays, escapes).
+#[inline(always)]
+fn value(s: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    match s.first()? {
+        b'"' => plain_string(s).map(|(v, rest)| (Some(v), rest)),
+        _ => [&b"true"[..], b"false", b"null"]
             .into_iter()
-            .find(|l| rest.starts_with(l))?;
-        self.at += literal.len();
-        Some(None)
+            .find_map(|l| s.strip_prefix(l))
+            .map(|rest| (None, rest)),
     }
 }
+
+/// A member name of up to seven bytes as one integer (its bytes and its length), so that
+/// names compare without a call; longer names are `u64::MAX` and compared as bytes.
+#[inline(always)]
+fn name_key(name: &[u8]) -> u64 {
+    if name.len() > 7 {
+        return u64::MAX;
+    }
+    // Shifted in register by register: bytes stored one by one and read back as a word would
+    // stall the load.
+    let bytes = name
+        .iter()
+        .rev()
+        .fold(0u64, |key, &b| (key << 8) | u64::from(b));
+    bytes | ((name.len() as u64) << 56)
+}
+
+const fn key_of(name: &[u8; 3]) -> u64 {
+    u64::from_le_bytes([name[0], name[1], name[2], 0, 0, 0, 0, 3])
+}
+const ALG: u64 = key_of(b"alg");
+const KID: u64 = key_of(b"kid");
+const TYP: u64 = key_of(b"typ");
+const JWK: u64 = key_of(b"jwk");
+const JKU: u64 = key_of(b"jku");
+const X5U: u64 = key_of(b"x5u");
+const X5C: u64 = key_of(b"x5c");
+const CRIT: u64 = u64::from_le_bytes([b'c', b'r', b'i', b't', 0, 0, 0, 4]);
 
 /// The fast parser: a flat JSON object of at most [`SCAN_MEMBERS`] distinct members whose
 /// names are plain strings and whose values are plain strings or `true`/`false`/`null`, with
-/// `alg` (and `kid`, `typ` if present) a string. Returns `None` for anything else, never an
-/// error: serde_json then parses it. For every input it accepts, the result equals
-/// serde_json's (a property test holds it to that).
-fn scan(json: &str) -> Option<Header<'_>> {
-    let mut c = Cursor { text: json, at: 0 };
-    let mut names = [""; SCAN_MEMBERS];
+/// `alg` (and `kid`, `typ` if present) a string. Returns `None` for anything else (text that is
+/// not UTF-8 included), never an error: serde_json then parses it. For every input it
+/// accepts, the result equals serde_json's (a property test holds it to that).
+fn scan(json: &[u8]) -> Option<Header<'_>> {
+    // One check for the whole text: every string below is a slice of it between ASCII quotes.
+    let text = core::str::from_utf8(json).ok()?;
+    let as_str = |part: &[u8]| {
+        let start = (part.as_ptr() as usize).wrapping_sub(json.as_ptr() as usize);
+        text.get(start..start.checked_add(part.len())?)
+    };
+    let mut names: [(u64, &[u8]); SCAN_MEMBERS] = [(0, &[]); SCAN_MEMBERS];
     let mut count = 0;
     let (mut alg, mut kid, mut typ) = (None, None, None);
     let (mut crit, mut embedded_key) = (false, false);
-    c.skip_ws();
-    c.eat(b'{')?;
-    c.skip_ws();
-    if c.eat(b'}').is_none() {
+    let mut s = skip_ws(eat(skip_ws(json), b'{')?);
+    if let Some(rest) = eat(s, b'}') {
+        s = rest;
+    } else {
         loop {
-            let name = c.plain_string()?;
-            // Without escapes a name's text is its value: a byte comparison finds duplicates.
-            if names.get(..count)?.contains(&name) {
+            let (name, rest) = plain_string(s)?;
+            // Without escapes a name's bytes are its value: comparing them finds duplicates.
+            let key = name_key(name);
+            if names
+                .get(..count)?
+                .iter()
+                .any(|(k, n)| *k == key && (key != u64::MAX || *n == name))
+            {
                 return None;
             }
-            *names.get_mut(count)? = name;
+            *names.get_mut(count)? = (key, name);
             count += 1;
-            c.skip_ws();
-            c.eat(b':')?;
-            c.skip_ws();
-            let value = c.value()?;
-            match name {
-                "alg" => alg = Some(value?),
-                "kid" => kid = Some(value?),
-                "typ" => typ = Some(value?),
-                "crit" => crit = true,
-                "jwk" | "jku" | "x5u" | "x5c" => embedded_key = true,
+            let (value, rest) = value(skip_ws(eat(skip_ws(rest), b':')?))?;
+            match key {
+                ALG => alg = Some(value?),
+                KID => kid = Some(value?),
+                TYP => typ = Some(value?),
+                CRIT => crit = true,
+                JWK | JKU | X5U | X5C => embedded_key = true,
                 _ => {}
             }
-            c.skip_ws();
-            if c.eat(b',').is_some() {
-                c.skip_ws();
+            let rest = skip_ws(rest);
+            if let Some(rest) = eat(rest, b',') {
+                s = skip_ws(rest);
                 continue;
             }
-            c.eat(b'}')?;
+            s = eat(rest, b'}')?;
             break;
         }
     }
-    c.skip_ws();
-    if c.at != json.len() {
+    if !skip_ws(s).is_empty() {
         return None;
     }
-    fn borrowed(s: &str) -> CowStr<'_> {
-        CowStr(Cow::Borrowed(s))
-    }
+    let borrowed = |part: &[u8]| as_str(part).map(|s| CowStr(Cow::Borrowed(s)));
     Some(Header {
-        alg: borrowed(alg?),
-        kid: kid.map(borrowed),
-        typ: typ.map(borrowed),
+        alg: borrowed(alg?)?,
+        kid: match kid {
+            Some(k) => Some(borrowed(k)?),
+            None => None,
+        },
+        typ: match typ {
+            Some(t) => Some(borrowed(t)?),
+            None => None,
+        },
         crit,
         embedded_key,
     })
@@ -270,8 +305,11 @@ mod tests {
     fn both(json: &str) -> (Option<String>, Result<String, TokenError>) {
         let show = |h: &Header<'_>| format!("{h:?}");
         (
-            scan(json).as_ref().map(show),
-            parse_with_serde(json).as_ref().map(show).map_err(|e| *e),
+            scan(json.as_bytes()).as_ref().map(show),
+            parse_with_serde(json.as_bytes())
+                .as_ref()
+                .map(show)
+                .map_err(|e| *e),
         )
     }
 

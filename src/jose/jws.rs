@@ -118,10 +118,10 @@ pub(crate) fn check_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Resu
     match b64::decoded_len(compact.signature.len()) {
         Some(0) => Err(TokenError::InvalidSignature),
         Some(n) if n <= SMALL_SIGNATURE => {
-            let mut sig = [0u8; SMALL_SIGNATURE + 2];
+            let mut sig = [0u8; SMALL_SIGNATURE];
             key.verify(
                 compact.signing_input,
-                b64::decode_into(compact.signature, &mut sig)?,
+                b64::decode_small(compact.signature, &mut sig)?,
             )
         }
         Some(n) if n <= RSA_4096_SIGNATURE => check_rsa_signature(compact, key),
@@ -268,8 +268,8 @@ pub(crate) fn verify_signature<'t>(
     }
     let asymmetric = match b64::decoded_len(compact.header.len()) {
         Some(n) if n <= SMALL_HEADER => {
-            let mut buf = [0u8; SMALL_HEADER + 2];
-            let header = b64::decode_into(compact.header, &mut buf)?;
+            let mut buf = [0u8; SMALL_HEADER];
+            let header = b64::decode_small(compact.header, &mut buf)?;
             verify_with_header(&compact, header, keys, memo, check_typ)?
         }
         Some(n) if n <= MAX_HEADER => {

@@ -49,7 +49,8 @@ pub use validation::{
 
 pub(crate) use b64::{
     Encoded16, decode_into as b64_decode_into, decode_room as b64_decode_room,
-    decode_vec as b64_decode_vec, encode_16 as b64_encode_16, encode_to as b64_encode_to,
+    decode_small as b64_decode_small, decode_vec as b64_decode_vec, encode_16 as b64_encode_16,
+    encode_to as b64_encode_to,
 };
 pub(crate) use claims::parse_claims;
 pub(crate) use json::{CowStr, deserialize_object};
