@@ -19,8 +19,10 @@ use axum::body::Body;
 use axum::routing::get;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use token_engine::event::{CollectingSink, EventSink};
+use token_engine::store::{CasOutcome, FamilyRecord, InsertOutcome, OperationId, ReplayStore};
 use token_engine::{
-    Algorithm, Client, Engine, IssueRequest, MemoryStore, RefreshRequest, RefreshSecret, SigningKey,
+    Algorithm, Client, Engine, FamilyId, IssueRequest, MemoryStore, PolicyVersion, RefreshRequest,
+    RefreshSecret, RevocationReason, SigningKey, TokenStore,
 };
 use token_engine_axum::{Claims, MetricsSink, ResourceServer, TracingSink};
 use tower::ServiceExt;
@@ -223,5 +225,188 @@ async fn a_login_refresh_reuse_sequence_in_tracing_and_metrics() {
     assert!(
         matches!(verify, Some(DebugValue::Histogram(v)) if v.len() == 1),
         "{metrics:?}"
+    );
+}
+
+/// A `MemoryStore` whose every call fails while `down` is set: the database is unreachable.
+#[derive(Clone, Default)]
+struct Down {
+    store: MemoryStore,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Down {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("store unreachable"));
+        }
+        Ok(())
+    }
+}
+
+fn never<T>(r: Result<T, std::convert::Infallible>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => match e {},
+    }
+}
+
+impl TokenStore for Down {
+    type Error = std::io::Error;
+
+    async fn create_family(&self, r: &FamilyRecord) -> Result<InsertOutcome, std::io::Error> {
+        self.check()?;
+        Ok(never(self.store.create_family(r).await))
+    }
+    async fn load_family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, std::io::Error> {
+        self.check()?;
+        Ok(never(self.store.load_family(id).await))
+    }
+    async fn compare_and_swap_family(
+        &self,
+        expected: u64,
+        r: &FamilyRecord,
+    ) -> Result<CasOutcome, std::io::Error> {
+        self.check()?;
+        Ok(never(self.store.compare_and_swap_family(expected, r).await))
+    }
+    async fn list_families(&self, subject: &str) -> Result<Vec<FamilyRecord>, std::io::Error> {
+        self.check()?;
+        Ok(never(self.store.list_families(subject).await))
+    }
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        reason: RevocationReason,
+        at: i64,
+        operation: OperationId,
+    ) -> Result<u64, std::io::Error> {
+        self.check()?;
+        Ok(never(
+            self.store
+                .revoke_subject(subject, reason, at, operation)
+                .await,
+        ))
+    }
+    async fn load_policy(&self, t: Option<&str>) -> Result<Option<PolicyVersion>, std::io::Error> {
+        self.check()?;
+        Ok(never(self.store.load_policy(t).await))
+    }
+    async fn save_policy(
+        &self,
+        t: Option<&str>,
+        v: Option<PolicyVersion>,
+    ) -> Result<(), std::io::Error> {
+        self.check()?;
+        never(self.store.save_policy(t, v).await);
+        Ok(())
+    }
+    async fn delete_expired(&self, now: i64) -> Result<u64, std::io::Error> {
+        self.check()?;
+        Ok(never(self.store.delete_expired(now).await))
+    }
+}
+
+impl ReplayStore for Down {
+    async fn insert_replay_id(
+        &self,
+        id: &[u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<InsertOutcome, std::io::Error> {
+        self.check()?;
+        Ok(never(
+            self.store.insert_replay_id(id, expires_at, now).await,
+        ))
+    }
+}
+
+/// A check the store cannot answer is the server's failure: `500`, counted in
+/// `token_engine_store_errors_total` (and a refused verify in the latency histogram); a token
+/// refused on its merits is not a store error.
+#[test]
+fn a_store_failure_in_the_layer_is_counted_as_a_store_error() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = Down::default();
+    let engine = Engine::builder()
+        .issuer("https://auth.example.com")
+        .audience("https://api.example.com")
+        .signing_key(SigningKey::generate(Algorithm::EdDSA).unwrap().0)
+        .refresh_secret(RefreshSecret::from_bytes(&[5; 32]).unwrap())
+        .build(store.clone())
+        .unwrap();
+    let api = ResourceServer::new(engine.clone(), "https://api.example.com");
+    let app = Router::new().route(
+        "/orders",
+        get(|c: Claims| async move { c.sub.clone().unwrap_or_default().to_string() })
+            .route_layer(api.require()),
+    );
+    let call = |auth: String| {
+        let app = app.clone();
+        async move {
+            app.oneshot(
+                http::Request::get("/orders")
+                    .header("authorization", auth)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .status()
+        }
+    };
+    let statuses = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let client = Client::new("web-app").allow_scopes(["orders"]);
+            let login = engine
+                .issue(&client, IssueRequest::new("user-alice").scope("orders"))
+                .await
+                .unwrap();
+            let auth = format!("Bearer {}", login.access_token);
+            let up = call(auth.clone()).await;
+            let bad = call("Bearer not.a.jwt".to_owned()).await;
+            store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+            let down = call(auth).await;
+            (up, bad, down)
+        })
+    });
+    assert_eq!(
+        statuses,
+        (
+            http::StatusCode::OK,
+            http::StatusCode::UNAUTHORIZED,
+            http::StatusCode::INTERNAL_SERVER_ERROR
+        )
+    );
+    let snapshot = snapshotter.snapshot().into_hashmap();
+    let value = |name: &str, label: Option<(&str, &str)>| {
+        snapshot
+            .iter()
+            .find(|(k, _)| {
+                let key = k.key();
+                key.name() == name
+                    && label
+                        .is_none_or(|(n, v)| key.labels().any(|l| l.key() == n && l.value() == v))
+            })
+            .map(|(_, (_, _, v))| v)
+    };
+    assert!(
+        matches!(
+            value("token_engine_store_errors_total", None),
+            Some(DebugValue::Counter(1))
+        ),
+        "{snapshot:?}"
+    );
+    assert!(
+        matches!(
+            value("token_engine_verify_seconds", Some(("outcome", "refused"))),
+            Some(DebugValue::Histogram(v)) if v.len() == 2
+        ),
+        "{snapshot:?}"
     );
 }

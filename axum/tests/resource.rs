@@ -407,7 +407,7 @@ async fn a_proof_by_another_key_is_invalid_token() {
         get_with("/orders", &[("authorization", &auth), ("dpop", &proof)]),
     )
     .await;
-    // RFC 9449 §7.1 (Figure 14, "Invalid DPoP key binding"): a proof whose key is not the
+    // RFC 9449 §7.1 (Figure 16, "Invalid DPoP key binding"): a proof whose key is not the
     // one the token is bound to is answered `DPoP error="invalid_token"`, 401.
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -475,8 +475,9 @@ async fn a_bound_token_sent_as_bearer_is_invalid_token() {
     ] {
         let a = send(app(&api), get_with("/orders", &headers)).await;
         // RFC 9449 §7.1: "A DPoP-bound access token is sent using the Authorization request
-        // header field ... with an authentication scheme of DPoP." Presented as a bearer
-        // token it is not valid (RFC 6750 §3.1 invalid_token, on the scheme used).
+        // header field ... with an authentication scheme of DPoP." §7.2: "such a protected
+        // resource MUST reject a DPoP-bound access token received as a bearer token per
+        // [RFC6750]": RFC 6750 §3.1 invalid_token, on the scheme used (§7.2, Figure 18).
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             a.www,
@@ -801,7 +802,10 @@ async fn a_resource_publishing_metadata_names_it_and_takes_only_its_own_tokens()
     let api =
         ResourceServer::new(s.engine.clone(), "https://tools.example.com").with_metadata(metadata);
     let router = app(&api).merge(api.metadata_router());
-    // RFC 9728 §5.1: a bare 401 names the metadata document on each challenge.
+    // RFC 9728 §5.1: "resource_metadata: The URL of the protected resource metadata." ...
+    // "This parameter MAY also be used in WWW-Authenticate responses using authorization
+    // schemes other than "Bearer" [RFC6750], such as the DPoP scheme defined by [RFC9449]."
+    // A bare 401 names the document on each challenge.
     let a = send(router.clone(), get_with("/orders", &[])).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
