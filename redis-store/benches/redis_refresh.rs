@@ -8,7 +8,8 @@
 //! comparison.
 //!
 //! `INFO commandstats` counts the commands a script runs as well: a refresh's two round
-//! trips (`HGETALL`, `EVALSHA`) show as four commands (the swap script's `HMGET` and `HSET`).
+//! trips (`HGETALL`, `EVALSHA`) show as five commands (the swap script's `HMGET`, `HSET`, and
+//! `HDEL` of the optional fields the record leaves absent, such as a tenant).
 //!
 //! Run: `.ci/with-redis-cluster cargo bench -p token-engine-redis --bench redis_refresh` (a
 //! throwaway six-node cluster), or with `REDIS_CLUSTER_URLS` pointing at a cluster where you

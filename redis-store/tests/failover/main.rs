@@ -238,7 +238,11 @@ struct Measured {
     unanswered_reuse: usize,
     /// Sessions whose store is more than one rotation ahead of its client: a fork.
     forked: usize,
+    /// From the event to the last first-success-after-an-error of a session.
     recovery: Duration,
+    /// Sessions answered `Error::Store` that neither ended nor refreshed again after their
+    /// last error: never recovered (the phase ran out of time with them still failing).
+    unrecovered: usize,
     refreshes: usize,
 }
 
@@ -377,6 +381,7 @@ where
         unanswered_reuse: 0,
         forked: 0,
         recovery: Duration::ZERO,
+        unrecovered: 0,
         refreshes: 0,
     };
     for (s, family) in sessions.iter().zip(&families) {
@@ -388,10 +393,13 @@ where
             m.theft_reports += usize::from(s.theft);
         }
         // Recovery: from the event to this session's first success after its last error.
-        if let Some(last_err) = s.store_errors.last()
-            && let Some(ok) = s.successes.iter().find(|t| *t > last_err)
-        {
-            m.recovery = m.recovery.max(ok.saturating_duration_since(struck));
+        // A session that ended counts as settled (its ending error is reported above).
+        if let Some(last_err) = s.store_errors.last() {
+            match s.successes.iter().find(|t| *t > last_err) {
+                Some(ok) => m.recovery = m.recovery.max(ok.saturating_duration_since(struck)),
+                None if s.ended.is_none() => m.unrecovered += 1,
+                None => {}
+            }
         }
         let stored = engines[0]
             .store()
@@ -448,7 +456,7 @@ where
          answers {}; other errors {}; rotations lost {}; sessions ended {:?} (reported as \
          theft: {}); families revoked {}; old refresh tokens usable again {}; rotations \
          committed but answered with an error {} (the retry then served {}, ended as reuse {}); \
-         forks {}; recovered {:.2?} after the event",
+         forks {}; recovered {:.2?} after the event (sessions never recovered: {})",
         m.refreshes,
         m.store_errors,
         m.other_errors,
@@ -461,7 +469,8 @@ where
         m.unanswered_served,
         m.unanswered_reuse,
         m.forked,
-        m.recovery
+        m.recovery,
+        m.unrecovered
     );
     m
 }
@@ -576,6 +585,7 @@ async fn failovers() {
         "no session ends: {:?}",
         a.failed_sessions
     );
+    assert_eq!(a.unrecovered, 0, "every session refreshes again");
     assert_eq!(a.revoked, 0, "nothing revoked");
     assert_eq!(a.lost_rotations, 0, "no rotation lost");
     assert_eq!(a.forked, 0, "no fork");
@@ -619,6 +629,10 @@ async fn failovers() {
         assert!(
             m.recovery < RECOVERY_BOUND,
             "recovered within {RECOVERY_BOUND:?}"
+        );
+        assert_eq!(
+            m.unrecovered, 0,
+            "every session answered Error::Store refreshes again or ends"
         );
         assert_eq!(
             m.other_errors, 0,
