@@ -589,6 +589,117 @@ async fn revocation_authenticates_the_client_and_reaches_every_instance() {
 }
 
 #[tokio::test]
+async fn revocation_refuses_a_repeated_parameter_and_revokes_nothing() {
+    let h = Harness::with(server);
+    let mut cs = clients(&h);
+    cs.push(client());
+    let tokens = h.login().await;
+    let refresh = rt(&tokens);
+    // RFC 6749 §3.1 (RFC 7009 §2.1 sends the same form): a parameter sent twice is
+    // `invalid_request`, never one of its values picked.
+    for body in [
+        format!("token=nonsense&token={refresh}&client_id=app"),
+        format!("token={refresh}&token=nonsense&client_id=app"),
+        format!("token={refresh}&client_id=app&client_id=app"),
+    ] {
+        let r = h
+            .engine
+            .revocation_endpoint(&cs, &form_post(&body, None))
+            .await;
+        assert_eq!(r.status(), 400, "{body}: {r:?}");
+        assert!(r.body().contains("invalid_request"), "{r:?}");
+    }
+    assert!(
+        h.engine
+            .verify_with_revocation(&tokens.access_token)
+            .await
+            .is_ok()
+    );
+    // Not a GET; the same request once is revoked.
+    let body = format!("token={refresh}&client_id=app");
+    let get = h
+        .engine
+        .revocation_endpoint(&cs, &HttpRequest::get(&body))
+        .await;
+    assert_eq!(get.status(), 405);
+    let r = h
+        .engine
+        .revocation_endpoint(&cs, &form_post(&body, None))
+        .await;
+    assert_eq!(r.status(), 200, "{r:?}");
+    assert!(
+        h.engine
+            .verify_with_revocation(&tokens.access_token)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn resource_request_challenges_follow_rfc_6750_and_rfc_9449() {
+    let h = Harness::with(server);
+    let token = h.login().await.access_token;
+    let bearer = format!("Bearer {token}");
+    let call = |request: HttpRequest<'static>| {
+        let h = &h;
+        async move { h.engine.resource_request(&request, API, &["read"]).await }
+    };
+    let bearer: &'static str = Box::leak(bearer.into_boxed_str());
+    assert!(
+        call(HttpRequest::get("").header("Authorization", bearer))
+            .await
+            .is_ok()
+    );
+    // RFC 6750 §3.1: no credentials, no error code; both schemes offered, DPoP with `algs`.
+    let r = call(HttpRequest::get("")).await.unwrap_err();
+    assert_eq!(r.status(), 401);
+    assert!(!www(&r).contains("error"), "{}", www(&r));
+    assert!(www(&r).starts_with("Bearer"), "{}", www(&r));
+    assert!(www(&r).contains("DPoP algs=\"ES256"), "{}", www(&r));
+    // RFC 9449 §4.3 check 1: more than one DPoP header field.
+    let r = call(
+        HttpRequest::get("")
+            .header("Authorization", bearer)
+            .header("DPoP", "a.b.c")
+            .header("dpop", "d.e.f"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(r.status(), 401);
+    assert!(
+        www(&r).contains("DPoP error=\"invalid_dpop_proof\""),
+        "{}",
+        www(&r)
+    );
+    // Two Authorization fields: which token? `invalid_request`.
+    let r = call(
+        HttpRequest::get("")
+            .header("Authorization", bearer)
+            .header("Authorization", bearer),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(r.status(), 400);
+    assert!(www(&r).contains("error=\"invalid_request\""), "{}", www(&r));
+    // A scope the token lacks: 403 naming it (RFC 6750 §3.1 `insufficient_scope`).
+    let r = h
+        .engine
+        .resource_request(
+            &HttpRequest::get("").header("Authorization", bearer),
+            API,
+            &["admin"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), 403);
+    assert!(
+        www(&r).starts_with("Bearer error=\"insufficient_scope\", scope=\"admin\""),
+        "{}",
+        www(&r)
+    );
+}
+
+#[tokio::test]
 async fn the_device_authorization_endpoint() {
     let h = Harness::with(server);
     let cs = clients(&h);
