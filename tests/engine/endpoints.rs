@@ -1088,6 +1088,197 @@ async fn the_metadata_advertises_only_what_works_and_each_capability_does() {
     assert_eq!(keys["keys"][0]["alg"], "EdDSA");
 }
 
+/// The parts of the RFC 8414 / Discovery documents this file exercises (the rest are
+/// exercised where named): a key outside this list fails the test below until it is.
+const EXERCISED: [&str; 30] = [
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "introspection_endpoint",
+    "revocation_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+    "response_types_supported",
+    "response_modes_supported",
+    "grant_types_supported",
+    "token_endpoint_auth_methods_supported",
+    "token_endpoint_auth_signing_alg_values_supported",
+    "introspection_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported",
+    // The signed answer (RFC 9701): examples/servers/tests/introspection_jwt.rs.
+    "introspection_signing_alg_values_supported",
+    "revocation_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_signing_alg_values_supported",
+    "code_challenge_methods_supported",
+    "dpop_signing_alg_values_supported",
+    "tls_client_certificate_bound_access_tokens",
+    "authorization_response_iss_parameter_supported",
+    // Pushed requests (RFC 9126): tests/engine/par.rs.
+    "require_pushed_authorization_requests",
+    "request_parameter_supported",
+    "request_uri_parameter_supported",
+    // OpenID Connect Discovery: the ID token tests (exchange_and_id.rs) and `prompt` above.
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "prompt_values_supported",
+    // Informational (the claims ID tokens carry) and `false` (no `claims` parameter).
+    "claims_supported",
+    "claims_parameter_supported",
+];
+
+#[tokio::test]
+async fn every_endpoint_and_auth_method_the_documents_name_answers_its_call() {
+    let h = Harness::with(server);
+    let cs = clients(&h);
+    let oidc = h.engine.openid_configuration();
+    let doc = oidc.as_object().unwrap();
+    let list = |name: &str| -> Vec<String> {
+        doc[name]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for name in doc.keys() {
+        assert!(
+            EXERCISED.contains(&name.as_str()),
+            "advertised but not exercised: {name}"
+        );
+    }
+    // Every endpoint named answers its library call with success.
+    let openid = h
+        .issue(
+            &Client::new("app").allow_scopes(["openid"]),
+            IssueRequest::new(SUBJECT).scope("openid"),
+        )
+        .await
+        .unwrap()
+        .access_token;
+    let bearer = format!("Bearer {openid}");
+    let (svc, rs) = (basic("svc", SVC_SECRET), basic("rs", RS_SECRET));
+    let mut named = 0;
+    for (name, url) in doc {
+        if !(name.ends_with("_endpoint") || name == "jwks_uri") {
+            continue;
+        }
+        assert!(url.as_str().unwrap().starts_with(ISS), "{name}");
+        named += 1;
+        let status = match name.as_str() {
+            "authorization_endpoint" => {
+                let (_, c) = pkce();
+                for rt in list("response_types_supported") {
+                    for mode in list("response_modes_supported") {
+                        let q = query(&format!("&response_mode={mode}"), &c)
+                            .replace("response_type=code", &format!("response_type={rt}"));
+                        assert!(step1(&h, &q).await.is_ok(), "{rt} {mode}");
+                    }
+                }
+                200
+            }
+            "token_endpoint" => {
+                let body = "grant_type=client_credentials&scope=read";
+                let r = form_post(body, Some(&svc));
+                h.engine.token_endpoint(&cs, &NoPasswordGrant, &r).await
+            }
+            .status(),
+            "device_authorization_endpoint" => {
+                let r = form_post("client_id=tv&scope=read", None);
+                h.engine.device_authorization_endpoint(&cs, &r).await
+            }
+            .status(),
+            "introspection_endpoint" => {
+                let r = form_post("token=x", Some(&rs));
+                h.engine.introspection_endpoint(&cs, &r).await
+            }
+            .status(),
+            "revocation_endpoint" => {
+                let r = form_post("token=x&client_id=web", None);
+                h.engine.revocation_endpoint(&cs, &r).await
+            }
+            .status(),
+            "userinfo_endpoint" => {
+                let r = HttpRequest::get("").header("Authorization", &bearer);
+                h.engine.userinfo_endpoint(&Users, &r).await
+            }
+            .status(),
+            "jwks_uri" => h.engine.jwks_endpoint(&HttpRequest::get("")).status(),
+            other => panic!("advertised but not exercised: {other}"),
+        };
+        assert_eq!(status, 200, "{name}");
+    }
+    assert_eq!(named, 7);
+    // Every client authentication method named for introspection and revocation
+    // authenticates a client registered for it there; every signing algorithm named for
+    // client assertions is one the engine verifies (ES256 signed here; the rest are the
+    // asymmetric algorithms of `Algorithm::available`, each verified by tests/jose).
+    let key = token_engine::SigningKey::generate(token_engine::Algorithm::ES256)
+        .unwrap()
+        .0;
+    for (methods, algs, endpoint) in [
+        (
+            "introspection_endpoint_auth_methods_supported",
+            "introspection_endpoint_auth_signing_alg_values_supported",
+            "introspection",
+        ),
+        (
+            "revocation_endpoint_auth_methods_supported",
+            "revocation_endpoint_auth_signing_alg_values_supported",
+            "revocation",
+        ),
+    ] {
+        assert!(list(algs).contains(&"ES256".to_owned()), "{algs}");
+        assert_eq!(
+            list(algs),
+            list("token_endpoint_auth_signing_alg_values_supported")
+        );
+        for method in list(methods) {
+            let hasher = h.engine.client_secret_hasher().unwrap();
+            let jti = format!("{endpoint}-{method}");
+            let (client, auth, extra) = match method.as_str() {
+                "none" => (Client::new("c"), None, "&client_id=c".to_owned()),
+                "client_secret_basic" => (
+                    Client::confidential("c", ClientAuthMethod::SecretBasic(hasher.hash("s"))),
+                    Some(basic("c", "s")),
+                    String::new(),
+                ),
+                "client_secret_post" => (
+                    Client::confidential("c", ClientAuthMethod::SecretPost(hasher.hash("s"))),
+                    None,
+                    "&client_id=c&client_secret=s".to_owned(),
+                ),
+                "private_key_jwt" => {
+                    let claims =
+                        json!({"iss": "c", "sub": "c", "aud": ISS, "exp": NOW + 60, "jti": jti});
+                    let header = json!({"alg": "ES256", "typ": "JWT"});
+                    let assertion = sign(&key, &header, &claims);
+                    (
+                        Client::confidential(
+                            "c",
+                            ClientAuthMethod::PrivateKeyJwt(vec![key.verifying_key()]),
+                        ),
+                        None,
+                        format!(
+                            "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+                        ),
+                    )
+                }
+                other => panic!("advertised but not exercised: {other}"),
+            };
+            let cs = vec![client.introspect_all_tokens()];
+            let body = format!("token=x{extra}");
+            let request = form_post(&body, auth.as_deref());
+            let r = if endpoint == "introspection" {
+                h.engine.introspection_endpoint(&cs, &request).await
+            } else {
+                h.engine.revocation_endpoint(&cs, &request).await
+            };
+            assert_eq!(r.status(), 200, "{endpoint} {method}: {r:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_server_without_some_endpoints_does_not_advertise_them() {
     let h = Harness::with(|b| b.token_endpoint(TOKEN));
