@@ -624,7 +624,7 @@ async fn authorization_endpoint_errors_never_redirect_to_an_unvalidated_uri() {
     let repeated = r
         .http
         .post(r.url("/authorize/decide"))
-        .header("cookie", cookie)
+        .header("cookie", cookie.as_str())
         .form(&[
             ("csrf", hidden(&html, "csrf").as_str()),
             ("request", hidden(&html, "request").as_str()),
@@ -638,6 +638,28 @@ async fn authorization_endpoint_errors_never_redirect_to_an_unvalidated_uri() {
         .unwrap();
     assert_eq!(repeated.status(), 400);
     assert!(repeated.headers().get("location").is_none());
+    // Declining with the original request swapped for one naming an unregistered redirect
+    // URI (the form's CSRF token and cookie valid): the request is validated again, so an
+    // error page, never a redirect there (RFC 6749 §4.1.2.1; the old demo redirected to
+    // whatever `redirect_uri` was posted).
+    let evil = hidden(&html, "request").replace("127.0.0.1%2Fcallback", "evil.example%2Fcallback");
+    assert_ne!(evil, hidden(&html, "request"));
+    let declined = r
+        .http
+        .post(r.url("/authorize/decide"))
+        .header("cookie", cookie.as_str())
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("request", evil.as_str()),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declined.status(), 400);
+    assert!(declined.headers().get("location").is_none());
     // prompt=none: the demo has no sessions, so login_required.
     let none = r
         .http
