@@ -589,6 +589,117 @@ async fn revocation_authenticates_the_client_and_reaches_every_instance() {
 }
 
 #[tokio::test]
+async fn revocation_refuses_a_repeated_parameter_and_revokes_nothing() {
+    let h = Harness::with(server);
+    let mut cs = clients(&h);
+    cs.push(client());
+    let tokens = h.login().await;
+    let refresh = rt(&tokens);
+    // RFC 6749 §3.1 (RFC 7009 §2.1 sends the same form): a parameter sent twice is
+    // `invalid_request`, never one of its values picked.
+    for body in [
+        format!("token=nonsense&token={refresh}&client_id=app"),
+        format!("token={refresh}&token=nonsense&client_id=app"),
+        format!("token={refresh}&client_id=app&client_id=app"),
+    ] {
+        let r = h
+            .engine
+            .revocation_endpoint(&cs, &form_post(&body, None))
+            .await;
+        assert_eq!(r.status(), 400, "{body}: {r:?}");
+        assert!(r.body().contains("invalid_request"), "{r:?}");
+    }
+    assert!(
+        h.engine
+            .verify_with_revocation(&tokens.access_token)
+            .await
+            .is_ok()
+    );
+    // Not a GET; the same request once is revoked.
+    let body = format!("token={refresh}&client_id=app");
+    let get = h
+        .engine
+        .revocation_endpoint(&cs, &HttpRequest::get(&body))
+        .await;
+    assert_eq!(get.status(), 405);
+    let r = h
+        .engine
+        .revocation_endpoint(&cs, &form_post(&body, None))
+        .await;
+    assert_eq!(r.status(), 200, "{r:?}");
+    assert!(
+        h.engine
+            .verify_with_revocation(&tokens.access_token)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn resource_request_challenges_follow_rfc_6750_and_rfc_9449() {
+    let h = Harness::with(server);
+    let token = h.login().await.access_token;
+    let bearer = format!("Bearer {token}");
+    let call = |request: HttpRequest<'static>| {
+        let h = &h;
+        async move { h.engine.resource_request(&request, API, &["read"]).await }
+    };
+    let bearer: &'static str = Box::leak(bearer.into_boxed_str());
+    assert!(
+        call(HttpRequest::get("").header("Authorization", bearer))
+            .await
+            .is_ok()
+    );
+    // RFC 6750 §3.1: no credentials, no error code; both schemes offered, DPoP with `algs`.
+    let r = call(HttpRequest::get("")).await.unwrap_err();
+    assert_eq!(r.status(), 401);
+    assert!(!www(&r).contains("error"), "{}", www(&r));
+    assert!(www(&r).starts_with("Bearer"), "{}", www(&r));
+    assert!(www(&r).contains("DPoP algs=\"ES256"), "{}", www(&r));
+    // RFC 9449 §4.3 check 1: more than one DPoP header field.
+    let r = call(
+        HttpRequest::get("")
+            .header("Authorization", bearer)
+            .header("DPoP", "a.b.c")
+            .header("dpop", "d.e.f"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(r.status(), 401);
+    assert!(
+        www(&r).contains("DPoP error=\"invalid_dpop_proof\""),
+        "{}",
+        www(&r)
+    );
+    // Two Authorization fields: which token? `invalid_request`.
+    let r = call(
+        HttpRequest::get("")
+            .header("Authorization", bearer)
+            .header("Authorization", bearer),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(r.status(), 400);
+    assert!(www(&r).contains("error=\"invalid_request\""), "{}", www(&r));
+    // A scope the token lacks: 403 naming it (RFC 6750 §3.1 `insufficient_scope`).
+    let r = h
+        .engine
+        .resource_request(
+            &HttpRequest::get("").header("Authorization", bearer),
+            API,
+            &["admin"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), 403);
+    assert!(
+        www(&r).starts_with("Bearer error=\"insufficient_scope\", scope=\"admin\""),
+        "{}",
+        www(&r)
+    );
+}
+
+#[tokio::test]
 async fn the_device_authorization_endpoint() {
     let h = Harness::with(server);
     let cs = clients(&h);
@@ -975,6 +1086,197 @@ async fn the_metadata_advertises_only_what_works_and_each_capability_does() {
     assert_eq!(jwks.header("access-control-allow-origin"), Some("*"));
     let keys: Value = serde_json::from_str(jwks.body()).unwrap();
     assert_eq!(keys["keys"][0]["alg"], "EdDSA");
+}
+
+/// The parts of the RFC 8414 / Discovery documents this file exercises (the rest are
+/// exercised where named): a key outside this list fails the test below until it is.
+const EXERCISED: [&str; 30] = [
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "introspection_endpoint",
+    "revocation_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+    "response_types_supported",
+    "response_modes_supported",
+    "grant_types_supported",
+    "token_endpoint_auth_methods_supported",
+    "token_endpoint_auth_signing_alg_values_supported",
+    "introspection_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported",
+    // The signed answer (RFC 9701): examples/servers/tests/introspection_jwt.rs.
+    "introspection_signing_alg_values_supported",
+    "revocation_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_signing_alg_values_supported",
+    "code_challenge_methods_supported",
+    "dpop_signing_alg_values_supported",
+    "tls_client_certificate_bound_access_tokens",
+    "authorization_response_iss_parameter_supported",
+    // Pushed requests (RFC 9126): tests/engine/par.rs.
+    "require_pushed_authorization_requests",
+    "request_parameter_supported",
+    "request_uri_parameter_supported",
+    // OpenID Connect Discovery: the ID token tests (exchange_and_id.rs) and `prompt` above.
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "prompt_values_supported",
+    // Informational (the claims ID tokens carry) and `false` (no `claims` parameter).
+    "claims_supported",
+    "claims_parameter_supported",
+];
+
+#[tokio::test]
+async fn every_endpoint_and_auth_method_the_documents_name_answers_its_call() {
+    let h = Harness::with(server);
+    let cs = clients(&h);
+    let oidc = h.engine.openid_configuration();
+    let doc = oidc.as_object().unwrap();
+    let list = |name: &str| -> Vec<String> {
+        doc[name]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for name in doc.keys() {
+        assert!(
+            EXERCISED.contains(&name.as_str()),
+            "advertised but not exercised: {name}"
+        );
+    }
+    // Every endpoint named answers its library call with success.
+    let openid = h
+        .issue(
+            &Client::new("app").allow_scopes(["openid"]),
+            IssueRequest::new(SUBJECT).scope("openid"),
+        )
+        .await
+        .unwrap()
+        .access_token;
+    let bearer = format!("Bearer {openid}");
+    let (svc, rs) = (basic("svc", SVC_SECRET), basic("rs", RS_SECRET));
+    let mut named = 0;
+    for (name, url) in doc {
+        if !(name.ends_with("_endpoint") || name == "jwks_uri") {
+            continue;
+        }
+        assert!(url.as_str().unwrap().starts_with(ISS), "{name}");
+        named += 1;
+        let status = match name.as_str() {
+            "authorization_endpoint" => {
+                let (_, c) = pkce();
+                for rt in list("response_types_supported") {
+                    for mode in list("response_modes_supported") {
+                        let q = query(&format!("&response_mode={mode}"), &c)
+                            .replace("response_type=code", &format!("response_type={rt}"));
+                        assert!(step1(&h, &q).await.is_ok(), "{rt} {mode}");
+                    }
+                }
+                200
+            }
+            "token_endpoint" => {
+                let body = "grant_type=client_credentials&scope=read";
+                let r = form_post(body, Some(&svc));
+                h.engine.token_endpoint(&cs, &NoPasswordGrant, &r).await
+            }
+            .status(),
+            "device_authorization_endpoint" => {
+                let r = form_post("client_id=tv&scope=read", None);
+                h.engine.device_authorization_endpoint(&cs, &r).await
+            }
+            .status(),
+            "introspection_endpoint" => {
+                let r = form_post("token=x", Some(&rs));
+                h.engine.introspection_endpoint(&cs, &r).await
+            }
+            .status(),
+            "revocation_endpoint" => {
+                let r = form_post("token=x&client_id=web", None);
+                h.engine.revocation_endpoint(&cs, &r).await
+            }
+            .status(),
+            "userinfo_endpoint" => {
+                let r = HttpRequest::get("").header("Authorization", &bearer);
+                h.engine.userinfo_endpoint(&Users, &r).await
+            }
+            .status(),
+            "jwks_uri" => h.engine.jwks_endpoint(&HttpRequest::get("")).status(),
+            other => panic!("advertised but not exercised: {other}"),
+        };
+        assert_eq!(status, 200, "{name}");
+    }
+    assert_eq!(named, 7);
+    // Every client authentication method named for introspection and revocation
+    // authenticates a client registered for it there; every signing algorithm named for
+    // client assertions is one the engine verifies (ES256 signed here; the rest are the
+    // asymmetric algorithms of `Algorithm::available`, each verified by tests/jose).
+    let key = token_engine::SigningKey::generate(token_engine::Algorithm::ES256)
+        .unwrap()
+        .0;
+    for (methods, algs, endpoint) in [
+        (
+            "introspection_endpoint_auth_methods_supported",
+            "introspection_endpoint_auth_signing_alg_values_supported",
+            "introspection",
+        ),
+        (
+            "revocation_endpoint_auth_methods_supported",
+            "revocation_endpoint_auth_signing_alg_values_supported",
+            "revocation",
+        ),
+    ] {
+        assert!(list(algs).contains(&"ES256".to_owned()), "{algs}");
+        assert_eq!(
+            list(algs),
+            list("token_endpoint_auth_signing_alg_values_supported")
+        );
+        for method in list(methods) {
+            let hasher = h.engine.client_secret_hasher().unwrap();
+            let jti = format!("{endpoint}-{method}");
+            let (client, auth, extra) = match method.as_str() {
+                "none" => (Client::new("c"), None, "&client_id=c".to_owned()),
+                "client_secret_basic" => (
+                    Client::confidential("c", ClientAuthMethod::SecretBasic(hasher.hash("s"))),
+                    Some(basic("c", "s")),
+                    String::new(),
+                ),
+                "client_secret_post" => (
+                    Client::confidential("c", ClientAuthMethod::SecretPost(hasher.hash("s"))),
+                    None,
+                    "&client_id=c&client_secret=s".to_owned(),
+                ),
+                "private_key_jwt" => {
+                    let claims =
+                        json!({"iss": "c", "sub": "c", "aud": ISS, "exp": NOW + 60, "jti": jti});
+                    let header = json!({"alg": "ES256", "typ": "JWT"});
+                    let assertion = sign(&key, &header, &claims);
+                    (
+                        Client::confidential(
+                            "c",
+                            ClientAuthMethod::PrivateKeyJwt(vec![key.verifying_key()]),
+                        ),
+                        None,
+                        format!(
+                            "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+                        ),
+                    )
+                }
+                other => panic!("advertised but not exercised: {other}"),
+            };
+            let cs = vec![client.introspect_all_tokens()];
+            let body = format!("token=x{extra}");
+            let request = form_post(&body, auth.as_deref());
+            let r = if endpoint == "introspection" {
+                h.engine.introspection_endpoint(&cs, &request).await
+            } else {
+                h.engine.revocation_endpoint(&cs, &request).await
+            };
+            assert_eq!(r.status(), 200, "{endpoint} {method}: {r:?}");
+        }
+    }
 }
 
 #[tokio::test]

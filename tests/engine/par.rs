@@ -509,6 +509,18 @@ async fn a_dpop_proof_at_the_par_endpoint_binds_the_code_to_its_key() {
         assert_eq!(r.status(), 400, "{r:?}");
         assert_eq!(error_of(&r), "invalid_dpop_proof");
     }
+    // Two DPoP header fields (RFC 9449 §4.3 check 1), even with a good proof first.
+    let p4 = proof("jti-4", PAR);
+    let r = e
+        .pushed_authorization_endpoint(
+            &clients(e),
+            &form_post(&body, None)
+                .header("DPoP", &p4)
+                .header("dpop", &p4),
+        )
+        .await;
+    assert_eq!(r.status(), 400, "{r:?}");
+    assert_eq!(error_of(&r), "invalid_dpop_proof");
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 //! would use it: authorization code with PKCE (submitting the login form and following the
 //! redirect), refresh with rotation, reuse of an old refresh token revoking the session,
 //! client credentials, the device flow (pending, then success), token exchange, revocation
-//! and introspection, DPoP at the API. The tokens also verify with `jsonwebtoken` from the
-//! published JWKS alone.
+//! and introspection, DPoP at the API and a code bound by `dpop_jkt`. The tokens also verify
+//! with `jsonwebtoken` from the published JWKS alone.
 
 #![allow(
     clippy::unwrap_used,
@@ -624,7 +624,7 @@ async fn authorization_endpoint_errors_never_redirect_to_an_unvalidated_uri() {
     let repeated = r
         .http
         .post(r.url("/authorize/decide"))
-        .header("cookie", cookie)
+        .header("cookie", cookie.as_str())
         .form(&[
             ("csrf", hidden(&html, "csrf").as_str()),
             ("request", hidden(&html, "request").as_str()),
@@ -638,6 +638,28 @@ async fn authorization_endpoint_errors_never_redirect_to_an_unvalidated_uri() {
         .unwrap();
     assert_eq!(repeated.status(), 400);
     assert!(repeated.headers().get("location").is_none());
+    // Declining with the original request swapped for one naming an unregistered redirect
+    // URI (the form's CSRF token and cookie valid): the request is validated again, so an
+    // error page, never a redirect there (RFC 6749 §4.1.2.1; the old demo redirected to
+    // whatever `redirect_uri` was posted).
+    let evil = hidden(&html, "request").replace("127.0.0.1%2Fcallback", "evil.example%2Fcallback");
+    assert_ne!(evil, hidden(&html, "request"));
+    let declined = r
+        .http
+        .post(r.url("/authorize/decide"))
+        .header("cookie", cookie.as_str())
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("request", evil.as_str()),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declined.status(), 400);
+    assert!(declined.headers().get("location").is_none());
     // prompt=none: the demo has no sessions, so login_required.
     let none = r
         .http
@@ -651,6 +673,64 @@ async fn authorization_endpoint_errors_never_redirect_to_an_unvalidated_uri() {
             .query_pairs()
             .any(|(k, v)| k == "error" && v == "login_required")
     );
+}
+
+/// RFC 9449 §10: `dpop_jkt` at the example's authorization endpoint binds the code (the old
+/// demo ignored it): the token request needs a proof by that key; another key's proof, or
+/// none, is `invalid_grant`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_jkt_binds_the_code_at_the_authorization_endpoint() {
+    let r = start().await;
+    let client = web_client(&r);
+    let key = SigningKey::generate(Algorithm::ES256).unwrap().0;
+    let thief = SigningKey::generate(Algorithm::ES256).unwrap().0;
+    let jkt = key.verifying_key().thumbprint().unwrap();
+    let token_url = r.url("/token");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (i, (signer, expected)) in [(Some(&thief), 400), (None, 400), (Some(&key), 200)]
+        .into_iter()
+        .enumerate()
+    {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (auth_url, _) = client
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge)
+            .add_extra_param("dpop_jkt", &jkt)
+            .url();
+        let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+        let code = code_of(&redirect);
+        let mut request = r.http.post(&token_url).form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "web-app"),
+            ("code", &code),
+            ("redirect_uri", server::WEB_REDIRECT),
+            ("code_verifier", verifier.secret()),
+        ]);
+        if let Some(k) = signer {
+            let jti = format!("jkt-{i}");
+            let claims = ProofClaims {
+                method: "POST",
+                uri: &token_url,
+                iat: now,
+                jti: &jti,
+                access_token: None,
+                nonce: None,
+            };
+            request = request.header("dpop", sign_proof(k, &claims).unwrap());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = json(&response.text().await.unwrap());
+        assert_eq!(status, expected, "case {i}: {body}");
+        if expected == 200 {
+            assert_eq!(body["token_type"], "DPoP");
+        } else {
+            assert_eq!(body["error"], "invalid_grant", "case {i}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
