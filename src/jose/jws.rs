@@ -199,6 +199,12 @@ impl HeaderMemo {
         None
     }
 
+    /// Whether every slot is taken (they fill in order): nothing more can be learned.
+    #[inline]
+    fn is_full(&self) -> bool {
+        self.slots.last().is_none_or(|slot| slot.get().is_some())
+    }
+
     #[cold]
     #[inline(never)]
     fn learn(&self, header: &[u8], key: usize, typ: Option<&str>) {
@@ -311,7 +317,9 @@ fn verify_with_header(
         return Err(TokenError::AlgorithmMismatch);
     }
     check_signature(compact, key)?;
-    if let Some(memo) = memo {
+    if let Some(memo) = memo
+        && !memo.is_full()
+    {
         memo.learn(compact.header, index, typ);
     }
     Ok(!key.is_symmetric())
