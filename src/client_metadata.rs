@@ -7,8 +7,7 @@
 //! The library does no I/O: the application fetches, with its own HTTP client, through
 //! [`ClientMetadataFetcher`] (as for [`JwksFetcher`](crate::jwks::JwksFetcher)).
 //! [`ClientMetadataDocuments`] is re-exported at the crate root; the fetcher's types and
-//! [`ClientMetadataError`] (the reason of
-//! [`Error::ClientMetadata`](crate::Error::ClientMetadata)) are here only.
+//! [`ClientMetadataError`] (the reason of [`Error::ClientMetadata`]) are here only.
 //!
 //! # Limits and defaults
 //!
