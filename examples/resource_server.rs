@@ -22,9 +22,9 @@ use axum::Router;
 use axum::http::header;
 use axum::response::Json;
 use axum::routing::get;
+use token_engine::jwks::{JwksFetcher, JwksResponse};
 use token_engine::{
-    AccessTokenClaims, Algorithm, JwksFetcher, JwksOptions, JwksResponse, JwksSource, KeySet,
-    SigningKey, Validation,
+    AccessTokenClaims, Algorithm, JwksOptions, JwksSource, KeySet, SigningKey, Validation,
 };
 use token_engine_axum::{Claims, ResourceServer};
 

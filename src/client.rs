@@ -439,24 +439,8 @@ const REGISTERED: [&str; 18] = [
     "may_act",
 ];
 
-/// The longest subject [`Engine::issue`](crate::Engine::issue) accepts, in bytes (UTF-8).
-///
-/// With [`MAX_CLAIMS_LEN`] it keeps an access token under
-/// [`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN), the length every verifier
-/// accepts by default: a subject this long, claims this long and the registered claims, base64url
-/// encoded (4/3), come to 7,605 bytes signed with RSA-2048 (tested) and about 7,950 with
-/// RSA-4096, leaving the rest for tenant and scope. Longer is refused with
-/// [`Error::IssueLimit`]`(`[`IssueLimit::Subject`]`)`.
-pub const MAX_SUBJECT_LEN: usize = 1024;
-
-/// The longest application claims [`Engine::issue`](crate::Engine::issue) accepts: the length
-/// of their JSON object as serialized, in bytes. Longer is refused with
-/// [`Error::IssueLimit`]`(`[`IssueLimit::Claims`]`)`; see [`MAX_SUBJECT_LEN`] for how the two
-/// fit a token.
-pub const MAX_CLAIMS_LEN: usize = 4096;
-
 /// Serialize application claims for the family record: a JSON object without registered
-/// names of at most [`MAX_CLAIMS_LEN`] bytes, or `None` when empty.
+/// names of at most [`IssueRequest::MAX_CLAIMS_LEN`] bytes, or `None` when empty.
 pub(crate) fn encode_claims(claims: &Map<String, Value>) -> Result<Option<String>, Error> {
     if claims.is_empty() {
         return Ok(None);
@@ -467,7 +451,7 @@ pub(crate) fn encode_claims(claims: &Map<String, Value>) -> Result<Option<String
         ));
     }
     let json = serde_json::to_string(claims).map_err(|e| Error::Serialize(e.to_string()))?;
-    if json.len() > MAX_CLAIMS_LEN {
+    if json.len() > IssueRequest::MAX_CLAIMS_LEN {
         return Err(Error::IssueLimit(IssueLimit::Claims));
     }
     Ok(Some(json))
@@ -493,6 +477,22 @@ pub struct IssueRequest {
 }
 
 impl IssueRequest {
+    /// The longest subject [`Engine::issue`](crate::Engine::issue) accepts, in bytes (UTF-8).
+    ///
+    /// With [`MAX_CLAIMS_LEN`](Self::MAX_CLAIMS_LEN) it keeps an access token under
+    /// [`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN), the length every
+    /// verifier accepts by default: a subject this long, claims this long and the registered
+    /// claims, base64url encoded (4/3), come to 7,605 bytes signed with RSA-2048 (tested) and
+    /// about 7,950 with RSA-4096, leaving the rest for tenant and scope. Longer is refused with
+    /// [`Error::IssueLimit`]`(`[`IssueLimit::Subject`]`)`.
+    pub const MAX_SUBJECT_LEN: usize = 1024;
+
+    /// The longest application claims [`Engine::issue`](crate::Engine::issue) accepts: the
+    /// length of their JSON object as serialized, in bytes. Longer is refused with
+    /// [`Error::IssueLimit`]`(`[`IssueLimit::Claims`]`)`; see
+    /// [`MAX_SUBJECT_LEN`](Self::MAX_SUBJECT_LEN) for how the two fit a token.
+    pub const MAX_CLAIMS_LEN: usize = 4096;
+
     /// Tokens for `subject` (the user id).
     pub fn new(subject: impl Into<String>) -> Self {
         Self {

@@ -5,7 +5,9 @@
 //! registry (authorization, PAR, token, revocation, ...) accepts such clients unchanged.
 //!
 //! The library does no I/O: the application fetches, with its own HTTP client, through
-//! [`ClientMetadataFetcher`] (as for [`JwksFetcher`](crate::JwksFetcher)).
+//! [`ClientMetadataFetcher`] (as for [`JwksFetcher`](crate::jwks::JwksFetcher)).
+//! [`ClientMetadataDocuments`] is re-exported at the crate root; the fetcher's types and
+//! [`ClientMetadataError`] (the reason of [`Error::ClientMetadata`]) are here only.
 //!
 //! # Limits and defaults
 //!
@@ -111,11 +113,11 @@ impl ClientMetadataResponse {
     }
 
     /// The lifetime a `Cache-Control` header states, read as
-    /// [`JwksResponse::cache_control`](crate::JwksResponse::cache_control) reads it
+    /// [`JwksResponse::cache_control`](crate::jwks::JwksResponse::cache_control) reads it
     /// (`no-store` and `no-cache`: zero, not cached).
     #[must_use]
     pub fn cache_control(mut self, header: &str) -> Self {
-        self.max_age = crate::JwksResponse::new(Vec::new())
+        self.max_age = crate::jwks::JwksResponse::new(Vec::new())
             .cache_control(header)
             .max_age;
         self

@@ -8,10 +8,11 @@
 //! [`Engine::resource_request`](crate::Engine::resource_request),
 //! [`Engine::verify_dpop_proof`](crate::Engine::verify_dpop_proof) and
 //! [`Engine::verify_resource_request`](crate::Engine::verify_resource_request) do the checking
-//! (they also record each proof's `jti` against replay); those types, [`VerifiedProof`] and
-//! [`DpopError`] are re-exported at the crate root. This module adds the building blocks:
-//! [`sign_proof`] with [`ProofClaims`], [`check_proof`], [`access_token_hash`] (the `ath`
-//! claim) and [`MAX_PROOF_LEN`].
+//! (they also record each proof's `jti` against replay); those types and [`VerifiedProof`]
+//! are re-exported at the crate root. [`DpopError`], the reason of
+//! [`Error::InvalidDpopProof`](crate::Error::InvalidDpopProof), is here only. This module adds
+//! the building blocks: [`sign_proof`] with [`ProofClaims`], [`check_proof`],
+//! [`access_token_hash`] (the `ath` claim) and [`MAX_PROOF_LEN`].
 //!
 //! Verification of proof JWTs, the `htu` comparison of §4.3, `ath`, and
 //! stateless server nonces. Pure: no I/O and no clock read; the engine records each proof's

@@ -51,9 +51,7 @@ pub use id_token::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 pub use par::{PUSHED_INTERACTION_TTL, REQUEST_URI_PREFIX};
 pub(crate) use refresh::{RefreshFailure, Refreshed, refresh_loop};
 pub(crate) use registration::same_loopback_but_port;
-pub use registration::{
-    MAX_REGISTRATION_LEN, REGISTERED_CLIENT_PREFIX, RegisteredClients, RegistrationPolicy,
-};
+pub use registration::{RegisteredClients, RegistrationPolicy};
 pub use resource::UserInfoSource;
 
 /// The token engine. `Send + Sync`; clones share everything (one `Arc`).
@@ -338,10 +336,10 @@ impl<S: TokenStore> Engine<S> {
     }
 
     /// Sign an access token, refusing one its verifiers would refuse: a subject over
-    /// [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) or a token longer than the engine's
-    /// verifier accepts. Every path that mints an access token comes through here.
+    /// [`IssueRequest::MAX_SUBJECT_LEN`] or a token longer than the engine's verifier accepts.
+    /// Every path that mints an access token comes through here.
     fn access_token(&self, p: &AccessParts<'_>) -> Result<String, Error> {
-        if p.subject.len() > crate::client::MAX_SUBJECT_LEN {
+        if p.subject.len() > IssueRequest::MAX_SUBJECT_LEN {
             return Err(IssueLimit::Subject.into());
         }
         let mut jti = [0u8; 16];
@@ -429,9 +427,9 @@ impl<S: TokenStore> Engine<S> {
     /// request names one, `tenant`.
     ///
     /// It never mints a token its verifiers refuse: a subject over
-    /// [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) bytes, application claims over
-    /// [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN) bytes of JSON, or a token longer than the
-    /// engine's verifier accepts ([`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN),
+    /// [`IssueRequest::MAX_SUBJECT_LEN`] bytes, application claims over
+    /// [`IssueRequest::MAX_CLAIMS_LEN`] bytes of JSON, or a token longer than the engine's
+    /// verifier accepts ([`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN),
     /// 8 KiB, the default of every verifier) is refused with [`Error::IssueLimit`] before
     /// anything is stored. The same check guards every other path that mints an access token
     /// (refresh, code, device, exchange, client credentials).
@@ -448,7 +446,7 @@ impl<S: TokenStore> Engine<S> {
         if req.subject.is_empty() {
             return Err(Error::InvalidRequest("empty subject"));
         }
-        if req.subject.len() > crate::client::MAX_SUBJECT_LEN {
+        if req.subject.len() > IssueRequest::MAX_SUBJECT_LEN {
             return Err(IssueLimit::Subject.into());
         }
         // No store has to hold U+0000 (PostgreSQL `text` cannot): refused here.

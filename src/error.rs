@@ -13,6 +13,14 @@ use core::fmt;
 /// [`Engine::resource_request`](crate::Engine::resource_request). Token-verification failures
 /// carry a [`TokenError`] reason so tests, metrics and audit events can tell them apart
 /// without string matching.
+///
+/// The reason enums [`TokenError`], [`KeyError`], [`GrantError`] and [`IssueLimit`] are at the
+/// crate root; the four that belong to one protocol live in its module:
+/// [`pkce::PkceError`](crate::pkce::PkceError) ([`Error::Pkce`]),
+/// [`dpop::DpopError`](crate::dpop::DpopError) ([`Error::InvalidDpopProof`]),
+/// [`jwks::JwksFetchError`](crate::jwks::JwksFetchError) ([`Error::JwksFetch`]) and
+/// [`client_metadata::ClientMetadataError`](crate::client_metadata::ClientMetadataError)
+/// ([`Error::ClientMetadata`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -86,8 +94,8 @@ pub enum Error {
     #[error("expired token")]
     ExpiredToken,
     /// A DPoP proof (RFC 9449) was missing, invalid, replayed or for another key; with
-    /// [`DpopError::NonceRequired`](crate::DpopError::NonceRequired) the client must retry with
-    /// the server's nonce (`use_dpop_nonce`).
+    /// [`DpopError::NonceRequired`](crate::dpop::DpopError::NonceRequired) the client must
+    /// retry with the server's nonce (`use_dpop_nonce`).
     #[error("DPoP: {0}")]
     InvalidDpopProof(crate::dpop::DpopError),
     /// Token exchange: the requested audience is not one tokens may be issued for
@@ -96,7 +104,8 @@ pub enum Error {
     InvalidTarget,
     /// The engine refused to mint an access token its verifiers would refuse: the subject, the
     /// application claims or the whole token is longer than the documented limit
-    /// ([`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN), [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN),
+    /// ([`IssueRequest::MAX_SUBJECT_LEN`](crate::IssueRequest::MAX_SUBJECT_LEN),
+    /// [`IssueRequest::MAX_CLAIMS_LEN`](crate::IssueRequest::MAX_CLAIMS_LEN),
     /// [`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN) or the engine verifier's
     /// own maximum). Nothing was stored.
     #[error("refused to issue: {0}")]
@@ -202,10 +211,11 @@ impl From<KeyError> for Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IssueLimit {
-    /// The subject is longer than [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) bytes.
+    /// The subject is longer than
+    /// [`IssueRequest::MAX_SUBJECT_LEN`](crate::IssueRequest::MAX_SUBJECT_LEN) bytes.
     Subject,
     /// The application claims serialize to more than
-    /// [`MAX_CLAIMS_LEN`](crate::MAX_CLAIMS_LEN) bytes.
+    /// [`IssueRequest::MAX_CLAIMS_LEN`](crate::IssueRequest::MAX_CLAIMS_LEN) bytes.
     Claims,
     /// The signed token would be longer than the engine's verifier accepts
     /// ([`DEFAULT_MAX_TOKEN_LEN`](crate::jose::DEFAULT_MAX_TOKEN_LEN) unless configured):

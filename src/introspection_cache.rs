@@ -12,11 +12,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::response::IntrospectionResponse;
 
-/// Largest capacity accepted.
-pub const MAX_INTROSPECTION_CACHE_CAPACITY: usize = 1 << 20;
-/// Longest bound accepted: one hour (a revocation that takes longer to be seen is not one).
-pub const MAX_INTROSPECTION_CACHE_AGE: time::Duration = time::Duration::hours(1);
-
 struct Entry {
     answer: Arc<IntrospectionResponse>,
     until: i64,
@@ -74,18 +69,25 @@ fn key(token: &str) -> [u8; 32] {
 }
 
 impl IntrospectionCache {
-    /// A cache whose answers live at most `max_age` (whole seconds, 0 to 1 hour; 0 caches
-    /// nothing) with at most `capacity` entries (1 to 2^20), on the system clock.
+    /// The largest `capacity` [`new`](Self::new) accepts.
+    pub const MAX_CAPACITY: usize = 1 << 20;
+    /// The longest `max_age` [`new`](Self::new) accepts: one hour (a revocation that takes
+    /// longer to be seen is not one).
+    pub const MAX_AGE: time::Duration = time::Duration::hours(1);
+
+    /// A cache whose answers live at most `max_age` (whole seconds, 0 to
+    /// [`MAX_AGE`](Self::MAX_AGE); 0 caches nothing) with at most `capacity` entries (1 to
+    /// [`MAX_CAPACITY`](Self::MAX_CAPACITY)), on the system clock.
     pub fn new(max_age: time::Duration, capacity: usize) -> Result<Self, Error> {
         if max_age < time::Duration::ZERO
-            || max_age > MAX_INTROSPECTION_CACHE_AGE
+            || max_age > Self::MAX_AGE
             || max_age.subsec_nanoseconds() != 0
         {
             return Err(Error::Config(
                 "introspection cache: max_age must be whole seconds between 0 and 1 hour",
             ));
         }
-        if !(1..=MAX_INTROSPECTION_CACHE_CAPACITY).contains(&capacity) {
+        if !(1..=Self::MAX_CAPACITY).contains(&capacity) {
             return Err(Error::Config(
                 "introspection cache: capacity must be between 1 and 2^20",
             ));

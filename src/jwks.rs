@@ -1,5 +1,9 @@
 //! Resource servers: [`JwksSource`], a key source that follows the issuer's JWK Set, fed by
 //! the application's own HTTP client ([`JwksFetcher`]). The rules are on [`JwksSource`].
+//!
+//! [`JwksSource`] is re-exported at the crate root; what only a fetcher implementer or a
+//! tuned source names is here only: [`JwksFetcher`], [`JwksResponse`], [`JwksFetchError`]
+//! (the reason of [`Error::JwksFetch`]), [`JwksSourceBuilder`] and what a refresh reports.
 
 mod flight;
 
@@ -28,7 +32,7 @@ use crate::verifier::{Checked, Profile, Verifier};
 ///
 /// ```
 /// use std::time::Duration;
-/// use token_engine::{JwksFetcher, JwksResponse};
+/// use token_engine::jwks::{JwksFetcher, JwksResponse};
 ///
 /// struct Fixed(&'static str);
 ///
@@ -382,7 +386,7 @@ impl<F: JwksFetcher> JwksSourceBuilder<F> {
 ///
 /// ```
 /// # use std::time::Duration as StdDuration;
-/// # use token_engine::{JwksFetcher, JwksResponse};
+/// # use token_engine::jwks::{JwksFetcher, JwksResponse};
 /// # struct MyHttpFetcher;
 /// # impl JwksFetcher for MyHttpFetcher {
 /// #     type Error = std::io::Error;

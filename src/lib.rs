@@ -63,19 +63,22 @@
 //! [`EngineBuilder`]; [`Client`] and the grant requests; keys and secrets ([`SigningKey`],
 //! [`KeySet`], [`RefreshSecret`]); verification ([`Verifier`], [`Validation`],
 //! [`AccessTokenClaims`], [`JwksSource`]); the responses ([`TokenResponse`], [`ErrorResponse`]);
-//! [`TokenStore`] and [`MemoryStore`]; [`Error`] and its reasons. The modules hold the rest,
-//! each for the readers named here:
+//! [`TokenStore`] and [`MemoryStore`]; [`Error`] and its reasons. Limits are constants of the
+//! type they bound ([`IssueRequest::MAX_SUBJECT_LEN`], [`IntrospectionCache::MAX_AGE`], ...).
+//! The modules hold the rest, each for the readers named here; what only a store implementer,
+//! a fetcher implementer or one protocol's details name is there and not at the root:
 //!
 //! | module | who needs it | what it holds |
 //! |---|---|---|
 //! | [`http`] | (its types are re-exported at the root) | [`HttpRequest`], [`HttpResponse`], [`Endpoint`], the strict [`http::Form`] parser |
 //! | [`grant`] | tests, migrations, transports that are not HTTP | the grants as calls: [`grant::AuthorizeRequest`], [`grant::TokenBinding`], [`grant::TokenExchangeRequest`], [`grant::ClientCredentials`], ... |
-//! | [`jwks`] | resource servers tuning their key source | what a [`JwksSource`] refresh reports ([`jwks::JwksUpdate`], [`jwks::JwksFailure`], [`jwks::RefreshTrigger`]) |
+//! | [`jwks`] | resource servers feeding and tuning their key source | the fetch a [`JwksSource`] calls ([`jwks::JwksFetcher`], [`jwks::JwksResponse`], [`jwks::JwksFetchError`]), its [`jwks::JwksSourceBuilder`], what a refresh reports ([`jwks::JwksUpdate`], [`jwks::JwksFailure`], [`jwks::RefreshTrigger`]) |
+//! | [`client_metadata`] | authorization servers accepting URL client ids | the fetch [`ClientMetadataDocuments`] calls ([`client_metadata::ClientMetadataFetcher`], [`client_metadata::ClientMetadataResponse`]) and its refusals ([`client_metadata::ClientMetadataError`]) |
 //! | [`store`] | whoever keeps sessions in their own database | the storage traits, the records they persist, the conformance kit |
 //! | [`event`] | logging and alerting | [`event::Event`] and the [`event::EventSink`] the engine reports to |
 //! | [`response`] | (all re-exported at the root) | the token, error and introspection responses |
-//! | [`pkce`] | OAuth clients, tests | [`pkce::CodeVerifier`] and [`pkce::CodeChallenge`] |
-//! | [`dpop`] | DPoP clients; resource servers without an engine | [`dpop::sign_proof`], [`dpop::check_proof`] |
+//! | [`pkce`] | OAuth clients, tests | [`pkce::CodeVerifier`] and [`pkce::CodeChallenge`]; [`pkce::PkceError`], the reason of [`Error::Pkce`] |
+//! | [`dpop`] | DPoP clients; resource servers without an engine | [`dpop::sign_proof`], [`dpop::check_proof`]; [`dpop::DpopError`], the reason of [`Error::InvalidDpopProof`] |
 //! | [`jose`] | code below the `Verifier` | compact JWS ([`jose::sign_compact`], [`jose::verify_compact`]), JWK documents, claim parts, validation bounds |
 //! | [`opaque`] | code below the engine | the refresh-token format ([`opaque::PresentedToken`]) |
 //! | [`reference`](mod@reference) | choosing a client's access-token format; sizing, scanning | reference (opaque) access tokens: [`AccessTokenFormat`], the format and its revocation bound |
@@ -153,42 +156,36 @@ pub use reference::AccessTokenFormat;
 
 // Clients, what they ask for, and how they authenticate.
 pub use client::{
-    Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, MAX_CLAIMS_LEN,
-    MAX_SUBJECT_LEN, RefreshRequest,
+    Client, ClientAuthMethod, ClientSecretHash, GrantType, IssueRequest, RefreshRequest,
 };
 pub use client_auth::{ClientRegistry, ClientSecret, ClientSecretHasher};
 #[doc(inline)]
-pub use client_metadata::{
-    ClientMetadataDocuments, ClientMetadataError, ClientMetadataFetcher, ClientMetadataResponse,
-};
+pub use client_metadata::ClientMetadataDocuments;
 
 // The endpoints: the whole HTTP request in, the whole response out.
 pub use engine::{
-    Approval, AuthorizationDecision, AuthorizationRequest, MAX_REGISTRATION_LEN, NoPasswordGrant,
-    PasswordVerifier, REGISTERED_CLIENT_PREFIX, RegisteredClients, RegistrationPolicy,
-    UserInfoSource,
+    Approval, AuthorizationDecision, AuthorizationRequest, NoPasswordGrant, PasswordVerifier,
+    RegisteredClients, RegistrationPolicy, UserInfoSource,
 };
 #[doc(inline)]
 pub use http::{Endpoint, HttpRequest, HttpResponse};
 // A resource server's refusals with their challenges, for servers without an engine.
 pub use challenge::{Challenges, Credentials, Requirements};
-pub use protected_resource::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResource};
+pub use protected_resource::ProtectedResource;
 // The device verification page's guessing limit.
 pub use engine::{MemoryLimiter, UserCodeLimiter};
 #[doc(inline)]
 pub use response::{ErrorResponse, IntrospectionResponse, TokenResponse, TokenType};
 
 // Signing keys and verifying access tokens, on the issuer and on resource servers.
-pub use introspection_cache::{
-    IntrospectionCache, MAX_INTROSPECTION_CACHE_AGE, MAX_INTROSPECTION_CACHE_CAPACITY,
-};
+pub use introspection_cache::IntrospectionCache;
 #[doc(inline)]
 pub use jose::{
     AccessTokenClaims, Algorithm, Audience, JwksOptions, JwtRules, KeyDocument, SigningKey,
     TypeCheck, Validation, VerifyingKey,
 };
 #[doc(inline)]
-pub use jwks::{JwksFetchError, JwksFetcher, JwksResponse, JwksSource, JwksSourceBuilder};
+pub use jwks::JwksSource;
 pub use keyset::KeySet;
 pub use verifier::Verifier;
 // Which cryptography library this build uses (see "Cryptography backends" above).
@@ -206,12 +203,105 @@ pub use engine::{IdTokenClaims, IdTokenExpectations, verify_id_token};
 #[doc(inline)]
 pub use store::{MemoryStore, TokenStore};
 
-// Errors and their reasons.
-#[doc(inline)]
-pub use dpop::DpopError;
+// Errors and their reasons (those of one protocol are in its module: `pkce::PkceError`,
+// `dpop::DpopError`, `jwks::JwksFetchError`, `client_metadata::ClientMetadataError`).
 pub use error::{Claim, Error, GrantError, IssueLimit, KeyError, TokenError};
-#[doc(inline)]
-pub use pkce::PkceError;
+
+/// Pins the root's trim (issue 21): the moved items resolve at their new paths, each with its
+/// value, and none at its old root path (no duplicates). Doc tests only, not in the docs.
+///
+/// ```
+/// use token_engine::client_metadata::{
+///     ClientMetadataError, ClientMetadataFetcher, ClientMetadataResponse,
+/// };
+/// use token_engine::dpop::DpopError;
+/// use token_engine::jwks::{JwksFetchError, JwksFetcher, JwksResponse, JwksSourceBuilder};
+/// use token_engine::pkce::PkceError;
+/// use token_engine::{IntrospectionCache, IssueRequest, ProtectedResource, RegisteredClients};
+///
+/// assert_eq!(IssueRequest::MAX_SUBJECT_LEN, 1024);
+/// assert_eq!(IssueRequest::MAX_CLAIMS_LEN, 4096);
+/// assert_eq!(RegisteredClients::MAX_REGISTRATION_LEN, 16 * 1024);
+/// assert_eq!(RegisteredClients::CLIENT_ID_PREFIX, "dyn_");
+/// assert_eq!(IntrospectionCache::MAX_AGE, time::Duration::hours(1));
+/// assert_eq!(IntrospectionCache::MAX_CAPACITY, 1 << 20);
+/// assert_eq!(ProtectedResource::WELL_KNOWN, "/.well-known/oauth-protected-resource");
+/// fn named<T: ?Sized>() {}
+/// named::<ClientMetadataError>();
+/// named::<ClientMetadataResponse>();
+/// named::<JwksFetchError>();
+/// named::<JwksResponse>();
+/// named::<JwksSourceBuilder<()>>();
+/// named::<DpopError>();
+/// named::<PkceError>();
+/// fn fetchers<J: JwksFetcher, C: ClientMetadataFetcher>() {}
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::MAX_SUBJECT_LEN;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::MAX_CLAIMS_LEN;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::MAX_REGISTRATION_LEN;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::REGISTERED_CLIENT_PREFIX;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::MAX_INTROSPECTION_CACHE_AGE;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::MAX_INTROSPECTION_CACHE_CAPACITY;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::PROTECTED_RESOURCE_WELL_KNOWN;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::ClientMetadataError;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::ClientMetadataFetcher;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::ClientMetadataResponse;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::JwksFetchError;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::JwksFetcher;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::JwksResponse;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::JwksSourceBuilder;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::DpopError;
+/// ```
+///
+/// ```compile_fail
+/// use token_engine::PkceError;
+/// ```
+#[cfg(doctest)]
+pub struct RootTrim;
 
 pub mod grant {
     //! The grants as calls, for applications that drive them without the endpoint calls (a

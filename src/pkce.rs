@@ -4,7 +4,7 @@
 //! A server on the engine passes the challenge and method as strings to
 //! [`AuthorizeRequest::pkce`](crate::grant::AuthorizeRequest::pkce) and the verifier to
 //! [`Engine::exchange_code`](crate::Engine::exchange_code), and meets PKCE only as
-//! [`Error::Pkce`] with a [`PkceError`] (re-exported at the crate root). A
+//! [`Error::Pkce`] with a [`PkceError`] (which lives here, not at the crate root). A
 //! client makes its verifier here ([`CodeVerifier::generate`], then
 //! [`CodeVerifier::s256_challenge`]).
 //!

@@ -13,9 +13,6 @@ use crate::dpop::DpopRules;
 use crate::error::Error;
 use crate::http::{Endpoint, HttpRequest, HttpResponse};
 
-/// The well-known path suffix of RFC 9728 §3.
-pub const PROTECTED_RESOURCE_WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
-
 /// How long clients may cache the document.
 const MAX_AGE: &str = "public, max-age=3600";
 
@@ -49,6 +46,10 @@ pub struct ProtectedResource {
 }
 
 impl ProtectedResource {
+    /// The well-known path suffix of RFC 9728 §3, which
+    /// [`well_known_path`](Self::well_known_path) starts with.
+    pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
     /// The metadata of the resource identified by `resource` (RFC 9728 §1.2): an `https`
     /// URL (or `http` on a loopback host, for development) with a host and no fragment,
     /// at most 512 bytes of visible ASCII. Anything else is `Error::Config`.
@@ -170,7 +171,7 @@ impl ProtectedResource {
             Some(after) if after.is_empty() || after.starts_with('?') => after,
             _ => rest,
         };
-        format!("{PROTECTED_RESOURCE_WELL_KNOWN}{rest}")
+        format!("{}{rest}", Self::WELL_KNOWN)
     }
 
     /// The document's full URL: what `resource_metadata` names.

@@ -212,9 +212,11 @@ fn huge_aud_arrays_are_bounded_by_the_token_length() {
 /// refused before it is parsed: the work does not grow with the input.
 #[test]
 fn oversized_registrations_and_metadata_documents_are_refused_before_parsing() {
+    use token_engine::client_metadata::{
+        ClientMetadataError, ClientMetadataFetcher, ClientMetadataResponse,
+    };
     use token_engine::{
-        Client, ClientMetadataDocuments, ClientMetadataError, ClientMetadataFetcher,
-        ClientMetadataResponse, Engine, HttpRequest, MemoryStore, RefreshSecret,
+        Client, ClientMetadataDocuments, Engine, HttpRequest, MemoryStore, RefreshSecret,
         RegistrationPolicy,
     };
     let _serial = serial();

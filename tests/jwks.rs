@@ -19,9 +19,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::Duration;
 use token_engine::event::{CollectingSink, Event};
 use token_engine::jwks::{JwksFailure, RefreshTrigger};
+use token_engine::jwks::{JwksFetchError, JwksFetcher, JwksResponse};
 use token_engine::{
-    AccessTokenClaims, Algorithm, Error, JwksFetchError, JwksFetcher, JwksOptions, JwksResponse,
-    JwksSource, JwtRules, KeyError, KeySet, ManualClock, SigningKey, TokenError, Validation,
+    AccessTokenClaims, Algorithm, Error, JwksOptions, JwksSource, JwtRules, KeyError, KeySet,
+    ManualClock, SigningKey, TokenError, Validation,
 };
 
 const ISS: &str = "https://auth.example.com";

@@ -3,7 +3,7 @@
 use core::fmt;
 use std::time::Duration;
 
-use token_engine::{JwksFetcher, JwksResponse};
+use token_engine::jwks::{JwksFetcher, JwksResponse};
 
 /// Largest JWK Set read: the library's default limit (`JwksOptions::max_bytes`).
 const MAX_BYTES: usize = 256 * 1024;

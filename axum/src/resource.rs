@@ -15,10 +15,11 @@ use std::sync::Arc;
 use http::{HeaderValue, Request, Response};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use token_engine::jose::NoCustomClaims;
+use token_engine::jwks::JwksFetcher;
 use token_engine::store::ReplayStore;
 use token_engine::{
     AccessTokenClaims, Challenges, Clock, Credentials, DpopRules, Engine, Error, HttpRequest,
-    HttpResponse, JwksFetcher, JwksSource, ProtectedResource, Requirements, TokenError, Verifier,
+    HttpResponse, JwksSource, ProtectedResource, Requirements, TokenError, Verifier,
 };
 use tower_layer::Layer;
 use tower_service::Service;

@@ -15,9 +15,10 @@ use axum::routing::get;
 use http::{Request, StatusCode};
 use serde::Deserialize;
 use token_engine::dpop::{ProofClaims, sign_proof};
+use token_engine::jwks::{JwksFetcher, JwksResponse};
 use token_engine::{
-    Algorithm, Client, Engine, IssueRequest, JwksFetcher, JwksResponse, JwksSource, KeySet,
-    ManualClock, MemoryStore, RefreshSecret, SigningKey, Validation, Verifier,
+    Algorithm, Client, Engine, IssueRequest, JwksSource, KeySet, ManualClock, MemoryStore,
+    RefreshSecret, SigningKey, Validation, Verifier,
 };
 use token_engine_axum::{Claims, KeySource, ResourceServer};
 use tower::ServiceExt;

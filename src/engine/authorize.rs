@@ -597,7 +597,7 @@ impl<S: CodeStore> Engine<S> {
             .is_some_and(|a| !crate::resource_indicator::is_acr(a));
         if bad_acr
             || approval.subject.is_empty()
-            || approval.subject.len() > crate::client::MAX_SUBJECT_LEN
+            || approval.subject.len() > crate::IssueRequest::MAX_SUBJECT_LEN
         {
             return fail("server_error", "The server could not complete the request.");
         }

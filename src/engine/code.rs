@@ -241,7 +241,7 @@ impl<S: CodeStore> Engine<S> {
             return Err(Error::InvalidRequest("empty subject"));
         }
         // Refused before a code is minted: the exchange would fail after spending it.
-        if req.subject.len() > crate::client::MAX_SUBJECT_LEN {
+        if req.subject.len() > crate::IssueRequest::MAX_SUBJECT_LEN {
             return Err(Error::IssueLimit(crate::error::IssueLimit::Subject));
         }
         let too_long = |v: &Option<String>| v.as_ref().is_some_and(|v| v.len() > MAX_PARAM_LEN);

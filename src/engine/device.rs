@@ -318,7 +318,7 @@ impl<S: DeviceStore> Engine<S> {
         }
         // A subject no access token could carry is refused before the device is approved
         // for it (the device would only fail at its next poll).
-        if subject.len() > crate::client::MAX_SUBJECT_LEN {
+        if subject.len() > crate::IssueRequest::MAX_SUBJECT_LEN {
             return Err(Error::IssueLimit(crate::error::IssueLimit::Subject));
         }
         self.answer(user_code, Some(subject), limiter, limiter_key)

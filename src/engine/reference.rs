@@ -33,7 +33,7 @@ impl<S: TokenStore> Engine<S> {
     ) -> Result<String, Error> {
         match self.format_for(client) {
             AccessTokenFormat::Reference => {
-                if p.subject.len() > crate::client::MAX_SUBJECT_LEN {
+                if p.subject.len() > crate::IssueRequest::MAX_SUBJECT_LEN {
                     return Err(crate::error::IssueLimit::Subject.into());
                 }
                 let family = p.sid.ok_or(Error::Config(

@@ -29,16 +29,12 @@ use crate::http::{HttpRequest, HttpResponse};
 use crate::jose::{Jwks, JwksOptions, b64_decode_vec, b64_encode_to};
 use crate::store::{ClientRecord, ClientStore, InsertOutcome};
 
-/// Largest registration request body accepted.
-pub const MAX_REGISTRATION_LEN: usize = 16 * 1024;
 /// Most redirect URIs a client may register.
 const MAX_REDIRECT_URIS: usize = 32;
 /// Longest redirect URI.
 const MAX_URI_LEN: usize = 2048;
 /// Longest `client_name`.
 const MAX_NAME_LEN: usize = 256;
-/// The prefix of every client id the registration endpoint mints.
-pub const REGISTERED_CLIENT_PREFIX: &str = "dyn_";
 /// Schemes a native client may not register (they run code or read local data in a browser).
 const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "file", "vbscript", "about", "blob"];
 
@@ -217,6 +213,17 @@ pub struct RegisteredClients<S, R> {
     inner: R,
 }
 
+// The limits on `RegisteredClients<(), ()>` so their paths name no type arguments:
+// `RegisteredClients::MAX_REGISTRATION_LEN`.
+impl RegisteredClients<(), ()> {
+    /// The largest registration request body [`Engine::registration_endpoint`] accepts, in
+    /// bytes.
+    pub const MAX_REGISTRATION_LEN: usize = 16 * 1024;
+    /// The prefix of every client id [`Engine::registration_endpoint`] mints; the only ids
+    /// a [`RegisteredClients`] looks up in its store.
+    pub const CLIENT_ID_PREFIX: &str = "dyn_";
+}
+
 impl<S: ClientStore, R: ClientRegistry> RegisteredClients<S, R> {
     /// Registered clients from `store`, after those of `inner` (`Vec::<Client>::new()` for
     /// none).
@@ -230,7 +237,7 @@ impl<S: ClientStore, R: ClientRegistry> ClientRegistry for RegisteredClients<S, 
         if let Some(c) = self.inner.client(id).await? {
             return Ok(Some(c));
         }
-        if !id.starts_with(REGISTERED_CLIENT_PREFIX) {
+        if !id.starts_with(RegisteredClients::CLIENT_ID_PREFIX) {
             return Ok(None);
         }
         let Some(record) = self.store.load_client(id).await.map_err(store_error)? else {
@@ -360,8 +367,9 @@ fn check_redirect_uri(uri: &str, native: bool) -> Result<(), Refusal> {
 
 impl<S: ClientStore> Engine<S> {
     /// The client registration endpoint (RFC 7591 §3): `POST` with a JSON object of client
-    /// metadata (`application/json`, at most [`MAX_REGISTRATION_LEN`] bytes), the bearer
-    /// initial access token if `policy` requires one (`401 invalid_token` otherwise).
+    /// metadata (`application/json`, at most [`RegisteredClients::MAX_REGISTRATION_LEN`]
+    /// bytes), the bearer initial access token if `policy` requires one (`401 invalid_token`
+    /// otherwise).
     ///
     /// Checked: `redirect_uris` by `application_type` (see the module rules;
     /// `invalid_redirect_uri`), `grant_types` and `response_types` consistent with each other
@@ -427,13 +435,13 @@ impl<S: ClientStore> Engine<S> {
             ));
         }
         let body = request.raw_body()?.as_bytes();
-        if body.len() > MAX_REGISTRATION_LEN {
+        if body.len() > RegisteredClients::MAX_REGISTRATION_LEN {
             return Err(metadata("the request is too large"));
         }
         let object = crate::client_metadata::strict_object(body)
             .ok_or(metadata("not a JSON object, or a member repeated"))?;
         let registration = self.validate_registration(policy, &object)?;
-        let id = crate::opaque::random_text(REGISTERED_CLIENT_PREFIX)?.to_string();
+        let id = crate::opaque::random_text(RegisteredClients::CLIENT_ID_PREFIX)?.to_string();
         let secret = match registration.token_endpoint_auth_method.as_str() {
             "client_secret_basic" | "client_secret_post" => Some(ClientSecret::generate()?),
             _ => None,

@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 use time::Duration;
+use token_engine::client_metadata::{
+    ClientMetadataError, ClientMetadataFetcher, ClientMetadataResponse,
+};
 use token_engine::pkce::CodeVerifier;
 use token_engine::{
-    Approval, AuthorizationDecision, Client, ClientMetadataDocuments, ClientMetadataError,
-    ClientMetadataFetcher, ClientMetadataResponse, ClientRegistry, Error, HttpRequest,
-    NoPasswordGrant,
+    Approval, AuthorizationDecision, Client, ClientMetadataDocuments, ClientRegistry, Error,
+    HttpRequest, NoPasswordGrant,
 };
 
 use crate::common::*;

@@ -7,9 +7,10 @@ use time::Duration;
 use token_engine::event::Event;
 use token_engine::grant::AuthorizeRequest;
 use token_engine::pkce::CodeVerifier;
+use token_engine::pkce::PkceError;
 use token_engine::{
-    Client, ClientAuthMethod, Error, GrantError, GrantType, PkceError, RefreshRequest,
-    RevocationReason, TokenError,
+    Client, ClientAuthMethod, Error, GrantError, GrantType, RefreshRequest, RevocationReason,
+    TokenError,
 };
 
 use crate::common::*;

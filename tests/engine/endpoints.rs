@@ -313,7 +313,8 @@ async fn max_age_and_narrowed_consent_are_enforced() {
         .await;
     assert_eq!(location(&r).1.get("error"), Some("invalid_scope"));
     // A subject no access token could carry fails before a code is minted for it.
-    let huge = Approval::new("u".repeat(token_engine::MAX_SUBJECT_LEN + 1)).auth_time(NOW);
+    let huge =
+        Approval::new("u".repeat(token_engine::IssueRequest::MAX_SUBJECT_LEN + 1)).auth_time(NOW);
     let r = h
         .engine
         .authorization_response(req.clone(), AuthorizationDecision::Approve(huge))

@@ -246,7 +246,7 @@ fn rsa_harness() -> Harness {
 #[tokio::test]
 async fn a_subject_over_the_limit_is_refused_at_issue_and_nothing_is_stored() {
     let h = Harness::new();
-    for len in [token_engine::MAX_SUBJECT_LEN + 1, 1 << 20] {
+    for len in [token_engine::IssueRequest::MAX_SUBJECT_LEN + 1, 1 << 20] {
         let subject = "s".repeat(len);
         let err = h
             .issue(&client(), IssueRequest::new(subject.clone()))
@@ -266,7 +266,7 @@ async fn a_subject_over_the_limit_is_refused_at_issue_and_nothing_is_stored() {
 async fn claims_over_the_limit_are_refused_at_issue_and_nothing_is_stored() {
     let h = Harness::new();
     // 10 KiB in one claim, and the claims object one byte over the limit.
-    let over = token_engine::MAX_CLAIMS_LEN - r#"{"note":""}"#.len() + 1;
+    let over = token_engine::IssueRequest::MAX_CLAIMS_LEN - r#"{"note":""}"#.len() + 1;
     for len in [10 * 1024, over] {
         let req = IssueRequest::new(SUBJECT).claim("note", "n".repeat(len));
         let err = h.issue(&client(), req).await.unwrap_err();
@@ -283,8 +283,8 @@ async fn claims_over_the_limit_are_refused_at_issue_and_nothing_is_stored() {
 #[tokio::test]
 async fn a_subject_and_claims_at_their_limits_fit_a_token_every_verifier_accepts() {
     let h = rsa_harness();
-    let subject = "s".repeat(token_engine::MAX_SUBJECT_LEN);
-    let at = token_engine::MAX_CLAIMS_LEN - r#"{"note":""}"#.len();
+    let subject = "s".repeat(token_engine::IssueRequest::MAX_SUBJECT_LEN);
+    let at = token_engine::IssueRequest::MAX_CLAIMS_LEN - r#"{"note":""}"#.len();
     let req = IssueRequest::new(subject.clone()).claim("note", "n".repeat(at));
     let r = h.issue(&client(), req).await.unwrap();
     assert!(r.access_token.len() <= token_engine::jose::DEFAULT_MAX_TOKEN_LEN);
@@ -336,7 +336,7 @@ async fn the_largest_token_issue_accepts_verifies_and_one_byte_more_is_refused()
 #[tokio::test]
 async fn a_subject_over_the_limit_is_refused_before_a_code_or_device_approval() {
     let h = Harness::new();
-    let subject = "s".repeat(token_engine::MAX_SUBJECT_LEN + 1);
+    let subject = "s".repeat(token_engine::IssueRequest::MAX_SUBJECT_LEN + 1);
     // The authorization code: refused before one is minted.
     let spa = Client::new("spa")
         .allow_scopes(["read"])

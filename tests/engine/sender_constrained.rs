@@ -7,10 +7,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use time::Duration;
+use token_engine::dpop::DpopError;
 use token_engine::dpop::{access_token_hash, check_proof};
 use token_engine::{
-    Algorithm, Client, ClientAuthMethod, DpopError, DpopRules, Error, GrantType, IssueRequest,
-    MemoryStore, NoPasswordGrant, NonceKey, RefreshRequest, SigningKey,
+    Algorithm, Client, ClientAuthMethod, DpopRules, Error, GrantType, IssueRequest, MemoryStore,
+    NoPasswordGrant, NonceKey, RefreshRequest, SigningKey,
 };
 
 use token_engine::{Clock as _, TokenStore as _};

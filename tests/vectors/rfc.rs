@@ -464,7 +464,7 @@ fn rfc7520_4_4_hs256() {
 
 #[test]
 fn rfc7636_appendix_b_pkce_s256() {
-    use token_engine::PkceError;
+    use token_engine::pkce::PkceError;
     use token_engine::pkce::{ChallengeMethod, CodeChallenge, CodeVerifier};
     let e = example("rfc7636_B_pkce_s256");
     let verifier_text = s(&e, "code_verifier");
