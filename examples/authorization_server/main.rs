@@ -2,8 +2,9 @@
 //! `/authorize` (validated by the library, then a login and consent page with demo users),
 //! `/token` (every grant, DPoP included), `/device_authorization` and the device verification
 //! page `/device`, `/introspect`, `/revoke`, `/userinfo`, `/jwks.json`, RFC 8414 and OpenID
-//! Connect discovery metadata, CORS preflights, and a protected `/api/me` that verifies Bearer
-//! and DPoP tokens with revocation. Loopback only.
+//! Connect discovery metadata, CORS preflights, and a protected API (`/api`, `/api/me`) that
+//! verifies Bearer and DPoP tokens with revocation and publishes its protected resource
+//! metadata (RFC 9728, named in every `401`), as the `/mcp` tool server does. Loopback only.
 //!
 //! `cargo run --example authorization_server` (port 8080, or `PORT`), then open the printed
 //! URLs. The interop tests (`tests/interop.rs`) drive this server with the `oauth2` crate.

@@ -2,10 +2,11 @@
 //! (`tests/interop.rs` includes this file) and the PostgreSQL example.
 //!
 //! Every OAuth endpoint, its CORS preflight and the forms' CSRF protection come from
-//! `token-engine-axum` (`AuthorizationServer`), and `/api/me` is protected by its
-//! `ResourceServer` layer; so is `/mcp`, an agent tool server that publishes its protected
-//! resource metadata (RFC 9728) and takes only tokens issued for it (RFC 8707), so an agent
-//! that knows nothing but its URL finds everything else. What is left here is the
+//! `token-engine-axum` (`AuthorizationServer`), and the API (`/api`, `/api/me`: the engine's
+//! own audience) is protected by its `ResourceServer` layer; so is `/mcp`, an agent tool
+//! server. Each publishes its protected resource metadata (RFC 9728), names it in every
+//! `401`, and takes only tokens issued for it (RFC 8707), so a client that knows nothing but
+//! a resource's URL finds everything else. What is left here is the
 //! application: a demo user table, the login and consent page, the device verification page,
 //! and a callback page.
 
@@ -44,6 +45,9 @@ pub const GATEWAY_SECRET: &str = "gateway-demo-secret";
 pub const WEB_REDIRECT: &str = "http://127.0.0.1/callback";
 /// The path of the agent tool server (its resource identifier is the base URL + this).
 pub const MCP_PATH: &str = "/mcp";
+/// The path of the server's own API: its resource identifier, the base URL + this, is the
+/// engine's audience (the `aud` of tokens issued without a `resource`).
+pub const API_PATH: &str = "/api";
 
 /// Server state: the engine and the client table.
 pub struct AppState<S> {
@@ -62,7 +66,7 @@ pub fn demo<S: TokenStore + ClientStore>(base: &str, store: S) -> AppState<S> {
     let random = || RefreshSecret::generate_bytes().unwrap();
     let engine = Engine::builder()
         .issuer(base)
-        .audience(format!("{base}/api"))
+        .audience(format!("{base}{API_PATH}"))
         .signing_key(SigningKey::generate(Algorithm::ES256).unwrap().0)
         .refresh_secret(RefreshSecret::from_bytes(&random()[..]).unwrap())
         .client_secret_key(&random()[..])
@@ -83,6 +87,10 @@ pub fn demo<S: TokenStore + ClientStore>(base: &str, store: S) -> AppState<S> {
         .scopes_supported(["openid", "profile", "orders", "tools"])
         // The agent tool server at /mcp: tokens for it name it as `aud` (RFC 8707).
         .resource(format!("{base}{MCP_PATH}"))
+        // The API is a resource too, so a client that read its metadata document may name it
+        // with `resource` (RFC 8707; MCP clients always do): the tokens are the same as
+        // without, `aud` the engine's audience.
+        .resource(format!("{base}{API_PATH}"))
         .build(Arc::clone(&store))
         .unwrap();
     let hasher = engine.client_secret_hasher().unwrap();
@@ -298,6 +306,15 @@ async fn callback(uri: axum::http::Uri) -> Response {
     )
 }
 
+/// `GET /api`: the API's root: who the token is for and what the API offers.
+async fn api_root(claims: Claims) -> Json<Value> {
+    Json(json!({
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "routes": ["/api/me"],
+    }))
+}
+
 /// `GET /api/me`: a protected resource of this server; Bearer and DPoP, with revocation
 /// (the layer checks; the handler reads the claims).
 async fn me(claims: Claims) -> Json<Value> {
@@ -318,8 +335,8 @@ async fn mcp(claims: Claims) -> Json<Value> {
     }))
 }
 
-/// Every route: the authorization server's, `/api/me`, the tool server `/mcp` with its
-/// metadata document, and `/callback`.
+/// Every route: the authorization server's, the API (`/api`, `/api/me`) and the tool server
+/// `/mcp`, each with its metadata document, and `/callback`.
 pub fn router<S>(app: AppState<S>) -> Router
 where
     S: TokenStore + CodeStore + DeviceStore + ReplayStore + ClientStore + 'static,
@@ -333,7 +350,16 @@ where
             .allow_grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]),
         "/register",
     );
-    let api = ResourceServer::new(app.engine.clone(), app.base.as_str());
+    // RFC 9728 for the API: this engine as its authorization server, its DPoP algorithms;
+    // every refusal names the document (RFC 9728 §5.1).
+    let api_metadata = app
+        .engine
+        .protected_resource(&format!("{}{API_PATH}", app.base))
+        .unwrap()
+        .scopes_supported(["orders", "profile"])
+        .name("Demo API");
+    let api =
+        ResourceServer::new(app.engine.clone(), app.base.as_str()).with_metadata(api_metadata);
     let tools = app
         .engine
         .protected_resource(&format!("{}{MCP_PATH}", app.base))
@@ -348,7 +374,9 @@ where
         // The demo listens on http://127.0.0.1: its CSRF cookie cannot be `Secure`.
         .danger_insecure_cookies()
         .router()
+        .route(API_PATH, get(api_root).route_layer(api.require()))
         .route("/api/me", get(me).route_layer(api.require()))
+        .merge(api.metadata_router())
         .route(
             MCP_PATH,
             get(mcp).route_layer(mcp_server.require().scopes(["tools"])),

@@ -147,7 +147,11 @@ impl<S> Engine<S> {
     /// issues tokens for ([`EngineBuilder::resource`]): this engine as its authorization
     /// server and its DPoP algorithms. Add the resource's scopes and the rest with the
     /// [`ProtectedResource`](crate::ProtectedResource) builder; serve it at its
-    /// `well_known_path`.
+    /// `well_known_path`. To publish the engine's own audience ([`EngineBuilder::audience`]),
+    /// declare it with [`EngineBuilder::resource`] too, so that clients that read the
+    /// document may name it with `resource` (RFC 8707): a token for it has it alone as
+    /// `aud` (for an engine with one audience, the `aud` of a token issued without
+    /// `resource`).
     pub fn protected_resource(&self, resource: &str) -> Result<crate::ProtectedResource, Error> {
         if !self.inner.resources.iter().any(|r| r == resource) {
             return Err(Error::Config(

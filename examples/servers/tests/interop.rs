@@ -3,8 +3,9 @@
 //! would use it: authorization code with PKCE (submitting the login form and following the
 //! redirect), refresh with rotation, reuse of an old refresh token revoking the session,
 //! client credentials, the device flow (pending, then success), token exchange, revocation
-//! and introspection, DPoP at the API and a code bound by `dpop_jkt`. The tokens also verify
-//! with `jsonwebtoken` from the published JWKS alone.
+//! and introspection, DPoP at the API, a code bound by `dpop_jkt`, and discovery from a bare
+//! `401` (RFC 9728) at the API and at the tool server. The tokens also verify with
+//! `jsonwebtoken` from the published JWKS alone.
 
 #![allow(
     clippy::unwrap_used,
@@ -404,11 +405,13 @@ async fn client_credentials_introspection_exchange_and_dpop() {
     assert_eq!(me.status(), 200);
     let me = r.http.get(&api).bearer_auth(&bound).send().await.unwrap();
     assert_eq!(me.status(), 401, "a DPoP-bound token is not a bearer token");
-    // The error on the scheme it used, and the DPoP challenge with the algorithms.
+    // The error on the scheme it used, and the DPoP challenge with the algorithms (both
+    // naming the API's metadata document).
     let challenge = me.headers()["www-authenticate"].to_str().unwrap();
+    let dpop = challenge.find("DPoP ").map(|at| &challenge[at..]);
     assert!(
         challenge.starts_with("Bearer error=\"invalid_token\"")
-            && challenge.contains("DPoP algs=\"ES256"),
+            && dpop.is_some_and(|d| d.contains("algs=\"ES256")),
         "{challenge}"
     );
 }
@@ -1061,4 +1064,123 @@ async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
         challenge_param(www, "resource_metadata").as_deref(),
         Some(metadata_url.as_str())
     );
+}
+
+/// The server's own API publishes its metadata too (RFC 9728, issue 20: "nothing tells a
+/// client the API's audience"): a bare request to `/api` gets `401` naming the document
+/// (RFC 9728 §5.1, no error code: RFC 6750 §3.1); the document's `resource` is the `aud` of
+/// the tokens the server issues for the API, with or without `resource` (RFC 8707) in the
+/// request, and names the issuer; such a token works on `/api`, and one for the tool server
+/// is refused there, the refusal naming the API's document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_publishes_its_audience_and_names_it_in_every_401() {
+    let r = start().await;
+    let api = r.url(server::API_PATH);
+    // 1. The bare request.
+    let bare = r.http.get(&api).send().await.unwrap();
+    assert_eq!(bare.status(), 401);
+    let www = bare.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!www.contains("error="), "{www}");
+    let metadata_url = challenge_param(&www, "resource_metadata").expect("resource_metadata");
+    assert_eq!(
+        metadata_url,
+        r.url("/.well-known/oauth-protected-resource/api"),
+        "RFC 9728 §3.1: the well-known suffix before the resource's path"
+    );
+    // 2. The document.
+    let doc = r.http.get(&metadata_url).send().await.unwrap();
+    assert_eq!(doc.status(), 200);
+    let prm = json(&doc.text().await.unwrap());
+    assert_eq!(prm["resource"], api.as_str(), "RFC 9728 §3.3");
+    let asm = json(
+        &r.http
+            .get(r.url("/.well-known/oauth-authorization-server"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let servers = prm["authorization_servers"].as_array().unwrap();
+    assert!(servers.contains(&asm["issuer"]), "{prm}");
+    assert_eq!(
+        prm["bearer_methods_supported"],
+        serde_json::json!(["header"])
+    );
+    assert_eq!(
+        prm["dpop_signing_alg_values_supported"],
+        asm["dpop_signing_alg_values_supported"]
+    );
+    assert!(
+        prm["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("orders"))
+    );
+    let resource = prm["resource"].as_str().unwrap().to_owned();
+    // 3. A token for the resource the document names (RFC 8707), and one without `resource`:
+    // both carry it as their audience, and both work on `/api`.
+    let client = reports(&r);
+    let oauth_http = reqwest::Client::new();
+    let named = client
+        .exchange_client_credentials()
+        .add_scope(Scope::new("orders".into()))
+        .add_extra_param("resource", resource.as_str())
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    let plain = client
+        .exchange_client_credentials()
+        .add_scope(Scope::new("orders".into()))
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    for tokens in [&named, &plain] {
+        let access = tokens.access_token().secret();
+        let claims = verify_for_audience(&r, access, &resource).await;
+        assert_eq!(claims["aud"], resource.as_str());
+        let ok = r.http.get(&api).bearer_auth(access).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        let body = json(&ok.text().await.unwrap());
+        assert_eq!(body["sub"], "reports");
+        assert_eq!(body["aud"], resource.as_str());
+    }
+    // 4. A token for the tool server is refused by the API, the refusal naming the API's
+    // document, not the tool server's.
+    let web = web_client(&r);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = web
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("tools".into()))
+        .add_extra_param("resource", r.url(server::MCP_PATH))
+        .set_pkce_challenge(challenge)
+        .url();
+    let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+    let tools = web
+        .exchange_code(AuthorizationCode::new(code_of(&redirect)))
+        .set_pkce_verifier(verifier)
+        .request_async(&oauth_http)
+        .await
+        .unwrap();
+    for path in [server::API_PATH, "/api/me"] {
+        let refused = r
+            .http
+            .get(r.url(path))
+            .bearer_auth(tools.access_token().secret())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401, "{path}");
+        let www = refused.headers()["www-authenticate"].to_str().unwrap();
+        assert!(www.contains("error=\"invalid_token\""), "{www}");
+        assert_eq!(
+            challenge_param(www, "resource_metadata").as_deref(),
+            Some(metadata_url.as_str()),
+            "{path}"
+        );
+    }
 }
