@@ -157,8 +157,9 @@ impl<S: ReplayStore> Engine<S> {
     /// [`Engine::verify_resource_request_as`] at one of this engine's resources (RFC 8707,
     /// [`EngineBuilder::resource`](crate::EngineBuilder::resource)): the token's `aud` must
     /// name `resource`; a token for another resource, or for the engine's own audiences, is
-    /// `invalid_token` (`TokenError::Audience`). `None`, or a resource the engine does not
-    /// serve, checks the engine's own audiences.
+    /// `invalid_token` (`TokenError::Audience`). `None` checks the engine's own audiences;
+    /// a resource the engine does not serve checks them and requires the token's `aud` to
+    /// name that resource too, so naming a resource never accepts a token that is not for it.
     pub async fn verify_resource_request_for<T: DeserializeOwned>(
         &self,
         resource: Option<&str>,
@@ -178,6 +179,14 @@ impl<S: ReplayStore> Engine<S> {
             let verifier = self.verifier_for(resource);
             self.verify_with_revocation_by::<T>(verifier, token).await?
         };
+        // A resource the engine does not serve fell back to the engine's own audiences above;
+        // the token must still name it.
+        if let Some(r) = resource
+            && !self.inner.resources.iter().any(|x| x == r)
+            && !claims.aud.as_ref().is_some_and(|a| a.contains(r))
+        {
+            return Err(crate::error::TokenError::Audience.into());
+        }
         if needs_proof(dpop_scheme, &claims)? {
             let proof = dpop.ok_or(DpopError::Missing)?;
             let verified = self.dpop_proof(proof, method, uri, Some(token)).await?;

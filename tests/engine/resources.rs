@@ -637,3 +637,32 @@ async fn protected_resource_metadata_names_the_engine_and_the_challenges_name_it
     assert_eq!(rs.requirements().audience_required(), Some(A));
     let _ = ProtectedResource::new(A).unwrap();
 }
+
+/// Naming a resource the engine does not serve falls back to the engine's own audiences for
+/// the signature and revocation checks, but never accepts a token that does not name it: a
+/// token for the engine's audience passes where that audience is named, and is
+/// `invalid_token` where an undeclared resource is.
+#[tokio::test]
+async fn an_undeclared_resource_still_requires_the_token_to_name_it() {
+    let h = Pair::new();
+    let own = h.login().await.access_token;
+    let bearer = format!("Bearer {own}");
+    let at = |resource| {
+        h.other
+            .verify_resource_request_for::<token_engine::jose::NoCustomClaims>(
+                resource, &bearer, None, "GET", AUD,
+            )
+    };
+    assert!(at(None).await.is_ok());
+    assert!(
+        at(Some(AUD)).await.is_ok(),
+        "the engine's own audience, named"
+    );
+    let e = at(Some("https://undeclared.example.com/"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidToken(TokenError::Audience)),
+        "{e:?}"
+    );
+}

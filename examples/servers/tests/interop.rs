@@ -881,6 +881,31 @@ fn challenge_param(www: &str, name: &str) -> Option<String> {
     Some(www[start..end].to_owned())
 }
 
+/// A bare request to `resource` (a URL): `401` without an error code (RFC 6750 §3.1) naming
+/// the metadata document at `well_known` (RFC 9728 §5.1; §3.1: the well-known suffix before
+/// the resource's path). Returns the document's URL and the document, whose `resource` is
+/// `resource` (RFC 9728 §3.3).
+async fn metadata_from_a_bare_401(
+    r: &Running,
+    resource: &str,
+    well_known: &str,
+) -> (String, Value) {
+    let bare = r.http.get(resource).send().await.unwrap();
+    assert_eq!(bare.status(), 401);
+    let www = bare.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!www.contains("error="), "{www}");
+    let metadata_url = challenge_param(&www, "resource_metadata").expect("resource_metadata");
+    assert_eq!(metadata_url, r.url(well_known));
+    let doc = r.http.get(&metadata_url).send().await.unwrap();
+    assert_eq!(doc.status(), 200);
+    let prm = json(&doc.text().await.unwrap());
+    assert_eq!(prm["resource"], resource, "RFC 9728 §3.3");
+    (metadata_url, prm)
+}
+
 /// An agent that knows only the tool server's URL: a bare request gets 401 with
 /// `resource_metadata` (RFC 9728 §5.1); the document names the authorization server (RFC 9728
 /// §2); its RFC 8414 metadata names the endpoints; the agent registers itself (RFC 7591, a
@@ -891,31 +916,9 @@ fn challenge_param(www: &str, name: &str) -> Option<String> {
 async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
     let r = start().await;
     let resource = r.url(server::MCP_PATH);
-    // 1. The bare request.
-    let bare = r.http.get(&resource).send().await.unwrap();
-    assert_eq!(bare.status(), 401);
-    let www = bare.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(!www.contains("error="), "{www}");
-    let metadata_url = challenge_param(&www, "resource_metadata").expect("resource_metadata");
-    assert_eq!(
-        metadata_url,
-        r.url("/.well-known/oauth-protected-resource/mcp")
-    );
-    // 2. The protected resource metadata.
-    let prm: Value = r
-        .http
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|t| json(&t))
-        .unwrap();
-    assert_eq!(prm["resource"], resource.as_str(), "RFC 9728 §3.3");
+    // 1. The bare request, 2. the protected resource metadata it names.
+    let (metadata_url, prm) =
+        metadata_from_a_bare_401(&r, &resource, "/.well-known/oauth-protected-resource/mcp").await;
     let issuer = prm["authorization_servers"][0].as_str().unwrap().to_owned();
     assert_eq!(prm["scopes_supported"][0], "tools");
     // 3. The authorization server's metadata (RFC 8414 §3: at the issuer's well-known URL).
@@ -1076,25 +1079,9 @@ async fn an_agent_goes_from_a_bare_401_to_a_token_for_the_tool_server() {
 async fn the_api_publishes_its_audience_and_names_it_in_every_401() {
     let r = start().await;
     let api = r.url(server::API_PATH);
-    // 1. The bare request.
-    let bare = r.http.get(&api).send().await.unwrap();
-    assert_eq!(bare.status(), 401);
-    let www = bare.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(!www.contains("error="), "{www}");
-    let metadata_url = challenge_param(&www, "resource_metadata").expect("resource_metadata");
-    assert_eq!(
-        metadata_url,
-        r.url("/.well-known/oauth-protected-resource/api"),
-        "RFC 9728 §3.1: the well-known suffix before the resource's path"
-    );
-    // 2. The document.
-    let doc = r.http.get(&metadata_url).send().await.unwrap();
-    assert_eq!(doc.status(), 200);
-    let prm = json(&doc.text().await.unwrap());
-    assert_eq!(prm["resource"], api.as_str(), "RFC 9728 §3.3");
+    // 1. The bare request, 2. the document it names.
+    let (metadata_url, prm) =
+        metadata_from_a_bare_401(&r, &api, "/.well-known/oauth-protected-resource/api").await;
     let asm = json(
         &r.http
             .get(r.url("/.well-known/oauth-authorization-server"))
