@@ -16,6 +16,7 @@ mod code_grant;
 mod common;
 mod config;
 mod device_flow;
+mod docs;
 mod endpoints;
 mod events;
 mod exchange_and_id;

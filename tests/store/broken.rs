@@ -61,6 +61,9 @@ pub(crate) enum Fault {
     /// as a blocking driver or a store's internal helper would do): only tasks on other
     /// threads, or other processes, interleave.
     CasCheckThenActNoAwait,
+    /// Check-then-act made atomic by a lock inside the store object: each instance (each app
+    /// server's store handle) has its own, so two instances over one database still race.
+    CasLockedPerInstance,
     /// `INSERT ... ON CONFLICT (id) DO UPDATE`, reported as "the row existed".
     CreateOverwrites,
     /// `INSERT ... ON CONFLICT DO NOTHING` without looking at the rows inserted.
@@ -340,6 +343,9 @@ pub(crate) struct Broken {
     replay: Arc<Mutex<HashMap<[u8; 32], i64>>>,
     /// Registered clients, by the key this store's column holds.
     clients: Arc<Mutex<HashMap<String, ClientRecord>>>,
+    /// The lock of [`Fault::CasLockedPerInstance`]: shared by clones of one instance, not by
+    /// [`Broken::instance`]s.
+    instance_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Broken {
@@ -354,12 +360,22 @@ impl Broken {
             duplicate_devices: Arc::default(),
             replay: Arc::default(),
             clients: Arc::default(),
+            instance_lock: Arc::default(),
+        }
+    }
+
+    /// Another instance over this one's storage, as another app server opens it: the same
+    /// data, its own lock.
+    pub(crate) fn instance(&self) -> Self {
+        Self {
+            instance_lock: Arc::default(),
+            ..self.clone()
         }
     }
 
     /// The kit's second factory: another instance over this one's storage.
     pub(crate) fn other(&self) -> impl Future<Output = Self> + use<> {
-        let same = self.clone();
+        let same = self.instance();
         async move { same }
     }
 
@@ -595,6 +611,16 @@ impl TokenStore for Broken {
                 }
                 _ => Ok(CasOutcome::Conflict),
             },
+            Fault::CasLockedPerInstance => {
+                let _held = self.instance_lock.lock().await;
+                match self.inner.load_family(&r.id).await? {
+                    Some(current) if current.version == expected => {
+                        tokio::task::yield_now().await;
+                        Ok(swapped(self.overwrite(&r).await?))
+                    }
+                    _ => Ok(CasOutcome::Conflict),
+                }
+            }
             // No yield: `MemoryStore`'s futures are ready at once, so between the read and
             // the write this task never gives up its thread. Only another thread can slip in.
             Fault::CasCheckThenActNoAwait => match self.inner.load_family(&r.id).await? {

@@ -130,7 +130,7 @@ impl Check {
     async fn run(self, fault: Fault) {
         use conformance as c;
         let store = Broken::new(fault);
-        let two = || (Arc::new(store.clone()), Arc::new(store.clone()));
+        let two = || (Arc::new(store.clone()), Arc::new(store.instance()));
         match self {
             Check::FamilyRoundTrip => c::family_round_trip(&store).await,
             Check::CreateIsInsertIfAbsent => c::create_is_insert_if_absent(&store).await,
@@ -333,12 +333,19 @@ const REJECTED: &[(Check, &[Fault])] = &[
     // its read and its write (`a_non_atomic_swap_is_rejected_every_run` requires every run).
     (
         Check::CompareAndSwapIsAtomicAcrossThreads,
-        &[Fault::CasCheckThenActNoAwait, Fault::CasCheckThenAct],
+        &[
+            Fault::CasCheckThenActNoAwait,
+            Fault::CasCheckThenAct,
+            Fault::CasLockedPerInstance,
+        ],
     ),
-    (Check::ConcurrentRefreshWithGrace, &[Fault::CasCheckThenAct]),
+    (
+        Check::ConcurrentRefreshWithGrace,
+        &[Fault::CasCheckThenAct, Fault::CasLockedPerInstance],
+    ),
     (
         Check::ConcurrentRefreshWithoutGrace,
-        &[Fault::CasCheckThenAct],
+        &[Fault::CasCheckThenAct, Fault::CasLockedPerInstance],
     ),
     (
         Check::RevokeSubjectRacesRefresh,
@@ -507,10 +514,16 @@ const EVERY_RUN: usize = 20;
 /// A compare-and-swap that reads, compares and writes without atomicity, with no `.await`
 /// in between, is rejected by the kit on every run, not one run in many: the OS-thread race
 /// (`compare_and_swap_is_atomic_across_threads`) and the whole token runner, each
-/// [`EVERY_RUN`] times on fresh stores.
+/// [`EVERY_RUN`] times on fresh stores. So is one made atomic by a lock inside the store
+/// object ([`Fault::CasLockedPerInstance`]): it passes any race over one instance, and
+/// accepted the same refresh token twice across two processes in strict mode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_non_atomic_swap_is_rejected_every_run() {
-    for fault in [Fault::CasCheckThenActNoAwait, Fault::CasCheckThenAct] {
+    for fault in [
+        Fault::CasCheckThenActNoAwait,
+        Fault::CasCheckThenAct,
+        Fault::CasLockedPerInstance,
+    ] {
         for run in 1..=EVERY_RUN {
             match outcome(Check::CompareAndSwapIsAtomicAcrossThreads.run(fault)).await {
                 Outcome::Rejected(m) => println!("{fault:?} run {run}: {m}"),
@@ -519,11 +532,15 @@ async fn a_non_atomic_swap_is_rejected_every_run() {
             }
         }
     }
-    for run in 1..=EVERY_RUN {
-        match outcome(Runner::Token.run(Fault::CasCheckThenActNoAwait)).await {
-            Outcome::Rejected(m) => println!("token runner run {run}: {m}"),
-            Outcome::Accepted => panic!("the token runner accepted a non-atomic swap at run {run}"),
-            Outcome::Hung => panic!("the token runner hung at run {run}"),
+    for fault in [Fault::CasCheckThenActNoAwait, Fault::CasLockedPerInstance] {
+        for run in 1..=EVERY_RUN {
+            match outcome(Runner::Token.run(fault)).await {
+                Outcome::Rejected(m) => println!("{fault:?}: token runner run {run}: {m}"),
+                Outcome::Accepted => {
+                    panic!("{fault:?}: the token runner accepted a non-atomic swap at run {run}")
+                }
+                Outcome::Hung => panic!("{fault:?}: the token runner hung at run {run}"),
+            }
         }
     }
 }
