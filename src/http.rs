@@ -519,6 +519,37 @@ mod tests {
     }
 
     #[test]
+    fn more_than_max_headers_fields_are_refused() {
+        let names: Vec<String> = (0..MAX_HEADERS).map(|i| format!("X-{i}")).collect();
+        let with = |count: usize| {
+            names.iter().take(count - 1).fold(
+                HttpRequest::post("a=1")
+                    .header("Content-Type", "application/x-www-form-urlencoded"),
+                |r, n| r.header(n, "v"),
+            )
+        };
+        // Exactly MAX_HEADERS fields: read.
+        let ok = with(MAX_HEADERS);
+        assert_eq!(ok.single_header("x-0").unwrap(), Some("v"));
+        assert_eq!(ok.form_body().unwrap().get("a"), Some("1"));
+        // One more: `invalid_request`, whichever header is read.
+        let over = with(MAX_HEADERS + 1);
+        for name in ["x-0", "content-type", "absent"] {
+            assert!(
+                matches!(
+                    over.single_header(name),
+                    Err(Error::InvalidRequest("too many header fields"))
+                ),
+                "{name}"
+            );
+        }
+        assert!(matches!(
+            over.form_body(),
+            Err(Error::InvalidRequest("too many header fields"))
+        ));
+    }
+
+    #[test]
     fn form_bodies_need_their_content_type() {
         let r = HttpRequest::post("a=1");
         assert!(r.form_body().is_err());

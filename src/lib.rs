@@ -303,6 +303,49 @@ pub use error::{Claim, Error, GrantError, IssueLimit, KeyError, TokenError};
 #[cfg(doctest)]
 pub struct RootTrim;
 
+/// An [`AuthorizationRequest`] is made only by [`Engine::authorization_request`], which
+/// validated its redirect URI: an unvalidated one cannot be expressed. The application reads
+/// one it was given:
+///
+/// ```
+/// use token_engine::AuthorizationRequest;
+/// fn shown(request: &AuthorizationRequest) -> (&str, &str) {
+///     (request.client().id(), request.redirect_uri())
+/// }
+/// ```
+///
+/// but cannot build one: not with a struct literal (its fields are private),
+///
+/// ```compile_fail,E0451
+/// use token_engine::AuthorizationRequest;
+/// fn forged(valid: AuthorizationRequest) -> AuthorizationRequest {
+///     AuthorizationRequest {
+///         redirect_uri: "https://evil.example/cb".to_owned(),
+///         ..valid
+///     }
+/// }
+/// ```
+///
+/// nor with a constructor,
+///
+/// ```compile_fail,E0599
+/// let _ = token_engine::AuthorizationRequest::new("web", "https://evil.example/cb");
+/// ```
+///
+/// nor from `Default` or by deserializing one. (Stable rustdoc checks only that each of these
+/// fails to compile; nightly also checks the error code, so each fails for its reason.)
+///
+/// ```compile_fail,E0277
+/// let _ = <token_engine::AuthorizationRequest as Default>::default();
+/// ```
+///
+/// ```compile_fail,E0277
+/// let _: token_engine::AuthorizationRequest =
+///     serde_json::from_str(r#"{"redirect_uri":"https://evil.example/cb"}"#).unwrap();
+/// ```
+#[cfg(doctest)]
+pub struct AuthorizationRequestOnlyFromValidation;
+
 pub mod grant {
     //! The grants as calls, for applications that drive them without the endpoint calls (a
     //! test, a migration, a transport that is not HTTP): the requests and results of

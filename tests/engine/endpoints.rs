@@ -231,6 +231,44 @@ async fn later_errors_redirect_with_state_and_iss() {
     assert_eq!(location(&r).1.get("error"), Some("unauthorized_client"));
 }
 
+/// `src/engine/authorize.rs`: "Longest `state`, `nonce` or `login_hint` accepted" (not public:
+/// the value is pinned here).
+const MAX_PARAM_LEN: usize = 512;
+
+#[tokio::test]
+async fn state_nonce_and_login_hint_are_bounded() {
+    let h = Harness::with(server);
+    let (_, c) = pkce();
+    let at = "s".repeat(MAX_PARAM_LEN);
+    let over = "s".repeat(MAX_PARAM_LEN + 1);
+    // At the maximum: accepted and kept as sent.
+    let req = step1(&h, &query(&format!("&nonce={at}&login_hint={at}"), &c))
+        .await
+        .unwrap();
+    assert_eq!(req.nonce(), Some(at.as_str()));
+    assert_eq!(req.login_hint(), Some(at.as_str()));
+    let req = step1(&h, &query("", &c).replace("st%20ate", &at))
+        .await
+        .unwrap();
+    assert_eq!(req.state(), Some(at.as_str()));
+    // One byte over: `invalid_request` to the registered URI, with `state` and `iss`.
+    for name in ["nonce", "login_hint"] {
+        let q = query(&format!("&{name}={over}"), &c);
+        let (base, params) = location(&step1(&h, &q).await.unwrap_err());
+        assert_eq!(base, REDIRECT, "{name}");
+        assert_eq!(params.get("error"), Some("invalid_request"), "{name}");
+        assert_eq!(params.get("state"), Some("st ate"), "{name}");
+        assert_eq!(params.get("iss"), Some(ISS), "{name}");
+    }
+    // A `state` one byte over: `invalid_request` too, and not echoed back.
+    let q = query("", &c).replace("st%20ate", &over);
+    let (base, params) = location(&step1(&h, &q).await.unwrap_err());
+    assert_eq!(base, REDIRECT);
+    assert_eq!(params.get("error"), Some("invalid_request"));
+    assert_eq!(params.get("state"), None);
+    assert_eq!(params.get("iss"), Some(ISS));
+}
+
 #[tokio::test]
 async fn a_decision_redirects_to_the_validated_uri_only() {
     let h = Harness::with(server);
@@ -444,6 +482,38 @@ async fn the_token_endpoint_is_strict_about_the_request() {
     // CORS for a browser's request.
     let cors = call(form_post(body, Some(auth)).header("Origin", "https://spa.example")).await;
     assert_eq!(cors.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn a_request_with_more_than_max_headers_fields_is_refused() {
+    use token_engine::http::MAX_HEADERS;
+    let h = Harness::with(server);
+    let cs = clients(&h);
+    let auth = basic("svc", SVC_SECRET);
+    let body = "grant_type=client_credentials&scope=read";
+    let names: Vec<String> = (0..MAX_HEADERS).map(|i| format!("X-Filler-{i}")).collect();
+    // `form_post` with `Authorization` holds two fields; fill up to `count`.
+    let request = |count: usize| {
+        names
+            .iter()
+            .take(count - 2)
+            .fold(form_post(body, Some(&auth)), |r, n| r.header(n, "x"))
+    };
+    // Exactly MAX_HEADERS fields: served.
+    let ok = h
+        .engine
+        .token_endpoint(&cs, &NoPasswordGrant, &request(MAX_HEADERS))
+        .await;
+    assert_eq!(ok.status(), 200, "{ok:?}");
+    // One more: `invalid_request` (the documented error), nothing issued.
+    let over = h
+        .engine
+        .token_endpoint(&cs, &NoPasswordGrant, &request(MAX_HEADERS + 1))
+        .await;
+    assert_eq!(over.status(), 400, "{over:?}");
+    let j: Value = serde_json::from_str(over.body()).unwrap();
+    assert_eq!(j["error"], "invalid_request");
+    assert!(j.get("access_token").is_none());
 }
 
 #[tokio::test]
@@ -1087,6 +1157,23 @@ async fn the_metadata_advertises_only_what_works_and_each_capability_does() {
     assert_eq!(jwks.header("access-control-allow-origin"), Some("*"));
     let keys: Value = serde_json::from_str(jwks.body()).unwrap();
     assert_eq!(keys["keys"][0]["alg"], "EdDSA");
+}
+
+#[tokio::test]
+async fn the_jwk_set_is_cacheable_for_five_minutes() {
+    let h = Harness::with(server);
+    let jwks = h.engine.jwks_endpoint(&HttpRequest::get(""));
+    assert_eq!(jwks.status(), 200);
+    // What `src/engine/metadata.rs` sets: public keys, cacheable (shorter than the metadata's
+    // hour: keys rotate), never `no-store` as token responses are.
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(jwks.header("pragma"), None);
+    let cache_control = jwks
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
+        .count();
+    assert_eq!(cache_control, 1);
 }
 
 /// The parts of the RFC 8414 / Discovery documents this file exercises (the rest are

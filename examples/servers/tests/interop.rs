@@ -1171,3 +1171,426 @@ async fn the_api_publishes_its_audience_and_names_it_in_every_401() {
         );
     }
 }
+
+/// RFC 6749 §3.1 (device authorization, RFC 8628 §3.1, introspection, RFC 7662 §2.1, and
+/// revocation, RFC 7009 §2.1, send the same form): "Request and response parameters MUST NOT
+/// be included more than once." A repeated parameter at the example's `/device_authorization`,
+/// `/introspect` and `/revoke` is `invalid_request` and nothing is done: no device code, no
+/// token state disclosed, nothing revoked (the token still works and introspects active).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_parameter_is_refused_at_device_authorization_introspection_and_revocation() {
+    let r = start().await;
+    // Device authorization: `scope` twice, `client_id` twice.
+    for form in [
+        &[
+            ("client_id", "tv"),
+            ("scope", "profile"),
+            ("scope", "profile"),
+        ][..],
+        &[
+            ("client_id", "tv"),
+            ("client_id", "tv"),
+            ("scope", "profile"),
+        ][..],
+    ] {
+        let (status, body) = r.post_form("/device_authorization", form).await;
+        assert_eq!(status, 400, "{form:?}: {body}");
+        let body = json(&body);
+        assert_eq!(body["error"], "invalid_request", "{form:?}");
+        assert!(body.get("device_code").is_none() && body.get("user_code").is_none());
+    }
+    // A session of web-app: its refresh token and access token.
+    let client = web_client(&r);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code_of(&redirect)))
+        .set_pkce_verifier(verifier)
+        .request_async(&reqwest::Client::new())
+        .await
+        .unwrap();
+    let access = tokens.access_token().secret().clone();
+    let refresh = tokens.refresh_token().unwrap().secret().clone();
+    let introspect = |body: &[(&str, &str)]| {
+        r.http
+            .post(r.url("/introspect"))
+            .basic_auth("api-gateway", Some(server::GATEWAY_SECRET))
+            .form(body)
+            .send()
+    };
+    // Introspection by the gateway (which may see every token): `token` twice, whether the
+    // values agree or not.
+    for form in [
+        &[("token", access.as_str()), ("token", access.as_str())][..],
+        &[("token", "not-a-token"), ("token", access.as_str())][..],
+        &[("token", access.as_str()), ("token", "not-a-token")][..],
+        &[
+            ("token", access.as_str()),
+            ("token_type_hint", "access_token"),
+            ("token_type_hint", "refresh_token"),
+        ][..],
+    ] {
+        let resp = introspect(form).await.unwrap();
+        assert_eq!(resp.status(), 400, "{form:?}");
+        let text = resp.text().await.unwrap();
+        assert_eq!(json(&text)["error"], "invalid_request", "{form:?}");
+        assert!(
+            !text.contains("user-alice") && !text.contains("active"),
+            "{text}"
+        );
+    }
+    // Revocation: `token` or `client_id` twice revokes nothing.
+    for form in [
+        &[
+            ("client_id", "web-app"),
+            ("token", "nonsense"),
+            ("token", refresh.as_str()),
+        ][..],
+        &[
+            ("client_id", "web-app"),
+            ("token", refresh.as_str()),
+            ("token", "nonsense"),
+        ][..],
+        &[
+            ("client_id", "web-app"),
+            ("client_id", "web-app"),
+            ("token", refresh.as_str()),
+        ][..],
+    ] {
+        let (status, body) = r.post_form("/revoke", form).await;
+        assert_eq!(status, 400, "{form:?}: {body}");
+        assert_eq!(json(&body)["error"], "invalid_request", "{form:?}");
+    }
+    let me = r
+        .http
+        .get(r.url("/api/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "the session survives");
+    let info = json(
+        &introspect(&[("token", access.as_str())])
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(info["active"], true, "{info}");
+    // The same revocation sent once revokes the session (the control).
+    let (status, _) = r
+        .post_form(
+            "/revoke",
+            &[("client_id", "web-app"), ("token", refresh.as_str())],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let info = json(
+        &introspect(&[("token", access.as_str())])
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(info["active"], false, "{info}");
+}
+
+/// Register (RFC 7591, the example's open registration) a native client with exactly one
+/// redirect URI; returns its `client_id`.
+async fn register_single_redirect_client(r: &Running, redirect_uri: &str) -> String {
+    let registered = r
+        .http
+        .post(r.url("/register"))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_string(&serde_json::json!({
+                "client_name": "one redirect",
+                "application_type": "native",
+                "redirect_uris": [redirect_uri],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "scope": "tools",
+            }))
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let registered = json(&registered.text().await.unwrap());
+    assert_eq!(
+        registered["redirect_uris"],
+        serde_json::json!([redirect_uri])
+    );
+    registered["client_id"].as_str().unwrap().to_owned()
+}
+
+/// RFC 6749 §3.1.2.3: "If multiple redirection URIs have been registered, [...] the client
+/// MUST include a redirection URI with the authorization request"; a client with exactly one
+/// (none of the example's built-in clients: it is registered here) may omit it, and then the
+/// code, an error (RFC 6749 §4.1.2.1) and a declined consent all go to that URI, never to
+/// the server itself. The code is redeemed without `redirect_uri` (RFC 6749 §4.1.3: required
+/// only "if the redirect_uri parameter was included in the authorization request").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_omitted_redirect_uri_goes_to_the_single_registered_one() {
+    let r = start().await;
+    let redirect_uri = "http://127.0.0.1:53682/callback";
+    let client_id = register_single_redirect_client(&r, redirect_uri).await;
+    // No `set_redirect_uri`: `oauth2` then sends no `redirect_uri` at all.
+    let client = BasicClient::new(ClientId::new(client_id.clone()))
+        .set_auth_uri(AuthUrl::new(r.url("/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(r.url("/token")).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("tools".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    assert!(
+        !auth_url.query_pairs().any(|(k, _)| k == "redirect_uri"),
+        "{auth_url}"
+    );
+    let params_of = |resp: &reqwest::Response| {
+        assert_eq!(resp.status(), 303);
+        let location = resp.headers()["location"].to_str().unwrap();
+        assert!(
+            location.starts_with(&format!("{redirect_uri}?")),
+            "{location}"
+        );
+        let location = reqwest::Url::parse(location).unwrap();
+        location
+            .query_pairs()
+            .into_owned()
+            .collect::<HashMap<String, String>>()
+    };
+    // Success: the code to the registered URI, with state and iss.
+    let redirect = login(&r, auth_url.as_str(), "alice", "wonderland", "approve").await;
+    let p = params_of(&redirect);
+    assert_eq!(p["state"], *csrf.secret());
+    assert_eq!(p["iss"], r.base);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(p["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&reqwest::Client::new())
+        .await
+        .unwrap();
+    let claims = verify_with_jsonwebtoken(&r, tokens.access_token().secret()).await;
+    assert_eq!(claims["client_id"], client_id.as_str());
+    // An error after the client is known: to the registered URI.
+    let unsupported = auth_url
+        .as_str()
+        .replace("response_type=code", "response_type=token");
+    let resp = r.http.get(&unsupported).send().await.unwrap();
+    let p = params_of(&resp);
+    assert_eq!(p["error"], "unsupported_response_type");
+    assert_eq!(p["state"], *csrf.secret());
+    assert_eq!(p["iss"], r.base);
+    // Declined consent: access_denied to the registered URI.
+    let denied = login(&r, auth_url.as_str(), "alice", "", "deny").await;
+    let p = params_of(&denied);
+    assert_eq!(p["error"], "access_denied");
+    assert_eq!(p["state"], *csrf.secret());
+    assert_eq!(p["iss"], r.base);
+}
+
+/// RFC 8414 §2: `token_endpoint_auth_signing_alg_values_supported` "[...] MUST be present if
+/// either of these authentication methods [`private_key_jwt`, `client_secret_jwt`] are
+/// specified in the `token_endpoint_auth_methods_supported` entry. [...] The value `none`
+/// MUST NOT be used." The same for introspection and revocation (RFC 8414 §2). And the
+/// OpenID Connect Discovery `userinfo_endpoint` is there and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_names_the_jwt_auth_algorithms_and_a_working_userinfo_endpoint() {
+    let r = start().await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let m = json(
+            &r.http
+                .get(r.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        let mut jwt_methods_listed = 0;
+        for endpoint in ["token", "introspection", "revocation"] {
+            let methods = &m[format!("{endpoint}_endpoint_auth_methods_supported")];
+            let Some(methods) = methods.as_array() else {
+                continue;
+            };
+            let algs = &m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")];
+            let has = |name: &str| methods.contains(&serde_json::json!(name));
+            if has("private_key_jwt") || has("client_secret_jwt") {
+                jwt_methods_listed += 1;
+                let algs = algs
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{path}: {endpoint}: no algorithms"));
+                assert!(!algs.is_empty(), "{path}: {endpoint}");
+                assert!(
+                    !algs.contains(&serde_json::json!("none")),
+                    "{path}: {endpoint}"
+                );
+                if has("private_key_jwt") {
+                    assert!(
+                        algs.iter().any(|a| !a.as_str().unwrap().starts_with("HS")),
+                        "{path}: {endpoint}: no asymmetric algorithm for private_key_jwt"
+                    );
+                }
+                if has("client_secret_jwt") {
+                    assert!(
+                        algs.iter().any(|a| a.as_str().unwrap().starts_with("HS")),
+                        "{path}: {endpoint}: no HMAC algorithm for client_secret_jwt"
+                    );
+                }
+            }
+        }
+        // The example lists `private_key_jwt` (so the check above ran).
+        assert!(jwt_methods_listed > 0, "{path}");
+        assert_eq!(m["userinfo_endpoint"], r.url("/userinfo"), "{path}");
+    }
+    // The UserInfo endpoint the metadata names answers a token with the user's claims.
+    let client = web_client(&r);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("openid".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let redirect = login(&r, auth_url.as_str(), "bob", "builder", "approve").await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code_of(&redirect)))
+        .set_pkce_verifier(verifier)
+        .request_async(&reqwest::Client::new())
+        .await
+        .unwrap();
+    let me = r
+        .http
+        .get(r.url("/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(json(&me.text().await.unwrap())["sub"], "user-bob");
+}
+
+/// RFC 6749 §5.2: `unsupported_grant_type`: "The authorization grant type is not supported by
+/// the authorization server", while `unauthorized_client` is "not authorized to use this
+/// authorization grant type". The example does not offer the password grant (nor any
+/// unknown one): `unsupported_grant_type` for every client, the confidential one
+/// authenticated, and the metadata does not list it; a grant the server offers but the
+/// client may not use is `unauthorized_client`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_the_server_does_not_offer_is_unsupported_grant_type() {
+    let r = start().await;
+    let offered = json(
+        &r.http
+            .get(r.url("/.well-known/oauth-authorization-server"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )["grant_types_supported"]
+        .clone();
+    assert!(
+        !offered
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("password")),
+        "{offered}"
+    );
+    for grant in ["password", "urn:example:params:oauth:grant-type:unknown"] {
+        let form = [
+            ("grant_type", grant),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("scope", "orders"),
+        ];
+        let confidential = r
+            .http
+            .post(r.url("/token"))
+            .basic_auth("reports", Some(server::REPORTS_SECRET))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = confidential.status().as_u16();
+        let body = json(&confidential.text().await.unwrap());
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("unsupported_grant_type")),
+            "{grant}: {body}"
+        );
+        let mut public = form.to_vec();
+        public.push(("client_id", "web-app"));
+        let (status, body) = r.post_form("/token", &public).await;
+        assert_eq!(
+            (status, json(&body)["error"].as_str()),
+            (400, Some("unsupported_grant_type")),
+            "{grant}: {body}"
+        );
+    }
+    // The control: a grant the server offers, not allowed to this client.
+    let refresh = r
+        .http
+        .post(r.url("/token"))
+        .basic_auth("reports", Some(server::REPORTS_SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "rt_x")])
+        .send()
+        .await
+        .unwrap();
+    let status = refresh.status().as_u16();
+    let body = json(&refresh.text().await.unwrap());
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+}
+
+/// RFC 6750 §3.1: "If the request lacks any authentication information (e.g., the client
+/// was unaware that authentication is necessary or attempted using an unsupported
+/// authentication method), the resource server SHOULD NOT include an error code or other
+/// error information." Every protected route of the example, with no `Authorization` or with
+/// another scheme (`Basic`): `401`, a `Bearer` challenge, no `error=`; a bad token does get
+/// `invalid_token` (the control).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_request_without_credentials_gets_a_challenge_without_an_error_code() {
+    let r = start().await;
+    for path in [server::API_PATH, "/api/me", server::MCP_PATH, "/userinfo"] {
+        for authorization in [None, Some("Basic YWxpY2U6d29uZGVybGFuZA==")] {
+            let mut request = r.http.get(r.url(path));
+            if let Some(value) = authorization {
+                request = request.header("authorization", value);
+            }
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), 401, "{path} {authorization:?}");
+            let www = resp.headers()["www-authenticate"].to_str().unwrap();
+            assert!(www.starts_with("Bearer"), "{path}: {www}");
+            assert!(!www.contains("error="), "{path} {authorization:?}: {www}");
+        }
+        let bad = r
+            .http
+            .get(r.url(path))
+            .bearer_auth("not-a-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 401, "{path}");
+        let www = bad.headers()["www-authenticate"].to_str().unwrap();
+        assert!(www.contains("error=\"invalid_token\""), "{path}: {www}");
+    }
+}
