@@ -92,6 +92,16 @@ fn bench_primitives(c: &mut Criterion) {
     g.bench_function("new_family", |b| {
         b.iter(|| __private::new_family(&keys, "user123456", "client_app_123", NOW).unwrap())
     });
+    // The operating system's generator, as the engine calls it once per access token (its
+    // `jti`): a system call, whose cost depends on the kernel and the hypervisor.
+    let rng = ring::rand::SystemRandom::new();
+    g.bench_function("os_random_16_bytes", |b| {
+        b.iter(|| {
+            let mut jti = [0u8; 16];
+            ring::rand::SecureRandom::fill(&rng, &mut jti).unwrap();
+            black_box(jti)
+        })
+    });
     g.finish();
 }
 

@@ -16,7 +16,12 @@ pub use crate::form::Form;
 use crate::form::MAX_FORM_LEN;
 use crate::response::ErrorResponse;
 
-/// Most header fields an [`HttpRequest`] holds; more is refused as `invalid_request`.
+/// Most header fields an [`HttpRequest`] may hold when a call reads one of its headers: each
+/// read looks through every field, so a call that reads a header refuses a request with more
+/// (`invalid_request`; an error page at the authorization endpoint, whose POST form it reads
+/// the content type of). That is every endpoint that authenticates a client or reads a token
+/// or a `DPoP` proof. Calls that read no header (a GET to the authorization endpoint, the
+/// metadata and JWKS endpoints) do no work per field and do not count them.
 pub const MAX_HEADERS: usize = 128;
 
 /// An HTTP request as the application received it. Borrowed: building one copies nothing.

@@ -47,8 +47,8 @@ pub(crate) struct Keys {
 impl Keys {
     fn new(keys: Arc<Vec<VerifyingKey>>) -> Arc<Self> {
         Arc::new(Self {
+            memo: HeaderMemo::for_keys(&keys),
             keys,
-            memo: HeaderMemo::default(),
         })
     }
 }

@@ -12,7 +12,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use token_engine::jose::NoCustomClaims;
 use token_engine::jwks::JwksFetcher;
@@ -386,7 +386,12 @@ impl<K: KeySource> ResourceServer<K> {
         &self,
         parts: &http::request::Parts,
     ) -> Result<Claims<T>, crate::Rejection> {
-        let creds = Creds::of(parts, &self.shared.origin);
+        let uri = external_url(&self.shared.origin, &parts.uri, &parts.extensions);
+        let creds = Creds {
+            method: &parts.method,
+            uri: &uri,
+            headers: &parts.headers,
+        };
         self.authorize::<T>(&creds, &self.base_requirements())
             .await
             .map_err(crate::Rejection::from)
@@ -394,19 +399,23 @@ impl<K: KeySource> ResourceServer<K> {
 
     async fn authorize<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
-        creds: &Creds,
+        creds: &Creds<'_>,
         requirements: &Requirements,
     ) -> Result<Claims<T>, HttpResponse> {
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let mut request = HttpRequest::new(creds.method.as_str());
-        for (name, value) in &creds.headers {
-            request = request.header_bytes(name, value.as_bytes());
+        // Every `Authorization` and `DPoP` field, repeats included (the library refuses them),
+        // found by walking the fields: no lookup hashes a name.
+        for (name, value) in creds.headers {
+            if *name == http::header::AUTHORIZATION || name.as_str() == "dpop" {
+                request = request.header_bytes(name.as_str(), value.as_bytes());
+            }
         }
         let shared = &*self.shared;
         let check = Check {
             request: &request,
-            uri: &creds.uri,
+            uri: creds.uri,
             rules: &shared.rules,
             challenges: &self.published.challenges,
             audience: requirements.audience_required(),
@@ -437,49 +446,24 @@ impl<K: KeySource> ResourceServer<K> {
     }
 }
 
-/// What the layer copies out of a request before its body goes on: the method, the URL the
-/// client used, and the `Authorization` and `DPoP` fields (cheap reference-counted copies).
-struct Creds {
-    method: http::Method,
-    uri: String,
-    headers: Vec<(&'static str, HeaderValue)>,
+/// What the check reads of a request: its method, the URL the client used (built once per
+/// request, for the DPoP proof's `htu`) and its header fields, borrowed.
+struct Creds<'r> {
+    method: &'r http::Method,
+    uri: &'r str,
+    headers: &'r http::HeaderMap,
 }
 
-impl Creds {
-    fn of(parts: &http::request::Parts, origin: &str) -> Self {
-        Self::from_parts(
-            &parts.method,
-            &parts.uri,
-            &parts.extensions,
-            &parts.headers,
-            origin,
-        )
-    }
-
-    fn from_parts(
-        method: &http::Method,
-        uri: &http::Uri,
-        extensions: &http::Extensions,
-        headers: &http::HeaderMap,
-        origin: &str,
-    ) -> Self {
-        // Under `Router::nest` the path the route sees is shortened; the client used the
-        // original one.
-        let path = extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| uri.path(), |o| o.0.path());
-        let mut fields = Vec::new();
-        for name in [http::header::AUTHORIZATION.as_str(), "dpop"] {
-            for value in headers.get_all(name) {
-                fields.push((name, value.clone()));
-            }
-        }
-        Self {
-            method: method.clone(),
-            uri: format!("{origin}{path}"),
-            headers: fields,
-        }
-    }
+/// The URL the client used: the external origin and the path as the client sent it (under
+/// `Router::nest` the path the route sees is shortened; the original is in `OriginalUri`).
+fn external_url(origin: &str, uri: &http::Uri, extensions: &http::Extensions) -> String {
+    let path = extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| uri.path(), |o| o.0.path());
+    let mut url = String::with_capacity(origin.len() + path.len());
+    url.push_str(origin);
+    url.push_str(path);
+    url
 }
 
 /// The tower [`Layer`] of a protected route (from [`ResourceServer::require`]): `T` is the
@@ -626,19 +610,28 @@ where
         let clone = self.inner.clone();
         let mut inner = core::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        let creds = Creds::from_parts(
-            request.method(),
+        let uri = external_url(
+            &layer.server.shared.origin,
             request.uri(),
             request.extensions(),
-            request.headers(),
-            &layer.server.shared.origin,
         );
+        let method = request.method().clone();
+        // The header fields are lent to the check, not copied (a body need not be `Sync`, so
+        // the future cannot hold a borrow of the whole request), and put back before the
+        // request goes on.
+        let headers = core::mem::take(request.headers_mut());
         Box::pin(async move {
-            match layer
+            let creds = Creds {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            };
+            let result = layer
                 .server
                 .authorize::<T>(&creds, &layer.requirements)
-                .await
-            {
+                .await;
+            *request.headers_mut() = headers;
+            match result {
                 Ok(claims) => {
                     request.extensions_mut().insert(claims);
                     inner.call(request).await

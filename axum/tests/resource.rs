@@ -184,6 +184,38 @@ async fn a_valid_bearer_token_reaches_the_handler_with_its_claims() {
     assert_eq!(a.body, "user-1");
 }
 
+/// The layer lends the request's header fields to the check and puts them back: the handler
+/// sees every field, repeats and order included.
+#[tokio::test]
+async fn the_handler_sees_every_header_field_the_client_sent() {
+    async fn echo(request: Request<Body>) -> String {
+        let h = request.headers();
+        let all = |name: &str| {
+            h.get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!("{}|{}|{}", all("authorization"), all("x-trace"), h.len())
+    }
+    let s = setup();
+    let api = ResourceServer::new(s.engine.clone(), AUD);
+    let token = s.bearer("orders").await;
+    let auth = format!("Bearer {token}");
+    let router = Router::new().route(
+        "/echo",
+        get(echo).route_layer(api.require().scopes(["orders"])),
+    );
+    let request = get_with(
+        "/echo",
+        &[("x-trace", "a"), ("authorization", &auth), ("x-trace", "b")],
+    );
+    let a = send(router, request).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, format!("{auth}|a,b|3"));
+}
+
 #[tokio::test]
 async fn no_token_gets_both_challenges_without_an_error_code() {
     let s = setup();

@@ -171,9 +171,117 @@ const MEMO_SLOTS: usize = 8;
 /// `typ` is kept to be judged again under each caller's rules. The slots are filled once and
 /// read with one atomic load each: no lock, no allocation after the first sighting. A new set
 /// of keys starts a new memo.
+///
+/// Before anything is learned the memo already knows the spellings other libraries commonly
+/// write for each key of the set (see [`Spelling`]), so the first token with one of those is
+/// recognised by its bytes too; the slots are left for the rest.
 #[derive(Debug, Default)]
 pub(crate) struct HeaderMemo {
     slots: [OnceLock<Learned>; MEMO_SLOTS],
+    /// Sorted by fingerprint, then header; no two alike.
+    spellings: Box<[Spelling]>,
+}
+
+/// A header segment's fingerprint: its length and two words of it (after the shared `eyJ` of
+/// `{"`, where the first member's name is, and the last eight characters, where the last
+/// member's value ends). Equal headers have equal fingerprints; unequal ones are told apart
+/// by comparing their bytes, so a collision costs a comparison, never a wrong answer.
+#[inline]
+fn fingerprint(header: &[u8]) -> u64 {
+    let word = |at: usize| {
+        header
+            .get(at..at.saturating_add(8))
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let len = header.len();
+    word(3)
+        ^ word(len.saturating_sub(8)).rotate_left(29)
+        ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Keys of a set (the first of each `kid`) whose common header spellings a memo knows ahead.
+const SPELLED_KEYS: usize = 16;
+
+/// The `typ` values of the spellings a memo knows ahead: none, the generic `JWT` and RFC 9068's
+/// `at+jwt`.
+const SPELLED_TYPS: [Option<&str>; 3] = [None, Some("JWT"), Some("at+jwt")];
+
+/// A header another library may write for a key of the set: `alg` (the key's), its `kid` and a
+/// `typ`, in any member order, without whitespace, strings as serde_json escapes them. Parsing
+/// it gives exactly that `alg`, `kid` and `typ`, no `crit`, no embedded key, so it selects
+/// `key` as the general path would: it is a learned header that needed no token to learn.
+#[derive(Debug)]
+struct Spelling {
+    /// [`fingerprint`] of `header`: what the spellings are sorted and searched by.
+    fingerprint: u64,
+    /// The base64url header segment.
+    header: Box<[u8]>,
+    /// The index of its key.
+    key: usize,
+    /// Its `typ`.
+    typ: Option<&'static str>,
+}
+
+/// Member orders of an object of one, two or three members.
+const ORDERS: [&[&[usize]]; 4] = [
+    &[],
+    &[&[0]],
+    &[&[0, 1], &[1, 0]],
+    &[
+        &[0, 1, 2],
+        &[0, 2, 1],
+        &[1, 0, 2],
+        &[1, 2, 0],
+        &[2, 0, 1],
+        &[2, 1, 0],
+    ],
+];
+
+/// The spellings of `keys`: for each of the first [`SPELLED_KEYS`] keys that a `kid` selects
+/// (the first key with that `kid`; a key without one only when it is alone, as in
+/// [`select_key`]), every order of `alg`, `kid` and each of [`SPELLED_TYPS`].
+fn spellings(keys: &[VerifyingKey]) -> Box<[Spelling]> {
+    let selected = keys
+        .iter()
+        .enumerate()
+        .filter(|&(index, key)| match key.kid() {
+            Some(kid) => keys.iter().position(|k| k.kid() == Some(kid)) == Some(index),
+            None => keys.len() == 1,
+        });
+    let mut out = Vec::new();
+    for (index, key) in selected.take(SPELLED_KEYS) {
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let alg = ("alg", quote(key.alg().name()));
+        let kid = key.kid().map(|kid| ("kid", quote(kid)));
+        for typ in SPELLED_TYPS {
+            let typ_member = typ.map(|t| ("typ", quote(t)));
+            let members: Vec<&(&str, String)> = [Some(&alg), kid.as_ref(), typ_member.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let orders = ORDERS.get(members.len()).copied().unwrap_or_default();
+            for order in orders {
+                let body: Vec<String> = order
+                    .iter()
+                    .filter_map(|&i| members.get(i))
+                    .map(|(name, value)| format!("\"{name}\":{value}"))
+                    .collect();
+                let header: Box<[u8]> = b64::encode(format!("{{{}}}", body.join(",")).as_bytes())
+                    .into_bytes()
+                    .into();
+                out.push(Spelling {
+                    fingerprint: fingerprint(&header),
+                    header,
+                    key: index,
+                    typ,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.fingerprint, &a.header).cmp(&(b.fingerprint, &b.header)));
+    out.dedup_by(|a, b| a.header == b.header);
+    out.into()
 }
 
 #[derive(Debug)]
@@ -187,16 +295,36 @@ struct Learned {
 }
 
 impl HeaderMemo {
+    /// A memo for `keys` that knows their common spellings ahead.
+    pub(crate) fn for_keys(keys: &[VerifyingKey]) -> Self {
+        Self {
+            slots: Default::default(),
+            spellings: spellings(keys),
+        }
+    }
+
+    /// The key index and `typ` of a header learned or spelled ahead.
     #[inline]
-    fn find(&self, header: &[u8]) -> Option<&Learned> {
+    fn find(&self, header: &[u8]) -> Option<(usize, Option<&str>)> {
         for slot in &self.slots {
             match slot.get() {
-                Some(learned) if *learned.header == *header => return Some(learned),
+                Some(learned) if *learned.header == *header => {
+                    return Some((learned.key, learned.typ.as_deref()));
+                }
                 Some(_) => {}
-                None => return None,
+                None => break,
             }
         }
-        None
+        let fingerprint = fingerprint(header);
+        let from = self
+            .spellings
+            .partition_point(|s| s.fingerprint < fingerprint);
+        self.spellings
+            .get(from..)?
+            .iter()
+            .take_while(|s| s.fingerprint == fingerprint)
+            .find(|s| *s.header == *header)
+            .map(|s| (s.key, s.typ))
     }
 
     /// Whether every slot is taken (they fill in order): nothing more can be learned.
@@ -261,11 +389,12 @@ pub(crate) fn verify_signature<'t>(
             asymmetric: !key.is_symmetric(),
         });
     }
-    // The same for a header another issuer wrote, once a token with it has verified.
-    if let Some(learned) = memo.and_then(|m| m.find(compact.header))
-        && let Some(key) = keys.get(learned.key)
+    // The same for a header another issuer wrote, once a token with it has verified or when it
+    // is one of the spellings known ahead.
+    if let Some((index, typ)) = memo.and_then(|m| m.find(compact.header))
+        && let Some(key) = keys.get(index)
     {
-        check_typ(learned.typ.as_deref())?;
+        check_typ(typ)?;
         check_signature(&compact, key)?;
         return Ok(SignatureOk {
             payload: compact.payload,
@@ -435,5 +564,102 @@ mod tests {
             payload_error(extra.payload, TokenError::Base64),
             TokenError::Malformed
         );
+    }
+
+    fn hmac(alg: Algorithm, kid: Option<&str>) -> VerifyingKey {
+        let key = VerifyingKey::hmac(alg, &[7; 64]).unwrap();
+        match kid {
+            Some(kid) => key.with_kid(kid),
+            None => key,
+        }
+    }
+
+    /// What the general path makes of a header: its key's index and its `typ`.
+    fn general(
+        header: &[u8],
+        keys: &[VerifyingKey],
+    ) -> Result<(usize, Option<String>), TokenError> {
+        let json = b64::decode(core::str::from_utf8(header).unwrap()).unwrap();
+        let header = parse_header(&json)?;
+        check_header(&header)?;
+        let index = select_key(keys, header.kid.as_ref().map(|k| &*k.0))?;
+        if !keys[index].alg().accepts(&header.alg.0) {
+            return Err(TokenError::AlgorithmMismatch);
+        }
+        Ok((index, header.typ.map(|t| t.0.into_owned())))
+    }
+
+    /// Every spelling known ahead is what the general path would read: the same key, the same
+    /// `typ`, nothing it would refuse; and each selected key gets every order of its members.
+    #[test]
+    fn spellings_known_ahead_select_what_parsing_selects() {
+        let sets = [
+            vec![hmac(Algorithm::HS256, None)],
+            vec![hmac(Algorithm::HS256, Some("k"))],
+            vec![
+                hmac(Algorithm::HS256, Some("a")),
+                // The same kid again: the header selects the first, whose alg differs.
+                hmac(Algorithm::HS384, Some("a")),
+                hmac(Algorithm::HS512, Some("q\"u\\o\u{1}t\u{e9}/")),
+                hmac(Algorithm::HS256, None),
+                hmac(Algorithm::HS384, Some("")),
+            ],
+        ];
+        for keys in &sets {
+            let table = spellings(keys);
+            assert!(
+                table.windows(2).all(|w| {
+                    (w[0].fingerprint, &w[0].header) < (w[1].fingerprint, &w[1].header)
+                })
+            );
+            let memo = HeaderMemo::for_keys(keys);
+            for s in &*table {
+                assert_eq!(memo.find(&s.header), Some((s.key, s.typ)));
+                assert_eq!(
+                    general(&s.header, keys),
+                    Ok((s.key, s.typ.map(str::to_owned))),
+                    "{}",
+                    String::from_utf8_lossy(&s.header)
+                );
+            }
+            for (index, key) in keys.iter().enumerate() {
+                let spelled = table.iter().filter(|s| s.key == index).count();
+                let selects = match key.kid() {
+                    Some(kid) => keys.iter().position(|k| k.kid() == Some(kid)) == Some(index),
+                    None => keys.len() == 1,
+                };
+                // With a kid: 2 orders without typ, 6 with each of two; without: 1 + 2 + 2.
+                let expected = match (selects, key.kid()) {
+                    (false, _) => 0,
+                    (true, Some(_)) => 14,
+                    (true, None) => 5,
+                };
+                assert_eq!(spelled, expected, "key {index} of {}", keys.len());
+            }
+        }
+        // The canonical header this crate writes is among them.
+        let keys = &sets[1];
+        let table = spellings(keys);
+        assert!(table.iter().any(|s| *s.header == *keys[0].at_jwt_header()));
+        // Bounded whatever the set: at most SPELLED_KEYS keys are spelled.
+        let many: Vec<_> = (0..100)
+            .map(|i| hmac(Algorithm::HS256, Some(&i.to_string())))
+            .collect();
+        let table = spellings(&many);
+        assert_eq!(table.len(), SPELLED_KEYS * 14);
+        // Found through the fingerprints, each to its own key; anything else is not found.
+        let memo = HeaderMemo::for_keys(&many);
+        for s in &*table {
+            assert_eq!(memo.find(&s.header), Some((s.key, s.typ)));
+        }
+        for other in [
+            &br#"{"alg":"HS256","kid":"1","typ":"JWT","x5t":"abc"}"#[..],
+            br#"{"alg":"HS256","kid":"99","typ":"JWT"}"#,
+            br#"{"alg":"HS384","kid":"1","typ":"JWT"}"#,
+            br#"{"alg":"HS256", "kid":"1","typ":"JWT"}"#,
+        ] {
+            assert_eq!(memo.find(b64::encode(other).as_bytes()), None);
+        }
+        assert_eq!(memo.find(b""), None);
     }
 }
