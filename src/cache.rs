@@ -74,9 +74,9 @@ impl TokenCache {
 
     /// The hash that locates `token`: four independent multiply-rotate lanes over its bytes,
     /// eight at a time, seeded at random per cache (so a slot cannot be aimed at from the token
-    /// alone), about five times faster than SipHash on the ~500 to 800 bytes of a signed
-    /// token. It is not a cryptographic hash and need not be: a hit needs the whole token to
-    /// match byte for byte, and only tokens that verified are ever inserted.
+    /// alone): about a seventh of SipHash's instructions on a 529-byte token (callgrind). It
+    /// is not a cryptographic hash and need not be: a hit needs the whole token to match byte
+    /// for byte, and only tokens that verified are ever inserted.
     #[inline]
     pub(crate) fn hash(&self, token: &str) -> u64 {
         const K: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -185,7 +185,7 @@ mod tests {
             t[at] ^= 0x01;
             assert_ne!(c.hash(&text(&t)), h0, "flipped at {at}");
         }
-        // Every length from the same bytes, and the shards all used by similar tokens.
+        // Tokens that differ in a few characters spread over every shard.
         let mut shards = [0usize; SHARDS];
         for n in 0..2000 {
             let t = format!("eyJhbGciOiJFUzI1NiJ9.{n:08}.sig");
