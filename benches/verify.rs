@@ -5,6 +5,8 @@
 //! - `ours_borrowed`: `Verifier::verify_borrowed::<BorrowedApp>` into a reused buffer
 //! - `ours_cached`: `verify_as::<App>` on a verifier with the verified-token cache, the token
 //!   already cached (only asymmetric tokens are cached: for HS256 this is the uncached path)
+//! - `ours_cached_shared`: `verify_shared::<App>` on that verifier, the token's claims already
+//!   kept: a lookup, the claim checks against the clock and an `Arc` clone (HS256: uncached)
 //! - `jsonwebtoken`: `jsonwebtoken::decode` 9.3 (on ring) with the same checks
 //! - `jwt_simple`: `jwt-simple` 0.14 with its pure-Rust crypto, same checks
 //! - `floor`: the raw ring signature check + one base64 decode + one borrowed serde parse; no
@@ -298,6 +300,7 @@ fn bench_verify(c: &mut Criterion) {
         learning.verify_as::<App>(&unlisted).unwrap();
         scanning.verify_as::<App>(&unlisted).unwrap();
         cached.verify_as::<App>(&token).unwrap();
+        cached.verify_shared::<App>(&token).unwrap();
         assert!(
             (case.jsonwebtoken)(&token),
             "jsonwebtoken rejects the token"
@@ -331,6 +334,14 @@ fn bench_verify(c: &mut Criterion) {
                 Box::new(|| {
                     drop(black_box(
                         cached.verify_as::<App>(black_box(&token)).unwrap(),
+                    ))
+                }),
+            ),
+            (
+                "ours_cached_shared",
+                Box::new(|| {
+                    drop(black_box(
+                        cached.verify_shared::<App>(black_box(&token)).unwrap(),
                     ))
                 }),
             ),
@@ -432,7 +443,7 @@ fn bench_verify(c: &mut Criterion) {
         let at = |name: &str| t[contenders.iter().position(|(n, _)| *n == name).unwrap()];
         eprintln!(
             "paired/{}: ours_owned/floor {:.3}  ours_borrowed/floor {:.3}  ours_owned/ring_sig {:.3}  \
-             ours_borrowed/ring_sig {:.3}  ours_cached/ours_owned {:.3}  jsonwebtoken/ours_owned {:.3}  \
+             ours_borrowed/ring_sig {:.3}  ours_cached/ours_owned {:.3}  ours_cached_shared/ours_owned {:.4}  jsonwebtoken/ours_owned {:.3}  \
              jsonwebtoken/ours_borrowed {:.3}  jwt_simple/ours_owned {:.3}  jwt_simple/ours_borrowed {:.3}",
             case.alg,
             at("ours_owned") / at("floor"),
@@ -440,6 +451,7 @@ fn bench_verify(c: &mut Criterion) {
             at("ours_owned") / at("ring_sig_only"),
             at("ours_borrowed") / at("ring_sig_only"),
             at("ours_cached") / at("ours_owned"),
+            at("ours_cached_shared") / at("ours_owned"),
             at("jsonwebtoken") / at("ours_owned"),
             at("jsonwebtoken") / at("ours_borrowed"),
             at("jwt_simple") / at("ours_owned"),

@@ -5,13 +5,16 @@
 //! - Only tokens that passed *everything* (signature, header, claims, time window) are
 //!   stored; failures are never cached, so a bad token can never be served from it.
 //! - A hit is an exact byte match of the whole token (the hash only picks the slot).
-//! - Every hit re-parses the cached payload and re-runs the claim validation against the
-//!   clock: an entry never outlives its token's `exp`, `nbf` still applies.
+//! - Every hit re-runs the claim validation against the clock (on the payload it parses
+//!   again, or on the claims [`Verifier::verify_shared`](crate::Verifier::verify_shared)
+//!   kept): an entry never outlives its token's `exp`, `nbf` still applies.
 //! - Entries remember the key-set generation they were verified under: replacing, rotating
 //!   or retiring keys invalidates them all.
 //! - Bounded: a fixed number of entries (FIFO eviction per shard), and only tokens up to
-//!   [`MAX_CACHED_TOKEN`] bytes, so memory stays under about `capacity × 2 × 2 KiB`.
+//!   [`MAX_CACHED_TOKEN`] bytes, so memory stays under about `capacity × 2 × 2 KiB`, plus,
+//!   for the entries `verify_shared` has read, one set of the claims it returned.
 
+use std::any::Any;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
@@ -27,6 +30,14 @@ struct Entry {
     token: Box<[u8]>,
     payload: Arc<[u8]>,
     generation: u64,
+    /// The claims `verify_shared` parsed from `payload` (of the type it was last asked for).
+    shared: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+/// A hit: the claims kept as `V` when there are some, else the payload to parse.
+pub(crate) enum Hit<V> {
+    Shared(Arc<V>),
+    Payload(Arc<[u8]>),
 }
 
 #[derive(Default)]
@@ -119,6 +130,47 @@ impl TokenCache {
             .then(|| Arc::clone(&e.payload))
     }
 
+    /// Like [`TokenCache::get`], but the claims kept as `V` by [`TokenCache::share`] when
+    /// there are some: a hit without a parse.
+    #[inline]
+    pub(crate) fn get_shared<V: Any + Send + Sync>(
+        &self,
+        hash: u64,
+        token: &str,
+        generation: u64,
+    ) -> Option<Hit<V>> {
+        let shard = lock(self.shard(hash)?);
+        let e = shard.map.get(&hash)?;
+        if e.generation != generation || *e.token != *token.as_bytes() {
+            return None;
+        }
+        Some(
+            match e.shared.as_ref().map(|v| Arc::clone(v).downcast::<V>()) {
+                Some(Ok(v)) => Hit::Shared(v),
+                _ => Hit::Payload(Arc::clone(&e.payload)),
+            },
+        )
+    }
+
+    /// Keep `value` (the claims parsed from the payload of exactly `token`) in its entry,
+    /// if the entry is still there under key generation `generation`.
+    pub(crate) fn share(
+        &self,
+        hash: u64,
+        token: &str,
+        generation: u64,
+        value: Arc<dyn Any + Send + Sync>,
+    ) {
+        let Some(m) = self.shard(hash) else { return };
+        let mut shard = lock(m);
+        if let Some(e) = shard.map.get_mut(&hash)
+            && e.generation == generation
+            && *e.token == *token.as_bytes()
+        {
+            e.shared = Some(value);
+        }
+    }
+
     /// Forget `token` (its cached payload failed validation, e.g. it expired).
     pub(crate) fn remove(&self, hash: u64, token: &str) {
         if let Some(m) = self.shard(hash) {
@@ -159,6 +211,7 @@ impl TokenCache {
                 token: token.as_bytes().into(),
                 payload: payload.into(),
                 generation,
+                shared: None,
             },
         );
         shard.order.push_back(hash);
@@ -207,6 +260,27 @@ mod tests {
         assert_eq!(c.get(h, "a.b.c", 1).as_deref(), Some(&b"{}"[..]));
         assert_eq!(c.get(h, "a.b.c", 2), None, "another key generation");
         assert_eq!(c.get(h, "a.b.d", 1), None, "same slot, other token");
+        // Claims kept for `verify_shared`: found as their own type only, only for this token
+        // and key generation, and gone with a new insert.
+        assert!(matches!(
+            c.get_shared::<u32>(h, "a.b.c", 1),
+            Some(Hit::Payload(_))
+        ));
+        c.share(h, "a.b.c", 1, Arc::new(7u32));
+        c.share(h, "a.b.c", 2, Arc::new(8u32));
+        c.share(h, "a.b.d", 1, Arc::new(9u32));
+        assert!(matches!(c.get_shared::<u32>(h, "a.b.c", 1), Some(Hit::Shared(v)) if *v == 7));
+        assert!(matches!(
+            c.get_shared::<u64>(h, "a.b.c", 1),
+            Some(Hit::Payload(_))
+        ));
+        assert!(c.get_shared::<u32>(h, "a.b.c", 2).is_none());
+        assert!(c.get_shared::<u32>(h, "a.b.d", 1).is_none());
+        c.insert(h, "a.b.c", b"{}", 1);
+        assert!(matches!(
+            c.get_shared::<u32>(h, "a.b.c", 1),
+            Some(Hit::Payload(_))
+        ));
         c.remove(h, "a.b.c");
         assert_eq!(c.get(h, "a.b.c", 1), None);
         for i in 0..1000 {

@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::TokenCache;
+use crate::cache::{Hit, TokenCache};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, KeyError};
 use crate::event::{Event, EventSink};
@@ -276,9 +276,12 @@ impl Verifier {
 
     /// The same verifier with a verified-token cache of about `capacity` entries (at most
     /// 2^20): repeated presentations of the same asymmetrically signed token skip the header
-    /// and signature checks; the claims are still parsed and validated against the clock on
-    /// every hit. Failures are never cached; key changes invalidate every entry; only tokens
-    /// up to 2 KiB are cached, so memory stays under about `capacity × 4 KiB`. Off by default.
+    /// and signature checks; the claims are still validated against the clock on every hit
+    /// (parsed again by `verify_as` and `verify_borrowed`; kept and shared by
+    /// [`Verifier::verify_shared`], whose hit is a lookup). Failures are never cached; key
+    /// changes invalidate every entry; only tokens up to 2 KiB are cached, so memory stays
+    /// under about `capacity × 4 KiB`, plus the claims `verify_shared` keeps (one set per
+    /// entry it has read). Off by default.
     #[must_use]
     pub fn with_cache(self, capacity: usize) -> Self {
         self.rebuild(|i| i.cache = Some(Arc::new(TokenCache::new(capacity))))
@@ -421,6 +424,60 @@ impl Verifier {
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
         self.verify_as_checked(token, None)
             .map_err(|e| self.report(e))
+    }
+
+    /// [`Verifier::verify_as`], returning the claims behind an [`Arc`]: with the
+    /// verified-token cache ([`Verifier::with_cache`]), a repeated asymmetrically signed
+    /// token is a lookup, with no parse and no copy. The claims parsed the first time are kept
+    /// in the token's cache entry and the same `Arc` is returned on every hit, after the claim
+    /// validation has run again against the clock (an expired token is refused and dropped).
+    /// An entry keeps the claims of one type `T`: asking for the same token as another type
+    /// parses it again and keeps that one. Without a cache, or for a token the cache does not
+    /// hold (HMAC, over 2 KiB), this is `verify_as` and one more allocation.
+    pub fn verify_shared<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        token: &str,
+    ) -> Result<Arc<AccessTokenClaims<'static, T>>, Error> {
+        self.verify_shared_inner(token).map_err(|e| self.report(e))
+    }
+
+    fn verify_shared_inner<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        token: &str,
+    ) -> Result<Arc<AccessTokenClaims<'static, T>>, Error> {
+        let Some(cache) = self
+            .inner
+            .cache
+            .as_deref()
+            .filter(|_| token.len() <= crate::cache::MAX_CACHED_TOKEN)
+        else {
+            return self.verify_as_checked::<T>(token, None).map(Arc::new);
+        };
+        let hash = cache.hash(token);
+        let generation = self.inner.keys.generation();
+        let claims =
+            match cache.get_shared::<AccessTokenClaims<'static, T>>(hash, token, generation) {
+                Some(Hit::Shared(claims)) => {
+                    return match self.inner.rules.check_claims(&claims, self.now()) {
+                        Ok(()) => Ok(claims),
+                        Err(e) => {
+                            cache.remove(hash, token);
+                            Err(e.into())
+                        }
+                    };
+                }
+                Some(Hit::Payload(payload)) => match self.claims::<T>(&payload) {
+                    Ok(c) => Arc::new(c.into_owned()),
+                    Err(e) => {
+                        cache.remove(hash, token);
+                        return Err(e);
+                    }
+                },
+                // A miss: `verify_as_checked` caches the token if it may be cached.
+                None => Arc::new(self.verify_as_checked::<T>(token, None)?),
+            };
+        cache.share(hash, token, generation, claims.clone());
+        Ok(claims)
     }
 
     /// Check signature, header, issuer and audience but not the time window; return the

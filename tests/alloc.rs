@@ -209,10 +209,23 @@ fn heap_use_per_family_and_per_verify() {
             .unwrap();
     }
     let hit_borrowed = region.change().allocations;
+    cached
+        .verify_shared::<token_engine::jose::NoCustomClaims>(&es_token)
+        .unwrap();
+    let region = Region::new(GLOBAL);
+    for _ in 0..N {
+        std::hint::black_box(
+            cached
+                .verify_shared::<token_engine::jose::NoCustomClaims>(&es_token)
+                .unwrap(),
+        );
+    }
+    let hit_shared = region.change().allocations;
     eprintln!(
-        "ES256 cache hit: {:.1} allocations per owned verify, {:.1} per borrowed",
+        "ES256 cache hit: {:.1} allocations per owned verify, {:.1} per borrowed, {:.1} shared",
         hit as f64 / N as f64,
-        hit_borrowed as f64 / N as f64
+        hit_borrowed as f64 / N as f64,
+        hit_shared as f64 / N as f64
     );
     assert!(
         hit <= 6 * N,
@@ -220,6 +233,7 @@ fn heap_use_per_family_and_per_verify() {
         hit as f64 / N as f64
     );
     assert_eq!(hit_borrowed, 0, "a borrowed cache hit must not allocate");
+    assert_eq!(hit_shared, 0, "a shared cache hit must not allocate");
 
     // --- One refresh through MemoryStore, pinned ---------------------------------------------
     let engine = token_engine::Engine::builder()

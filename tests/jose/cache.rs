@@ -120,3 +120,90 @@ fn the_cache_is_bounded() {
         verifier.cached_tokens()
     );
 }
+
+#[test]
+fn a_shared_hit_is_the_same_claims_without_a_parse_and_still_checks_the_clock() {
+    let (keys, verifier, clock) = setup(signing_key(Algorithm::ES256));
+    let verifier = verifier.with_cache(64);
+    let token = keys.sign_access_token(&seed_claims()).unwrap();
+    let first = verifier.verify_shared::<SeedApp>(&token).unwrap();
+    assert_eq!(*first, seed_claims());
+    assert_eq!(verifier.cached_tokens(), 1);
+    // Every later hit hands out the claims kept the first time.
+    let again = verifier.verify_shared::<SeedApp>(&token).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    // The owned and borrowed paths still parse the same entry.
+    assert_eq!(verifier.verify_as::<SeedApp>(&token).unwrap(), *first);
+    // Another type for the same token parses again; asking for the first type again gives
+    // the same claims (a fresh parse: the entry keeps one type).
+    let plain = verifier
+        .verify_shared::<token_engine::jose::NoCustomClaims>(&token)
+        .unwrap();
+    assert_eq!(plain.sub, first.sub);
+    let third = verifier.verify_shared::<SeedApp>(&token).unwrap();
+    assert_eq!(*third, *first);
+    assert_eq!(verifier.cached_tokens(), 1);
+    // The time window on a kept value: expired is refused and the entry dropped.
+    clock.set(NOW + 800 + 30);
+    assert_eq!(
+        reason(verifier.verify_shared::<SeedApp>(&token)),
+        TokenError::Expired
+    );
+    assert_eq!(verifier.cached_tokens(), 0, "an expired entry is dropped");
+    // nbf on a kept value.
+    let mut later = seed_claims();
+    later.nbf = Some(NOW + 900);
+    later.exp = Some(NOW + 2000);
+    let token = keys.sign_access_token(&later).unwrap();
+    clock.set(NOW + 950);
+    verifier.verify_shared::<SeedApp>(&token).unwrap();
+    verifier.verify_shared::<SeedApp>(&token).unwrap();
+    clock.set(NOW + 850);
+    assert_eq!(
+        reason(verifier.verify_shared::<SeedApp>(&token)),
+        TokenError::NotYetValid
+    );
+}
+
+#[test]
+fn shared_claims_are_never_kept_for_failures_hmac_or_old_keys() {
+    // HMAC tokens are not cached: two calls, two parses.
+    let (keys, verifier, _) = setup(signing_key(Algorithm::HS256));
+    let verifier = verifier.with_cache(64);
+    let token = keys.sign_access_token(&seed_claims()).unwrap();
+    let a = verifier.verify_shared::<SeedApp>(&token).unwrap();
+    let b = verifier.verify_shared::<SeedApp>(&token).unwrap();
+    assert_eq!(a, b);
+    assert!(!std::sync::Arc::ptr_eq(&a, &b));
+    assert_eq!(verifier.cached_tokens(), 0);
+    // A forged signature on a token whose claims are kept is still refused.
+    let (keys, verifier, _) = setup(signing_key(Algorithm::ES256).with_kid("old"));
+    let verifier = verifier.with_cache(64);
+    let token = keys.sign_access_token(&seed_claims()).unwrap();
+    verifier.verify_shared::<SeedApp>(&token).unwrap();
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = unb64(sig);
+    sig[10] ^= 1;
+    let forged = format!("{input}.{}", b64(&sig));
+    assert_eq!(
+        reason(verifier.verify_shared::<SeedApp>(&forged)),
+        TokenError::InvalidSignature
+    );
+    // Key changes: the kept claims are not served once the key is retired.
+    keys.rotate(signing_key(Algorithm::ES256).with_kid("new"))
+        .unwrap();
+    let kept = verifier.verify_shared::<SeedApp>(&token).unwrap();
+    assert_eq!(*kept, seed_claims());
+    keys.retire("old").unwrap();
+    assert_eq!(
+        reason(verifier.verify_shared::<SeedApp>(&token)),
+        TokenError::UnknownKeyId
+    );
+    // No cache at all: the same claims, verified every time.
+    let (keys, verifier, _) = setup(signing_key(Algorithm::EdDSA));
+    let token = keys.sign_access_token(&seed_claims()).unwrap();
+    assert_eq!(
+        *verifier.verify_shared::<SeedApp>(&token).unwrap(),
+        seed_claims()
+    );
+}
