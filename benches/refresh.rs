@@ -120,6 +120,7 @@ fn bench_primitives(c: &mut Criterion) {
 /// successor's secret (HMAC-SHA-256 over family, generation and secret: 52 bytes), its tag
 /// and its hash, and the access token's `jti` (16 bytes from the operating system). No
 /// encoding, store, claims or allocation: what no implementation of this design can beat.
+/// Always ring's calls, whichever backend the engine is built on (ring by default).
 struct Floor {
     mac: ring::hmac::Key,
     derive: ring::hmac::Key,

@@ -163,12 +163,16 @@ impl TokenCache {
     ) {
         let Some(m) = self.shard(hash) else { return };
         let mut shard = lock(m);
-        if let Some(e) = shard.map.get_mut(&hash)
-            && e.generation == generation
-            && *e.token == *token.as_bytes()
-        {
-            e.shared = Some(value);
-        }
+        let old = match shard.map.get_mut(&hash) {
+            Some(e) if e.generation == generation && *e.token == *token.as_bytes() => {
+                e.shared.replace(value)
+            }
+            _ => Some(value),
+        };
+        // Claims of the application's type are dropped after the lock is released: their
+        // `Drop` is the application's code.
+        drop(shard);
+        drop(old);
     }
 
     /// Forget `token` (its cached payload failed validation, e.g. it expired).
@@ -180,8 +184,10 @@ impl TokenCache {
                 .get(&hash)
                 .is_some_and(|e| *e.token == *token.as_bytes())
             {
-                shard.map.remove(&hash);
+                let removed = shard.map.remove(&hash);
                 shard.order.retain(|h| *h != hash);
+                drop(shard);
+                drop(removed);
             }
         }
     }
@@ -192,29 +198,31 @@ impl TokenCache {
             return;
         }
         let Some(m) = self.shard(hash) else { return };
+        let entry = Entry {
+            token: token.as_bytes().into(),
+            payload: payload.into(),
+            generation,
+            shared: None,
+        };
         let mut shard = lock(m);
-        if shard.map.contains_key(&hash) {
+        // Entries leaving the cache are dropped after the lock is released (the claims
+        // `verify_shared` kept are the application's type, their `Drop` its code).
+        let mut gone = Vec::new();
+        if let Some(replaced) = shard.map.remove(&hash) {
             // Same slot: replace (a colliding different token simply takes the slot over).
             shard.order.retain(|h| *h != hash);
+            gone.push(replaced);
         }
         while shard.map.len() >= self.per_shard {
             match shard.order.pop_front() {
-                Some(old) => {
-                    shard.map.remove(&old);
-                }
+                Some(old) => gone.extend(shard.map.remove(&old)),
                 None => break,
             }
         }
-        shard.map.insert(
-            hash,
-            Entry {
-                token: token.as_bytes().into(),
-                payload: payload.into(),
-                generation,
-                shared: None,
-            },
-        );
+        shard.map.insert(hash, entry);
         shard.order.push_back(hash);
+        drop(shard);
+        drop(gone);
     }
 
     /// Number of cached entries.

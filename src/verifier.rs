@@ -429,11 +429,18 @@ impl Verifier {
     /// [`Verifier::verify_as`], returning the claims behind an [`Arc`]: with the
     /// verified-token cache ([`Verifier::with_cache`]), a repeated asymmetrically signed
     /// token is a lookup, with no parse and no copy. The claims parsed the first time are kept
-    /// in the token's cache entry and the same `Arc` is returned on every hit, after the claim
-    /// validation has run again against the clock (an expired token is refused and dropped).
-    /// An entry keeps the claims of one type `T`: asking for the same token as another type
-    /// parses it again and keeps that one. Without a cache, or for a token the cache does not
-    /// hold (HMAC, over 2 KiB), this is `verify_as` and one more allocation.
+    /// in the token's cache entry and the same `Arc` is returned on every hit, after the
+    /// [`Validation`] checks have run again on them against the clock (an expired token is
+    /// refused and dropped). An entry keeps the claims of one type `T`: asking for the same
+    /// token as another type parses it again and keeps that one. Without a cache, or for a
+    /// token the cache does not hold (HMAC, over 2 KiB), this is `verify_as` with its result
+    /// moved into an `Arc` (with a cache, after a lookup that misses).
+    ///
+    /// Because `T` is parsed once per cached token and shared by every request that presents
+    /// it, its `Deserialize` should be a pure function of the claims (a check in it that reads
+    /// the clock or other state runs on the first presentation only: put such checks after
+    /// this call), and it should have no interior mutability (a change one request makes
+    /// would be seen by the next).
     pub fn verify_shared<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
         token: &str,

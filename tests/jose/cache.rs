@@ -132,16 +132,19 @@ fn a_shared_hit_is_the_same_claims_without_a_parse_and_still_checks_the_clock() 
     // Every later hit hands out the claims kept the first time.
     let again = verifier.verify_shared::<SeedApp>(&token).unwrap();
     assert!(std::sync::Arc::ptr_eq(&first, &again));
-    // The owned and borrowed paths still parse the same entry.
+    // The owned path still parses the same entry.
     assert_eq!(verifier.verify_as::<SeedApp>(&token).unwrap(), *first);
-    // Another type for the same token parses again; asking for the first type again gives
-    // the same claims (a fresh parse: the entry keeps one type).
+    // Another type for the same token parses again and takes the entry over; asking for the
+    // first type again parses again (same claims, another `Arc`), which is then kept.
     let plain = verifier
         .verify_shared::<token_engine::jose::NoCustomClaims>(&token)
         .unwrap();
     assert_eq!(plain.sub, first.sub);
     let third = verifier.verify_shared::<SeedApp>(&token).unwrap();
     assert_eq!(*third, *first);
+    assert!(!std::sync::Arc::ptr_eq(&third, &first));
+    let fourth = verifier.verify_shared::<SeedApp>(&token).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&third, &fourth));
     assert_eq!(verifier.cached_tokens(), 1);
     // The time window on a kept value: expired is refused and the entry dropped.
     clock.set(NOW + 800 + 30);
@@ -180,7 +183,7 @@ fn shared_claims_are_never_kept_for_failures_hmac_or_old_keys() {
     let (keys, verifier, _) = setup(signing_key(Algorithm::ES256).with_kid("old"));
     let verifier = verifier.with_cache(64);
     let token = keys.sign_access_token(&seed_claims()).unwrap();
-    verifier.verify_shared::<SeedApp>(&token).unwrap();
+    let before = verifier.verify_shared::<SeedApp>(&token).unwrap();
     let (input, sig) = token.rsplit_once('.').unwrap();
     let mut sig = unb64(sig);
     sig[10] ^= 1;
@@ -194,6 +197,10 @@ fn shared_claims_are_never_kept_for_failures_hmac_or_old_keys() {
         .unwrap();
     let kept = verifier.verify_shared::<SeedApp>(&token).unwrap();
     assert_eq!(*kept, seed_claims());
+    assert!(
+        !std::sync::Arc::ptr_eq(&kept, &before),
+        "claims kept under the old keys are not served after a key change"
+    );
     keys.retire("old").unwrap();
     assert_eq!(
         reason(verifier.verify_shared::<SeedApp>(&token)),
@@ -206,4 +213,95 @@ fn shared_claims_are_never_kept_for_failures_hmac_or_old_keys() {
         *verifier.verify_shared::<SeedApp>(&token).unwrap(),
         seed_claims()
     );
+}
+
+#[test]
+fn a_failed_shared_verification_is_reported_once() {
+    let (keys, verifier, clock) = setup(signing_key(Algorithm::ES256));
+    let sink = std::sync::Arc::new(token_engine::event::CollectingSink::new());
+    let verifier = verifier.with_cache(64).with_events(sink.clone());
+    let token = keys.sign_access_token(&seed_claims()).unwrap();
+    verifier.verify_shared::<SeedApp>(&token).unwrap();
+    verifier.verify_shared::<SeedApp>(&token).unwrap();
+    assert!(sink.take().is_empty(), "successes emit nothing");
+    // A miss that fails, a kept value that has expired, and the miss after it.
+    reason(verifier.verify_shared::<SeedApp>("not-a-jwt"));
+    clock.set(NOW + 800 + 30);
+    reason(verifier.verify_shared::<SeedApp>(&token));
+    reason(verifier.verify_shared::<SeedApp>(&token));
+    assert_eq!(
+        sink.take(),
+        [
+            token_engine::event::Event::VerificationFailed {
+                reason: TokenError::Malformed
+            },
+            token_engine::event::Event::VerificationFailed {
+                reason: TokenError::Expired
+            },
+            token_engine::event::Event::VerificationFailed {
+                reason: TokenError::Expired
+            },
+        ]
+    );
+}
+
+thread_local! {
+    static DROP_HOOK: std::cell::RefCell<Option<token_engine::Verifier>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Application claims whose `Drop` calls back into the verifier (as a type holding a
+/// handle to it might): the cache must not drop them while it holds a lock.
+#[derive(serde::Deserialize)]
+struct CallsBackOnDrop {}
+
+impl Drop for CallsBackOnDrop {
+    fn drop(&mut self) {
+        DROP_HOOK.with(|h| {
+            if let Some(v) = h.borrow().as_ref() {
+                std::hint::black_box(v.cached_tokens());
+            }
+        });
+    }
+}
+
+#[test]
+fn kept_claims_are_dropped_outside_the_cache_lock() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (keys, verifier, clock) = setup(signing_key(Algorithm::EdDSA));
+        let verifier = verifier.with_cache(16);
+        DROP_HOOK.with(|h| *h.borrow_mut() = Some(verifier.clone()));
+        let token = keys.sign_access_token(&seed_claims()).unwrap();
+        // Kept, then replaced by another type's claims: the old ones are dropped.
+        drop(verifier.verify_shared::<CallsBackOnDrop>(&token).unwrap());
+        drop(verifier.verify_shared::<SeedApp>(&token).unwrap());
+        // Kept, then the entry is replaced by a new insert (after a key change).
+        drop(verifier.verify_shared::<CallsBackOnDrop>(&token).unwrap());
+        keys.rotate(signing_key(Algorithm::EdDSA).with_kid("next"))
+            .unwrap();
+        drop(verifier.verify_shared::<SeedApp>(&token).unwrap());
+        // Kept, then removed on expiry.
+        drop(verifier.verify_shared::<CallsBackOnDrop>(&token).unwrap());
+        clock.set(NOW + 800 + 30);
+        assert!(verifier.verify_shared::<CallsBackOnDrop>(&token).is_err());
+        // Kept, then evicted by other tokens.
+        clock.set(NOW + 60);
+        let mut c = seed_claims();
+        c.jti = Some("kept".into());
+        let kept = keys.sign_access_token(&c).unwrap();
+        drop(verifier.verify_shared::<CallsBackOnDrop>(&kept).unwrap());
+        for i in 0..64 {
+            let mut c = seed_claims();
+            c.jti = Some(format!("other-{i}").into());
+            verifier
+                .verify(&keys.sign_access_token(&c).unwrap())
+                .unwrap();
+        }
+        DROP_HOOK.with(|h| h.borrow_mut().take());
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a drop under the cache's lock deadlocked or panicked");
 }
