@@ -12,6 +12,14 @@ fn reason<T: std::fmt::Debug>(r: Result<T, Error>) -> TokenError {
     }
 }
 
+/// `token` with one bit of its signature flipped.
+fn forged(token: &str) -> String {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = unb64(sig);
+    sig[10] ^= 1;
+    format!("{input}.{}", b64(&sig))
+}
+
 #[test]
 fn repeated_asymmetric_tokens_hit_the_cache_with_identical_claims() {
     let (keys, verifier, _) = setup(signing_key(Algorithm::ES256));
@@ -70,10 +78,7 @@ fn failures_are_never_cached_and_hits_are_exact() {
     let good = keys.sign_access_token(&seed_claims()).unwrap();
     verifier.verify(&good).unwrap();
     // Same header and payload, another signature: not the cached token.
-    let (input, sig) = good.rsplit_once('.').unwrap();
-    let mut sig = unb64(sig);
-    sig[10] ^= 1;
-    let forged = format!("{input}.{}", b64(&sig));
+    let forged = forged(&good);
     for _ in 0..3 {
         assert_eq!(
             reason(verifier.verify(&forged)),
@@ -184,10 +189,7 @@ fn shared_claims_are_never_kept_for_failures_hmac_or_old_keys() {
     let verifier = verifier.with_cache(64);
     let token = keys.sign_access_token(&seed_claims()).unwrap();
     let before = verifier.verify_shared::<SeedApp>(&token).unwrap();
-    let (input, sig) = token.rsplit_once('.').unwrap();
-    let mut sig = unb64(sig);
-    sig[10] ^= 1;
-    let forged = format!("{input}.{}", b64(&sig));
+    let forged = forged(&token);
     assert_eq!(
         reason(verifier.verify_shared::<SeedApp>(&forged)),
         TokenError::InvalidSignature
