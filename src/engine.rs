@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::client::{Client, IssueRequest, encode_claims, grant_scope};
 use crate::clock::Clock;
-use crate::crypto::fill_random;
 use crate::error::{Error, IssueLimit};
 use crate::event::{Event, EventSink};
 use crate::family::{FamilySpec, OperationId, RevocationReason, new_family};
@@ -29,6 +28,7 @@ mod endpoint;
 mod endpoints;
 mod exchange;
 mod id_token;
+mod jti;
 mod metadata;
 mod par;
 mod reference;
@@ -106,6 +106,8 @@ struct Inner<S> {
     events: Arc<dyn EventSink>,
     verifier: Verifier,
     access_ttl: i64,
+    /// Where access-token `jti`s come from.
+    jti: jti::JtiSource,
     idle_ttl: i64,
     absolute_ttl: i64,
     reuse_grace: i64,
@@ -342,8 +344,7 @@ impl<S: TokenStore> Engine<S> {
         if p.subject.len() > IssueRequest::MAX_SUBJECT_LEN {
             return Err(IssueLimit::Subject.into());
         }
-        let mut jti = [0u8; 16];
-        fill_random(&mut jti)?;
+        let jti = self.inner.jti.next(p.sid);
         // The `jti` and `sid` texts live on the stack: the claims borrow them.
         let jti_text = b64_encode_16(&jti);
         let sid_text = p.sid.map(|s| s.encoded());
@@ -368,7 +369,9 @@ impl<S: TokenStore> Engine<S> {
             }),
             ..AccessTokenClaims::default()
         };
-        let mut json = serde_json::to_vec(&claims).map_err(|e| Error::Serialize(e.to_string()))?;
+        let mut json = claims
+            .to_json()
+            .map_err(|e| Error::Serialize(e.to_string()))?;
         if let Some(act) = p.act {
             json.pop();
             json.extend_from_slice(b",\"act\":");

@@ -155,6 +155,6 @@ impl KeySet {
     /// Sign an already serialized claims object as an access token.
     pub(crate) fn sign_access_token_json(&self, payload: &[u8]) -> Result<String, Error> {
         let key = self.signing_key();
-        sign_with_header(&key, key.at_jwt_header().to_owned(), payload)
+        sign_with_header(&key, key.at_jwt_header(), payload)
     }
 }

@@ -374,6 +374,12 @@ pub mod __private {
     use crate::policy::PolicyVersion;
     use crate::store::TokenStore;
 
+    /// Sign an access token's JSON payload as the engine does once it has written the claims:
+    /// the signing key's `at+jwt` header, base64url, the signature, base64url.
+    pub fn sign_access_token_json(keys: &crate::KeySet, json: &[u8]) -> Result<String, Error> {
+        keys.sign_access_token_json(json)
+    }
+
     /// Parse a decoded JWT payload into claims in one pass and validate them at `now`
     /// against fixed rules (issuer `https://as`, audience `https://api`, RFC 9068 required
     /// claims, 30 s leeway).

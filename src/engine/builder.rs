@@ -444,6 +444,7 @@ impl EngineBuilder {
                 events: self.events,
                 verifier,
                 access_ttl: self.access_ttl.whole_seconds(),
+                jti: super::jti::JtiSource::new()?,
                 idle_ttl: self.idle_ttl.whole_seconds(),
                 absolute_ttl: self.absolute_ttl.whole_seconds(),
                 reuse_grace: self.reuse_grace.whole_seconds(),

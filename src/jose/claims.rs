@@ -183,6 +183,177 @@ impl<'a, T> AccessTokenClaims<'a, T> {
     }
 }
 
+impl AccessTokenClaims<'_, NoCustomClaims> {
+    /// The claims' JSON, byte for byte what `serde_json::to_vec` writes for them (a test holds
+    /// the two equal on arbitrary claims), written directly: the engine issues every access
+    /// token through here. A string with nothing to escape is copied as it is; a string with
+    /// something to escape, and `cnf`, go through serde_json.
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(512);
+        out.push(b'{');
+        json_strs(&mut out, &[("iss", &self.iss), ("sub", &self.sub)])?;
+        if let Some(aud) = &self.aud {
+            json_key(&mut out, "aud");
+            match aud {
+                Audience::One(a) => json_str(&mut out, a)?,
+                Audience::Many(all) => {
+                    out.push(b'[');
+                    for (i, a) in all.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        json_str(&mut out, a)?;
+                    }
+                    out.push(b']');
+                }
+            }
+        }
+        json_ints(
+            &mut out,
+            &[("exp", self.exp), ("nbf", self.nbf), ("iat", self.iat)],
+        );
+        let strings = [
+            ("jti", &self.jti),
+            ("client_id", &self.client_id),
+            ("scope", &self.scope),
+        ];
+        json_strs(&mut out, &strings)?;
+        json_ints(&mut out, &[("auth_time", self.auth_time)]);
+        json_strs(
+            &mut out,
+            &[
+                ("acr", &self.acr),
+                ("sid", &self.sid),
+                ("tenant", &self.tenant),
+            ],
+        )?;
+        if let Some(pv) = self.pv {
+            json_key(&mut out, "pv");
+            out.push(b'"');
+            json_int(&mut out, i64::from(pv.major));
+            out.push(b'.');
+            json_int(&mut out, i64::from(pv.minor));
+            out.push(b'"');
+        }
+        if let Some(cnf) = &self.cnf {
+            json_key(&mut out, "cnf");
+            serde_json::to_writer(&mut out, cnf)?;
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
+/// `,"name":` (no comma after the opening brace). Names are the registered ones: nothing to
+/// escape. Inlined, so each name's copy has a constant length (no `memcpy` call).
+#[inline(always)]
+fn json_key(out: &mut Vec<u8>, name: &str) {
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// The members of `members` that are present, strings, in order.
+fn json_strs(
+    out: &mut Vec<u8>,
+    members: &[(&str, &Option<Cow<'_, str>>)],
+) -> Result<(), serde_json::Error> {
+    for (name, value) in members {
+        if let Some(v) = value {
+            json_key(out, name);
+            json_str(out, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// The members of `members` that are present, integers, in order.
+fn json_ints(out: &mut Vec<u8>, members: &[(&str, Option<i64>)]) {
+    for (name, value) in members {
+        if let Some(v) = value {
+            json_key(out, name);
+            json_int(out, *v);
+        }
+    }
+}
+
+/// A JSON string as serde_json writes it: copied when no byte needs escaping (a control
+/// character, `"` or `\`), else through serde_json.
+fn json_str(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
+    if needs_escape(s.as_bytes()) {
+        serde_json::to_writer(out, s)
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+}
+
+/// Whether any byte of `s` is a control character, `"` or `\`: eight bytes at a time (a byte
+/// below 0x20, or equal to one of the two, sets the high bit of its lane; exact as a yes or no).
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let zero_lane = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut words = s.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_ne_bytes(<[u8; 8]>::try_from(word).unwrap_or([0; 8]));
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if control
+            | zero_lane(w ^ (ONES * u64::from(b'"')))
+            | zero_lane(w ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// The two-digit pairs `00` to `99`.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// An integer in decimal, as serde_json writes it: two digits per division (a timestamp's
+/// ten digits are five dependent steps, not ten).
+fn json_int(out: &mut Vec<u8>, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut start = digits.len();
+    let mut slots = digits.rchunks_exact_mut(2);
+    while n >= 10 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        if let (Some(slot), Some(src)) = (slots.next(), PAIRS.get(pair..pair + 2)) {
+            slot.copy_from_slice(src);
+            start -= 2;
+        }
+    }
+    // One digit left (or none, when the pairs ended exactly on `n == 0` with `v != 0`).
+    if n > 0 || v == 0 {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + n as u8;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
+}
+
 /// No application claims: every unregistered member of the payload is ignored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NoCustomClaims;
@@ -770,5 +941,86 @@ mod tests {
             serde_json::to_string(&owned).unwrap(),
             r#"{"aud":["a","bc"]}"#
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+        /// The engine's writer and serde_json agree byte for byte on any claims: any strings
+        /// (control characters, quotes, backslashes, non-ASCII), any integers, any members
+        /// present or absent, one audience or several.
+        #[test]
+        fn the_direct_writer_is_serde_json_byte_for_byte(
+            strings in proptest::collection::vec(
+                proptest::option::of(proptest::prelude::any::<String>()), 10),
+            ints in proptest::collection::vec(
+                proptest::option::of(proptest::prelude::any::<i64>()), 4),
+            many in proptest::option::of(
+                proptest::collection::vec(proptest::prelude::any::<String>(), 0..4)),
+            pv in proptest::option::of(
+                (proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>())),
+            cnf in proptest::option::of(
+                (proptest::option::of("[ -~]{0,8}"), proptest::option::of("\\PC{0,8}"))),
+        ) {
+            let s = |i: usize| strings[i].clone().map(Cow::Owned);
+            let c: AccessTokenClaims<'_> = AccessTokenClaims {
+                iss: s(0),
+                sub: s(1),
+                aud: match many {
+                    Some(all) => Some(Audience::Many(all.into_iter().map(Cow::Owned).collect())),
+                    None => s(2).map(Audience::One),
+                },
+                exp: ints[0],
+                nbf: ints[1],
+                iat: ints[2],
+                auth_time: ints[3],
+                jti: s(3),
+                client_id: s(4),
+                scope: s(5),
+                acr: s(6),
+                sid: s(7),
+                tenant: s(8),
+                pv: pv.map(|(major, minor)| PolicyVersion { major, minor }),
+                cnf: cnf.map(|(jkt, x5t)| Confirmation {
+                    jkt: jkt.map(Cow::Owned),
+                    x5t_s256: x5t.map(Cow::Owned),
+                    jwk: None,
+                }),
+                ..AccessTokenClaims::default()
+            };
+            let direct = c.to_json().unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                serde_json::to_string(&c).unwrap()
+            );
+        }
+    }
+
+    /// The word-at-a-time check finds every byte serde_json escapes, at every position of a
+    /// word and of the tail, and nothing else (non-ASCII bytes included).
+    #[test]
+    fn needs_escape_is_exact_at_every_position() {
+        for len in 1..=24 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    let want = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&s), want, "byte {b:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
+        assert!(!needs_escape("é€😀 plain/text~\x7f".as_bytes()));
+    }
+
+    #[test]
+    fn the_direct_writer_spells_the_edges_as_serde_json_does() {
+        let mut c: AccessTokenClaims<'_> = AccessTokenClaims::default();
+        assert_eq!(c.to_json().unwrap(), b"{}");
+        for v in [0, -1, 9, 10, i64::MIN, i64::MAX] {
+            c.exp = Some(v);
+            c.sub = Some("a\"b\\c\u{1}\u{7f}é".into());
+            assert_eq!(c.to_json().unwrap(), serde_json::to_vec(&c).unwrap());
+        }
     }
 }

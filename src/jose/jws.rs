@@ -521,28 +521,29 @@ pub(crate) fn encode_header(alg: Algorithm, typ: Option<&str>, kid: Option<&str>
 /// Sign `payload` as a compact JWS with a header of `key`'s `alg` and `kid` and the given
 /// `typ`.
 pub fn sign_compact(key: &SigningKey, typ: Option<&str>, payload: &[u8]) -> Result<String, Error> {
-    let header = if typ == Some("at+jwt") {
-        key.at_jwt_header().to_owned()
+    if typ == Some("at+jwt") {
+        sign_with_header(key, key.at_jwt_header(), payload)
     } else {
-        encode_header(key.alg(), typ, key.kid())
-    };
-    sign_with_header(key, header, payload)
+        sign_with_header(key, &encode_header(key.alg(), typ, key.kid()), payload)
+    }
 }
 
-/// Sign with a pre-encoded header, appending to it.
+/// Sign with a pre-encoded header: `header.payload.signature`, built as bytes and checked as
+/// text once.
 pub(crate) fn sign_with_header(
     key: &SigningKey,
-    mut token: String,
+    header: &str,
     payload: &[u8],
 ) -> Result<String, Error> {
-    token.reserve(payload.len() * 4 / 3 + 4 + 700);
-    token.push('.');
-    b64::encode_to(payload, &mut token);
-    let mut sig = Vec::with_capacity(512);
-    key.sign_into(token.as_bytes(), &mut sig)?;
-    token.push('.');
-    b64::encode_to(&sig, &mut token);
-    Ok(token)
+    let mut token = Vec::with_capacity(header.len() + payload.len() * 4 / 3 + 4 + 700);
+    token.extend_from_slice(header.as_bytes());
+    token.push(b'.');
+    b64::encode_to_vec(payload, &mut token);
+    let sig = key.sign_to_stack(&token)?;
+    token.push(b'.');
+    b64::encode_to_vec(sig.as_bytes(), &mut token);
+    // Base64url and the header (base64url too) are ASCII: this never fails.
+    String::from_utf8(token).map_err(|_| Error::Crypto("a signed token that is not text"))
 }
 
 #[cfg(test)]

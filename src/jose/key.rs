@@ -679,24 +679,44 @@ impl SigningKey {
 
     /// Sign `message`, appending the signature to `out`.
     pub fn sign_into(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        match &self.material {
-            Signer::Hmac(k) => out.extend_from_slice(hmac::sign(k, message).as_ref()),
-            Signer::Ed25519(pair, _) => out.extend_from_slice(pair.sign(message).as_ref()),
-            Signer::Ec(pair, _) => {
-                out.extend_from_slice(crypto::ecdsa_sign(pair, message)?.as_ref())
-            }
-            Signer::Rsa(pair, _) => {
-                let padding = self
-                    .alg
-                    .rsa_sign()
-                    .ok_or(Error::Crypto("not an RSA algorithm"))?;
-                let start = out.len();
-                out.resize(start + crypto::rsa_signature_len(pair), 0);
-                let dest = out.get_mut(start..).unwrap_or_default();
-                crypto::rsa_sign(pair, padding, message, dest)?;
-            }
+        if let Signer::Rsa(pair, _) = &self.material {
+            let padding = self
+                .alg
+                .rsa_sign()
+                .ok_or(Error::Crypto("not an RSA algorithm"))?;
+            let start = out.len();
+            out.resize(start + crypto::rsa_signature_len(pair), 0);
+            let dest = out.get_mut(start..).unwrap_or_default();
+            crypto::rsa_sign(pair, padding, message, dest)?;
+        } else {
+            out.extend_from_slice(self.sign_to_stack(message)?.as_bytes());
         }
         Ok(())
+    }
+
+    /// Sign `message`, keeping the signature on the stack for every algorithm but RSA (whose
+    /// signature [`Self::sign_into`] writes to the heap).
+    pub(crate) fn sign_to_stack(&self, message: &[u8]) -> Result<Signature, Error> {
+        let small = |sig: &[u8]| {
+            let mut buf = [0u8; MAX_STACK_SIGNATURE];
+            match buf.get_mut(..sig.len()) {
+                Some(dest) => {
+                    dest.copy_from_slice(sig);
+                    Signature::Stack(buf, sig.len())
+                }
+                None => Signature::Heap(sig.to_vec()),
+            }
+        };
+        Ok(match &self.material {
+            Signer::Hmac(k) => small(hmac::sign(k, message).as_ref()),
+            Signer::Ed25519(pair, _) => small(pair.sign(message).as_ref()),
+            Signer::Ec(pair, _) => small(crypto::ecdsa_sign(pair, message)?.as_ref()),
+            Signer::Rsa(..) => {
+                let mut out = Vec::with_capacity(512);
+                self.sign_into(message, &mut out)?;
+                Signature::Heap(out)
+            }
+        })
     }
 
     /// Sign `message` and return the signature bytes.
@@ -704,6 +724,25 @@ impl SigningKey {
         let mut out = Vec::with_capacity(512);
         self.sign_into(message, &mut out)?;
         Ok(out)
+    }
+}
+
+/// The longest signature kept on the stack: ES512's 132 bytes (HMAC tags are at most 64,
+/// Ed25519 signatures 64).
+const MAX_STACK_SIGNATURE: usize = 132;
+
+/// A signature: on the stack (HMAC, ECDSA, Ed25519) or, for RSA, on the heap.
+pub(crate) enum Signature {
+    Stack([u8; MAX_STACK_SIGNATURE], usize),
+    Heap(Vec<u8>),
+}
+
+impl Signature {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Signature::Stack(buf, n) => buf.get(..*n).unwrap_or_default(),
+            Signature::Heap(v) => v,
+        }
     }
 }
 

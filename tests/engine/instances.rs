@@ -499,3 +499,53 @@ async fn a_tenant_bump_on_one_instance_reaches_sessionless_tokens_checked_on_ano
         .await
         .unwrap();
 }
+
+/// The `jti` of an access token `engine` issued (checked with its verifier).
+fn jti_of<S: TokenStore>(engine: &Engine<S>, r: &token_engine::TokenResponse) -> String {
+    let claims = engine.verifier().verify(&r.access_token).unwrap();
+    let jti = claims.jti.unwrap().into_owned();
+    // 16 bytes in base64url.
+    assert_eq!(jti.len(), 22, "{jti}");
+    jti
+}
+
+/// Every access token has its own `jti`: two instances over one store, in one second of
+/// their clocks, rotating and answering each other's retries in the grace window (a `jti` made
+/// from the session and its generation alone would repeat there).
+#[tokio::test]
+async fn every_access_token_has_its_own_jti_across_instances_and_grace_retries() {
+    let store = Arc::new(MemoryStore::new());
+    let (a, _, _) = server(Arc::clone(&store), NOW, 5);
+    let (b, _, _) = server(Arc::clone(&store), NOW, 5);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let issued = a
+            .issue(&client(), IssueRequest::new(SUBJECT))
+            .await
+            .unwrap();
+        assert!(seen.insert(jti_of(&a, &issued)));
+        let mut token = refresh_token(&issued);
+        for _ in 0..10 {
+            let rotated = a
+                .refresh(&client(), &token, RefreshRequest::default())
+                .await
+                .unwrap();
+            // The load balancer's retry on the other instance, then on the same one.
+            let on_b = b
+                .refresh(&client(), &token, RefreshRequest::default())
+                .await
+                .unwrap();
+            let on_a = a
+                .refresh(&client(), &token, RefreshRequest::default())
+                .await
+                .unwrap();
+            assert_eq!(refresh_token(&on_b), refresh_token(&rotated));
+            assert_eq!(refresh_token(&on_a), refresh_token(&rotated));
+            for (engine, r) in [(&a, &rotated), (&b, &on_b), (&a, &on_a)] {
+                assert!(seen.insert(jti_of(engine, r)), "a repeated jti");
+            }
+            token = refresh_token(&rotated);
+        }
+    }
+    assert_eq!(seen.len(), 20 * 31);
+}
