@@ -344,7 +344,7 @@ impl<S: TokenStore> Engine<S> {
         if p.subject.len() > IssueRequest::MAX_SUBJECT_LEN {
             return Err(IssueLimit::Subject.into());
         }
-        let jti = self.inner.jti.next(p.sid);
+        let jti = self.inner.jti.next(p.sid)?;
         // The `jti` and `sid` texts live on the stack: the claims borrow them.
         let jti_text = b64_encode_16(&jti);
         let sid_text = p.sid.map(|s| s.encoded());

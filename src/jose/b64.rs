@@ -188,20 +188,20 @@ fn encode_small(input: &[u8], out: &mut [u8]) -> usize {
 
 /// Append the encoding of `input` to the bytes `out` (ASCII: the caller makes a `String` of
 /// the whole once, where base64's `encode_string` checks each chunk through a 1 KiB buffer).
-pub(crate) fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) {
+/// False if the encoding came out short (it cannot with this sizing; the signer refuses then).
+#[must_use = "a short encoding must not be signed"]
+pub(crate) fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) -> bool {
     let start = out.len();
-    if input.len() < SMALL {
-        out.resize(start + input.len().div_ceil(3) * 4, 0);
-        let written = encode_small(input, out.get_mut(start..).unwrap_or_default());
-        out.truncate(start + written);
-        return;
-    }
     out.resize(start + input.len().div_ceil(3) * 4, 0);
-    let written = out
-        .get_mut(start..)
-        .and_then(|room| URL_SAFE_NO_PAD.encode_slice(input, room).ok())
-        .unwrap_or(0);
+    let room = out.get_mut(start..).unwrap_or_default();
+    let written = if input.len() < SMALL {
+        encode_small(input, room)
+    } else {
+        URL_SAFE_NO_PAD.encode_slice(input, room).unwrap_or(0)
+    };
     out.truncate(start + written);
+    // Unpadded length: 4 characters per 3 bytes, and 2 or 3 for a last group of 1 or 2.
+    written == (input.len() * 4).div_ceil(3)
 }
 
 /// Append the encoding of `input` to `out`.
@@ -251,7 +251,7 @@ mod tests {
         ) {
             let want = URL_SAFE_NO_PAD.encode(&input);
             let mut v = prefix.clone().into_bytes();
-            encode_to_vec(&input, &mut v);
+            proptest::prop_assert!(encode_to_vec(&input, &mut v));
             proptest::prop_assert_eq!(v, format!("{prefix}{want}").into_bytes());
             let mut s = prefix.clone();
             encode_to(&input, &mut s);

@@ -189,10 +189,30 @@ impl AccessTokenClaims<'_, NoCustomClaims> {
     /// token through here. A string with nothing to escape is copied as it is; a string with
     /// something to escape, and `cnf`, go through serde_json.
     pub(crate) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        // Every member named, none skipped with `..`: a member added to the struct stops the
+        // build here until it is written too.
+        let Self {
+            iss,
+            sub,
+            aud,
+            exp,
+            nbf,
+            iat,
+            jti,
+            client_id,
+            scope,
+            auth_time,
+            acr,
+            sid,
+            tenant,
+            pv,
+            cnf,
+            custom: NoCustomClaims,
+        } = self;
         let mut out = Vec::with_capacity(512);
         out.push(b'{');
-        json_strs(&mut out, &[("iss", &self.iss), ("sub", &self.sub)])?;
-        if let Some(aud) = &self.aud {
+        json_strs(&mut out, &[("iss", iss), ("sub", sub)])?;
+        if let Some(aud) = aud {
             json_key(&mut out, "aud");
             match aud {
                 Audience::One(a) => json_str(&mut out, a)?,
@@ -208,26 +228,12 @@ impl AccessTokenClaims<'_, NoCustomClaims> {
                 }
             }
         }
-        json_ints(
-            &mut out,
-            &[("exp", self.exp), ("nbf", self.nbf), ("iat", self.iat)],
-        );
-        let strings = [
-            ("jti", &self.jti),
-            ("client_id", &self.client_id),
-            ("scope", &self.scope),
-        ];
+        json_ints(&mut out, &[("exp", *exp), ("nbf", *nbf), ("iat", *iat)]);
+        let strings = [("jti", jti), ("client_id", client_id), ("scope", scope)];
         json_strs(&mut out, &strings)?;
-        json_ints(&mut out, &[("auth_time", self.auth_time)]);
-        json_strs(
-            &mut out,
-            &[
-                ("acr", &self.acr),
-                ("sid", &self.sid),
-                ("tenant", &self.tenant),
-            ],
-        )?;
-        if let Some(pv) = self.pv {
+        json_ints(&mut out, &[("auth_time", *auth_time)]);
+        json_strs(&mut out, &[("acr", acr), ("sid", sid), ("tenant", tenant)])?;
+        if let Some(pv) = *pv {
             json_key(&mut out, "pv");
             out.push(b'"');
             json_int(&mut out, i64::from(pv.major));
@@ -235,7 +241,7 @@ impl AccessTokenClaims<'_, NoCustomClaims> {
             json_int(&mut out, i64::from(pv.minor));
             out.push(b'"');
         }
-        if let Some(cnf) = &self.cnf {
+        if let Some(cnf) = cnf {
             json_key(&mut out, "cnf");
             serde_json::to_writer(&mut out, cnf)?;
         }

@@ -537,11 +537,16 @@ pub(crate) fn sign_with_header(
 ) -> Result<String, Error> {
     let mut token = Vec::with_capacity(header.len() + payload.len() * 4 / 3 + 4 + 700);
     token.extend_from_slice(header.as_bytes());
+    let short = || Error::Crypto("base64url encoding came out short");
     token.push(b'.');
-    b64::encode_to_vec(payload, &mut token);
+    if !b64::encode_to_vec(payload, &mut token) {
+        return Err(short());
+    }
     let sig = key.sign_to_stack(&token)?;
     token.push(b'.');
-    b64::encode_to_vec(sig.as_bytes(), &mut token);
+    if !b64::encode_to_vec(sig.as_bytes(), &mut token) {
+        return Err(short());
+    }
     // Base64url and the header (base64url too) are ASCII: this never fails.
     String::from_utf8(token).map_err(|_| Error::Crypto("a signed token that is not text"))
 }
