@@ -251,8 +251,7 @@ impl AccessTokenClaims<'_, NoCustomClaims> {
 }
 
 /// `,"name":` (no comma after the opening brace). Names are the registered ones: nothing to
-/// escape. Inlined, so each name's copy has a constant length (no `memcpy` call).
-#[inline(always)]
+/// escape.
 fn json_key(out: &mut Vec<u8>, name: &str) {
     if out.len() > 1 {
         out.push(b',');
