@@ -224,6 +224,34 @@ struct AccessParts<'a> {
 }
 
 /// The `aud` of a token for `resources` (RFC 8707): `None` (the engine's audiences) for none.
+/// An access token's payload as the engine writes it: the registered claims, then `act` (a
+/// JSON object, RFC 8693) and the application's claims (a JSON object without registered
+/// names, checked when the session was issued) spliced in: `{..}` + `{..}` → `{..,..}`.
+pub(crate) fn access_claims_json(
+    claims: &AccessTokenClaims<'_>,
+    act: Option<&str>,
+    app: Option<&str>,
+) -> Result<Vec<u8>, Error> {
+    let mut json = claims
+        .to_json()
+        .map_err(|e| Error::Serialize(e.to_string()))?;
+    if let Some(act) = act {
+        json.pop();
+        json.extend_from_slice(b",\"act\":");
+        json.extend_from_slice(act.as_bytes());
+        json.push(b'}');
+    }
+    if let Some(app) = app
+        .and_then(|c| c.strip_prefix('{'))
+        .filter(|c| c.len() > 1)
+    {
+        json.pop();
+        json.push(b',');
+        json.extend_from_slice(app.as_bytes());
+    }
+    Ok(json)
+}
+
 fn resource_audience<'a>(resources: &[&'a str]) -> Option<Audience<'a>> {
     match resources {
         [] => None,
@@ -309,6 +337,9 @@ impl<S: TokenStore> Engine<S> {
         tenant: Option<&str>,
         now: i64,
     ) -> Result<PolicyVersion, Error> {
+        if let Some((global, own)) = self.inner.policy.fresh_pair(tenant, now) {
+            return Ok(self.inner.policy.effective(global, own));
+        }
         let global = self.policy_level(None, now).await?;
         let own = match tenant {
             Some(t) => self.policy_level(Some(t), now).await?,
@@ -369,26 +400,7 @@ impl<S: TokenStore> Engine<S> {
             }),
             ..AccessTokenClaims::default()
         };
-        let mut json = claims
-            .to_json()
-            .map_err(|e| Error::Serialize(e.to_string()))?;
-        if let Some(act) = p.act {
-            json.pop();
-            json.extend_from_slice(b",\"act\":");
-            json.extend_from_slice(act.as_bytes());
-            json.push(b'}');
-        }
-        // Splice the application's claims (a JSON object without registered names, checked
-        // when the session was issued) into the registered ones: `{..}` + `{..}` → `{..,..}`.
-        if let Some(app) = p
-            .claims
-            .and_then(|c| c.strip_prefix('{'))
-            .filter(|c| c.len() > 1)
-        {
-            json.pop();
-            json.push(b',');
-            json.extend_from_slice(app.as_bytes());
-        }
+        let json = access_claims_json(&claims, p.act, p.claims)?;
         let token = self.inner.keys.sign_access_token_json(&json)?;
         if token.len() > self.inner.verifier.rules().max_len() {
             return Err(IssueLimit::AccessToken.into());
@@ -405,10 +417,12 @@ impl<S: TokenStore> Engine<S> {
         &self,
         access_token: String,
         refresh_token: Option<RefreshToken>,
-        scope: &str,
+        scope: impl Into<String>,
         jkt: bool,
         ttl: i64,
     ) -> TokenResponse {
+        // An owned scope moves into the response (a refresh hands over its record's).
+        let scope: String = scope.into();
         TokenResponse {
             access_token,
             token_type: if jkt {
@@ -418,7 +432,7 @@ impl<S: TokenStore> Engine<S> {
             },
             expires_in: u64::try_from(ttl).unwrap_or(0),
             refresh_token,
-            scope: (!scope.is_empty()).then(|| scope.to_owned()),
+            scope: (!scope.is_empty()).then_some(scope),
             id_token: None,
             issued_token_type: None,
         }

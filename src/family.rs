@@ -29,6 +29,7 @@
 //! | current, hash matches | [`Decision::Rotate`] (upgrading a minor policy version) |
 
 use core::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -210,36 +211,38 @@ impl fmt::Debug for SecretHash {
 /// The one stored record of a refresh-token family. Its size does not depend on the number
 /// of rotations. Times are Unix seconds.
 ///
-/// `clone_from` reuses the target's string buffers: a store that keeps records in memory
-/// swaps a rotation in without allocating.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The strings are fixed when the family is created and shared (`Arc<str>`): a clone counts
+/// references instead of copying them, so a store that keeps records in memory hands a record
+/// out and swaps a rotation in without allocating. A store that reads rows builds them with
+/// `.into()` (`String` and `&str` both convert).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyRecord {
     /// Family id (the access tokens' `sid`).
     pub id: FamilyId,
     /// The user.
-    pub subject: String,
+    pub subject: Arc<str>,
     /// The client the family belongs to.
-    pub client_id: String,
+    pub client_id: Arc<str>,
     /// Granted scopes, space-separated.
-    pub scope: String,
+    pub scope: Arc<str>,
     /// Tenant, for per-tenant policy versions.
-    pub tenant: Option<String>,
+    pub tenant: Option<Arc<str>>,
     /// Device the session is bound to, if any.
-    pub device_id: Option<String>,
+    pub device_id: Option<Arc<str>>,
     /// RFC 7638 thumbprint of the DPoP key the family is bound to, if any.
-    pub dpop_jkt: Option<String>,
+    pub dpop_jkt: Option<Arc<str>>,
     /// SHA-256 of the client certificate the family is bound to (RFC 8705 `x5t#S256`,
     /// base64url), if any.
-    pub cert_thumbprint: Option<String>,
+    pub cert_thumbprint: Option<Arc<str>>,
     /// The application's claims for the session's access tokens, as a compact JSON object.
-    pub claims: Option<String>,
+    pub claims: Option<Arc<str>>,
     /// The resource indicators granted (RFC 8707), space-separated absolute URIs: the
     /// access tokens' `aud` (a refresh may narrow to a subset, never widen). `None`: the
     /// engine's own audiences.
-    pub resources: Option<String>,
+    pub resources: Option<Arc<str>>,
     /// The authentication context class the user authenticated with (`acr`, RFC 9470), if
     /// the application named one: carried into every access token of the session.
-    pub acr: Option<String>,
+    pub acr: Option<Arc<str>>,
     /// When the user authenticated.
     pub auth_time: i64,
     /// When the family was created.
@@ -297,97 +300,6 @@ pub struct RevokedAccessToken {
     pub iat: i64,
     /// When it expires (Unix seconds): the entry can be dropped from then on.
     pub exp: i64,
-}
-
-impl Clone for FamilyRecord {
-    fn clone(&self) -> Self {
-        let mut out = Self {
-            id: self.id,
-            subject: String::new(),
-            client_id: String::new(),
-            scope: String::new(),
-            tenant: None,
-            device_id: None,
-            dpop_jkt: None,
-            cert_thumbprint: None,
-            claims: None,
-            resources: None,
-            acr: None,
-            auth_time: 0,
-            created_at: 0,
-            absolute_expires_at: 0,
-            last_used_at: 0,
-            policy: self.policy,
-            generation: 0,
-            key_id: 0,
-            current_secret_hash: self.current_secret_hash,
-            rotated_at: 0,
-            state: self.state,
-            version: 0,
-            access_only: false,
-            revoked_access: Box::default(),
-            access_not_before: 0,
-        };
-        out.clone_from(self);
-        out
-    }
-
-    fn clone_from(&mut self, source: &Self) {
-        // Destructured whole: a field added to the record and forgotten here is a compile
-        // error, not a field a store silently drops.
-        let Self {
-            id,
-            subject,
-            client_id,
-            scope,
-            tenant,
-            device_id,
-            dpop_jkt,
-            cert_thumbprint,
-            claims,
-            resources,
-            acr,
-            auth_time,
-            created_at,
-            absolute_expires_at,
-            last_used_at,
-            policy,
-            generation,
-            key_id,
-            current_secret_hash,
-            rotated_at,
-            state,
-            version,
-            access_only,
-            revoked_access,
-            access_not_before,
-        } = source;
-        self.id = *id;
-        self.subject.clone_from(subject);
-        self.client_id.clone_from(client_id);
-        self.scope.clone_from(scope);
-        self.tenant.clone_from(tenant);
-        self.device_id.clone_from(device_id);
-        self.dpop_jkt.clone_from(dpop_jkt);
-        self.cert_thumbprint.clone_from(cert_thumbprint);
-        self.claims.clone_from(claims);
-        self.resources.clone_from(resources);
-        self.acr.clone_from(acr);
-        self.auth_time = *auth_time;
-        self.created_at = *created_at;
-        self.absolute_expires_at = *absolute_expires_at;
-        self.last_used_at = *last_used_at;
-        self.policy = *policy;
-        self.generation = *generation;
-        self.key_id = *key_id;
-        self.current_secret_hash = *current_secret_hash;
-        self.rotated_at = *rotated_at;
-        self.state = *state;
-        self.version = *version;
-        self.access_only = *access_only;
-        self.revoked_access.clone_from(revoked_access);
-        self.access_not_before = *access_not_before;
-    }
 }
 
 impl FamilyRecord {
@@ -518,7 +430,7 @@ impl Holder<'_> {
     /// Whether this holder satisfies every binding of `record` (constant-time comparisons).
     #[must_use]
     pub fn satisfies(&self, record: &FamilyRecord) -> bool {
-        fn same(bound: Option<&String>, held: Option<&str>) -> bool {
+        fn same(bound: Option<&Arc<str>>, held: Option<&str>) -> bool {
             match (bound, held) {
                 (None, _) => true,
                 (Some(b), Some(h)) => {
@@ -644,7 +556,7 @@ pub fn decide(
     if presented.generation > record.generation {
         return Decision::Reject(GrantError::GenerationAhead);
     }
-    if cfg.client_id != record.client_id {
+    if cfg.client_id != &*record.client_id {
         // A token of this family in another client's hands: treat as theft.
         return revoke(record, presented, cfg, RevocationReason::ReuseDetected, now);
     }
@@ -784,18 +696,18 @@ pub(crate) fn new_family(
     let secret = RefreshKeys::fresh_secret()?;
     let key_id = keys.current_id();
     let token = keys.mint(key_id, id, 0, &secret)?;
-    let own = |s: Option<&str>| s.map(str::to_owned);
+    let own = |s: Option<&str>| s.map(Arc::from);
     Ok(NewFamily {
         record: FamilyRecord {
             id,
-            subject: spec.subject.to_owned(),
-            client_id: spec.client_id.to_owned(),
-            scope: spec.scope.to_owned(),
+            subject: spec.subject.into(),
+            client_id: spec.client_id.into(),
+            scope: spec.scope.into(),
             tenant: own(spec.tenant),
             device_id: own(spec.device_id),
             dpop_jkt: own(spec.dpop_jkt),
             cert_thumbprint: own(spec.cert_thumbprint),
-            claims: spec.claims.clone(),
+            claims: spec.claims.as_deref().map(Arc::from),
             resources: own(spec.resources),
             acr: own(spec.acr),
             auth_time: spec.auth_time,

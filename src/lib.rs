@@ -380,6 +380,15 @@ pub mod __private {
         keys.sign_access_token_json(json)
     }
 
+    /// Write an access token's payload as the engine does before signing it: `claims` (the
+    /// registered ones) and the application's `app` claims (a JSON object) spliced in.
+    pub fn access_claims_json(
+        claims: &crate::AccessTokenClaims<'_>,
+        app: Option<&str>,
+    ) -> Result<Vec<u8>, Error> {
+        crate::engine::access_claims_json(claims, None, app)
+    }
+
     /// Parse a decoded JWT payload into claims in one pass and validate them at `now`
     /// against fixed rules (issuer `https://as`, audience `https://api`, RFC 9068 required
     /// claims, 30 s leeway).

@@ -113,7 +113,7 @@ impl TokenStore for RedisStore {
         let mut inv = SWAP_FAMILY.key(&key);
         inv.arg(expected_version.to_string())
             .arg(record.absolute_expires_at.to_string())
-            .arg(&record.subject)
+            .arg(record.subject.as_bytes())
             .arg(fields.len() * 2);
         for (name, value) in &fields {
             inv.arg(*name).arg(value.as_slice());
@@ -154,7 +154,7 @@ impl TokenStore for RedisStore {
         Ok(loaded
             .into_iter()
             .flatten()
-            .filter(|f| f.subject == subject)
+            .filter(|f| *f.subject == *subject)
             .collect())
     }
 

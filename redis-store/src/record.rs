@@ -165,8 +165,10 @@ pub(crate) fn family(
         h.remove(name)
             .ok_or(RedisStoreError::Corrupt("a family field is missing"))
     };
-    fn text(v: Vec<u8>) -> Result<String, RedisStoreError> {
-        String::from_utf8(v).map_err(|_| RedisStoreError::Corrupt("a family string"))
+    fn text(v: Vec<u8>) -> Result<std::sync::Arc<str>, RedisStoreError> {
+        std::str::from_utf8(&v)
+            .map(Into::into)
+            .map_err(|_| RedisStoreError::Corrupt("a family string"))
     }
     fn number<T: FromStr>(v: Vec<u8>) -> Result<T, RedisStoreError> {
         std::str::from_utf8(&v)

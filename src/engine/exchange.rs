@@ -145,7 +145,7 @@ impl<S: TokenStore> Engine<S> {
             act: Some(&act),
             acr: subject.acr.as_deref(),
         })?;
-        let mut response = self.response(access, None, &scope, binding.dpop.is_some(), ttl);
+        let mut response = self.response(access, None, &*scope, binding.dpop.is_some(), ttl);
         response.issued_token_type = Some(ACCESS_TOKEN_TYPE.to_owned());
         Ok(response)
     }

@@ -121,7 +121,7 @@ impl<S: TokenStore> Engine<S> {
         let mut claims = AccessTokenClaims::new(custom);
         claims.iss = Some(Cow::Owned(self.inner.issuer.clone()));
         claims.aud = Some(self.reference_audience(&r, &record));
-        claims.acr = record.acr.clone().map(Cow::Owned);
+        claims.acr = record.acr.as_deref().map(|a| Cow::Owned(a.to_owned()));
         claims.exp = Some(r.exp);
         claims.iat = Some(r.iat);
         claims.jti = Some(Cow::Owned(
@@ -136,9 +136,9 @@ impl<S: TokenStore> Engine<S> {
             x5t_s256: x5t.map(Cow::Owned),
             jwk: None,
         });
-        claims.sub = Some(Cow::Owned(record.subject));
-        claims.client_id = Some(Cow::Owned(record.client_id));
-        claims.tenant = record.tenant.map(Cow::Owned);
+        claims.sub = Some(Cow::Owned(record.subject.as_ref().to_owned()));
+        claims.client_id = Some(Cow::Owned(record.client_id.as_ref().to_owned()));
+        claims.tenant = record.tenant.as_deref().map(|t| Cow::Owned(t.to_owned()));
         Ok(claims)
     }
 
@@ -193,8 +193,8 @@ impl<S: TokenStore> Engine<S> {
         out.active = true;
         out.token_type = Some(if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned());
         out.scope = Some(reference::scope_of(&record.scope, r.scope_mask));
-        out.client_id = Some(record.client_id);
-        out.sub = Some(record.subject);
+        out.client_id = Some(record.client_id.as_ref().to_owned());
+        out.sub = Some(record.subject.as_ref().to_owned());
         out.exp = Some(r.exp);
         out.iat = Some(r.iat);
         out.aud = Some(aud);
@@ -225,7 +225,7 @@ impl<S: TokenStore> Engine<S> {
             let Some(mut record) = store.load_family(&family).await.map_err(store_error)? else {
                 return Ok(RevocationOutcome::Unknown);
             };
-            if client.id() != record.client_id {
+            if client.id() != &*record.client_id {
                 return Err(Error::UnauthorizedClient);
             }
             let now = self.now();

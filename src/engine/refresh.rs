@@ -305,7 +305,8 @@ impl<S: TokenStore> Engine<S> {
             record.resources.as_deref(),
         )?;
         let bound = record.dpop_jkt.is_some() || req.dpop.is_some();
-        Ok(self.response(access, Some(token), &scope, bound, ttl))
+        // A narrowed scope moves into the response.
+        Ok(self.response(access, Some(token), scope.into_owned(), bound, ttl))
     }
 
     fn refresh_failed(&self, failure: RefreshFailure, family: FamilyId, client: &Client) -> Error {
@@ -328,7 +329,7 @@ impl<S: TokenStore> Engine<S> {
                 RevocationReason::PolicyChanged => {
                     self.emit(Event::ReauthenticationRequired {
                         family: record.id,
-                        subject: record.subject.clone(),
+                        subject: record.subject.as_ref().to_owned(),
                         possible_repeat,
                     });
                     self.emit(Event::FamilyRevoked {
@@ -341,8 +342,8 @@ impl<S: TokenStore> Engine<S> {
                 reason => {
                     self.emit(Event::ReuseDetected {
                         family: record.id,
-                        client_id: record.client_id.clone(),
-                        subject: record.subject.clone(),
+                        client_id: record.client_id.as_ref().to_owned(),
+                        subject: record.subject.as_ref().to_owned(),
                         presented_by: client.id().to_owned(),
                         possible_repeat,
                     });

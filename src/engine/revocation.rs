@@ -66,7 +66,7 @@ impl<S: TokenStore> Engine<S> {
     ) -> Result<AccessTokenClaims<'static, T>, Error> {
         let claims = verifier.verify_as::<T>(token)?;
         let now = self.now();
-        let mut tenant = claims.tenant.as_deref().map(str::to_owned);
+        let mut tenant: Option<std::sync::Arc<str>> = claims.tenant.as_deref().map(Into::into);
         if let Some(sid) = claims.sid.as_deref() {
             let family = FamilyId::parse(sid)
                 .ok_or_else(|| verifier.report(TokenError::SessionRevoked.into()))?;
@@ -133,7 +133,7 @@ impl<S: TokenStore> Engine<S> {
             let Some(mut record) = store.load_family(&family).await.map_err(store_error)? else {
                 return Ok(RevocationOutcome::Unknown);
             };
-            if client.is_some_and(|c| c.id() != record.client_id) {
+            if client.is_some_and(|c| c.id() != &*record.client_id) {
                 return Err(Error::UnauthorizedClient);
             }
             let now = self.now();
@@ -205,9 +205,9 @@ impl<S: TokenStore> Engine<S> {
             }
             let mut r = IntrospectionResponse::inactive();
             r.active = true;
-            r.scope = Some(record.scope.clone());
-            r.client_id = Some(record.client_id.clone());
-            r.sub = Some(record.subject.clone());
+            r.scope = Some(record.scope.as_ref().to_owned());
+            r.client_id = Some(record.client_id.as_ref().to_owned());
+            r.sub = Some(record.subject.as_ref().to_owned());
             r.exp = Some(record.expires_at(self.inner.idle_ttl));
             r.iat = Some(if record.rotated_at == 0 {
                 record.created_at
@@ -277,12 +277,12 @@ impl<S: TokenStore> Engine<S> {
             .map_err(store_error)?;
         let mut out = Vec::new();
         for f in families {
-            if f.subject == subject && !f.access_only && self.is_live_session(&f, now).await? {
+            if *f.subject == *subject && !f.access_only && self.is_live_session(&f, now).await? {
                 out.push(Session {
                     family: f.id,
                     expires_at: f.expires_at(self.inner.idle_ttl),
-                    client_id: f.client_id,
-                    device_id: f.device_id,
+                    client_id: f.client_id.as_ref().to_owned(),
+                    device_id: f.device_id.as_deref().map(str::to_owned),
                     created_at: f.created_at,
                     last_used_at: f.last_used_at,
                 });
@@ -306,7 +306,7 @@ impl<S: TokenStore> Engine<S> {
             .await
             .map_err(store_error)?
         {
-            Some(f) if f.subject == subject => {
+            Some(f) if *f.subject == *subject => {
                 let op = OperationId::of("revoke_session", &[family.as_bytes()]);
                 self.revoke_family(None, family, RevocationReason::Logout, op)
                     .await
@@ -380,7 +380,7 @@ impl<S: TokenStore> Engine<S> {
             .await
             .map_err(store_error)?;
         let mut ended = 0;
-        for f in families.iter().filter(|f| f.subject == subject) {
+        for f in families.iter().filter(|f| *f.subject == *subject) {
             let Some((r, at, by)) = f.revocation() else {
                 continue;
             };

@@ -211,77 +211,80 @@ impl AccessTokenClaims<'_, NoCustomClaims> {
         } = self;
         let mut out = Vec::with_capacity(512);
         out.push(b'{');
-        json_strs(&mut out, &[("iss", iss), ("sub", sub)])?;
+        let w = &mut out;
+        json_str_member(w, b"\"iss\":", iss)?;
+        json_str_member(w, b"\"sub\":", sub)?;
         if let Some(aud) = aud {
-            json_key(&mut out, "aud");
+            json_key(w, b"\"aud\":");
             match aud {
-                Audience::One(a) => json_str(&mut out, a)?,
+                Audience::One(a) => json_str(w, a)?,
                 Audience::Many(all) => {
-                    out.push(b'[');
+                    w.push(b'[');
                     for (i, a) in all.iter().enumerate() {
                         if i > 0 {
-                            out.push(b',');
+                            w.push(b',');
                         }
-                        json_str(&mut out, a)?;
+                        json_str(w, a)?;
                     }
-                    out.push(b']');
+                    w.push(b']');
                 }
             }
         }
-        json_ints(&mut out, &[("exp", *exp), ("nbf", *nbf), ("iat", *iat)]);
-        let strings = [("jti", jti), ("client_id", client_id), ("scope", scope)];
-        json_strs(&mut out, &strings)?;
-        json_ints(&mut out, &[("auth_time", *auth_time)]);
-        json_strs(&mut out, &[("acr", acr), ("sid", sid), ("tenant", tenant)])?;
+        json_int_member(w, b"\"exp\":", *exp);
+        json_int_member(w, b"\"nbf\":", *nbf);
+        json_int_member(w, b"\"iat\":", *iat);
+        json_str_member(w, b"\"jti\":", jti)?;
+        json_str_member(w, b"\"client_id\":", client_id)?;
+        json_str_member(w, b"\"scope\":", scope)?;
+        json_int_member(w, b"\"auth_time\":", *auth_time);
+        json_str_member(w, b"\"acr\":", acr)?;
+        json_str_member(w, b"\"sid\":", sid)?;
+        json_str_member(w, b"\"tenant\":", tenant)?;
         if let Some(pv) = *pv {
-            json_key(&mut out, "pv");
-            out.push(b'"');
-            json_int(&mut out, i64::from(pv.major));
-            out.push(b'.');
-            json_int(&mut out, i64::from(pv.minor));
-            out.push(b'"');
+            json_key(w, b"\"pv\":");
+            w.push(b'"');
+            json_int(w, i64::from(pv.major));
+            w.push(b'.');
+            json_int(w, i64::from(pv.minor));
+            w.push(b'"');
         }
         if let Some(cnf) = cnf {
-            json_key(&mut out, "cnf");
-            serde_json::to_writer(&mut out, cnf)?;
+            json_key(w, b"\"cnf\":");
+            serde_json::to_writer(&mut *w, cnf)?;
         }
         out.push(b'}');
         Ok(out)
     }
 }
 
-/// `,"name":` (no comma after the opening brace). Names are the registered ones: nothing to
-/// escape.
-fn json_key(out: &mut Vec<u8>, name: &str) {
+/// `,"name":` (no comma after the opening brace), `key` being `"name":` with its quotes and
+/// colon: a registered name, nothing to escape. A constant length, so the copy is a few
+/// moves, not a call.
+fn json_key<const N: usize>(out: &mut Vec<u8>, key: &[u8; N]) {
     if out.len() > 1 {
         out.push(b',');
     }
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
+    out.extend_from_slice(key);
 }
 
-/// The members of `members` that are present, strings, in order.
-fn json_strs(
+/// A string member, if present.
+fn json_str_member<const N: usize>(
     out: &mut Vec<u8>,
-    members: &[(&str, &Option<Cow<'_, str>>)],
+    key: &[u8; N],
+    value: &Option<Cow<'_, str>>,
 ) -> Result<(), serde_json::Error> {
-    for (name, value) in members {
-        if let Some(v) = value {
-            json_key(out, name);
-            json_str(out, v)?;
-        }
+    if let Some(v) = value {
+        json_key(out, key);
+        json_str(out, v)?;
     }
     Ok(())
 }
 
-/// The members of `members` that are present, integers, in order.
-fn json_ints(out: &mut Vec<u8>, members: &[(&str, Option<i64>)]) {
-    for (name, value) in members {
-        if let Some(v) = value {
-            json_key(out, name);
-            json_int(out, *v);
-        }
+/// An integer member, if present.
+fn json_int_member<const N: usize>(out: &mut Vec<u8>, key: &[u8; N], value: Option<i64>) {
+    if let Some(v) = value {
+        json_key(out, key);
+        json_int(out, v);
     }
 }
 
@@ -305,22 +308,27 @@ fn needs_escape(s: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
     let zero_lane = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let flagged = |word: &[u8; 8]| {
+        let w = u64::from_ne_bytes(*word);
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        control | zero_lane(w ^ (ONES * u64::from(b'"'))) | zero_lane(w ^ (ONES * u64::from(b'\\')))
+            != 0
+    };
     let mut words = s.chunks_exact(8);
     for word in &mut words {
-        let w = u64::from_ne_bytes(<[u8; 8]>::try_from(word).unwrap_or([0; 8]));
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        if control
-            | zero_lane(w ^ (ONES * u64::from(b'"')))
-            | zero_lane(w ^ (ONES * u64::from(b'\\')))
-            != 0
-        {
+        if word.first_chunk::<8>().is_some_and(flagged) {
             return true;
         }
     }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    if words.remainder().is_empty() {
+        return false;
+    }
+    // The tail: the last eight bytes as one word when there are eight (overlapping bytes
+    // already checked, which changes nothing for a yes or no), else byte by byte.
+    match s.last_chunk::<8>() {
+        Some(last) => flagged(last),
+        None => s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\'),
+    }
 }
 
 /// The two-digit pairs `00` to `99`.
@@ -332,31 +340,36 @@ const PAIRS: &[u8; 200] = b"\
     8081828384858687888990919293949596979899";
 
 /// An integer in decimal, as serde_json writes it: two digits per division (a timestamp's
-/// ten digits are five dependent steps, not ten).
+/// ten digits are five dependent steps, not ten), written left-aligned into a fixed buffer
+/// that is appended whole and cut back (a copy of constant length: moves, not a call).
 fn json_int(out: &mut Vec<u8>, v: i64) {
-    let mut digits = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut start = digits.len();
-    let mut slots = digits.rchunks_exact_mut(2);
-    while n >= 10 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        if let (Some(slot), Some(src)) = (slots.next(), PAIRS.get(pair..pair + 2)) {
-            slot.copy_from_slice(src);
-            start -= 2;
-        }
-    }
-    // One digit left (or none, when the pairs ended exactly on `n == 0` with `v != 0`).
-    if n > 0 || v == 0 {
-        start -= 1;
-        if let Some(d) = digits.get_mut(start) {
-            *d = b'0' + n as u8;
-        }
-    }
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(digits.get(start..).unwrap_or_default());
+    let mut n = v.unsigned_abs();
+    let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let mut digits = [0u8; 20];
+    let mut end = len;
+    while n >= 10 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        if let (Some(slot), Some(src)) = (
+            digits.get_mut(end.saturating_sub(2)..end),
+            PAIRS.get(pair..pair + 2),
+        ) {
+            slot.copy_from_slice(src);
+        }
+        end = end.saturating_sub(2);
+    }
+    // One digit left (or none, when the pairs ended exactly on `n == 0` with `v != 0`).
+    if end == 1
+        && let Some(d) = digits.first_mut()
+    {
+        *d = b'0' + n as u8;
+    }
+    let start = out.len();
+    out.extend_from_slice(&digits);
+    out.truncate(start + len);
 }
 
 /// No application claims: every unregistered member of the payload is ignored.

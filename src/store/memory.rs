@@ -245,7 +245,7 @@ impl TokenStore for MemoryStore {
                 self.inner
                     .shard(id)
                     .get(id)
-                    .filter(|f| f.subject == subject)
+                    .filter(|f| *f.subject == *subject)
                     .map(|f| FamilyRecord::clone(f))
             })
             .collect())
@@ -262,7 +262,7 @@ impl TokenStore for MemoryStore {
         for id in self.inner.ids_of(subject) {
             if let Some(f) = self.inner.shard(&id).get_mut(&id)
                 && f.is_active()
-                && f.subject == subject
+                && *f.subject == *subject
             {
                 f.revoke(reason, at, operation);
                 n += 1;

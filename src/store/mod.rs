@@ -196,12 +196,12 @@
 //!         }
 //!     }
 //!     async fn list_families(&self, subject: &str) -> Result<Vec<FamilyRecord>, Poisoned> {
-//!         Ok(self.state()?.families.values().filter(|f| f.subject == subject).cloned().collect())
+//!         Ok(self.state()?.families.values().filter(|f| *f.subject == *subject).cloned().collect())
 //!     }
 //!     async fn revoke_subject(&self, subject: &str, reason: RevocationReason, at: i64, operation: OperationId) -> Result<u64, Poisoned> {
 //!         let mut s = self.state()?;
 //!         let mut n = 0;
-//!         for f in s.families.values_mut().filter(|f| f.subject == subject && f.is_active()) {
+//!         for f in s.families.values_mut().filter(|f| *f.subject == *subject && f.is_active()) {
 //!             f.revoke(reason, at, operation);
 //!             n += 1;
 //!         }

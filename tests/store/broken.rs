@@ -304,11 +304,12 @@ pub(crate) fn glob(pattern: &[char], s: &[char]) -> bool {
     }
 }
 
-pub(crate) fn non_bmp_as_question_mark(s: &mut String) {
+pub(crate) fn non_bmp_as_question_mark(s: &mut std::sync::Arc<str>) {
     *s = s
         .chars()
         .map(|c| if u32::from(c) > 0xFFFF { '?' } else { c })
-        .collect();
+        .collect::<String>()
+        .into();
 }
 
 pub(crate) fn clamp_i32(t: i64) -> i64 {
@@ -419,7 +420,9 @@ impl Broken {
                     non_bmp_as_question_mark(s);
                 }
             }
-            Fault::ScopeAsVarchar255 => r.scope = r.scope.chars().take(255).collect(),
+            Fault::ScopeAsVarchar255 => {
+                r.scope = r.scope.chars().take(255).collect::<String>().into();
+            }
             Fault::RevokedAccessKeepsOne => {
                 r.revoked_access = r.revoked_access.iter().take(1).copied().collect();
             }

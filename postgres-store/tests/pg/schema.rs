@@ -16,9 +16,9 @@ use crate::common::*;
 fn record(subject: &str, n: u8) -> FamilyRecord {
     FamilyRecord {
         id: FamilyId::from_bytes([n; 16]),
-        subject: subject.to_owned(),
-        client_id: "app".to_owned(),
-        scope: "read".to_owned(),
+        subject: subject.into(),
+        client_id: "app".into(),
+        scope: "read".into(),
         tenant: None,
         device_id: None,
         dpop_jkt: None,
@@ -145,7 +145,7 @@ async fn nul_is_refused_in_text_and_kept_in_the_subject() {
     };
     let store = db.fresh_store().await;
     let mut bad = record("nul", 1);
-    bad.client_id = "app\0".to_owned();
+    bad.client_id = "app\0".into();
     assert!(matches!(
         store.create_family(&bad).await,
         Err(PgStoreError::Db(_))

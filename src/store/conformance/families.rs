@@ -74,9 +74,9 @@ pub async fn family_round_trip<S: TokenStore>(store: &S) {
     extreme.rotated_at = 0;
     extreme.absolute_expires_at = i64::MAX;
     extreme.policy = PolicyVersion::new(u32::MAX, u32::MAX);
-    extreme.scope = "a".repeat(4096);
+    extreme.scope = "a".repeat(4096).into();
     extreme.access_not_before = i64::MAX;
-    extreme.claims = Some(format!(r#"{{"k":"{}"}}"#, "\u{10FFFF}".repeat(64)));
+    extreme.claims = Some(format!(r#"{{"k":"{}"}}"#, "\u{10FFFF}".repeat(64)).into());
     create(store, &extreme).await;
     assert_stored(store, &extreme, "create (extreme values)").await;
 
@@ -152,7 +152,7 @@ pub async fn compare_and_swap<S: TokenStore>(store: &S) {
     assert_stored(store, &back, "after a second swap").await;
     // The subject too: the engine never moves a family, but a swap writes every field.
     let mut moved = back.clone();
-    moved.subject = "carol-moved".to_owned();
+    moved.subject = "carol-moved".into();
     moved.version = back.version.wrapping_add(1);
     assert_eq!(
         store
