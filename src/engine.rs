@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::error::{Error, IssueLimit};
 use crate::event::{Event, EventSink};
 use crate::family::{FamilySpec, OperationId, RevocationReason, new_family};
-use crate::jose::{AccessTokenClaims, Audience, Confirmation, b64_encode_16};
+use crate::jose::{AccessTokenClaims, Audience, Confirmation, RawIds};
 use crate::keyset::KeySet;
 use crate::opaque::{FamilyId, RefreshKeys, RefreshToken};
 use crate::policy::{PolicyCache, PolicyVersion};
@@ -229,11 +229,12 @@ struct AccessParts<'a> {
 /// names, checked when the session was issued) spliced in: `{..}` + `{..}` → `{..,..}`.
 pub(crate) fn access_claims_json(
     claims: &AccessTokenClaims<'_>,
+    raw: RawIds<'_>,
     act: Option<&str>,
     app: Option<&str>,
 ) -> Result<Vec<u8>, Error> {
     let mut json = claims
-        .to_json()
+        .to_json_with(raw)
         .map_err(|e| Error::Serialize(e.to_string()))?;
     if let Some(act) = act {
         json.pop();
@@ -376,21 +377,21 @@ impl<S: TokenStore> Engine<S> {
             return Err(IssueLimit::Subject.into());
         }
         let jti = self.inner.jti.next(p.sid)?;
-        // The `jti` and `sid` texts live on the stack: the claims borrow them.
-        let jti_text = b64_encode_16(&jti);
-        let sid_text = p.sid.map(|s| s.encoded());
+        // `jti` and `sid` go to the writer as bytes, encoded in place.
+        let raw = RawIds {
+            jti: Some(&jti),
+            sid: p.sid.as_ref().map(FamilyId::as_bytes),
+        };
         let claims: AccessTokenClaims<'_> = AccessTokenClaims {
             iss: Some(Cow::Borrowed(&self.inner.issuer)),
             sub: Some(Cow::Borrowed(p.subject)),
             aud: Some(p.audience.unwrap_or(&self.inner.audience).borrowed()),
             exp: Some(p.now.saturating_add(p.ttl)),
             iat: Some(p.now),
-            jti: Some(Cow::Borrowed(jti_text.as_str())),
             client_id: Some(Cow::Borrowed(p.client_id)),
             scope: Some(Cow::Borrowed(p.scope)),
             auth_time: Some(p.auth_time),
             acr: p.acr.map(Cow::Borrowed),
-            sid: sid_text.as_ref().map(|s| Cow::Borrowed(s.as_str())),
             tenant: p.tenant.map(Cow::Borrowed),
             pv: Some(p.policy),
             cnf: (p.jkt.is_some() || p.cert.is_some()).then(|| Confirmation {
@@ -400,7 +401,7 @@ impl<S: TokenStore> Engine<S> {
             }),
             ..AccessTokenClaims::default()
         };
-        let json = access_claims_json(&claims, p.act, p.claims)?;
+        let json = access_claims_json(&claims, raw, p.act, p.claims)?;
         let token = self.inner.keys.sign_access_token_json(&json)?;
         if token.len() > self.inner.verifier.rules().max_len() {
             return Err(IssueLimit::AccessToken.into());

@@ -381,12 +381,15 @@ pub mod __private {
     }
 
     /// Write an access token's payload as the engine does before signing it: `claims` (the
-    /// registered ones) and the application's `app` claims (a JSON object) spliced in.
+    /// registered ones; `jti` and `sid`, where the claims have none, from 16 bytes each) and
+    /// the application's `app` claims (a JSON object) spliced in.
     pub fn access_claims_json(
         claims: &crate::AccessTokenClaims<'_>,
+        jti: Option<&[u8; 16]>,
+        sid: Option<&[u8; 16]>,
         app: Option<&str>,
     ) -> Result<Vec<u8>, Error> {
-        crate::engine::access_claims_json(claims, None, app)
+        crate::engine::access_claims_json(claims, crate::jose::RawIds { jti, sid }, None, app)
     }
 
     /// Parse a decoded JWT payload into claims in one pass and validate them at `now`

@@ -222,6 +222,11 @@ pub(crate) fn encode_to(input: &[u8], out: &mut String) {
 pub(crate) struct Encoded16([u8; 22]);
 
 impl Encoded16 {
+    /// The 22 characters as bytes (ASCII).
+    pub(crate) fn as_bytes(&self) -> &[u8; 22] {
+        &self.0
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         // The engine's alphabet is ASCII, so this never falls back.
         core::str::from_utf8(&self.0).unwrap_or("")

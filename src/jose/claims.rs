@@ -188,7 +188,15 @@ impl AccessTokenClaims<'_, NoCustomClaims> {
     /// the two equal on arbitrary claims), written directly: the engine issues every access
     /// token through here. A string with nothing to escape is copied as it is; a string with
     /// something to escape, and `cnf`, go through serde_json.
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        self.to_json_with(RawIds::default())
+    }
+
+    /// [`to_json`](Self::to_json), with `jti` and `sid` given as 16 bytes each (where the
+    /// claims have none) and written in base64url in place: the same bytes as the claims with
+    /// those texts (a test holds the two equal), without making the texts first.
+    pub(crate) fn to_json_with(&self, raw: RawIds<'_>) -> Result<Vec<u8>, serde_json::Error> {
         // Every member named, none skipped with `..`: a member added to the struct stops the
         // build here until it is written too.
         let Self {
@@ -233,12 +241,18 @@ impl AccessTokenClaims<'_, NoCustomClaims> {
         json_int_member(w, b"\"exp\":", *exp);
         json_int_member(w, b"\"nbf\":", *nbf);
         json_int_member(w, b"\"iat\":", *iat);
-        json_str_member(w, b"\"jti\":", jti)?;
+        match (jti, raw.jti) {
+            (None, Some(id)) => json_id_member(w, b"\"jti\":", id),
+            (jti, _) => json_str_member(w, b"\"jti\":", jti)?,
+        }
         json_str_member(w, b"\"client_id\":", client_id)?;
         json_str_member(w, b"\"scope\":", scope)?;
         json_int_member(w, b"\"auth_time\":", *auth_time);
         json_str_member(w, b"\"acr\":", acr)?;
-        json_str_member(w, b"\"sid\":", sid)?;
+        match (sid, raw.sid) {
+            (None, Some(id)) => json_id_member(w, b"\"sid\":", id),
+            (sid, _) => json_str_member(w, b"\"sid\":", sid)?,
+        }
         json_str_member(w, b"\"tenant\":", tenant)?;
         if let Some(pv) = *pv {
             json_key(w, b"\"pv\":");
@@ -278,6 +292,23 @@ fn json_str_member<const N: usize>(
         json_str(out, v)?;
     }
     Ok(())
+}
+
+/// `jti` and `sid` as 16 bytes each, for [`AccessTokenClaims::to_json_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawIds<'a> {
+    /// The token id.
+    pub(crate) jti: Option<&'a [u8; 16]>,
+    /// The session id.
+    pub(crate) sid: Option<&'a [u8; 16]>,
+}
+
+/// A 16-byte id member, in base64url (nothing to escape).
+fn json_id_member<const N: usize>(out: &mut Vec<u8>, key: &[u8; N], id: &[u8; 16]) {
+    json_key(out, key);
+    out.push(b'"');
+    out.extend_from_slice(crate::jose::b64_encode_16(id).as_bytes());
+    out.push(b'"');
 }
 
 /// An integer member, if present.
@@ -340,15 +371,17 @@ const PAIRS: &[u8; 200] = b"\
     8081828384858687888990919293949596979899";
 
 /// An integer in decimal, as serde_json writes it: two digits per division (a timestamp's
-/// ten digits are five dependent steps, not ten), written left-aligned into a fixed buffer
-/// that is appended whole and cut back (a copy of constant length: moves, not a call).
+/// ten digits are five dependent steps, not ten), written from the right straight into
+/// `out` (sized first by the digit count), so no digit makes a trip through a buffer.
 fn json_int(out: &mut Vec<u8>, v: i64) {
     if v < 0 {
         out.push(b'-');
     }
     let mut n = v.unsigned_abs();
     let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
-    let mut digits = [0u8; 20];
+    let start = out.len();
+    out.resize(start + len, b'0');
+    let digits = out.get_mut(start..).unwrap_or_default();
     let mut end = len;
     while n >= 10 {
         let pair = (n % 100) as usize * 2;
@@ -367,9 +400,6 @@ fn json_int(out: &mut Vec<u8>, v: i64) {
     {
         *d = b'0' + n as u8;
     }
-    let start = out.len();
-    out.extend_from_slice(&digits);
-    out.truncate(start + len);
 }
 
 /// No application claims: every unregistered member of the payload is ignored.
@@ -978,6 +1008,9 @@ mod tests {
                 (proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>())),
             cnf in proptest::option::of(
                 (proptest::option::of("[ -~]{0,8}"), proptest::option::of("\\PC{0,8}"))),
+            raw_jti in proptest::option::of(proptest::prelude::any::<[u8; 16]>()),
+            raw_sid in proptest::option::of(proptest::prelude::any::<[u8; 16]>()),
+            fields_win in proptest::prelude::any::<bool>(),
         ) {
             let s = |i: usize| strings[i].clone().map(Cow::Owned);
             let c: AccessTokenClaims<'_> = AccessTokenClaims {
@@ -1009,6 +1042,23 @@ mod tests {
             proptest::prop_assert_eq!(
                 String::from_utf8(direct).unwrap(),
                 serde_json::to_string(&c).unwrap()
+            );
+            // `jti` and `sid` given as bytes write what their base64url texts write; a text
+            // the claims already hold is written instead.
+            let text = |id: &[u8; 16]| Some(Cow::Owned(crate::jose::b64_encode_16(id).as_str().to_owned()));
+            let (mut texts, mut bare) = (c.clone(), c.clone());
+            if let Some(id) = &raw_jti && !(fields_win && c.jti.is_some()) {
+                texts.jti = text(id);
+                bare.jti = None;
+            }
+            if let Some(id) = &raw_sid && !(fields_win && c.sid.is_some()) {
+                texts.sid = text(id);
+                bare.sid = None;
+            }
+            let raw = RawIds { jti: raw_jti.as_ref(), sid: raw_sid.as_ref() };
+            proptest::prop_assert_eq!(
+                String::from_utf8(bare.to_json_with(raw).unwrap()).unwrap(),
+                serde_json::to_string(&texts).unwrap()
             );
         }
     }

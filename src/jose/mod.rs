@@ -52,6 +52,6 @@ pub(crate) use b64::{
     decode_small as b64_decode_small, decode_vec as b64_decode_vec, encode_16 as b64_encode_16,
     encode_to as b64_encode_to,
 };
-pub(crate) use claims::parse_claims;
+pub(crate) use claims::{RawIds, parse_claims};
 pub(crate) use json::{CowStr, deserialize_object};
 pub(crate) use jws::{HeaderMemo, SignatureOk, payload_error, sign_with_header, verify_signature};
