@@ -83,7 +83,7 @@
 //! | [`RevocationReason`] | its stable name, [`RevocationReason::as_str`] / [`RevocationReason::parse`] (`"ReuseDetected"`, ...; the serde names are the same strings); an unknown name is an error, never a guess |
 //! | [`DeviceState`] | its serde name (`"Pending"`, `"Approved"`, `"Denied"`, `"Consumed"`), equally stable |
 //! | [`FamilyState`] | `Active`, or the three columns of `Revoked` (reason, at, operation), all null when active |
-//! | strings | byte for byte (`text` with `COLLATE "C"`, or `bytea`) |
+//! | strings | byte for byte (`text` with `COLLATE "C"`, or `bytea`); a [`FamilyRecord`]'s are `Arc<str>`, built from the row's text with `.into()` |
 //!
 //! - **The version wrap.** Every version bump wraps: `u64::MAX + 1` is 0, as
 //!   [`FamilyRecord::revoke`] does with `wrapping_add`. `revoke_subject` bumps the same way,
