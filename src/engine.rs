@@ -223,7 +223,6 @@ struct AccessParts<'a> {
     acr: Option<&'a str>,
 }
 
-/// The `aud` of a token for `resources` (RFC 8707): `None` (the engine's audiences) for none.
 /// An access token's payload as the engine writes it: the registered claims, then `act` (a
 /// JSON object, RFC 8693) and the application's claims (a JSON object without registered
 /// names, checked when the session was issued) spliced in: `{..}` + `{..}` → `{..,..}`.
@@ -236,9 +235,16 @@ pub(crate) fn access_claims_json(
     let mut json = claims
         .to_json_with(raw)
         .map_err(|e| Error::Serialize(e.to_string()))?;
-    if let Some(act) = act {
+    // A comma only after a member (`{}` has none).
+    let open = |json: &mut Vec<u8>| {
         json.pop();
-        json.extend_from_slice(b",\"act\":");
+        if json.len() > 1 {
+            json.push(b',');
+        }
+    };
+    if let Some(act) = act {
+        open(&mut json);
+        json.extend_from_slice(b"\"act\":");
         json.extend_from_slice(act.as_bytes());
         json.push(b'}');
     }
@@ -246,13 +252,13 @@ pub(crate) fn access_claims_json(
         .and_then(|c| c.strip_prefix('{'))
         .filter(|c| c.len() > 1)
     {
-        json.pop();
-        json.push(b',');
+        open(&mut json);
         json.extend_from_slice(app.as_bytes());
     }
     Ok(json)
 }
 
+/// The `aud` of a token for `resources` (RFC 8707): `None` (the engine's audiences) for none.
 fn resource_audience<'a>(resources: &[&'a str]) -> Option<Audience<'a>> {
     match resources {
         [] => None,

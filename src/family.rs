@@ -213,8 +213,9 @@ impl fmt::Debug for SecretHash {
 ///
 /// The strings are fixed when the family is created and shared (`Arc<str>`): a clone counts
 /// references instead of copying them, so a store that keeps records in memory hands a record
-/// out and swaps a rotation in without allocating. A store that reads rows builds them with
-/// `.into()` (`String` and `&str` both convert).
+/// out and swaps a rotation in without copying a string (only `revoked_access`, when it has
+/// entries, is copied). A store that reads rows builds them with `.into()` (`String` and
+/// `&str` both convert).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyRecord {
     /// Family id (the access tokens' `sid`).

@@ -455,8 +455,8 @@ pub(crate) fn hashes_match(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// Constant-time equality of two byte strings (their lengths are not secret): compared a
-/// 64-bit word at a time with `subtle`, so its optimization barrier runs once per word, not
-/// once per byte; the tail byte by byte.
+/// 64-bit word at a time with `subtle` (its optimization barriers run per word, not per
+/// byte); the tail byte by byte.
 pub(crate) fn ct_eq_words(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -69,8 +69,18 @@ fn heap_use_per_family_and_per_verify() {
     let store = MemoryStore::new();
     let region = Region::new(GLOBAL);
     for r in &records {
+        // The record's strings are shared (`Arc<str>`): the store keeps copies made here, not
+        // the ones `records` holds, so their bytes (and reference counts) are counted.
+        let mut own = r.clone();
+        own.subject = std::sync::Arc::from(&*r.subject);
+        own.client_id = std::sync::Arc::from(&*r.client_id);
+        own.scope = std::sync::Arc::from(&*r.scope);
+        assert!(
+            own.tenant.is_none() && own.claims.is_none(),
+            "no other strings to copy"
+        );
         assert_eq!(
-            block_on(store.create_family(r)).unwrap(),
+            block_on(store.create_family(&own)).unwrap(),
             token_engine::store::InsertOutcome::Inserted
         );
     }

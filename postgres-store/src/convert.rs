@@ -38,8 +38,8 @@ fn array<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N], Pg
     bytes.try_into().map_err(|_| PgStoreError::Corrupt(what))
 }
 
-fn utf8(bytes: Vec<u8>, what: &'static str) -> Result<String, PgStoreError> {
-    String::from_utf8(bytes).map_err(|_| PgStoreError::Corrupt(what))
+fn utf8<'r>(bytes: &'r [u8], what: &'static str) -> Result<&'r str, PgStoreError> {
+    std::str::from_utf8(bytes).map_err(|_| PgStoreError::Corrupt(what))
 }
 
 /// An enum's serde name (`DeviceState::Pending` → `"Pending"`): readable in
@@ -262,8 +262,8 @@ pub(crate) fn family_from_row(row: &Row) -> Result<FamilyRecord, PgStoreError> {
     };
     Ok(FamilyRecord {
         id: FamilyId::from_bytes(array(row.try_get(0)?, "family id is not 16 bytes")?),
-        subject: utf8(row.try_get(1)?, "subject is not UTF-8")?.into(),
         // Read in place from the row and copied once into the record's shared strings.
+        subject: utf8(row.try_get(1)?, "subject is not UTF-8")?.into(),
         client_id: row.try_get::<_, &str>(2)?.into(),
         scope: row.try_get::<_, &str>(3)?.into(),
         tenant: row.try_get::<_, Option<&str>>(4)?.map(Into::into),

@@ -156,3 +156,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_payload_splices_act_and_application_claims_into_any_claims() {
+    use crate::jose::{AccessTokenClaims, RawIds};
+    let app = Some(r#"{"role":"admin"}"#);
+    let act = Some(r#"{"sub":"agent"}"#);
+    let empty = AccessTokenClaims::default();
+    let json = |c: &AccessTokenClaims<'_>, act, app| {
+        let out = super::access_claims_json(c, RawIds::default(), act, app).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(json(&empty, None, None), "{}");
+    assert_eq!(json(&empty, None, app), r#"{"role":"admin"}"#);
+    assert_eq!(json(&empty, act, None), r#"{"act":{"sub":"agent"}}"#);
+    assert_eq!(
+        json(&empty, act, app),
+        r#"{"act":{"sub":"agent"},"role":"admin"}"#
+    );
+    let one = AccessTokenClaims {
+        iss: Some("https://as".into()),
+        ..AccessTokenClaims::default()
+    };
+    assert_eq!(
+        json(&one, act, app),
+        r#"{"iss":"https://as","act":{"sub":"agent"},"role":"admin"}"#
+    );
+    // An empty application object adds nothing.
+    assert_eq!(json(&one, None, Some("{}")), r#"{"iss":"https://as"}"#);
+}

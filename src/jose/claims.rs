@@ -184,18 +184,18 @@ impl<'a, T> AccessTokenClaims<'a, T> {
 }
 
 impl AccessTokenClaims<'_, NoCustomClaims> {
-    /// The claims' JSON, byte for byte what `serde_json::to_vec` writes for them (a test holds
-    /// the two equal on arbitrary claims), written directly: the engine issues every access
-    /// token through here. A string with nothing to escape is copied as it is; a string with
-    /// something to escape, and `cnf`, go through serde_json.
+    /// [`to_json_with`](Self::to_json_with) without ids given as bytes (the tests' entry).
     #[cfg(test)]
     pub(crate) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         self.to_json_with(RawIds::default())
     }
 
-    /// [`to_json`](Self::to_json), with `jti` and `sid` given as 16 bytes each (where the
-    /// claims have none) and written in base64url in place: the same bytes as the claims with
-    /// those texts (a test holds the two equal), without making the texts first.
+    /// The claims' JSON, byte for byte what `serde_json::to_vec` writes for them (a test holds
+    /// the two equal on arbitrary claims), written directly: the engine issues every access
+    /// token through here. A string with nothing to escape is copied as it is; a string with
+    /// something to escape, and `cnf`, go through serde_json. `jti` and `sid` may be given as
+    /// 16 bytes each (where the claims have none): written in base64url in place, the same
+    /// bytes as the claims with those texts (a test holds that too), without making the texts.
     pub(crate) fn to_json_with(&self, raw: RawIds<'_>) -> Result<Vec<u8>, serde_json::Error> {
         // Every member named, none skipped with `..`: a member added to the struct stops the
         // build here until it is written too.

@@ -70,7 +70,7 @@ impl Ids {
 /// subject (no second copy of the string); lookups compare the records' subjects.
 #[derive(Debug, Default)]
 struct Inner {
-    shards: [Mutex<HashMap<FamilyId, Box<FamilyRecord>, IdHash>>; SHARDS],
+    shards: [Mutex<HashMap<FamilyId, Box<FamilyRecord>>>; SHARDS],
     subjects: Mutex<HashMap<u64, Ids>>,
     hasher: RandomState,
     codes: Mutex<HashMap<[u8; 32], CodeRecord>>,
@@ -86,49 +86,6 @@ struct Devices {
     by_user_code: HashMap<String, [u8; 32]>,
 }
 
-/// Hashes a family id for its shard's table: the id's words multiplied and rotated from a
-/// seed drawn per table. Family ids are 128 bits from the operating system, spread already;
-/// the seed keeps a table's layout unpredictable even for ids an application chose itself.
-/// A fraction of SipHash's work on 16 bytes, and a refresh looks an id up twice.
-#[derive(Clone, Debug)]
-struct IdHash(u64);
-
-impl Default for IdHash {
-    fn default() -> Self {
-        Self(RandomState::new().hash_one(0x6661_6d69_6c79_u64))
-    }
-}
-
-impl BuildHasher for IdHash {
-    type Hasher = IdHasher;
-
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(self.0)
-    }
-}
-
-/// See [`IdHash`].
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            for (d, s) in word.iter_mut().zip(chunk) {
-                *d = *s;
-            }
-            self.0 = (self.0 ^ u64::from_le_bytes(word))
-                .wrapping_mul(K)
-                .rotate_left(29);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 32)
-    }
-}
-
 /// A poisoned lock only means another thread panicked mid-update of plain data; every
 /// update here is a single map operation, so the data is consistent: keep going.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,7 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     #[allow(clippy::indexing_slicing)] // the index is reduced modulo the array length
-    fn shard(&self, id: &FamilyId) -> MutexGuard<'_, HashMap<FamilyId, Box<FamilyRecord>, IdHash>> {
+    fn shard(&self, id: &FamilyId) -> MutexGuard<'_, HashMap<FamilyId, Box<FamilyRecord>>> {
         lock(&self.shards[usize::from(id.as_bytes()[0]) % SHARDS])
     }
 
