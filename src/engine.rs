@@ -428,7 +428,8 @@ impl<S: TokenStore> Engine<S> {
         jkt: bool,
         ttl: i64,
     ) -> TokenResponse {
-        // An owned scope moves into the response (a refresh hands over its record's).
+        // An owned scope (a refresh's narrowed one) moves into the response; a borrowed one is
+        // copied.
         let scope: String = scope.into();
         TokenResponse {
             access_token,
