@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use futures_util::future::try_join_all;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Value};
 use token_engine::store::{
     CasOutcome, FamilyRecord, FamilyState, InsertOutcome, OperationId, TokenStore,
 };
@@ -13,7 +13,7 @@ use token_engine::{FamilyId, PolicyVersion, RevocationReason};
 use crate::keys::{bucket_of, hex, unhex16};
 use crate::record;
 use crate::scripts::{CREATE_FAMILY, LOAD_FAMILY_REPLICATED, REVOKE_FAMILY, SWAP_FAMILY};
-use crate::{Durability, RedisStore, RedisStoreError};
+use crate::{Durability, RedisStore, RedisStoreError, Write};
 
 /// Commands in flight at once for one call that touches many families (listing, revoking).
 pub(crate) const FAN_OUT: usize = 64;
@@ -33,8 +33,10 @@ impl RedisStore {
             }
             Durability::WaitForReplica { .. } => {
                 // What this read returns must be on a replica before anyone acts on it.
-                let h = self.script(&LOAD_FAMILY_REPLICATED.key(&key)).await?;
-                self.written(&key).await?;
+                let (h, replication) = self
+                    .write(&Write::script(&LOAD_FAMILY_REPLICATED, &key))
+                    .await?;
+                replication.required()?;
                 h
             }
         };
@@ -87,15 +89,15 @@ impl TokenStore for RedisStore {
             Ok::<_, RedisStoreError>(())
         };
         futures_util::try_join!(sadd, self.index('f', id, record.absolute_expires_at))?;
-        let mut inv = CREATE_FAMILY.key(&key);
+        let mut write = Write::script(&CREATE_FAMILY, &key);
         for (name, value) in &fields {
-            inv.arg(*name).arg(value.as_slice());
+            write.arg(*name).arg(value.as_slice());
         }
-        let inserted: i64 = self.script(&inv).await?;
+        let (inserted, replication): (i64, _) = self.write(&write).await?;
         if inserted == 0 {
             return Ok(InsertOutcome::Exists);
         }
-        self.written(&key).await?;
+        replication.required()?;
         Ok(InsertOutcome::Inserted)
     }
 
@@ -110,22 +112,23 @@ impl TokenStore for RedisStore {
     ) -> Result<CasOutcome, RedisStoreError> {
         let (fields, absent) = record::fields(record)?;
         let key = self.keys.family(record.id.as_bytes());
-        let mut inv = SWAP_FAMILY.key(&key);
-        inv.arg(expected_version.to_string())
+        let mut write = Write::script(&SWAP_FAMILY, &key);
+        write
+            .arg(expected_version.to_string())
             .arg(record.absolute_expires_at.to_string())
             .arg(record.subject.as_bytes())
             .arg(fields.len() * 2);
         for (name, value) in &fields {
-            inv.arg(*name).arg(value.as_slice());
+            write.arg(*name).arg(value.as_slice());
         }
         for name in absent {
-            inv.arg(name);
+            write.arg(name);
         }
-        let (flags, old_subject): (i64, Vec<u8>) = self.script(&inv).await?;
+        let ((flags, old_subject), replication): ((i64, Vec<u8>), _) = self.write(&write).await?;
         if flags == 0 {
             return Ok(CasOutcome::Conflict);
         }
-        self.written(&key).await?;
+        replication.required()?;
         // The engine changes neither the expiry nor the subject; the contract allows both.
         if flags & 2 != 0 {
             self.index('f', record.id.as_bytes(), record.absolute_expires_at)
@@ -175,11 +178,11 @@ impl TokenStore for RedisStore {
         let revoked: Vec<i64> = stream::iter(ids)
             .map(|id| async move {
                 let key = self.keys.family_hex(&id);
-                let mut inv = REVOKE_FAMILY.key(&key);
-                inv.arg(subject).arg(state.as_slice());
-                let n: i64 = self.script(&inv).await?;
+                let mut write = Write::script(&REVOKE_FAMILY, &key);
+                write.arg(subject).arg(state.as_slice());
+                let (n, replication): (i64, _) = self.write(&write).await?;
                 if n == 1 {
-                    self.written(&key).await?;
+                    replication.required()?;
                 }
                 Ok::<_, RedisStoreError>(n)
             })
@@ -213,16 +216,16 @@ impl TokenStore for RedisStore {
         version: Option<PolicyVersion>,
     ) -> Result<(), RedisStoreError> {
         let key = self.keys.policy(tenant);
-        let mut conn = self.conn.clone();
-        match version {
-            Some(v) => {
-                let () = conn.set(&key, format!("{}.{}", v.major, v.minor)).await?;
-            }
-            None => {
-                let _: i64 = conn.del(&key).await?;
-            }
+        let mut cmd = match version {
+            Some(_) => redis::cmd("SET"),
+            None => redis::cmd("DEL"),
+        };
+        cmd.arg(&key);
+        if let Some(v) = version {
+            cmd.arg(format!("{}.{}", v.major, v.minor));
         }
-        self.written(&key).await
+        let (_, replication): (Value, _) = self.write(&Write::command(cmd, &key)).await?;
+        replication.required()
     }
 
     async fn delete_expired(&self, now: i64) -> Result<u64, RedisStoreError> {

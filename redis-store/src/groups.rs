@@ -10,7 +10,7 @@ use crate::keys::{hex, pxat, sortable};
 use crate::scripts::{
     DELETE_IF_EQUAL, INSERT_DEVICE, INSERT_REPLAY, INSERT_STRING, SWAP_DEVICE, TAKE,
 };
-use crate::{RedisStore, RedisStoreError};
+use crate::{RedisStore, RedisStoreError, Write};
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, RedisStoreError> {
     serde_json::to_string(v)
@@ -43,24 +43,26 @@ impl RedisStore {
 impl CodeStore for RedisStore {
     async fn insert_code(&self, code: &CodeRecord) -> Result<InsertOutcome, RedisStoreError> {
         let key = self.keys.code(&hex(&code.key));
-        let mut inv = INSERT_STRING.key(&key);
-        inv.arg(json(code)?)
+        let mut write = Write::script(&INSERT_STRING, &key);
+        write
+            .arg(json(code)?)
             .arg(pxat(code.expires_at, self.ttl_margin));
-        let (n, ()) = futures_util::try_join!(
-            self.script::<i64>(&inv),
+        let ((n, replication), ()) = futures_util::try_join!(
+            self.write::<i64>(&write),
             self.index('c', &code.key, code.expires_at)
         )?;
         if n == 1 {
-            self.written(&key).await?;
+            replication.required()?;
         }
         Ok(inserted(n))
     }
 
     async fn take_code(&self, key: &[u8; 32]) -> Result<Option<CodeRecord>, RedisStoreError> {
         let k = self.keys.code(&hex(key));
-        let raw: Option<Vec<u8>> = self.script(&TAKE.key(&k)).await?;
+        let (raw, replication): (Option<Vec<u8>>, _) =
+            self.write(&Write::script(&TAKE, &k)).await?;
         let Some(raw) = raw else { return Ok(None) };
-        self.written(&k).await?;
+        replication.required()?;
         serde_json::from_slice(&raw)
             .map(Some)
             .map_err(|_| RedisStoreError::Corrupt("a code record"))
@@ -84,18 +86,19 @@ impl DeviceStore for RedisStore {
         if claimed == 0 {
             return Ok(InsertOutcome::Exists);
         }
-        let mut inv = INSERT_DEVICE.key(&key);
-        inv.arg(json(record)?)
+        let mut write = Write::script(&INSERT_DEVICE, &key);
+        write
+            .arg(json(record)?)
             .arg(record.version.to_string())
             .arg(ttl);
-        let n: i64 = self.script(&inv).await?;
+        let (n, replication): (i64, _) = self.write(&write).await?;
         if n == 0 {
             let mut release = DELETE_IF_EQUAL.key(&claim);
             release.arg(&key_hex);
             let _: i64 = self.script(&release).await?;
             return Ok(InsertOutcome::Exists);
         }
-        self.written(&key).await?;
+        replication.required()?;
         Ok(InsertOutcome::Inserted)
     }
 
@@ -124,16 +127,17 @@ impl DeviceStore for RedisStore {
         record: &DeviceRecord,
     ) -> Result<CasOutcome, RedisStoreError> {
         let key = self.keys.device(&hex(&record.key));
-        let mut inv = SWAP_DEVICE.key(&key);
-        inv.arg(expected_version.to_string())
+        let mut write = Write::script(&SWAP_DEVICE, &key);
+        write
+            .arg(expected_version.to_string())
             .arg(json(record)?)
             .arg(record.version.to_string())
             .arg(pxat(record.expires_at, self.ttl_margin));
-        let n: i64 = self.script(&inv).await?;
+        let (n, replication): (i64, _) = self.write(&write).await?;
         if n == 0 {
             return Ok(CasOutcome::Conflict);
         }
-        self.written(&key).await?;
+        replication.required()?;
         Ok(CasOutcome::Swapped)
     }
 }
@@ -146,14 +150,15 @@ impl ReplayStore for RedisStore {
         now: i64,
     ) -> Result<InsertOutcome, RedisStoreError> {
         let key = self.keys.replay(&hex(id));
-        let mut inv = INSERT_REPLAY.key(&key);
-        inv.arg(sortable(expires_at))
+        let mut write = Write::script(&INSERT_REPLAY, &key);
+        write
+            .arg(sortable(expires_at))
             .arg(sortable(now))
             .arg(pxat(expires_at, self.ttl_margin));
-        let (n, ()) =
-            futures_util::try_join!(self.script::<i64>(&inv), self.index('r', id, expires_at))?;
+        let ((n, replication), ()) =
+            futures_util::try_join!(self.write::<i64>(&write), self.index('r', id, expires_at))?;
         if n == 1 {
-            self.written(&key).await?;
+            replication.required()?;
         }
         Ok(inserted(n))
     }
@@ -165,11 +170,11 @@ impl ReplayStore for RedisStore {
 impl ClientStore for RedisStore {
     async fn insert_client(&self, record: &ClientRecord) -> Result<InsertOutcome, RedisStoreError> {
         let key = self.keys.client(&record.client_id);
-        let mut inv = INSERT_STRING.key(&key);
-        inv.arg(json(record)?).arg(0);
-        let n = self.script::<i64>(&inv).await?;
+        let mut write = Write::script(&INSERT_STRING, &key);
+        write.arg(json(record)?).arg(0);
+        let (n, replication) = self.write::<i64>(&write).await?;
         if n == 1 {
-            self.written(&key).await?;
+            replication.required()?;
         }
         Ok(inserted(n))
     }

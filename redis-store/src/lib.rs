@@ -153,8 +153,10 @@ use std::time::Duration;
 
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{FromRedisValue, ScriptInvocation};
+use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, Script, ScriptInvocation, ServerErrorKind, ToRedisArgs, Value,
+};
 
 mod error;
 mod families;
@@ -304,26 +306,120 @@ impl RedisStore {
         Ok(inv.invoke_async(&mut conn).await?)
     }
 
-    /// After a write to `key`: what [`Durability`] asks for.
-    async fn written(&self, key: &str) -> Result<(), RedisStoreError> {
-        let Durability::WaitForReplica { timeout } = self.durability else {
-            return Ok(());
+    /// Send `write` and, with [`Durability::WaitForReplica`], `WAIT 1 <timeout>` behind it
+    /// in one pipeline to the key's primary: one round trip, and the `WAIT` runs on the
+    /// connection that made the write, right after it. Sent apart, the client library could
+    /// re-send a `WAIT` whose connection dropped (the primary killed while it waited) to
+    /// another node (the shard's replica, or any primary when the shard has no connection),
+    /// whose answer says nothing of this write; a re-sent pipeline makes the write again
+    /// (redirected, or on the new primary) and waits for that. The answer, and whether a
+    /// replica acknowledged the write ([`Replication::required`]); with
+    /// [`Durability::Primary`], nothing more than the write.
+    pub(crate) async fn write<T: FromRedisValue>(
+        &self,
+        write: &Write<'_>,
+    ) -> Result<(T, Replication), RedisStoreError> {
+        let wait = match self.durability {
+            Durability::WaitForReplica { timeout } => Some(timeout),
+            Durability::Primary => None,
         };
-        let ms = u64::try_from(timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let mut cmd = redis::cmd("WAIT");
-        cmd.arg(1).arg(ms);
-        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+        let mut pipe = redis::pipe();
+        pipe.add_command(write.cmd.clone());
+        if let Some(timeout) = wait {
+            let ms = u64::try_from(timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            pipe.cmd("WAIT").arg(1).arg(ms);
+        }
+        let count = pipe.len();
+        let route =
+            SingleNodeRoutingInfo::SpecificNode(Route::with_key(write.key, SlotAddr::Master));
+        // Scripts loaded for this write (a node flushed by someone else meanwhile: again).
+        let mut loads = 0;
+        loop {
+            let mut conn = self.conn.clone();
+            let mut answers = conn
+                .route_pipeline(pipe.clone(), 0, count, route.clone())
+                .await?
+                .into_iter();
+            let (Some(answer), acks) = (answers.next(), answers.next()) else {
+                return Err(RedisStoreError::Corrupt("an empty pipeline answer"));
+            };
+            let answer = match answer.extract_error() {
+                Ok(answer) => answer,
+                // The node lacks the script (restarted, or new): load it, send both again.
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && loads < 3 => {
+                    let Some(script) = write.script else {
+                        return Err(e.into());
+                    };
+                    script.load_async(&mut conn).await?;
+                    loads += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let answer = redis::from_redis_value::<T>(answer).map_err(redis::RedisError::from)?;
+            let replication = match (wait, acks) {
+                (None, _) => Replication(None),
+                (Some(timeout), Some(acks)) => match acks.extract_error()? {
+                    Value::Int(n) if n >= 1 => Replication(None),
+                    Value::Int(_) => Replication(Some(timeout)),
+                    _ => return Err(RedisStoreError::Corrupt("WAIT answered a non-integer")),
+                },
+                (Some(_), None) => return Err(RedisStoreError::Corrupt("no answer to WAIT")),
+            };
+            return Ok((answer, replication));
+        }
+    }
+}
+
+/// A write to one key, as [`RedisStore::write`] sends it: an `EVALSHA` of one of the crate's
+/// scripts (with the key as its one `KEYS` entry), or a plain command.
+pub(crate) struct Write<'a> {
+    cmd: Cmd,
+    script: Option<&'a Script>,
+    key: &'a str,
+}
+
+impl<'a> Write<'a> {
+    /// `script` over `key`; its `ARGV` follow with [`Write::arg`].
+    pub(crate) fn script(script: &'a Script, key: &'a str) -> Self {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(1).arg(key);
+        Self {
+            cmd,
+            script: Some(script),
             key,
-            SlotAddr::Master,
-        )));
-        let mut conn = self.conn.clone();
-        let acks = conn.route_command(cmd, route).await?;
-        match i64::from_redis_value(acks) {
-            Ok(n) if n >= 1 => Ok(()),
-            Ok(_) => Err(RedisStoreError::NotReplicated(timeout)),
-            Err(_) => Err(RedisStoreError::Corrupt("WAIT answered a non-integer")),
+        }
+    }
+
+    /// A plain command writing `key`.
+    pub(crate) fn command(cmd: Cmd, key: &'a str) -> Self {
+        Self {
+            cmd,
+            script: None,
+            key,
+        }
+    }
+
+    /// One more argument.
+    pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+}
+
+/// Whether a replica acknowledged a write ([`RedisStore::write`]): `Some(timeout)` if
+/// [`Durability::WaitForReplica`] asked and none did within the timeout.
+#[must_use = "a write not acknowledged must fail the call"]
+pub(crate) struct Replication(Option<Duration>);
+
+impl Replication {
+    /// `Ok` if acknowledged (or not asked for); else [`RedisStoreError::NotReplicated`].
+    pub(crate) fn required(self) -> Result<(), RedisStoreError> {
+        match self.0 {
+            None => Ok(()),
+            Some(timeout) => Err(RedisStoreError::NotReplicated(timeout)),
         }
     }
 }

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use token_engine::event::CollectingSink;
+use token_engine::store::{InsertOutcome, ReplayStore};
 use token_engine::{
     Algorithm, Client, Engine, Error, FamilyId, IssueRequest, RefreshKeys, RefreshRequest,
     RefreshSecret, RefreshToken, SigningKey, TokenStore,
@@ -543,12 +544,141 @@ async fn kill_a_primary(c: &Cluster, owners: &[u16], down: Duration, lag: Durati
     struck
 }
 
+/// Every node forgets its scripts (`SCRIPT FLUSH`, as a restarted or new node has none): the
+/// store sends a script again, in both durability modes (with `WAIT`, the write and its `WAIT`
+/// are sent again together). Here rather than in `tests/cluster`, whose tests run at once and
+/// would see each other's scripts go.
+async fn scripts_flushed(c: &Cluster) {
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let wait = Durability::WaitForReplica {
+        timeout: Duration::from_secs(2),
+    };
+    for durability in [Durability::Primary, wait] {
+        let ns = format!("failover-scripts-{durability:?}-{}", std::process::id())
+            .replace(|ch: char| !ch.is_ascii_alphanumeric() && ch != '-', "");
+        let options = RedisOptions::default()
+            .namespace(&ns)
+            .durability(durability);
+        let store = RedisStore::connect(&c.urls, options).await.unwrap();
+        for id in 0..8u8 {
+            let mut conn = store.connection();
+            let () = redis::cmd("SCRIPT")
+                .arg("FLUSH")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let first = store.insert_replay_id(&[id; 32], now + 60, now).await;
+            assert_eq!(first.unwrap(), InsertOutcome::Inserted, "{durability:?}");
+            let again = store.insert_replay_id(&[id; 32], now + 60, now).await;
+            assert_eq!(again.unwrap(), InsertOutcome::Exists, "{durability:?}");
+        }
+    }
+    println!("scripts flushed: every write sent its script again");
+}
+
+/// A connection dropped while its `WAIT` waits (the replica stopped, the primary dropping its
+/// clients): the client library re-sends what was in flight on a new connection, where a
+/// lone `WAIT` (that connection wrote nothing) is answered at once by any replica still
+/// linked. The store sends each write with its `WAIT` in one pipeline, so the re-sent pair
+/// makes the write again (here: it finds the id, `Exists`), never reports the first write
+/// replicated on another connection's word.
+async fn dropped_wait(c: &Cluster) {
+    let ns = format!("failover-dropped-wait-{}", std::process::id());
+    let wait = Durability::WaitForReplica {
+        timeout: Duration::from_millis(1500),
+    };
+    let options = RedisOptions::default().namespace(&ns).durability(wait);
+    let store = RedisStore::connect(&c.urls, options).await.unwrap();
+    let id = [7u8; 32];
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let key = format!("{ns}:r:{{{hex}}}");
+    let nodes = topology(c).await;
+    let mut any = node(nodes.iter().find(|n| n.primary).unwrap().port)
+        .await
+        .unwrap();
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&key)
+        .query_async(&mut any)
+        .await
+        .unwrap();
+    let primary = owner(&nodes, slot);
+    let primary_id = &nodes.iter().find(|n| n.port == primary).unwrap().id;
+    let replica = nodes
+        .iter()
+        .find(|n| &n.primary_id == primary_id)
+        .unwrap()
+        .port;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    // A write first, so that the connection exists and the node has the script.
+    assert_eq!(
+        store
+            .insert_replay_id(&[8; 32], now + 600, now)
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
+
+    // The replica stopped (well under the 2 s node timeout: no failover), the write sent.
+    signal(c, replica, "-STOP");
+    let write = tokio::spawn({
+        let store = store.clone();
+        async move { store.insert_replay_id(&id, now + 600, now).await }
+    });
+    // While its `WAIT` waits, the primary drops its clients (not its replica).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut admin = node(primary).await.unwrap();
+    let dropped: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let answer = write.await.unwrap();
+    signal(c, replica, "-CONT");
+    println!(
+        "dropped WAIT: the primary {primary} dropped {dropped} clients while a write waited \
+         for its stopped replica {replica}; the write answered {answer:?}"
+    );
+    assert!(dropped >= 1, "the store's connection was dropped");
+    assert!(
+        !matches!(answer, Ok(InsertOutcome::Inserted)),
+        "a write no replica acknowledged is not reported written: {answer:?}"
+    );
+    // The write did reach the primary: the id is there.
+    assert_eq!(
+        store.insert_replay_id(&id, now + 600, now).await.unwrap(),
+        InsertOutcome::Exists
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failovers() {
     let Some(c) = cluster() else {
         return;
     };
     wait_healthy(&c).await;
+
+    // (0) Scripts forgotten by every node; a write's `WAIT` answers for that write only on
+    // the write's connection.
+    scripts_flushed(&c).await;
+    dropped_wait(&c).await;
+    println!("healthy again after {:.2?}", wait_healthy(&c).await);
 
     // (a) A manual failover: graceful, the replica takes over once it has every write.
     let a = phase(&c, "manual", Durability::Primary, |owners| {
