@@ -4,8 +4,8 @@
 //! commands per refresh (from `INFO commandstats` on every primary, before and after), and
 //! the memory a session takes (`used_memory` of the primaries, before and after 10,000
 //! logins, and `MEMORY USAGE` of one family's hash). Then the single client again with
-//! `Durability::WaitForReplica` (`WAIT 1` after each write and each family read), for
-//! comparison.
+//! `Durability::WaitForReplica` (`WAIT 1` behind each write and each family read, in the
+//! same pipeline), for comparison.
 //!
 //! `INFO commandstats` counts the commands a script runs as well: a refresh's two round
 //! trips (`HGETALL`, `EVALSHA`) show as five commands (the swap script's `HMGET`, `HSET`, and

@@ -45,12 +45,13 @@
 //! user code, so any string (braces, any length, any Unicode) gives a short, valid tag.
 //!
 //! Every write that must be atomic touches one key, so one hash slot, and is one Lua script
-//! (one round trip, `EVALSHA`; on `NOSCRIPT` the script is loaded and sent once more):
+//! (one round trip, `EVALSHA`; on `NOSCRIPT` the script is loaded and sent again, up to three
+//! times for a write):
 //!
 //! | method | round trips | how |
 //! |---|---|---|
 //! | `create_family` | 2 | `HSET` in the subject index and `ZADD` to the expiry index (at once), then a script: insert-if-absent |
-//! | `load_family` | 1 | `HGETALL` (with `WAIT`: a script, `HGETALL` and a no-op write, then `WAIT`) |
+//! | `load_family` | 1 | `HGETALL` (with `WAIT`: a script, `HGETALL` and a no-op write, and `WAIT` in the same pipeline) |
 //! | `compare_and_swap_family` | 1 | a script: swap every field if the version is the expected one (a `ZADD` more if the absolute expiry changed) |
 //! | `list_families` | 2 | `HKEYS` of the subject index, then every family (pipelined), kept if its subject is byte-for-byte the one asked |
 //! | `revoke_subject` | 2 | `HKEYS`, then one script per family (pipelined): revoke if active and of this subject, unconditionally (no version condition), version + 1 |
@@ -115,14 +116,19 @@
 //! rolls back, so the client holds a successor the store no longer knows (its next refresh
 //! fails as `InvalidGrant(GenerationAhead)`: the session ends, not reported as theft) and
 //! the previous token works once more. [`Durability::WaitForReplica`] sends `WAIT 1
-//! <timeout>` after each write, on the same connection to the same primary, and makes each
+//! <timeout>` right behind each write, in one pipeline to the key's primary, and makes each
 //! `load_family` a script that also writes a no-op (so that its `WAIT` covers every write
 //! the primary applied before the read, whoever made it: a grace retry answered from the
 //! read then stands on replicated state): the call returns only once a replica holds it, or
 //! fails with
 //! [`RedisStoreError::NotReplicated`] (the engine answers `Error::Store`; the write is on the
-//! primary and the client's retry reads it). It costs a round trip and the replication delay
-//! per write, and it turns a lagging or missing replica into errors: a primary whose only
+//! primary and the client's retry reads it). The pipeline matters: `WAIT` counts the writes
+//! of its own connection, and the client library re-sends a command whose connection dropped
+//! to whichever node it can reach (the shard's replica, another primary), so a `WAIT` sent
+//! on its own after the write could be answered, on another connection, for writes that are
+//! not this one (the failover test lost two acknowledged rotations that way); re-sent as a
+//! pair, the write is made again where the pair lands (or redirected) and the `WAIT` covers
+//! it. It costs the replication delay per write (no extra round trip), and it turns a lagging or missing replica into errors: a primary whose only
 //! replica is down refuses (answers with errors) every write until a replica is back, and a
 //! client whose retries of such a write outlast `reuse_grace` is then taken for a thief (the
 //! family is revoked). Hence, with it: two replicas per primary, and a `reuse_grace` longer
@@ -141,7 +147,7 @@
 //! - **Timeouts**: [`RedisOptions`] bounds connecting and each response; a timeout is an
 //!   `Error::Store`. The client library re-sends a command whose connection dropped (and
 //!   follows redirects); a re-sent swap whose first attempt had committed answers
-//!   "conflict", and the engine then finds its own rotation (a grace retry with
+//!   "conflict" (a re-sent insert, "exists"), and the engine then finds its own rotation (a grace retry with
 //!   `reuse_grace` on; in strict mode, like any lost answer retried, a reuse).
 //! - **Namespaces**: every key starts with [`RedisOptions::namespace`], so several
 //!   deployments (or test runs) can share one cluster.

@@ -1,4 +1,6 @@
-//! Failovers under refresh load, measured: (a) a manual `CLUSTER FAILOVER` on a replica;
+//! First two checks that need the cluster to themselves: every node's scripts flushed, and a
+//! connection dropped while its `WAIT` waits (the `WAIT` answers for that write only).
+//! Then failovers under refresh load, measured: (a) a manual `CLUSTER FAILOVER` on a replica;
 //! (b) a primary killed (`kill -9`, the process `.ci/with-redis-cluster` started, by its pid),
 //! once with writes acknowledged by the primary alone and once with `WAIT 1` after each
 //! write ([`Durability::WaitForReplica`]). Each prints what it measured; the assertions are
