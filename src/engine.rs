@@ -567,6 +567,21 @@ impl<S: TokenStore> Engine<S> {
                     return Err(store_error(e));
                 }
             };
+            let created = match created {
+                // A create re-sent after a lost answer (a dropped connection, a driver's
+                // retry) finds its own first attempt: the very record, so ours, not a
+                // collision (taken for one, it would stay live with nobody holding it).
+                // 128 random bits and a fresh secret hash make any other family differ.
+                InsertOutcome::Exists => match self.inner.store.load_family(&fam.record.id).await {
+                    Ok(Some(stored)) if stored == fam.record => InsertOutcome::Inserted,
+                    Ok(_) => InsertOutcome::Exists,
+                    Err(e) => {
+                        self.orphaned(fam.record.id).await;
+                        return Err(store_error(e));
+                    }
+                },
+                InsertOutcome::Inserted => InsertOutcome::Inserted,
+            };
             match created {
                 InsertOutcome::Exists => continue,
                 InsertOutcome::Inserted => {

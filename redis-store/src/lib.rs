@@ -120,15 +120,20 @@
 //! `load_family` a script that also writes a no-op (so that its `WAIT` covers every write
 //! the primary applied before the read, whoever made it: a grace retry answered from the
 //! read then stands on replicated state): the call returns only once a replica holds it, or
-//! fails with
-//! [`RedisStoreError::NotReplicated`] (the engine answers `Error::Store`; the write is on the
-//! primary and the client's retry reads it). The pipeline matters: `WAIT` counts the writes
-//! of its own connection, and the client library re-sends a command whose connection dropped
-//! to whichever node it can reach (the shard's replica, another primary), so a `WAIT` sent
-//! on its own after the write could be answered, on another connection, for writes that are
-//! not this one (the failover test lost two acknowledged rotations that way); re-sent as a
-//! pair, the write is made again where the pair lands (or redirected) and the `WAIT` covers
-//! it. It costs the replication delay per write (no extra round trip), and it turns a lagging or missing replica into errors: a primary whose only
+//! fails with [`RedisStoreError::NotReplicated`] (the engine answers `Error::Store`; the write
+//! is on the primary and the client's retry reads it). The pipeline matters: `WAIT` counts
+//! the writes of its own connection, and the client library re-sends a command whose
+//! connection dropped, while that node's connection is rebuilt, to any node it is connected
+//! to (another primary, a replica), so a `WAIT` sent on its own after the write could be
+//! answered, on another connection, for writes that are not this one (the failover test lost
+//! two acknowledged rotations that way). Re-sent as a pair, the write runs again where the
+//! pair lands (or is redirected to the key's primary); a write that finds its own first
+//! attempt changes nothing and answers "conflict" or "exists" (see Timeouts below), which
+//! needs no acknowledgement. The `WAIT` runs after every write, also one that changed
+//! nothing: with a replica behind, such a call takes up to the `WAIT` timeout too, and so do
+//! the calls queued behind it on that node's connection; keep the timeout well under
+//! [`RedisOptions::response_timeout`]. It costs the replication delay per write (no extra
+//! round trip), and it turns a lagging or missing replica into errors: a primary whose only
 //! replica is down refuses (answers with errors) every write until a replica is back, and a
 //! client whose retries of such a write outlast `reuse_grace` is then taken for a thief (the
 //! family is revoked). Hence, with it: two replicas per primary, and a `reuse_grace` longer
@@ -146,9 +151,16 @@
 //!   from one place every minute or so.
 //! - **Timeouts**: [`RedisOptions`] bounds connecting and each response; a timeout is an
 //!   `Error::Store`. The client library re-sends a command whose connection dropped (and
-//!   follows redirects); a re-sent swap whose first attempt had committed answers
-//!   "conflict" (a re-sent insert, "exists"), and the engine then finds its own rotation (a grace retry with
-//!   `reuse_grace` on; in strict mode, like any lost answer retried, a reuse).
+//!   follows redirects). A re-sent write whose first attempt had committed finds it: a swap
+//!   answers "conflict", and the engine then finds its own rotation (a grace retry with
+//!   `reuse_grace` on; in strict mode, like any lost answer retried, a reuse); a family's
+//!   create answers "exists", and the engine reads the family back and, finding its own
+//!   record, goes on with it. The other inserts fail closed: a replay id (a DPoP proof's, a
+//!   client assertion's) is taken for a replay and the request refused (the client sends a
+//!   new proof); a code, pushed request or client registration answers an error (the step is
+//!   done again); a device authorization draws another user code (the first record expires
+//!   unused); a re-sent `take_code` whose first attempt took the code finds none (the
+//!   exchange fails; the user authorizes again).
 //! - **Namespaces**: every key starts with [`RedisOptions::namespace`], so several
 //!   deployments (or test runs) can share one cluster.
 
@@ -161,8 +173,9 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
 use redis::{
-    Cmd, ErrorKind, FromRedisValue, Script, ScriptInvocation, ServerErrorKind, ToRedisArgs, Value,
+    Cmd, ErrorKind, FromRedisValue, ScriptInvocation, ServerErrorKind, ToRedisArgs, Value,
 };
+use scripts::Lua;
 
 mod error;
 mod families;
@@ -315,11 +328,11 @@ impl RedisStore {
     /// Send `write` and, with [`Durability::WaitForReplica`], `WAIT 1 <timeout>` behind it
     /// in one pipeline to the key's primary: one round trip, and the `WAIT` runs on the
     /// connection that made the write, right after it. Sent apart, the client library could
-    /// re-send a `WAIT` whose connection dropped (the primary killed while it waited) to
-    /// another node (the shard's replica, or any primary when the shard has no connection),
-    /// whose answer says nothing of this write; a re-sent pipeline makes the write again
-    /// (redirected, or on the new primary) and waits for that. The answer, and whether a
-    /// replica acknowledged the write ([`Replication::required`]); with
+    /// re-send a `WAIT` whose connection dropped (the primary killed while it waited) to any
+    /// node it is connected to while that connection is rebuilt (another primary, a
+    /// replica), whose answer says nothing of this write; a re-sent pipeline runs the write
+    /// again where it lands (redirected to the key's primary) and waits for that. The
+    /// answer, and whether a replica acknowledged the write ([`Replication::required`]); with
     /// [`Durability::Primary`], nothing more than the write.
     pub(crate) async fn write<T: FromRedisValue>(
         &self,
@@ -337,44 +350,66 @@ impl RedisStore {
                 .max(1);
             pipe.cmd("WAIT").arg(1).arg(ms);
         }
-        let count = pipe.len();
         let route =
             SingleNodeRoutingInfo::SpecificNode(Route::with_key(write.key, SlotAddr::Master));
-        // Scripts loaded for this write (a node flushed by someone else meanwhile: again).
+        // Times the script was sent again with its source (a node flushed meanwhile: again).
         let mut loads = 0;
         loop {
             let mut conn = self.conn.clone();
+            let count = pipe.len();
             let mut answers = conn
                 .route_pipeline(pipe.clone(), 0, count, route.clone())
                 .await?
                 .into_iter();
+            if loads > 0 {
+                // The `SCRIPT LOAD` in front: its answer is the hash, or why it failed.
+                if let Some(Err(e)) = answers.next().map(Value::extract_error) {
+                    return Err(e.into());
+                }
+            }
             let (Some(answer), acks) = (answers.next(), answers.next()) else {
                 return Err(RedisStoreError::Corrupt("an empty pipeline answer"));
             };
             let answer = match answer.extract_error() {
                 Ok(answer) => answer,
-                // The node lacks the script (restarted, or new): load it, send both again.
+                // The node lacks the script (restarted, promoted, flushed): send it again with
+                // `SCRIPT LOAD` in front, in the same pipeline to the same node (a load sent to
+                // every node would fail while one of them is down, as in a failover).
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && loads < 3 => {
                     let Some(script) = write.script else {
                         return Err(e.into());
                     };
-                    script.load_async(&mut conn).await?;
+                    if loads == 0 {
+                        let mut load = redis::cmd("SCRIPT");
+                        load.arg("LOAD").arg(script.code());
+                        let mut with_load = redis::pipe();
+                        with_load.add_command(load);
+                        for cmd in pipe.cmd_iter() {
+                            with_load.add_command(cmd.clone());
+                        }
+                        pipe = with_load;
+                    }
                     loads += 1;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
             let answer = redis::from_redis_value::<T>(answer).map_err(redis::RedisError::from)?;
-            let replication = match (wait, acks) {
-                (None, _) => Replication(None),
-                (Some(timeout), Some(acks)) => match acks.extract_error()? {
-                    Value::Int(n) if n >= 1 => Replication(None),
-                    Value::Int(_) => Replication(Some(timeout)),
-                    _ => return Err(RedisStoreError::Corrupt("WAIT answered a non-integer")),
-                },
-                (Some(_), None) => return Err(RedisStoreError::Corrupt("no answer to WAIT")),
+            // What the `WAIT` said fails only the calls that need it (a write that changed
+            // nothing does not).
+            let replication = match (wait, acks.map(Value::extract_error)) {
+                (None, _) => Ok(()),
+                (Some(_), Some(Ok(Value::Int(n)))) if n >= 1 => Ok(()),
+                (Some(timeout), Some(Ok(Value::Int(_)))) => {
+                    Err(RedisStoreError::NotReplicated(timeout))
+                }
+                (Some(_), Some(Ok(_))) => {
+                    Err(RedisStoreError::Corrupt("WAIT answered a non-integer"))
+                }
+                (Some(_), Some(Err(e))) => Err(e.into()),
+                (Some(_), None) => Err(RedisStoreError::Corrupt("no answer to WAIT")),
             };
-            return Ok((answer, replication));
+            return Ok((answer, Replication(replication)));
         }
     }
 }
@@ -383,13 +418,13 @@ impl RedisStore {
 /// scripts (with the key as its one `KEYS` entry), or a plain command.
 pub(crate) struct Write<'a> {
     cmd: Cmd,
-    script: Option<&'a Script>,
+    script: Option<&'a Lua>,
     key: &'a str,
 }
 
 impl<'a> Write<'a> {
     /// `script` over `key`; its `ARGV` follow with [`Write::arg`].
-    pub(crate) fn script(script: &'a Script, key: &'a str) -> Self {
+    pub(crate) fn script(script: &'a Lua, key: &'a str) -> Self {
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(script.get_hash()).arg(1).arg(key);
         Self {
@@ -415,17 +450,15 @@ impl<'a> Write<'a> {
     }
 }
 
-/// Whether a replica acknowledged a write ([`RedisStore::write`]): `Some(timeout)` if
-/// [`Durability::WaitForReplica`] asked and none did within the timeout.
+/// Whether a replica acknowledged a write ([`RedisStore::write`]): an error if
+/// [`Durability::WaitForReplica`] asked and none did within the timeout
+/// ([`RedisStoreError::NotReplicated`]), or if the `WAIT` itself failed.
 #[must_use = "a write not acknowledged must fail the call"]
-pub(crate) struct Replication(Option<Duration>);
+pub(crate) struct Replication(Result<(), RedisStoreError>);
 
 impl Replication {
-    /// `Ok` if acknowledged (or not asked for); else [`RedisStoreError::NotReplicated`].
+    /// `Ok` if acknowledged (or not asked for).
     pub(crate) fn required(self) -> Result<(), RedisStoreError> {
-        match self.0 {
-            None => Ok(()),
-            Some(timeout) => Err(RedisStoreError::NotReplicated(timeout)),
-        }
+        self.0
     }
 }

@@ -51,6 +51,9 @@ struct Faulty {
     /// Lose the answer of every n-th compare-and-swap after committing it (0: never).
     lose_every_nth_swap: AtomicUsize,
     swaps: AtomicUsize,
+    /// The next create commits, then answers `Exists`: what a driver that re-sent it after
+    /// losing the answer reports (the re-sent insert finds the first attempt).
+    resend_next_create: AtomicBool,
 }
 
 impl Faulty {
@@ -103,7 +106,12 @@ impl Faulty {
 impl TokenStore for Faulty {
     type Error = Lost;
     async fn create_family(&self, r: &FamilyRecord) -> Result<InsertOutcome, Lost> {
-        self.call(self.inner.create_family(r)).await
+        let out = self.call(self.inner.create_family(r)).await?;
+        if self.resend_next_create.swap(false, Ordering::SeqCst) {
+            assert_eq!(out, InsertOutcome::Inserted);
+            return self.call(self.inner.create_family(r)).await;
+        }
+        Ok(out)
     }
     async fn load_family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, Lost> {
         self.call(self.inner.load_family(id)).await
@@ -506,6 +514,33 @@ async fn a_failed_login_leaves_no_live_session_once_the_store_answers_again() {
         reason: RevocationReason::IssueFailed,
         possible_repeat: false,
     }));
+}
+
+/// A create re-sent after a lost answer finds its own first attempt and answers `Exists`
+/// (a Redis Cluster store re-sends a write whose connection dropped, with its `WAIT`): the
+/// engine recognises its record, and the login is that family; no second family, nothing
+/// left live that nobody holds.
+#[tokio::test]
+async fn a_re_sent_create_finding_its_first_attempt_is_the_login() {
+    let w = world_with(|b| b);
+    w.store.resend_next_create.store(true, Ordering::SeqCst);
+    let login = w
+        .engine
+        .issue(&client(), IssueRequest::new(SUBJECT))
+        .await
+        .unwrap();
+    assert!(
+        !w.store.resend_next_create.load(Ordering::SeqCst),
+        "re-sent"
+    );
+    let live = w.engine.sessions(SUBJECT).await.unwrap();
+    assert_eq!(live.len(), 1, "one family: {live:?}");
+    assert_eq!(live[0].family, family_of(rt(&login)));
+    let next = w
+        .engine
+        .refresh(&client(), rt(&login), RefreshRequest::default())
+        .await;
+    assert!(next.is_ok(), "{next:?}");
 }
 
 #[tokio::test]
