@@ -584,21 +584,18 @@ async fn scripts_flushed(c: &Cluster) {
     println!("scripts flushed: every write sent its script again");
 }
 
-/// A connection dropped while its `WAIT` waits (the replica stopped, the primary dropping its
-/// clients): the client library re-sends what was in flight on a new connection, where a
-/// lone `WAIT` (that connection wrote nothing) is answered at once by any replica still
-/// linked. The store sends each write with its `WAIT` in one pipeline, so the re-sent pair
-/// makes the write again (here: it finds the id, `Exists`), never reports the first write
-/// replicated on another connection's word.
+/// A connection dropped while its `WAIT` waits (the replica stopped, the primary dropping that
+/// client): the client library re-sends what was in flight on a new connection, where a lone
+/// `WAIT` (that connection wrote nothing) is answered at once by any replica still linked, so
+/// the write was reported replicated (`Inserted`). The store sends each write with its `WAIT`
+/// in one pipeline: the re-sent pair makes the write again (it finds the id: `Exists`), or
+/// times out while the client library rebuilds the connection (its waits grow with each
+/// drop), and never reports the first write replicated on another connection's word.
 async fn dropped_wait(c: &Cluster) {
     let ns = format!("failover-dropped-wait-{}", std::process::id());
     let wait = Durability::WaitForReplica {
         timeout: Duration::from_millis(700),
     };
-    // The default response timeout (2 s): the client library's re-sends may sleep 1.28 s
-    // before they try again. (A pair re-sent to the stopped replica, a random node while the
-    // primary's connection is rebuilt, would wait it out, and the replica could be marked
-    // failed for a moment: it is a replica, nothing fails over.)
     let options = RedisOptions::default().namespace(&ns).durability(wait);
     let store = RedisStore::connect(&c.urls, options).await.unwrap();
     let now = i64::try_from(
@@ -678,8 +675,6 @@ async fn dropped_wait(c: &Cluster) {
         "dropped WAIT: 8 writes whose connection the primary dropped while they waited for \
          the stopped replica answered {answers:?}"
     );
-    // The re-sent pair ran the write again on a connection of its own and found the id.
-    assert!(answers.iter().any(|a| a == "Ok(Exists)"), "{answers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
