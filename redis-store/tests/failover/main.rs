@@ -631,24 +631,37 @@ async fn dropped_wait(c: &Cluster) {
             .unwrap()
             .port;
 
-        // The store's connection to that primary up again (an earlier round dropped one; the
-        // client library rebuilds it after a wait), so the write is sent at once.
-        let deadline = Instant::now() + RECOVERY_BOUND;
-        loop {
-            let mut conn = store.connection();
-            let up: redis::RedisResult<i64> =
-                redis::cmd("EXISTS").arg(&key).query_async(&mut conn).await;
-            match up {
-                Ok(0) => break,
-                Ok(n) => panic!("{key} exists before its write ({n})"),
-                Err(e) => assert!(Instant::now() < deadline, "no connection to {primary}: {e}"),
+        // First a write of another id on that primary, acknowledged by its replica: the
+        // store's connection to it is up again (an earlier round dropped one; the client
+        // library rebuilds it after a wait), the node has the script (`scripts_flushed`
+        // left some without it), and everything this connection wrote before is replicated.
+        // Without it, a pipeline whose script the node lacked (`NOSCRIPT`, so the write did
+        // not run) could still block in its `WAIT`, for the index entry the same call had
+        // just written on that connection: a blocked `WAIT` would not mean the write ran.
+        let mut sibling = [0u8; 32];
+        for j in 0u16.. {
+            sibling[..2].copy_from_slice(&j.to_be_bytes());
+            sibling[2] = i;
+            let hex: String = sibling.iter().map(|b| format!("{b:02x}")).collect();
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(format!("{ns}:r:{{{hex}}}"))
+                .query_async(&mut any)
+                .await
+                .unwrap();
+            if owner(&nodes, slot) == primary {
+                break;
             }
+        }
+        let deadline = Instant::now() + RECOVERY_BOUND;
+        while let Err(e) = store.insert_replay_id(&sibling, now + 600, now).await {
+            assert!(Instant::now() < deadline, "no write through {primary}: {e}");
             tokio::time::sleep(RETRY_PAUSE).await;
         }
 
         // The replica stopped, the write sent; while its `WAIT` blocks (flag `b`: that is
-        // the write's own connection, and the write ran before it), the primary drops that
-        // client, not its replica.
+        // the write's own connection, and with the script loaded the write ran before it),
+        // the primary drops that client, not its replica.
         signal(c, replica, "-STOP");
         let write = tokio::spawn({
             let store = store.clone();
