@@ -142,6 +142,7 @@ mod resource_indicator;
 pub mod response;
 pub mod store;
 mod verifier;
+mod wipe;
 
 // The engine, its configuration and the session it manages.
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -517,8 +518,16 @@ pub mod __private {
             holder: Default::default(),
         };
         let clock = crate::ManualClock::new(now);
-        match crate::engine::refresh_loop(store, &clock, &cfg.policy, &presented, &cfg, |_| Ok(()))
-            .await
+        match crate::engine::refresh_loop(
+            store,
+            &clock,
+            &cfg.policy,
+            &presented,
+            &cfg,
+            |_| Ok(()),
+            |r| r.map_record(|_| ()),
+        )
+        .await
         {
             Ok(Refreshed::Rotated { token, .. } | Refreshed::GraceRetry { token, .. }) => Ok(token),
             Err(RefreshFailure::Rejected(e, _)) => Err(Error::InvalidGrant(e)),

@@ -30,7 +30,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{digest, fill_random, hkdf, hmac};
 use crate::error::{Error, GrantError};
-use crate::jose::{b64_decode_into, b64_decode_small, b64_encode_to};
+use crate::jose::{b64_decode_into, b64_decode_small, b64_encode_exact, b64_encode_to};
+use crate::wipe::Wiped;
 
 /// The prefix of every refresh token.
 pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
@@ -44,8 +45,16 @@ pub const REFRESH_TOKEN_LEN: usize = 3 + 94;
 
 /// A refresh-token family id: 16 random bytes, shown as 22 base64url characters. Not secret
 /// (it is the access token's `sid`), but unguessable.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FamilyId([u8; 16]);
+
+/// One 16-byte write: the derived impl (a byte array's) also writes the length first, a third
+/// more input to hash on every store lookup. Equal ids hash equally, as `Eq` requires.
+impl core::hash::Hash for FamilyId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.0));
+    }
+}
 
 impl FamilyId {
     /// A fresh random id.
@@ -110,7 +119,13 @@ impl fmt::Debug for FamilyId {
 
 /// A refresh token: a bearer secret. `Debug` is redacted, the string is zeroized on drop,
 /// equality is constant-time, and it is not `Clone`.
-pub struct RefreshToken(Zeroizing<String>);
+pub struct RefreshToken(String);
+
+impl Drop for RefreshToken {
+    fn drop(&mut self) {
+        crate::wipe::wipe_string(&mut self.0);
+    }
+}
 
 impl RefreshToken {
     /// The token text, to send to the client. Handle with care: it is a credential.
@@ -122,7 +137,7 @@ impl RefreshToken {
     /// Wrap a token string received from a client.
     #[must_use]
     pub fn from_string(token: String) -> Self {
-        Self(Zeroizing::new(token))
+        Self(token)
     }
 }
 
@@ -230,7 +245,7 @@ pub struct PresentedToken {
     pub(crate) key_id: u8,
     pub(crate) family: FamilyId,
     pub(crate) generation: u32,
-    pub(crate) secret: Zeroizing<[u8; SECRET_LEN]>,
+    pub(crate) secret: Wiped<SECRET_LEN>,
 }
 
 impl fmt::Debug for PresentedToken {
@@ -331,7 +346,7 @@ impl RefreshKeys {
         let key = self
             .by_id(key_id)
             .ok_or(Error::Config("refresh secrets: unknown key id"))?;
-        let mut body = Zeroizing::new([0u8; BODY_LEN]);
+        let mut body = Wiped::<BODY_LEN>::zeroed();
         let (tagged, tag) = body.split_at_mut(TAGGED_LEN);
         let fields: [&[u8]; 5] = [
             &[FORMAT_V1],
@@ -349,10 +364,26 @@ impl RefreshKeys {
         }
         let full = hmac::sign(&key.mac, tagged);
         tag.copy_from_slice(full.as_ref().get(..TAG_LEN).unwrap_or_default());
-        let mut text = Zeroizing::new(String::with_capacity(REFRESH_TOKEN_LEN));
-        text.push_str(REFRESH_TOKEN_PREFIX);
-        b64_encode_to(&body[..], &mut text);
-        Ok(RefreshToken(text))
+        // Encoded in place, in the token's own allocation: no stack copy to wipe, no second
+        // copy of the secret.
+        let mut text = Vec::with_capacity(REFRESH_TOKEN_LEN);
+        text.extend_from_slice(REFRESH_TOKEN_PREFIX.as_bytes());
+        text.resize(REFRESH_TOKEN_LEN, 0);
+        let encoded = text
+            .get_mut(REFRESH_TOKEN_PREFIX.len()..)
+            .is_some_and(|out| b64_encode_exact(&body[..], out));
+        match String::from_utf8(text) {
+            Ok(text) if encoded => Ok(RefreshToken(text)),
+            // Unreachable (base64url is ASCII, the length is fixed); wiped all the same.
+            Ok(mut text) => {
+                crate::wipe::wipe_string(&mut text);
+                Err(Error::Crypto("refresh token encoding came out short"))
+            }
+            Err(e) => {
+                crate::wipe::wipe_vec(&mut e.into_bytes());
+                Err(Error::Crypto("refresh token encoding is not ASCII"))
+            }
+        }
     }
 
     /// Check a presented token's format and tag. Strict and bounded: exactly
@@ -364,7 +395,7 @@ impl RefreshKeys {
             .strip_prefix(REFRESH_TOKEN_PREFIX)
             .filter(|_| token.len() == REFRESH_TOKEN_LEN)
             .ok_or(GrantError::MalformedToken)?;
-        let mut body = Zeroizing::new([0u8; BODY_LEN + 2]);
+        let mut body = Wiped::<{ BODY_LEN + 2 }>::zeroed();
         let decoded = b64_decode_small(encoded.as_bytes(), &mut body[..])
             .map_err(|_| GrantError::MalformedToken)?;
         let (tagged, tag) = decoded
@@ -387,12 +418,15 @@ impl RefreshKeys {
         let (generation, rest) = rest
             .split_first_chunk::<4>()
             .ok_or(GrantError::MalformedToken)?;
-        let secret: [u8; SECRET_LEN] = rest.try_into().map_err(|_| GrantError::MalformedToken)?;
+        let rest: &[u8; SECRET_LEN] = rest.try_into().map_err(|_| GrantError::MalformedToken)?;
+        // Copied straight into its wiped home, not through an unwiped local.
+        let mut secret = Wiped::<SECRET_LEN>::zeroed();
+        secret.copy_from_slice(rest);
         Ok(PresentedToken {
             key_id,
             family: FamilyId(*family),
             generation: u32::from_be_bytes(*generation),
-            secret: Zeroizing::new(secret),
+            secret,
         })
     }
 
@@ -404,16 +438,20 @@ impl RefreshKeys {
         family: FamilyId,
         generation: u32,
         secret: &[u8; SECRET_LEN],
-    ) -> Result<Zeroizing<[u8; SECRET_LEN]>, Error> {
+    ) -> Result<Wiped<SECRET_LEN>, Error> {
         let key = self
             .by_id(key_id)
             .ok_or(Error::Config("refresh secrets: unknown key id"))?;
-        let mut ctx = hmac::Context::with_key(&key.derive);
-        ctx.update(&family.0);
-        ctx.update(&generation.to_be_bytes());
-        ctx.update(secret);
-        let mut out = Zeroizing::new([0u8; SECRET_LEN]);
-        out.copy_from_slice(ctx.sign().as_ref().get(..SECRET_LEN).unwrap_or_default());
+        // One input, one call (three `update`s each pay the context's bookkeeping).
+        let mut input = Wiped::<{ 16 + 4 + SECRET_LEN }>::zeroed();
+        let (id, rest) = input.split_at_mut(16);
+        let (number, old) = rest.split_at_mut(4);
+        id.copy_from_slice(&family.0);
+        number.copy_from_slice(&generation.to_be_bytes());
+        old.copy_from_slice(secret);
+        let mut out = Wiped::<SECRET_LEN>::zeroed();
+        let next = hmac::sign(&key.derive, &input[..]);
+        out.copy_from_slice(next.as_ref().get(..SECRET_LEN).unwrap_or_default());
         Ok(out)
     }
 }
@@ -606,6 +644,23 @@ mod tests {
                 .unwrap()
         );
         assert_ne!(*a, [2; 32]);
+    }
+
+    /// Tokens minted by earlier versions keep rotating: the successor is still HMAC-SHA256
+    /// over family, generation and secret, as the three `update`s of earlier versions made it.
+    #[test]
+    fn successor_is_the_hmac_earlier_versions_computed() {
+        let k = keys();
+        let fam = FamilyId::from_bytes([5; 16]);
+        for (generation, secret) in [(1u32, [2u8; 32]), (0x0102_0304, [0xfe; 32])] {
+            let mut ctx = hmac::Context::with_key(&k.current.derive);
+            ctx.update(&fam.0);
+            ctx.update(&generation.to_be_bytes());
+            ctx.update(&secret);
+            let want = ctx.sign();
+            let got = k.successor(0, fam, generation, &secret).unwrap();
+            assert_eq!(&got[..], &want.as_ref()[..32]);
+        }
     }
 
     #[test]

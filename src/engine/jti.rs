@@ -76,7 +76,7 @@ impl JtiSource {
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
         // secret (16) | counter (8) | nanoseconds (8) | family (16), the secret copied only
         // into this zeroized buffer.
-        let mut input = Zeroizing::new([0u8; 48]);
+        let mut input = crate::wipe::Wiped::<48>::zeroed();
         let (secret, rest) = input.split_at_mut(16);
         secret.copy_from_slice(&self.secret[..]);
         let (numbers, id) = rest.split_at_mut(16);

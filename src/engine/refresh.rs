@@ -59,34 +59,61 @@ impl PolicySource for PolicyVersion {
     }
 }
 
-/// How a refresh went.
+/// How a refresh went. The loop hands its own record to the caller's `finish` by reference
+/// (`R = &FamilyRecord`): the record is not moved out through the loop's result, a few hundred
+/// bytes copied several times on the hot path. [`Refreshed::map_record`] makes an owned one.
 #[derive(Debug)]
-pub(crate) enum Refreshed {
+pub(crate) enum Refreshed<R> {
     /// This request rotated the family.
     Rotated {
-        record: FamilyRecord,
+        record: R,
         token: RefreshToken,
         policy_upgraded: bool,
         now: i64,
     },
     /// This request retried a rotation within the grace window.
     GraceRetry {
-        record: FamilyRecord,
+        record: R,
         token: RefreshToken,
         now: i64,
     },
 }
 
+impl<R> Refreshed<R> {
+    /// The same outcome with `f` applied to its record.
+    pub(crate) fn map_record<T>(self, f: impl FnOnce(R) -> T) -> Refreshed<T> {
+        match self {
+            Self::Rotated {
+                record,
+                token,
+                policy_upgraded,
+                now,
+            } => Refreshed::Rotated {
+                record: f(record),
+                token,
+                policy_upgraded,
+                now,
+            },
+            Self::GraceRetry { record, token, now } => Refreshed::GraceRetry {
+                record: f(record),
+                token,
+                now,
+            },
+        }
+    }
+}
+
 /// Why a refresh failed.
 #[derive(Debug)]
 pub(crate) enum RefreshFailure {
-    /// Rejected; nothing was written.
-    Rejected(GrantError, Option<FamilyRecord>),
+    /// Rejected; nothing was written. The flag: the family was found.
+    Rejected(GrantError, bool),
     /// The family is revoked by this request: by this attempt, or (`possible_repeat`) found
     /// revoked under this request's own operation id, by an earlier attempt whose answer was
     /// lost.
     Revoked {
-        record: FamilyRecord,
+        /// Boxed: a failure is rare, and a large error makes every result a larger copy.
+        record: Box<FamilyRecord>,
         reason: RevocationReason,
         possible_repeat: bool,
     },
@@ -99,22 +126,24 @@ pub(crate) enum RefreshFailure {
 
 /// The load → decide → compare-and-swap loop. `accept` vets the request against the family
 /// before a rotation or retry is committed (reuse detection runs first, whatever the request
-/// asks).
-pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
+/// asks); `finish` gets the outcome, with the family as committed (or as found, for a grace
+/// retry), once.
+pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource, T>(
     store: &S,
     clock: &dyn Clock,
     policy: &P,
     presented: &PresentedToken,
     base: &DecideConfig<'_>,
     accept: impl Fn(&FamilyRecord) -> Result<(), Error> + Send + Sync,
-) -> Result<Refreshed, RefreshFailure> {
+    finish: impl FnOnce(Refreshed<&FamilyRecord>) -> T + Send,
+) -> Result<T, RefreshFailure> {
     let store_err = |e: S::Error| RefreshFailure::Store(store_error(e));
     for _ in 0..MAX_CAS_ATTEMPTS {
-        let mut record = store
-            .load_family(&presented.family())
-            .await
-            .map_err(store_err)?
-            .ok_or(RefreshFailure::Rejected(GrantError::UnknownFamily, None))?;
+        let mut record = match store.load_family(&presented.family()).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(RefreshFailure::Rejected(GrantError::UnknownFamily, false)),
+            Err(e) => return Err(store_err(e)),
+        };
         // Read after the load returned: a pass decides with the time it runs at.
         let now = clock.now_unix();
         let cfg = DecideConfig {
@@ -140,17 +169,21 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
                     .map_err(store_err)?
                     == CasOutcome::Swapped
                 {
-                    return Ok(Refreshed::Rotated {
-                        record,
+                    return Ok(finish(Refreshed::Rotated {
+                        record: &record,
                         token,
                         policy_upgraded,
                         now,
-                    });
+                    }));
                 }
             }
             Decision::GraceRetry { token } => {
                 accept(&record).map_err(RefreshFailure::Request)?;
-                return Ok(Refreshed::GraceRetry { record, token, now });
+                return Ok(finish(Refreshed::GraceRetry {
+                    record: &record,
+                    token,
+                    now,
+                }));
             }
             Decision::Revoke {
                 record: next,
@@ -163,7 +196,7 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
                     == CasOutcome::Swapped
                 {
                     return Err(RefreshFailure::Revoked {
-                        record: next,
+                        record: Box::new(next),
                         reason,
                         possible_repeat: false,
                     });
@@ -175,18 +208,18 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource>(
                     // answer was lost: report the revocation again, marked.
                     Some((reason, _, op)) if op == OperationId::of_refresh(presented, base) => {
                         RefreshFailure::Revoked {
-                            record,
+                            record: Box::new(record),
                             reason,
                             possible_repeat: true,
                         }
                     }
-                    _ => RefreshFailure::Rejected(GrantError::Revoked, Some(record)),
+                    _ => RefreshFailure::Rejected(GrantError::Revoked, true),
                 });
             }
-            Decision::Reject(e) => return Err(RefreshFailure::Rejected(e, Some(record))),
+            Decision::Reject(e) => return Err(RefreshFailure::Rejected(e, true)),
         }
     }
-    Err(RefreshFailure::Rejected(GrantError::Contention, None))
+    Err(RefreshFailure::Rejected(GrantError::Contention, false))
 }
 
 impl<S: TokenStore> Engine<S> {
@@ -240,38 +273,56 @@ impl<S: TokenStore> Engine<S> {
             }
             Ok(())
         };
-        let outcome = refresh_loop(
+        // The response is made inside the loop, from the loop's own record (not moved out).
+        let finish = |done: Refreshed<&FamilyRecord>| {
+            let (record, token, now) = match done {
+                Refreshed::Rotated {
+                    record,
+                    token,
+                    policy_upgraded,
+                    now,
+                } => {
+                    self.emit(Event::Refreshed {
+                        family: record.id,
+                        generation: record.generation,
+                        policy_upgraded: policy_upgraded.then_some(record.policy),
+                    });
+                    (record, token, now)
+                }
+                Refreshed::GraceRetry { record, token, now } => {
+                    self.emit(Event::GraceRetryServed {
+                        family: record.id,
+                        generation: record.generation,
+                    });
+                    (record, token, now)
+                }
+            };
+            self.refreshed_response(client, &req, record, token, now, ttl)
+        };
+        refresh_loop(
             &self.inner.store,
             &*self.inner.clock,
             self,
             &presented,
             &cfg,
             scope_check,
+            finish,
         )
-        .await;
-        let (record, token, now) = match outcome {
-            Ok(Refreshed::Rotated {
-                record,
-                token,
-                policy_upgraded,
-                now,
-            }) => {
-                self.emit(Event::Refreshed {
-                    family: record.id,
-                    generation: record.generation,
-                    policy_upgraded: policy_upgraded.then_some(record.policy),
-                });
-                (record, token, now)
-            }
-            Ok(Refreshed::GraceRetry { record, token, now }) => {
-                self.emit(Event::GraceRetryServed {
-                    family: record.id,
-                    generation: record.generation,
-                });
-                (record, token, now)
-            }
-            Err(failure) => return Err(self.refresh_failed(failure, presented.family(), client)),
-        };
+        .await
+        .unwrap_or_else(|failure| Err(self.refresh_failed(failure, presented.family(), client)))
+    }
+
+    /// The response to a refresh that rotated (or retried) `record`: the access token and the
+    /// (possibly narrowed) scope.
+    fn refreshed_response(
+        &self,
+        client: &Client,
+        req: &RefreshRequest,
+        record: &FamilyRecord,
+        token: RefreshToken,
+        now: i64,
+        ttl: i64,
+    ) -> Result<TokenResponse, Error> {
         let scope = narrow_scope(&record.scope, req.scope.as_deref())?;
         let resources =
             crate::resource_indicator::narrow(record.resources.as_deref(), &req.resources)?;
@@ -312,9 +363,9 @@ impl<S: TokenStore> Engine<S> {
     fn refresh_failed(&self, failure: RefreshFailure, family: FamilyId, client: &Client) -> Error {
         match failure {
             RefreshFailure::Store(e) | RefreshFailure::Request(e) => e,
-            RefreshFailure::Rejected(reason, record) => {
-                let known = record.is_some()
-                    || !matches!(reason, GrantError::UnknownFamily | GrantError::Contention);
+            RefreshFailure::Rejected(reason, found) => {
+                let known =
+                    found || !matches!(reason, GrantError::UnknownFamily | GrantError::Contention);
                 self.emit(Event::RefreshRejected {
                     family: known.then_some(family),
                     reason,

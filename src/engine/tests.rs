@@ -7,7 +7,9 @@ use super::refresh::{RefreshFailure, Refreshed, refresh_loop};
 use crate::clock::{Clock, ManualClock};
 use crate::error::GrantError;
 use crate::family::tests::{DAY, T0, cfg, keys};
-use crate::family::{Decision, FamilySpec, OperationId, RevocationReason, decide, new_family};
+use crate::family::{
+    Decision, FamilyRecord, FamilySpec, OperationId, RevocationReason, decide, new_family,
+};
 use crate::policy::PolicyVersion;
 use crate::store::{MemoryStore, TokenStore};
 
@@ -101,7 +103,7 @@ proptest! {
             };
             if let Some(i) = presented_index {
                 let presented = keys.parse(&tokens[i]).unwrap();
-                let result = block_on(refresh_loop(&store, &clock, &policy, &presented, &config, |_| Ok(())));
+                let result = block_on(refresh_loop(&store, &clock, &policy, &presented, &config, |_| Ok(()), |r| r.map_record(FamilyRecord::clone)));
                 let newest = tokens.len() - 1;
                 match &result {
                     Ok(Refreshed::Rotated { token, record, .. }) => {

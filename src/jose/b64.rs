@@ -204,11 +204,27 @@ pub(crate) fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) -> bool {
     written == (input.len() * 4).div_ceil(3)
 }
 
+/// Encode `input` into `out`, which must be exactly its unpadded length (false, and `out`
+/// left partly written, otherwise). For a caller that encodes into its own buffer in place.
+#[must_use = "a short encoding must not be used"]
+pub(crate) fn encode_exact(input: &[u8], out: &mut [u8]) -> bool {
+    if out.len() != (input.len() * 4).div_ceil(3) {
+        return false;
+    }
+    let written = if input.len() < SMALL {
+        // `encode_small` writes whole groups of four: the last group's tail fits exactly.
+        encode_small(input, out)
+    } else {
+        URL_SAFE_NO_PAD.encode_slice(input, out).unwrap_or(0)
+    };
+    written == out.len()
+}
+
 /// Append the encoding of `input` to `out`.
 pub(crate) fn encode_to(input: &[u8], out: &mut String) {
     if input.len() < SMALL {
         // Zeroized: the input may be a secret (a refresh token's body).
-        let mut buf = zeroize::Zeroizing::new([0u8; SMALL / 3 * 4 + 4]);
+        let mut buf = crate::wipe::Wiped::<{ SMALL / 3 * 4 + 4 }>::zeroed();
         let n = encode_small(input, &mut buf[..]);
         out.push_str(core::str::from_utf8(buf.get(..n).unwrap_or_default()).unwrap_or_default());
     } else {
@@ -222,11 +238,6 @@ pub(crate) fn encode_to(input: &[u8], out: &mut String) {
 pub(crate) struct Encoded16([u8; 22]);
 
 impl Encoded16 {
-    /// The 22 characters as bytes (ASCII).
-    pub(crate) fn as_bytes(&self) -> &[u8; 22] {
-        &self.0
-    }
-
     pub(crate) fn as_str(&self) -> &str {
         // The engine's alphabet is ASCII, so this never falls back.
         core::str::from_utf8(&self.0).unwrap_or("")
@@ -236,9 +247,15 @@ impl Encoded16 {
 /// Encode 16 bytes without padding into a stack buffer.
 pub(crate) fn encode_16(input: &[u8; 16]) -> Encoded16 {
     let mut out = [0u8; 22];
-    // 16 bytes are exactly 22 characters.
-    encode_small(input, &mut out);
+    encode_16_into(input, &mut out);
     Encoded16(out)
+}
+
+/// Encode 16 bytes without padding into `out` (16 bytes are exactly 22 characters). For a
+/// writer that encodes in place: copying a buffer just written a byte at a time makes the
+/// processor wait for those stores to land (its wider loads cannot take them in flight).
+pub(crate) fn encode_16_into(input: &[u8; 16], out: &mut [u8; 22]) {
+    encode_small(input, out);
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub use validation::{
 pub(crate) use b64::{
     Encoded16, decode_into as b64_decode_into, decode_room as b64_decode_room,
     decode_small as b64_decode_small, decode_vec as b64_decode_vec, encode_16 as b64_encode_16,
+    encode_16_into as b64_encode_16_into, encode_exact as b64_encode_exact,
     encode_to as b64_encode_to,
 };
 pub(crate) use claims::{RawIds, parse_claims};
