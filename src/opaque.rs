@@ -48,11 +48,12 @@ pub const REFRESH_TOKEN_LEN: usize = 3 + 94;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FamilyId([u8; 16]);
 
-/// One 16-byte write: the derived impl (a byte array's) also writes the length first, a third
-/// more input to hash on every store lookup. Equal ids hash equally, as `Eq` requires.
+/// One 16-byte write (little-endian, the same on every machine): the derived impl (a byte
+/// array's) also writes the length first, eight more bytes to hash on every store lookup.
+/// Equal ids hash equally, as `Eq` requires.
 impl core::hash::Hash for FamilyId {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(u128::from_ne_bytes(self.0));
+        state.write_u128(u128::from_le_bytes(self.0));
     }
 }
 

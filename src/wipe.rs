@@ -2,10 +2,12 @@
 //!
 //! `zeroize` wipes a `[u8; N]` (so a `Zeroizing<[u8; N]>`) and a `String`'s bytes one
 //! volatile store per byte; it wipes a byte *slice*, and a `String`'s spare capacity, with one
-//! fill behind its optimization barrier. Both are its guarantee that the writes are not
-//! optimized away; the second is many times faster. A refresh wiped about 480 bytes one store
-//! at a time (the presented token's body and secret, the successor's secret, body and text,
-//! the `jti`'s input): 0.05 to 0.1 µs of a 2 µs refresh (`cargo bench --bench refresh --
+//! fill behind its optimization barrier (on targets with an assembly barrier, x86-64 and
+//! AArch64 among them; elsewhere with volatile writes a chunk at a time). Both are its
+//! guarantee that the writes are not optimized away; the second is many times faster. A
+//! refresh wiped about 480 bytes one store at a time (the presented token's body and secret,
+//! the successor's secret and body, the encoder's buffer and the dropped token's text, the
+//! `jti`'s input): 0.05 to 0.1 µs of a 2 µs refresh (`cargo bench --bench refresh --
 //! refresh/HS256/paired`, before and after, same hour). These helpers take the fill.
 
 use core::fmt;

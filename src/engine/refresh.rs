@@ -106,7 +106,8 @@ impl<R> Refreshed<R> {
 /// Why a refresh failed.
 #[derive(Debug)]
 pub(crate) enum RefreshFailure {
-    /// Rejected; nothing was written. The flag: the family was found.
+    /// Rejected; nothing was written. The flag: the family was found and decided on (false
+    /// for an unknown family and for contention, whose event names no family).
     Rejected(GrantError, bool),
     /// The family is revoked by this request: by this attempt, or (`possible_repeat`) found
     /// revoked under this request's own operation id, by an earlier attempt whose answer was
