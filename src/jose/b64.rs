@@ -192,23 +192,27 @@ fn encode_small(input: &[u8], out: &mut [u8]) -> usize {
 #[must_use = "a short encoding must not be signed"]
 pub(crate) fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) -> bool {
     let start = out.len();
-    out.resize(start + input.len().div_ceil(3) * 4, 0);
-    let room = out.get_mut(start..).unwrap_or_default();
-    let written = if input.len() < SMALL {
-        encode_small(input, room)
-    } else {
-        URL_SAFE_NO_PAD.encode_slice(input, room).unwrap_or(0)
-    };
-    out.truncate(start + written);
-    // Unpadded length: 4 characters per 3 bytes, and 2 or 3 for a last group of 1 or 2.
-    written == (input.len() * 4).div_ceil(3)
+    out.resize(start + encoded_len(input.len()), 0);
+    let encoded = out
+        .get_mut(start..)
+        .is_some_and(|room| encode_exact(input, room));
+    if !encoded {
+        out.truncate(start);
+    }
+    encoded
+}
+
+/// The unpadded length of `len` bytes encoded: 4 characters per 3 bytes, and 2 or 3 for a
+/// last group of 1 or 2.
+fn encoded_len(len: usize) -> usize {
+    (len * 4).div_ceil(3)
 }
 
 /// Encode `input` into `out`, which must be exactly its unpadded length (false, and `out`
 /// left partly written, otherwise). For a caller that encodes into its own buffer in place.
 #[must_use = "a short encoding must not be used"]
 pub(crate) fn encode_exact(input: &[u8], out: &mut [u8]) -> bool {
-    if out.len() != (input.len() * 4).div_ceil(3) {
+    if out.len() != encoded_len(input.len()) {
         return false;
     }
     let written = if input.len() < SMALL {
@@ -278,6 +282,14 @@ mod tests {
             let mut s = prefix.clone();
             encode_to(&input, &mut s);
             proptest::prop_assert_eq!(s, format!("{prefix}{want}"));
+            let mut exact = vec![0u8; want.len()];
+            proptest::prop_assert!(encode_exact(&input, &mut exact));
+            proptest::prop_assert_eq!(&exact[..], want.as_bytes());
+            for wrong in [want.len().saturating_sub(1), want.len() + 1] {
+                if wrong != want.len() {
+                    proptest::prop_assert!(!encode_exact(&input, &mut vec![0u8; wrong]));
+                }
+            }
             if let Ok(sixteen) = <[u8; 16]>::try_from(input.get(..16).unwrap_or_default()) {
                 let encoded = encode_16(&sixteen);
                 proptest::prop_assert_eq!(encoded.as_str(), URL_SAFE_NO_PAD.encode(sixteen));
