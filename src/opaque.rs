@@ -493,20 +493,26 @@ pub(crate) fn hashes_match(a: &[u8; 32], b: &[u8; 32]) -> bool {
     ct_eq_words(a, b)
 }
 
-/// Constant-time equality of two byte strings (their lengths are not secret): compared a
-/// 64-bit word at a time with `subtle` (its optimization barriers run per word, not per
-/// byte); the tail byte by byte.
+/// Constant-time equality of two byte strings (their lengths are not secret): the XOR of
+/// every pair of 64-bit words (and of the tail's bytes) ORed together without a branch, and
+/// that one difference compared with zero through `subtle` (its optimization barrier once per
+/// comparison, not once per word: the pattern of BoringSSL's `CRYPTO_memcmp`, with
+/// `subtle`'s barrier on the result).
 pub(crate) fn ct_eq_words(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
     let word = |w: &[u8]| u64::from_ne_bytes(w.first_chunk::<8>().copied().unwrap_or_default());
     let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = wa.remainder().ct_eq(wb.remainder());
-    let same = wa
+    let tail = wa
+        .remainder()
+        .iter()
+        .zip(wb.remainder())
+        .fold(0u64, |diff, (x, y)| diff | u64::from(x ^ y));
+    let diff = wa
         .zip(wb)
-        .fold(tail, |same, (x, y)| same & word(x).ct_eq(&word(y)));
-    same.into()
+        .fold(tail, |diff, (x, y)| diff | (word(x) ^ word(y)));
+    diff.ct_eq(&0).into()
 }
 
 #[cfg(test)]

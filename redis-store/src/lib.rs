@@ -157,10 +157,12 @@
 //!   create answers "exists", and the engine reads the family back and, finding its own
 //!   record, goes on with it. The other inserts fail closed: a replay id (a DPoP proof's, a
 //!   client assertion's) is taken for a replay and the request refused (the client sends a
-//!   new proof); a code, pushed request or client registration answers an error (the step is
-//!   done again); a device authorization draws another user code (the first record expires
-//!   unused); a re-sent `take_code` whose first attempt took the code finds none (the
-//!   exchange fails; the user authorizes again).
+//!   new proof). A code or pushed request draws another random value and stores it again
+//!   (the first record expires unused; nobody holds its value), a client registration reads
+//!   the client back and, finding its own record, goes on with it, and a device
+//!   authorization draws another user code (the first record expires unused). A re-sent
+//!   `take_code` whose first attempt took the code finds none (the exchange fails; the user
+//!   authorizes again).
 //! - **Namespaces**: every key starts with [`RedisOptions::namespace`], so several
 //!   deployments (or test runs) can share one cluster.
 

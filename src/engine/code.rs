@@ -208,6 +208,9 @@ pub(super) fn append_query(url: &mut String, params: &[(&str, &str)]) {
     }
 }
 
+/// Fresh random texts [`Engine::insert_fresh`] tries before giving up.
+const FRESH_ATTEMPTS: usize = 3;
+
 fn code_key(code: &str) -> [u8; 32] {
     store_key("authorization_code", &[code.as_bytes()])
 }
@@ -298,30 +301,63 @@ impl<S: CodeStore> Engine<S> {
         let now = self.now();
         let redirect_uri = grant.redirect_uri.clone();
         let payload = serde_json::to_vec(&grant).map_err(|e| Error::Serialize(e.to_string()))?;
-        let code = crate::opaque::random_text(AUTHORIZATION_CODE_PREFIX)?;
-        let record = CodeRecord {
-            key: code_key(&code),
-            client_id: client.id().to_owned(),
-            expires_at: now.saturating_add(self.inner.code_ttl),
+        let code = self
+            .insert_fresh(
+                AUTHORIZATION_CODE_PREFIX,
+                code_key,
+                client.id(),
+                now.saturating_add(self.inner.code_ttl),
+                payload,
+            )
+            .await?;
+        Ok(AuthorizationCode {
+            code,
+            redirect_uri,
+            state,
+            issuer: self.inner.issuer.clone(),
+        })
+    }
+
+    /// Store a one-time record (`payload`, for `client_id`, until `expires_at`) under a fresh
+    /// random text with `prefix`, keyed by `key` of the text, and return the text. An `Exists`
+    /// answer draws another text: 256 random bits do not collide, so it is a store that re-sent
+    /// the insert after losing its answer (a dropped connection, a driver's retry) and found
+    /// its own first attempt, a record nobody holds the text of, which expires with its
+    /// `expires_at`. Up to [`FRESH_ATTEMPTS`] texts.
+    pub(super) async fn insert_fresh(
+        &self,
+        prefix: &str,
+        key: fn(&str) -> [u8; 32],
+        client_id: &str,
+        expires_at: i64,
+        payload: Vec<u8>,
+    ) -> Result<Zeroizing<String>, Error> {
+        let mut text = crate::opaque::random_text(prefix)?;
+        let mut record = CodeRecord {
+            key: key(&text),
+            client_id: client_id.to_owned(),
+            expires_at,
             payload,
         };
-        match self
-            .inner
-            .store
-            .insert_code(&record)
-            .await
-            .map_err(store_error)?
-        {
-            crate::store::InsertOutcome::Inserted => Ok(AuthorizationCode {
-                code,
-                redirect_uri,
-                state,
-                issuer: self.inner.issuer.clone(),
-            }),
-            crate::store::InsertOutcome::Exists => Err(Error::Crypto(
-                "authorization code collision: random generator broken",
-            )),
+        for attempt in 1..=FRESH_ATTEMPTS {
+            match self
+                .inner
+                .store
+                .insert_code(&record)
+                .await
+                .map_err(store_error)?
+            {
+                crate::store::InsertOutcome::Inserted => return Ok(text),
+                crate::store::InsertOutcome::Exists if attempt < FRESH_ATTEMPTS => {
+                    text = crate::opaque::random_text(prefix)?;
+                    record.key = key(&text);
+                }
+                crate::store::InsertOutcome::Exists => break,
+            }
         }
+        Err(Error::Crypto(
+            "one-time code: every fresh random value was already stored",
+        ))
     }
 
     /// Exchange an authorization code for tokens (RFC 6749 §4.1.3): the code must have been

@@ -20,7 +20,7 @@ use crate::client_auth::{ClientCredentials, ClientRegistry};
 use crate::error::Error;
 use crate::form::parse_pairs;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::store::{CodeRecord, CodeStore, InsertOutcome, ReplayStore};
+use crate::store::{CodeStore, InsertOutcome, ReplayStore};
 
 /// The prefix of every `request_uri` this crate mints (RFC 9126 §2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -285,29 +285,21 @@ impl<S: CodeStore + ReplayStore> Engine<S> {
             Err(Refusal::Redirect(_, _, e)) => return Err(PushError::Request(e.0, e.1)),
         }
         let ttl = self.inner.par_ttl;
-        let uri = crate::opaque::random_text(REQUEST_URI_PREFIX)?;
         let payload = serde_json::to_vec(&PushedRequest {
             pairs,
             started: false,
         })
         .map_err(|e| Error::Serialize(e.to_string()))?;
-        let record = CodeRecord {
-            key: pushed_key(&uri),
-            client_id,
-            expires_at: self.now().saturating_add(ttl),
-            payload,
-        };
-        match self
-            .inner
-            .store
-            .insert_code(&record)
-            .await
-            .map_err(store_error)?
-        {
-            InsertOutcome::Inserted => Ok((uri.to_string(), ttl)),
-            InsertOutcome::Exists => {
-                Err(Error::Crypto("request_uri collision: random generator broken").into())
-            }
-        }
+        let expires_at = self.now().saturating_add(ttl);
+        let uri = self
+            .insert_fresh(
+                REQUEST_URI_PREFIX,
+                pushed_key,
+                &client_id,
+                expires_at,
+                payload,
+            )
+            .await?;
+        Ok((uri.to_string(), ttl))
     }
 }

@@ -154,7 +154,11 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource, T>(
                 .map_err(RefreshFailure::Store)?,
             ..*base
         };
-        match decide(&record, presented, now, &cfg) {
+        // The decision is taken apart before the store is awaited: only the record and what
+        // the outcome needs are held across the await (not the whole decision beside a second
+        // record), which keeps the future a few hundred bytes smaller.
+        let expected = record.version;
+        let outcome = match decide(&record, presented, now, &cfg) {
             Decision::Rotate {
                 rotation,
                 token,
@@ -162,21 +166,8 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource, T>(
             } => {
                 accept(&record).map_err(RefreshFailure::Request)?;
                 // Rotated in place: the loaded record's strings are reused, not copied.
-                let expected = record.version;
                 rotation.apply(&mut record);
-                if store
-                    .compare_and_swap_family(expected, &record)
-                    .await
-                    .map_err(store_err)?
-                    == CasOutcome::Swapped
-                {
-                    return Ok(finish(Refreshed::Rotated {
-                        record: &record,
-                        token,
-                        policy_upgraded,
-                        now,
-                    }));
-                }
+                Ok((token, policy_upgraded))
             }
             Decision::GraceRetry { token } => {
                 accept(&record).map_err(RefreshFailure::Request)?;
@@ -190,18 +181,8 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource, T>(
                 record: next,
                 reason,
             } => {
-                if store
-                    .compare_and_swap_family(record.version, &next)
-                    .await
-                    .map_err(store_err)?
-                    == CasOutcome::Swapped
-                {
-                    return Err(RefreshFailure::Revoked {
-                        record: Box::new(next),
-                        reason,
-                        possible_repeat: false,
-                    });
-                }
+                record = next;
+                Err(reason)
             }
             Decision::Reject(GrantError::Revoked) => {
                 return Err(match record.revocation() {
@@ -218,6 +199,26 @@ pub(crate) async fn refresh_loop<S: TokenStore, P: PolicySource, T>(
                 });
             }
             Decision::Reject(e) => return Err(RefreshFailure::Rejected(e, true)),
+        };
+        if store
+            .compare_and_swap_family(expected, &record)
+            .await
+            .map_err(store_err)?
+            == CasOutcome::Swapped
+        {
+            return match outcome {
+                Ok((token, policy_upgraded)) => Ok(finish(Refreshed::Rotated {
+                    record: &record,
+                    token,
+                    policy_upgraded,
+                    now,
+                })),
+                Err(reason) => Err(RefreshFailure::Revoked {
+                    record: Box::new(record),
+                    reason,
+                    possible_repeat: false,
+                }),
+            };
         }
     }
     Err(RefreshFailure::Rejected(GrantError::Contention, false))

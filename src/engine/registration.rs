@@ -471,10 +471,21 @@ impl<S: ClientStore> Engine<S> {
             .map_err(store_error)?
         {
             InsertOutcome::Inserted => {}
+            // 256 random bits do not collide: a store that re-sent the insert after losing its
+            // answer (a dropped connection, a driver's retry) found its own first attempt, the
+            // very record, so this registration. Anything else stored under the id is refused.
             InsertOutcome::Exists => {
-                return Err(Error::Crypto(
-                    "client id collision: random generator broken",
-                ));
+                let stored = self
+                    .inner
+                    .store
+                    .load_client(&record.client_id)
+                    .await
+                    .map_err(store_error)?;
+                if stored.as_ref() != Some(&record) {
+                    return Err(Error::Crypto(
+                        "client id already stored with another registration",
+                    ));
+                }
             }
         }
         registration.secret_hash = None;

@@ -2,6 +2,7 @@
 //! and RFC 7636 name, each mapped to its OAuth error code.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use time::Duration;
 use token_engine::event::Event;
@@ -480,4 +481,33 @@ async fn sixty_four_concurrent_exchanges_of_one_code_yield_tokens_once() {
         }
     }
     assert_eq!(ok, 1, "tokens exactly once");
+}
+
+/// A store that re-sends the code's insert (its connection dropped after the first attempt
+/// committed) answers `Exists`: 256 random bits do not collide, so the engine draws another
+/// code instead of failing the login as a broken random generator; that code works, once
+/// (a second exchange is a replay).
+#[tokio::test]
+async fn a_re_sent_code_insert_draws_another_code_that_works() {
+    let (engine, store) = Resending::engine(|b| b);
+    store.code.store(true, Ordering::SeqCst);
+    let verifier = CodeVerifier::generate().unwrap();
+    let code = engine.authorize(&spa(), request(&verifier)).await.unwrap();
+    assert!(!store.code.load(Ordering::SeqCst), "the insert was re-sent");
+    let spa = spa();
+    let redeem = || {
+        engine.exchange_code(
+            &spa,
+            code.expose_code(),
+            Some(REDIRECT),
+            Some(verifier.expose_secret()),
+            Default::default(),
+        )
+    };
+    let tokens = redeem().await.unwrap();
+    assert_eq!(tokens.scope.as_deref(), Some("read"));
+    assert!(matches!(
+        redeem().await,
+        Err(Error::InvalidGrant(GrantError::CodeReplayed))
+    ));
 }

@@ -313,3 +313,125 @@ impl Holder {
         self.key.verifying_key().thumbprint().unwrap()
     }
 }
+
+/// A `MemoryStore` whose next code or client insert is re-sent, as a store whose connection
+/// dropped after the first attempt committed re-sends it: the first attempt is stored, and the
+/// caller gets the re-sent insert's answer, `Exists` (it found the first attempt).
+#[derive(Debug, Default)]
+pub struct Resending {
+    pub inner: MemoryStore,
+    /// Re-send the next `insert_code`.
+    pub code: std::sync::atomic::AtomicBool,
+    /// Re-send the next `insert_client`.
+    pub client: std::sync::atomic::AtomicBool,
+}
+
+impl Resending {
+    /// An engine from `f` of the common builder over a fresh `Resending` store, and the store.
+    pub fn engine(
+        f: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    ) -> (Engine<Arc<Self>>, Arc<Self>) {
+        let store = Arc::new(Self::default());
+        let engine = f(builder(
+            &ManualClock::new(NOW),
+            &Arc::new(CollectingSink::new()),
+        ))
+        .build(Arc::clone(&store))
+        .unwrap();
+        (engine, store)
+    }
+}
+
+mod resending {
+    use std::convert::Infallible;
+    use std::sync::atomic::Ordering;
+
+    use token_engine::family::{FamilyRecord, OperationId};
+    use token_engine::store::{
+        CasOutcome, ClientRecord, ClientStore, CodeRecord, CodeStore, InsertOutcome, ReplayStore,
+    };
+    use token_engine::{FamilyId, PolicyVersion, RevocationReason, TokenStore};
+
+    use super::Resending;
+
+    impl TokenStore for Resending {
+        type Error = Infallible;
+        async fn create_family(&self, r: &FamilyRecord) -> Result<InsertOutcome, Infallible> {
+            self.inner.create_family(r).await
+        }
+        async fn load_family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, Infallible> {
+            self.inner.load_family(id).await
+        }
+        async fn compare_and_swap_family(
+            &self,
+            v: u64,
+            r: &FamilyRecord,
+        ) -> Result<CasOutcome, Infallible> {
+            self.inner.compare_and_swap_family(v, r).await
+        }
+        async fn list_families(&self, s: &str) -> Result<Vec<FamilyRecord>, Infallible> {
+            self.inner.list_families(s).await
+        }
+        async fn revoke_subject(
+            &self,
+            s: &str,
+            reason: RevocationReason,
+            at: i64,
+            op: OperationId,
+        ) -> Result<u64, Infallible> {
+            self.inner.revoke_subject(s, reason, at, op).await
+        }
+        async fn load_policy(&self, t: Option<&str>) -> Result<Option<PolicyVersion>, Infallible> {
+            self.inner.load_policy(t).await
+        }
+        async fn save_policy(
+            &self,
+            t: Option<&str>,
+            v: Option<PolicyVersion>,
+        ) -> Result<(), Infallible> {
+            self.inner.save_policy(t, v).await
+        }
+        async fn delete_expired(&self, now: i64) -> Result<u64, Infallible> {
+            self.inner.delete_expired(now).await
+        }
+    }
+
+    impl CodeStore for Resending {
+        async fn insert_code(&self, code: &CodeRecord) -> Result<InsertOutcome, Infallible> {
+            let first = self.inner.insert_code(code).await?;
+            if self.code.swap(false, Ordering::SeqCst) {
+                assert_eq!(first, InsertOutcome::Inserted);
+                return self.inner.insert_code(code).await;
+            }
+            Ok(first)
+        }
+        async fn take_code(&self, key: &[u8; 32]) -> Result<Option<CodeRecord>, Infallible> {
+            self.inner.take_code(key).await
+        }
+    }
+
+    impl ReplayStore for Resending {
+        async fn insert_replay_id(
+            &self,
+            id: &[u8; 32],
+            expires_at: i64,
+            now: i64,
+        ) -> Result<InsertOutcome, Infallible> {
+            self.inner.insert_replay_id(id, expires_at, now).await
+        }
+    }
+
+    impl ClientStore for Resending {
+        async fn insert_client(&self, record: &ClientRecord) -> Result<InsertOutcome, Infallible> {
+            let first = self.inner.insert_client(record).await?;
+            if self.client.swap(false, Ordering::SeqCst) {
+                assert_eq!(first, InsertOutcome::Inserted);
+                return self.inner.insert_client(record).await;
+            }
+            Ok(first)
+        }
+        async fn load_client(&self, client_id: &str) -> Result<Option<ClientRecord>, Infallible> {
+            self.inner.load_client(client_id).await
+        }
+    }
+}

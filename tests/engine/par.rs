@@ -553,3 +553,27 @@ async fn pushed_resource_indicators_survive_the_push_and_bad_ones_are_refused_at
     assert_eq!(r.status(), 400, "{r:?}");
     assert_eq!(error_of(&r), "invalid_target");
 }
+
+/// A store that re-sends the pushed request's insert (its connection dropped after the first
+/// attempt committed) answers `Exists`: the endpoint draws another `request_uri` instead of
+/// answering a server error, and that one is the pushed request.
+#[tokio::test]
+async fn a_re_sent_insert_draws_another_request_uri_that_works() {
+    let (engine, store) = Resending::engine(server);
+    store.code.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (_verifier, c) = pkce();
+    let uri = pushed(&engine, "web", &c).await;
+    assert!(
+        !store.code.load(std::sync::atomic::Ordering::SeqCst),
+        "the insert was re-sent"
+    );
+    let req = engine
+        .authorization_request(
+            &clients(&engine),
+            &HttpRequest::get(&use_query("web", &uri)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(req.redirect_uri(), REDIRECT);
+    assert_eq!(req.state(), Some("pushed-state"));
+}

@@ -580,3 +580,28 @@ mod properties {
         }
     }
 }
+
+/// A store that re-sends the registration's insert (its connection dropped after the first
+/// attempt committed) answers `Exists`: the engine finds its own record under the new id (a
+/// random id does not collide) and the registration succeeds, the client usable.
+#[tokio::test]
+async fn a_re_sent_insert_finding_its_first_attempt_is_the_registration() {
+    let (engine, store) = Resending::engine(server);
+    store
+        .client
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (r, json) = register(
+        &engine,
+        &RegistrationPolicy::open(),
+        &json!({"redirect_uris": ["https://app.example/cb"], "client_name": "Re-sent"}),
+    )
+    .await;
+    assert!(
+        !store.client.load(std::sync::atomic::Ordering::SeqCst),
+        "the insert was re-sent"
+    );
+    assert_eq!(r.status(), 201, "{r:?}");
+    let id = json["client_id"].as_str().unwrap();
+    let stored = store.inner.load_client(id).await.unwrap();
+    assert!(stored.is_some(), "stored under the id answered");
+}
