@@ -529,7 +529,7 @@ mod tests {
             let a: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
             assert!(ct_eq_words(&a, &a.clone()), "equal, {len} bytes");
             for at in 0..len {
-                for bit in [0x01u8, 0x80] {
+                for bit in (0..8).map(|b| 1u8 << b) {
                     let mut b = a.clone();
                     b[at] ^= bit;
                     assert!(!ct_eq_words(&a, &b), "byte {at} of {len}, bit {bit:#x}");

@@ -157,12 +157,12 @@
 //!   create answers "exists", and the engine reads the family back and, finding its own
 //!   record, goes on with it. The other inserts fail closed: a replay id (a DPoP proof's, a
 //!   client assertion's) is taken for a replay and the request refused (the client sends a
-//!   new proof). A code or pushed request draws another random value and stores it again
-//!   (the first record expires unused; nobody holds its value), a client registration reads
-//!   the client back and, finding its own record, goes on with it, and a device
-//!   authorization draws another user code (the first record expires unused). A re-sent
-//!   `take_code` whose first attempt took the code finds none (the exchange fails; the user
-//!   authorizes again).
+//!   new proof). A code, pushed request or client registration draws another random value
+//!   (code, `request_uri`, client id) and stores it again, through the same replica wait (the
+//!   first record is left unused: nobody was told its value; a code or pushed request
+//!   expires, a registration stays), and a device authorization draws another user code (the
+//!   first record expires unused). A re-sent `take_code` whose first attempt took the code
+//!   finds none (the exchange fails; the user authorizes again).
 //! - **Namespaces**: every key starts with [`RedisOptions::namespace`], so several
 //!   deployments (or test runs) can share one cluster.
 

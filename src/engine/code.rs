@@ -208,8 +208,9 @@ pub(super) fn append_query(url: &mut String, params: &[(&str, &str)]) {
     }
 }
 
-/// Fresh random texts [`Engine::insert_fresh`] tries before giving up.
-const FRESH_ATTEMPTS: usize = 3;
+/// Fresh random values [`Engine::insert_fresh`] (and a client registration) tries before
+/// giving up.
+pub(super) const FRESH_ATTEMPTS: usize = 3;
 
 fn code_key(code: &str) -> [u8; 32] {
     store_key("authorization_code", &[code.as_bytes()])

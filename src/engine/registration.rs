@@ -457,37 +457,42 @@ impl<S: ClientStore> Engine<S> {
             registration.secret_hash = Some(text);
         }
         let now = self.now();
-        let record = ClientRecord {
-            client_id: id.clone(),
+        let mut record = ClientRecord {
+            client_id: id,
             issued_at: now,
             payload: serde_json::to_vec(&registration)
                 .map_err(|e| Error::Serialize(e.to_string()))?,
         };
-        match self
-            .inner
-            .store
-            .insert_client(&record)
-            .await
-            .map_err(store_error)?
-        {
-            InsertOutcome::Inserted => {}
-            // 256 random bits do not collide: a store that re-sent the insert after losing its
-            // answer (a dropped connection, a driver's retry) found its own first attempt, the
-            // very record, so this registration. Anything else stored under the id is refused.
-            InsertOutcome::Exists => {
-                let stored = self
-                    .inner
-                    .store
-                    .load_client(&record.client_id)
-                    .await
-                    .map_err(store_error)?;
-                if stored.as_ref() != Some(&record) {
+        // An `Exists` answer draws another id: 256 random bits do not collide, so it is a
+        // store that re-sent the insert after losing its answer (a dropped connection, a
+        // driver's retry) and found its own first attempt. That record is left unused (nobody
+        // was told its id); it is not read back and taken for this registration, because a
+        // store that waits for a replica before answering an insert (the Redis store's
+        // `WaitForReplica`) does not wait when it answers `Exists`, nor when it loads.
+        let mut attempt = 1;
+        loop {
+            match self
+                .inner
+                .store
+                .insert_client(&record)
+                .await
+                .map_err(store_error)?
+            {
+                InsertOutcome::Inserted => break,
+                InsertOutcome::Exists if attempt < super::code::FRESH_ATTEMPTS => {
+                    attempt += 1;
+                    record.client_id =
+                        crate::opaque::random_text(RegisteredClients::CLIENT_ID_PREFIX)?
+                            .to_string();
+                }
+                InsertOutcome::Exists => {
                     return Err(Error::Crypto(
-                        "client id already stored with another registration",
+                        "client registration: every fresh random id was already stored",
                     ));
                 }
             }
         }
+        let id = record.client_id;
         registration.secret_hash = None;
         let mut answer =
             serde_json::to_value(&registration).map_err(|e| Error::Serialize(e.to_string()))?;

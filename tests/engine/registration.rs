@@ -582,10 +582,10 @@ mod properties {
 }
 
 /// A store that re-sends the registration's insert (its connection dropped after the first
-/// attempt committed) answers `Exists`: the engine finds its own record under the new id (a
-/// random id does not collide) and the registration succeeds, the client usable.
+/// attempt committed) answers `Exists`: a random id does not collide, so the engine draws
+/// another id and stores again; the registration succeeds under the id it answers.
 #[tokio::test]
-async fn a_re_sent_insert_finding_its_first_attempt_is_the_registration() {
+async fn a_re_sent_insert_draws_another_client_id_that_works() {
     let (engine, store) = Resending::engine(server);
     store
         .client
@@ -602,6 +602,7 @@ async fn a_re_sent_insert_finding_its_first_attempt_is_the_registration() {
     );
     assert_eq!(r.status(), 201, "{r:?}");
     let id = json["client_id"].as_str().unwrap();
-    let stored = store.inner.load_client(id).await.unwrap();
-    assert!(stored.is_some(), "stored under the id answered");
+    let stored = store.inner.load_client(id).await.unwrap().unwrap();
+    assert_eq!(stored.client_id, id, "stored under the id answered");
+    assert!(json["client_secret"].is_string(), "{json}");
 }
