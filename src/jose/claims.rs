@@ -699,31 +699,78 @@ impl Visitor<'_> for NumericDate {
 }
 
 /// The registered claims found so far, filled in by [`Filter`] as the map streams by.
-struct Registered<'de> {
-    iss: Option<Cow<'de, str>>,
-    sub: Option<Cow<'de, str>>,
-    aud: Option<Audience<'de>>,
+struct Registered<'o> {
+    iss: Option<Cow<'o, str>>,
+    sub: Option<Cow<'o, str>>,
+    aud: Option<Audience<'o>>,
     exp: Option<i64>,
     nbf: Option<i64>,
     iat: Option<i64>,
-    jti: Option<Cow<'de, str>>,
-    client_id: Option<Cow<'de, str>>,
-    scope: Option<Cow<'de, str>>,
+    jti: Option<Cow<'o, str>>,
+    client_id: Option<Cow<'o, str>>,
+    scope: Option<Cow<'o, str>>,
     auth_time: Option<i64>,
-    acr: Option<Cow<'de, str>>,
-    sid: Option<Cow<'de, str>>,
-    tenant: Option<Cow<'de, str>>,
+    acr: Option<Cow<'o, str>>,
+    sid: Option<Cow<'o, str>>,
+    tenant: Option<Cow<'o, str>>,
     pv: Option<PolicyVersion>,
-    cnf: Option<Confirmation<'de>>,
+    cnf: Option<Confirmation<'o>>,
+}
+
+/// How the registered claims keep their strings: borrowed from the payload (`'o` = `'de`,
+/// [`Borrow`]) or owned (`'o` = `'static`, [`Own`]). Owning them as each is parsed builds the
+/// claims once, where parsing borrowed and then calling `into_owned` built and moved them
+/// twice.
+pub(crate) trait Keep<'de, 'o> {
+    fn str(s: Cow<'de, str>) -> Cow<'o, str>;
+    fn aud(a: Audience<'de>) -> Audience<'o>;
+    fn cnf(c: Confirmation<'de>) -> Confirmation<'o>;
+}
+
+/// Registered claims borrowed from the payload where they need no unescaping.
+pub(crate) struct Borrow;
+
+impl<'de> Keep<'de, 'de> for Borrow {
+    #[inline]
+    fn str(s: Cow<'de, str>) -> Cow<'de, str> {
+        s
+    }
+    #[inline]
+    fn aud(a: Audience<'de>) -> Audience<'de> {
+        a
+    }
+    #[inline]
+    fn cnf(c: Confirmation<'de>) -> Confirmation<'de> {
+        c
+    }
+}
+
+/// Registered claims owning their strings.
+pub(crate) struct Own;
+
+impl<'de> Keep<'de, 'static> for Own {
+    #[inline]
+    fn str(s: Cow<'de, str>) -> Cow<'static, str> {
+        Cow::Owned(s.into_owned())
+    }
+    #[inline]
+    fn aud(a: Audience<'de>) -> Audience<'static> {
+        a.into_owned()
+    }
+    #[inline]
+    fn cnf(c: Confirmation<'de>) -> Confirmation<'static> {
+        c.into_owned()
+    }
 }
 
 /// A map access that consumes registered claims itself and shows every other member to the
 /// custom-claims type.
-struct Filter<'m, 'de, A> {
+struct Filter<'m, 'de, 'o, A, K> {
     map: &'m mut A,
-    reg: &'m mut Registered<'de>,
+    reg: &'m mut Registered<'o>,
     guard: &'m mut DupGuard<'de>,
     reason: &'m Cell<TokenError>,
+    _keep: PhantomData<K>,
 }
 
 fn set_once<T, E: de::Error>(
@@ -742,7 +789,7 @@ fn set_once<T, E: de::Error>(
 const DOWN: NumericDate = NumericDate(Round::Down);
 const UP: NumericDate = NumericDate(Round::Up);
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
+impl<'de, 'o, A: MapAccess<'de>, S: Keep<'de, 'o>> MapAccess<'de> for Filter<'_, 'de, 'o, A, S> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -753,27 +800,55 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
             let r = &mut *self.reg;
             let why = self.reason;
             match &*name.0 {
-                "iss" => set_once(&mut r.iss, self.map.next_value::<CowStr<'de>>()?.0, why)?,
-                "sub" => set_once(&mut r.sub, self.map.next_value::<CowStr<'de>>()?.0, why)?,
-                "aud" => set_once(&mut r.aud, self.map.next_value()?, why)?,
+                "iss" => set_once(
+                    &mut r.iss,
+                    S::str(self.map.next_value::<CowStr<'de>>()?.0),
+                    why,
+                )?,
+                "sub" => set_once(
+                    &mut r.sub,
+                    S::str(self.map.next_value::<CowStr<'de>>()?.0),
+                    why,
+                )?,
+                "aud" => set_once(&mut r.aud, S::aud(self.map.next_value()?), why)?,
                 "exp" => set_once(&mut r.exp, self.map.next_value_seed(DOWN)?, why)?,
                 "nbf" => set_once(&mut r.nbf, self.map.next_value_seed(UP)?, why)?,
                 "iat" => set_once(&mut r.iat, self.map.next_value_seed(UP)?, why)?,
-                "jti" => set_once(&mut r.jti, self.map.next_value::<CowStr<'de>>()?.0, why)?,
-                "client_id" => set_once(
-                    &mut r.client_id,
-                    self.map.next_value::<CowStr<'de>>()?.0,
+                "jti" => set_once(
+                    &mut r.jti,
+                    S::str(self.map.next_value::<CowStr<'de>>()?.0),
                     why,
                 )?,
-                "scope" => set_once(&mut r.scope, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "client_id" => set_once(
+                    &mut r.client_id,
+                    S::str(self.map.next_value::<CowStr<'de>>()?.0),
+                    why,
+                )?,
+                "scope" => set_once(
+                    &mut r.scope,
+                    S::str(self.map.next_value::<CowStr<'de>>()?.0),
+                    why,
+                )?,
                 "auth_time" => set_once(&mut r.auth_time, self.map.next_value_seed(DOWN)?, why)?,
-                "acr" => set_once(&mut r.acr, self.map.next_value::<CowStr<'de>>()?.0, why)?,
-                "sid" => set_once(&mut r.sid, self.map.next_value::<CowStr<'de>>()?.0, why)?,
+                "acr" => set_once(
+                    &mut r.acr,
+                    S::str(self.map.next_value::<CowStr<'de>>()?.0),
+                    why,
+                )?,
+                "sid" => set_once(
+                    &mut r.sid,
+                    S::str(self.map.next_value::<CowStr<'de>>()?.0),
+                    why,
+                )?,
                 "tenant" => {
-                    set_once(&mut r.tenant, self.map.next_value::<CowStr<'de>>()?.0, why)?;
+                    set_once(
+                        &mut r.tenant,
+                        S::str(self.map.next_value::<CowStr<'de>>()?.0),
+                        why,
+                    )?;
                 }
                 "pv" => set_once(&mut r.pv, self.map.next_value()?, why)?,
-                "cnf" => set_once(&mut r.cnf, self.map.next_value()?, why)?,
+                "cnf" => set_once(&mut r.cnf, S::cnf(self.map.next_value()?), why)?,
                 _ => {
                     if !self.guard.insert(&name.0) {
                         why.set(TokenError::DuplicateClaim);
@@ -795,20 +870,36 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filter<'_, 'de, A> {
     }
 }
 
-struct ClaimsSeed<'r, T> {
+/// Parses a claims object into `out`. The claims are written where the caller keeps them,
+/// not returned: returned, a few hundred bytes of them were copied at each level of the
+/// parser they passed through.
+struct ClaimsSeed<'r, 'o, T, K> {
     reason: &'r Cell<TokenError>,
-    _t: PhantomData<T>,
+    out: &'r mut Option<AccessTokenClaims<'o, T>>,
+    _keep: PhantomData<K>,
 }
 
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ClaimsSeed<'_, T> {
-    type Value = AccessTokenClaims<'de, T>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'r, 'o, T, K> ClaimsSeed<'r, 'o, T, K> {
+    fn new(reason: &'r Cell<TokenError>, out: &'r mut Option<AccessTokenClaims<'o, T>>) -> Self {
+        Self {
+            reason,
+            out,
+            _keep: PhantomData,
+        }
+    }
+}
+
+impl<'de, 'o, T: Deserialize<'de>, K: Keep<'de, 'o>> DeserializeSeed<'de>
+    for ClaimsSeed<'_, 'o, T, K>
+{
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
-    type Value = AccessTokenClaims<'de, T>;
+impl<'de, 'o, T: Deserialize<'de>, K: Keep<'de, 'o>> Visitor<'de> for ClaimsSeed<'_, 'o, T, K> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JWT claims object")
@@ -838,6 +929,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
             reg: &mut reg,
             guard: &mut guard,
             reason: self.reason,
+            _keep: PhantomData::<K>,
         };
         let custom = T::deserialize(MapAccessDeserializer::new(&mut filter))?;
         // A custom type that stopped early leaves members unread: read them, so registered
@@ -845,7 +937,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
         while filter.next_key::<IgnoredAny>()?.is_some() {
             filter.next_value::<IgnoredAny>()?;
         }
-        Ok(AccessTokenClaims {
+        *self.out = Some(AccessTokenClaims {
             iss: reg.iss,
             sub: reg.sub,
             aud: reg.aud,
@@ -862,39 +954,51 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, T> {
             pv: reg.pv,
             cnf: reg.cnf,
             custom,
-        })
+        });
+        Ok(())
     }
 }
 
-/// Parse a decoded payload into claims in one pass. UTF-8 is validated once for the whole
-/// payload, not string by string.
+/// Parse a decoded payload into claims in one pass, the registered claims borrowing from it
+/// where they need no unescaping. UTF-8 is validated once for the whole payload, not string
+/// by string.
 #[inline]
 pub(crate) fn parse_claims<'de, T: Deserialize<'de>>(
     json: &'de [u8],
 ) -> Result<AccessTokenClaims<'de, T>, TokenError> {
+    let mut out = None;
+    parse_claims_into::<T, Borrow>(json, &mut out)?;
+    out.ok_or(TokenError::Claims)
+}
+
+/// [`parse_claims`] written into `out` (`Some` when this returns `Ok`, `None` when it
+/// fails), the registered strings kept as `K` says: with [`Own`], what
+/// `parse_claims(json)?.into_owned()` returns, built once. The claims are not copied on the
+/// way out of the parser.
+#[inline]
+pub(crate) fn parse_claims_into<'de, 'o, T: Deserialize<'de>, K: Keep<'de, 'o>>(
+    json: &'de [u8],
+    out: &mut Option<AccessTokenClaims<'o, T>>,
+) -> Result<(), TokenError> {
     let reason = Cell::new(TokenError::Claims);
-    let json = core::str::from_utf8(json).map_err(|_| TokenError::Claims)?;
-    let mut de = serde_json::Deserializer::from_str(json);
-    let seed = ClaimsSeed::<T> {
-        reason: &reason,
-        _t: PhantomData,
-    };
-    // Matched, not chained through `and_then`/`map_err`: the claims are a few hundred bytes,
-    // and each combinator is one more copy of them on the hot path.
-    match seed.deserialize(&mut de) {
-        Ok(claims) if de.end().is_ok() => Ok(claims),
-        _ => Err(reason.get()),
+    if let Ok(json) = core::str::from_utf8(json) {
+        let mut de = serde_json::Deserializer::from_str(json);
+        if let Ok(()) = ClaimsSeed::<T, K>::new(&reason, out).deserialize(&mut de)
+            && de.end().is_ok()
+        {
+            return Ok(());
+        }
     }
+    *out = None;
+    Err(reason.get())
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for AccessTokenClaims<'de, T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let reason = Cell::new(TokenError::Claims);
-        ClaimsSeed::<T> {
-            reason: &reason,
-            _t: PhantomData,
-        }
-        .deserialize(d)
+        let mut out = None;
+        ClaimsSeed::<T, Borrow>::new(&reason, &mut out).deserialize(d)?;
+        out.ok_or_else(|| de::Error::custom("no claims object"))
     }
 }
 
@@ -957,6 +1061,80 @@ mod tests {
         }
         // Trailing whitespace is JSON; a trailing token is not.
         assert!(parse_claims::<NoCustomClaims>(b"{} ").is_ok());
+    }
+
+    /// The owned parse (registered strings owned as they are parsed, the claims written where
+    /// the caller keeps them) is the borrowed parse made owned: same claims, same errors, every
+    /// registered string owned, and `out` left `None` on an error.
+    #[test]
+    fn the_owned_parse_is_the_borrowed_parse_made_owned() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct Owned {
+            role: Option<String>,
+            tenant_id: Option<String>,
+        }
+        let escaped = r#"{"iss":"a\/b","sub":"\u0075","aud":["x","y\n"],"jti":"j","client_id":"c","scope":"s t","acr":"1","sid":"f","tenant":"t\"","cnf":{"jkt":"k\u0041","x5t#S256":"h"},"role":"r\u00e9"}"#;
+        let mut cases = vec![
+            SEED.to_owned(),
+            escaped.to_owned(),
+            r#"{"aud":"one","exp":10.5}"#.to_owned(),
+            "{}".to_owned(),
+            "{} ".to_owned(),
+            SEED.replacen("\"sub\"", "\"sub\":\"x\",\"sub\"", 1),
+            SEED.replacen("\"role\"", "\"role\":\"user\",\"role\"", 1),
+            SEED.replace("\"exp\":1714768800", "\"exp\":\"1714768800\""),
+            SEED.replace("\"aud\":\"https://api.example.com\"", "\"aud\":[1]"),
+            r#"{"cnf":{"jkt":"t","jkt":"u"}}"#.to_owned(),
+            "[]".to_owned(),
+            String::new(),
+            format!("{SEED}x"),
+        ];
+        cases.push(cases[1].replace('}', "},"));
+        let mut errors = 0;
+        for json in &cases {
+            let borrowed =
+                parse_claims::<Owned>(json.as_bytes()).map(AccessTokenClaims::into_owned);
+            let mut out = Some(AccessTokenClaims::new(Owned {
+                role: Some("stale".into()),
+                tenant_id: None,
+            }));
+            let owned = parse_claims_into::<Owned, Own>(json.as_bytes(), &mut out);
+            match (borrowed, owned) {
+                (Ok(want), Ok(())) => {
+                    let got = out.expect("Ok leaves the claims in out");
+                    assert_eq!(got, want, "{json}");
+                    for s in [&got.iss, &got.sub, &got.jti, &got.client_id, &got.scope]
+                        .into_iter()
+                        .chain([&got.acr, &got.sid, &got.tenant])
+                        .flatten()
+                    {
+                        assert!(matches!(s, Cow::Owned(_)), "{json}: {s:?}");
+                    }
+                }
+                (Err(want), Err(got)) => {
+                    assert_eq!(got, want, "{json}");
+                    assert!(out.is_none(), "{json}: an error left claims behind");
+                    errors += 1;
+                }
+                (want, got) => panic!("{json}: borrowed {want:?}, owned {got:?}"),
+            }
+        }
+        assert_eq!(errors, 9);
+        let mut out = Some(AccessTokenClaims::new(Owned {
+            role: None,
+            tenant_id: None,
+        }));
+        let r = parse_claims_into::<Owned, Own>(b"{\"sub\":\"\xff\"}", &mut out);
+        assert_eq!((r, out), (Err(TokenError::Claims), None));
+        let mut out = None;
+        parse_claims_into::<Owned, Own>(escaped.as_bytes(), &mut out).unwrap();
+        let c = out.unwrap();
+        assert_eq!(
+            (c.iss.as_deref(), c.sub.as_deref(), c.tenant.as_deref()),
+            (Some("a/b"), Some("u"), Some("t\""))
+        );
+        assert_eq!(c.custom.role.as_deref(), Some("r\u{e9}"));
+        assert_eq!(c.cnf.unwrap().jkt.as_deref(), Some("kA"));
     }
 
     #[test]

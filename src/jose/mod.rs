@@ -53,6 +53,6 @@ pub(crate) use b64::{
     encode_16_into as b64_encode_16_into, encode_exact as b64_encode_exact,
     encode_to as b64_encode_to,
 };
-pub(crate) use claims::{RawIds, parse_claims};
+pub(crate) use claims::{Borrow, Keep, Own, RawIds, parse_claims, parse_claims_into};
 pub(crate) use json::{CowStr, deserialize_object};
 pub(crate) use jws::{HeaderMemo, SignatureOk, payload_error, sign_with_header, verify_signature};
