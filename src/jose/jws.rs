@@ -403,8 +403,9 @@ pub(crate) fn verify_signature<'t>(
     }
     let asymmetric = match b64::decoded_len(compact.header.len()) {
         Some(n) if n <= SMALL_HEADER => {
-            let mut buf = [0u8; SMALL_HEADER];
-            let header = b64::decode_small(compact.header, &mut buf)?;
+            // `decode_room` of a header up to SMALL_HEADER bytes.
+            let mut buf = [0u8; SMALL_HEADER + 2];
+            let header = b64::decode_short(compact.header, &mut buf)?;
             verify_with_header(&compact, header, keys, memo, check_typ)?
         }
         Some(n) if n <= MAX_HEADER => {
