@@ -481,12 +481,12 @@ impl Verifier {
                 }
                 Some(Hit::Payload(payload)) => {
                     let mut out = None;
-                    match self.claims_into::<T, Own>(&payload, &mut out).map(|()| out) {
-                        Ok(Some(c)) => Arc::new(c),
-                        Ok(None) => return Err(crate::TokenError::Claims.into()),
-                        Err(e) => {
+                    let parsed = self.claims_into::<T, Own>(&payload, &mut out);
+                    match (parsed, out) {
+                        (Ok(()), Some(c)) => Arc::new(c),
+                        (parsed, _) => {
                             cache.remove(hash, token);
-                            return Err(e);
+                            return Err(parsed.err().unwrap_or(crate::TokenError::Claims.into()));
                         }
                     }
                 }
@@ -657,13 +657,15 @@ impl Verifier {
         rules.check()?;
         let checked = checked.unwrap_or_else(|| self.check(token, Profile::Jwt(rules)));
         let ok = checked.result?;
+        let mut out = None;
         with_payload(ok.payload, |payload| {
-            let mut out = None;
             parse_claims_into::<T, Own>(payload, &mut out)?;
-            let claims = out.ok_or(crate::TokenError::Claims)?;
-            rules.check_claims(&claims, self.inner.clock.now_unix())?;
-            Ok(claims)
-        })
+            match &out {
+                Some(claims) => Ok(rules.check_claims(claims, self.inner.clock.now_unix())?),
+                None => Err(crate::TokenError::Claims.into()),
+            }
+        })?;
+        out.ok_or_else(|| crate::TokenError::Claims.into())
     }
 }
 

@@ -118,10 +118,11 @@ pub(crate) fn check_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Resu
     match b64::decoded_len(compact.signature.len()) {
         Some(0) => Err(TokenError::InvalidSignature),
         Some(n) if n <= SMALL_SIGNATURE => {
+            // A multiple of 3: also the decoder's `decode_room` for a signature up to it.
             let mut sig = [0u8; SMALL_SIGNATURE];
             key.verify(
                 compact.signing_input,
-                b64::decode_small(compact.signature, &mut sig)?,
+                b64::decode_short(compact.signature, &mut sig)?,
             )
         }
         Some(n) if n <= RSA_4096_SIGNATURE => check_rsa_signature(compact, key),
@@ -155,6 +156,7 @@ fn check_large_signature(compact: &Compact<'_>, key: &VerifyingKey) -> Result<()
 
 /// Headers up to this size (the usual `alg`, `typ`, `kid`) are decoded into a small buffer.
 const SMALL_HEADER: usize = 192;
+const _: () = assert!(SMALL_HEADER.is_multiple_of(3) && SMALL_SIGNATURE.is_multiple_of(3));
 
 /// Distinct header segments a [`HeaderMemo`] remembers.
 const MEMO_SLOTS: usize = 8;
@@ -403,8 +405,8 @@ pub(crate) fn verify_signature<'t>(
     }
     let asymmetric = match b64::decoded_len(compact.header.len()) {
         Some(n) if n <= SMALL_HEADER => {
-            // `decode_room` of a header up to SMALL_HEADER bytes.
-            let mut buf = [0u8; SMALL_HEADER + 2];
+            // A multiple of 3: also the decoder's `decode_room` for a header up to it.
+            let mut buf = [0u8; SMALL_HEADER];
             let header = b64::decode_short(compact.header, &mut buf)?;
             verify_with_header(&compact, header, keys, memo, check_typ)?
         }

@@ -159,6 +159,64 @@ fn invalid_rules_are_config_errors() {
     }
 }
 
+/// A header seen for the first time is decoded by one of two decoders depending on its length
+/// (a table up to 64 base64url characters, the SIMD engine above) into a stack buffer up to
+/// 192 decoded bytes (256 characters), a heap buffer above: every length on both sides of both
+/// switches verifies, and a bad character or non-zero trailing bits fail as `Base64` there.
+#[test]
+fn first_sight_headers_decode_alike_on_both_sides_of_each_switch() {
+    let key = SigningKey::hmac(Algorithm::HS256, &[9; 32])
+        .unwrap()
+        .with_kid("k");
+    let (keys, verifier, _clock) = setup(key);
+    let signer = keys.signing_key();
+    let mut lengths = Vec::new();
+    for pad in 0..200 {
+        let header = format!(
+            r#"{{"alg":"HS256","kid":"k","typ":"at+jwt","x":"{}"}}"#,
+            "y".repeat(pad)
+        );
+        let token = forge_with(&signer, &header);
+        let encoded = token.split('.').next().unwrap().to_owned();
+        if !(56..=72).contains(&encoded.len()) && !(248..=264).contains(&encoded.len()) {
+            continue;
+        }
+        lengths.push(encoded.len());
+        assert!(
+            verifier.verify(&token).is_ok(),
+            "{} characters",
+            encoded.len()
+        );
+        let rest = &token[encoded.len()..];
+        let mut bad = encoded.clone().into_bytes();
+        bad[encoded.len() / 2] = b'*';
+        let bad = format!("{}{rest}", String::from_utf8(bad).unwrap());
+        assert!(
+            matches!(
+                verifier.verify(&bad),
+                Err(Error::InvalidToken(TokenError::Base64))
+            ),
+            "a bad character at {} characters",
+            encoded.len()
+        );
+        if !encoded.len().is_multiple_of(4) {
+            // `B` is 1: a non-zero low bit where the last character must have zero bits.
+            let trailing = format!("{}B{rest}", &encoded[..encoded.len() - 1]);
+            assert!(
+                matches!(
+                    verifier.verify(&trailing),
+                    Err(Error::InvalidToken(TokenError::Base64))
+                ),
+                "trailing bits at {} characters",
+                encoded.len()
+            );
+        }
+    }
+    for edge in [64, 66, 67, 255, 256, 258] {
+        assert!(lengths.contains(&edge), "{edge} not covered: {lengths:?}");
+    }
+}
+
 /// Headers another issuer wrote are read once and then recognised by their bytes; what they
 /// are recognised as must never depend on which verification saw them first.
 #[test]
