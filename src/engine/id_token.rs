@@ -144,7 +144,7 @@ pub fn verify_id_token(
     if header
         .typ
         .as_deref()
-        .is_some_and(|typ| media_type_matches(typ, "at+jwt"))
+        .is_some_and(|typ| media_type_matches(typ.as_bytes(), b"at+jwt"))
     {
         return Err(TokenError::WrongType.into());
     }

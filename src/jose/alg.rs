@@ -127,7 +127,15 @@ impl Algorithm {
     /// The algorithm with this exact (case-sensitive) `alg` name, if supported.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::available().iter().copied().find(|a| a.name() == name)
+        Self::from_name_bytes(name.as_bytes())
+    }
+
+    /// [`from_name`](Self::from_name) of a name given as its bytes.
+    pub(crate) fn from_name_bytes(name: &[u8]) -> Option<Self> {
+        Self::available()
+            .iter()
+            .copied()
+            .find(|a| a.name().as_bytes() == name)
     }
 
     /// Whether a token whose header says `alg` may be verified by a key bound to `self`.
@@ -135,9 +143,15 @@ impl Algorithm {
     #[inline]
     #[must_use]
     pub fn accepts(self, alg: &str) -> bool {
+        self.accepts_bytes(alg.as_bytes())
+    }
+
+    /// [`accepts`](Self::accepts) of a name given as its bytes.
+    #[inline]
+    pub(crate) fn accepts_bytes(self, alg: &[u8]) -> bool {
         match self {
-            Algorithm::EdDSA | Algorithm::Ed25519 => alg == "EdDSA" || alg == "Ed25519",
-            _ => alg == self.name(),
+            Algorithm::EdDSA | Algorithm::Ed25519 => alg == b"EdDSA" || alg == b"Ed25519",
+            _ => alg == self.name().as_bytes(),
         }
     }
 

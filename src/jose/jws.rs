@@ -77,11 +77,11 @@ pub(crate) const KIDLESS_CANDIDATES: usize = 4;
 /// The index in `keys` of the key that a header with this `kid` selects. Without a `kid`,
 /// only a set of exactly one key selects (trying several keys would multiply the cost of
 /// forged tokens). A `kid` no key has selects nothing here; [`verify_kidless`] takes over.
-pub(crate) fn select_key(keys: &[VerifyingKey], kid: Option<&str>) -> Result<usize, TokenError> {
+pub(crate) fn select_key(keys: &[VerifyingKey], kid: Option<&[u8]>) -> Result<usize, TokenError> {
     match kid {
         Some(kid) => keys
             .iter()
-            .position(|k| k.kid() == Some(kid))
+            .position(|k| k.kid().map(str::as_bytes) == Some(kid))
             .ok_or(TokenError::UnknownKeyId),
         None => match keys {
             [_] => Ok(0),
@@ -93,11 +93,11 @@ pub(crate) fn select_key(keys: &[VerifyingKey], kid: Option<&str>) -> Result<usi
 
 /// Header checks that do not depend on the key: `alg` sane, no `crit`, no embedded key.
 pub(crate) fn check_header(header: &Header<'_>) -> Result<(), TokenError> {
-    let alg: &str = &header.alg.0;
-    if alg.eq_ignore_ascii_case("none") {
+    let alg: &[u8] = &header.alg;
+    if alg.eq_ignore_ascii_case(b"none") {
         return Err(TokenError::AlgNone);
     }
-    if Algorithm::from_name(alg).is_none() {
+    if Algorithm::from_name_bytes(alg).is_none() {
         return Err(TokenError::UnsupportedAlgorithm);
     }
     if header.crit {
@@ -222,7 +222,7 @@ struct Spelling {
     /// The index of its key.
     key: usize,
     /// Its `typ`.
-    typ: Option<&'static str>,
+    typ: Option<&'static [u8]>,
 }
 
 /// Member orders of an object of one, two or three members.
@@ -276,7 +276,7 @@ fn spellings(keys: &[VerifyingKey]) -> Box<[Spelling]> {
                     fingerprint: fingerprint(&header),
                     header,
                     key: index,
-                    typ,
+                    typ: typ.map(str::as_bytes),
                 });
             }
         }
@@ -293,7 +293,7 @@ struct Learned {
     /// The index of its key.
     key: usize,
     /// Its `typ`.
-    typ: Option<Box<str>>,
+    typ: Option<Box<[u8]>>,
 }
 
 impl HeaderMemo {
@@ -307,7 +307,7 @@ impl HeaderMemo {
 
     /// The key index and `typ` of a header learned or spelled ahead.
     #[inline]
-    fn find(&self, header: &[u8]) -> Option<(usize, Option<&str>)> {
+    fn find(&self, header: &[u8]) -> Option<(usize, Option<&[u8]>)> {
         for slot in &self.slots {
             match slot.get() {
                 Some(learned) if *learned.header == *header => {
@@ -337,7 +337,7 @@ impl HeaderMemo {
 
     #[cold]
     #[inline(never)]
-    fn learn(&self, header: &[u8], key: usize, typ: Option<&str>) {
+    fn learn(&self, header: &[u8], key: usize, typ: Option<&[u8]>) {
         if header.len() > SMALL_HEADER * 4 / 3 + 4 {
             return;
         }
@@ -375,7 +375,7 @@ pub(crate) fn verify_signature<'t>(
     token: &'t str,
     keys: &[VerifyingKey],
     memo: Option<&HeaderMemo>,
-    check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
+    check_typ: impl FnOnce(Option<&[u8]>) -> Result<(), TokenError>,
 ) -> Result<SignatureOk<'t>, TokenError> {
     let compact = split(token)?;
     // Fast path: a header byte-identical to the one this crate writes for a key of the set
@@ -384,7 +384,7 @@ pub(crate) fn verify_signature<'t>(
     if let Some(key) = keys.iter().find(|k| k.at_jwt_header() == compact.header)
         && (key.kid().is_some() || keys.len() == 1)
     {
-        check_typ(Some("at+jwt"))?;
+        check_typ(Some(b"at+jwt"))?;
         check_signature(&compact, key)?;
         return Ok(SignatureOk {
             payload: compact.payload,
@@ -430,22 +430,22 @@ fn verify_with_header(
     header_json: &[u8],
     keys: &[VerifyingKey],
     memo: Option<&HeaderMemo>,
-    check_typ: impl FnOnce(Option<&str>) -> Result<(), TokenError>,
+    check_typ: impl FnOnce(Option<&[u8]>) -> Result<(), TokenError>,
 ) -> Result<bool, TokenError> {
     let header = parse_header(header_json)?;
     check_header(&header)?;
-    let typ = header.typ.as_ref().map(|t| &*t.0);
+    let typ = header.typ.as_deref();
     check_typ(typ)?;
-    let kid = header.kid.as_ref().map(|k| &*k.0);
+    let kid = header.kid.as_deref();
     let index = match select_key(keys, kid) {
         Ok(index) => index,
         Err(TokenError::UnknownKeyId) if kid.is_some() => {
-            return verify_kidless(compact, keys, &header.alg.0);
+            return verify_kidless(compact, keys, &header.alg);
         }
         Err(e) => return Err(e),
     };
     let key = keys.get(index).ok_or(TokenError::UnknownKeyId)?;
-    if !key.alg().accepts(&header.alg.0) {
+    if !key.alg().accepts_bytes(&header.alg) {
         return Err(TokenError::AlgorithmMismatch);
     }
     check_signature(compact, key)?;
@@ -464,11 +464,11 @@ fn verify_with_header(
 fn verify_kidless(
     compact: &Compact<'_>,
     keys: &[VerifyingKey],
-    alg: &str,
+    alg: &[u8],
 ) -> Result<bool, TokenError> {
     let candidates = || {
         keys.iter()
-            .filter(|k| k.kid().is_none() && k.alg().accepts(alg))
+            .filter(|k| k.kid().is_none() && k.alg().accepts_bytes(alg))
     };
     let count = candidates().count();
     if count == 0 || count > KIDLESS_CANDIDATES {
@@ -587,15 +587,15 @@ mod tests {
     fn general(
         header: &[u8],
         keys: &[VerifyingKey],
-    ) -> Result<(usize, Option<String>), TokenError> {
+    ) -> Result<(usize, Option<Vec<u8>>), TokenError> {
         let json = b64::decode(core::str::from_utf8(header).unwrap()).unwrap();
         let header = parse_header(&json)?;
         check_header(&header)?;
-        let index = select_key(keys, header.kid.as_ref().map(|k| &*k.0))?;
-        if !keys[index].alg().accepts(&header.alg.0) {
+        let index = select_key(keys, header.kid.as_deref())?;
+        if !keys[index].alg().accepts_bytes(&header.alg) {
             return Err(TokenError::AlgorithmMismatch);
         }
-        Ok((index, header.typ.map(|t| t.0.into_owned())))
+        Ok((index, header.typ.map(std::borrow::Cow::into_owned)))
     }
 
     /// Every spelling known ahead is what the general path would read: the same key, the same
@@ -626,7 +626,7 @@ mod tests {
                 assert_eq!(memo.find(&s.header), Some((s.key, s.typ)));
                 assert_eq!(
                     general(&s.header, keys),
-                    Ok((s.key, s.typ.map(str::to_owned))),
+                    Ok((s.key, s.typ.map(<[u8]>::to_vec))),
                     "{}",
                     String::from_utf8_lossy(&s.header)
                 );

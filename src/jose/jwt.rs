@@ -157,7 +157,7 @@ impl JwtRules {
         if self
             .typ
             .as_deref()
-            .is_some_and(|t| bare_media_type(t).is_empty())
+            .is_some_and(|t| bare_media_type(t.as_bytes()).is_empty())
         {
             return Err(Error::Config(
                 "jwt rules: typ must name a media type (non-empty after application/)",
@@ -170,10 +170,10 @@ impl JwtRules {
         self.max_token_len
     }
 
-    pub(crate) fn check_typ(&self, typ: Option<&str>) -> Result<(), TokenError> {
+    pub(crate) fn check_typ(&self, typ: Option<&[u8]>) -> Result<(), TokenError> {
         match (&self.typ, typ) {
             (None, _) => Ok(()),
-            (Some(wanted), Some(typ)) if media_type_matches(typ, wanted) => Ok(()),
+            (Some(wanted), Some(typ)) if media_type_matches(typ, wanted.as_bytes()) => Ok(()),
             (Some(_), _) => Err(TokenError::WrongType),
         }
     }
@@ -232,7 +232,7 @@ mod tests {
         );
         assert_eq!(any.clone().require(&[]).check_claims(&c, 950), Ok(()));
         assert_eq!(any.check_typ(None), Ok(()));
-        assert_eq!(any.check_typ(Some("at+jwt")), Ok(()));
+        assert_eq!(any.check_typ(Some(b"at+jwt")), Ok(()));
 
         let oidc = JwtRules::new()
             .issuer("https://other")
@@ -257,10 +257,14 @@ mod tests {
             Err(TokenError::MissingClaim(Claim::Aud))
         );
         for ok in ["JWT", "jwt", "application/jwt"] {
-            assert_eq!(oidc.check_typ(Some(ok)), Ok(()), "{ok}");
+            assert_eq!(oidc.check_typ(Some(ok.as_bytes())), Ok(()), "{ok}");
         }
         for bad in [None, Some("at+jwt"), Some("")] {
-            assert_eq!(oidc.check_typ(bad), Err(TokenError::WrongType), "{bad:?}");
+            assert_eq!(
+                oidc.check_typ(bad.map(str::as_bytes)),
+                Err(TokenError::WrongType),
+                "{bad:?}"
+            );
         }
     }
 

@@ -47,10 +47,10 @@ pub enum TypeCheck {
 /// `application/at+jwt` are one type, while `application/x/y` keeps its prefix (it is not
 /// `x/y`). Two values name the same type exactly when their bare forms match, ignoring ASCII
 /// case.
-pub(super) fn bare_media_type(typ: &str) -> &str {
+pub(super) fn bare_media_type(typ: &[u8]) -> &[u8] {
     match (typ.get(..12), typ.get(12..)) {
         (Some(prefix), Some(rest))
-            if prefix.eq_ignore_ascii_case("application/") && !rest.contains('/') =>
+            if prefix.eq_ignore_ascii_case(b"application/") && !rest.contains(&b'/') =>
         {
             rest
         }
@@ -58,7 +58,7 @@ pub(super) fn bare_media_type(typ: &str) -> &str {
     }
 }
 
-pub(crate) fn media_type_matches(typ: &str, wanted: &str) -> bool {
+pub(crate) fn media_type_matches(typ: &[u8], wanted: &[u8]) -> bool {
     bare_media_type(typ).eq_ignore_ascii_case(bare_media_type(wanted))
 }
 
@@ -241,7 +241,7 @@ impl Validation {
             ));
         }
         if let TypeCheck::Exactly(t) = &self.typ
-            && bare_media_type(t).is_empty()
+            && bare_media_type(t.as_bytes()).is_empty()
         {
             return Err(Error::Config(
                 "validation: typ must name a media type (non-empty after application/)",
@@ -250,14 +250,17 @@ impl Validation {
         Ok(())
     }
 
-    pub(crate) fn check_typ(&self, typ: Option<&str>) -> Result<(), TokenError> {
+    pub(crate) fn check_typ(&self, typ: Option<&[u8]>) -> Result<(), TokenError> {
         let ok = match &self.typ {
             TypeCheck::DangerAny => true,
             // The exact spelling first: what nearly every issuer writes.
             TypeCheck::AccessToken => {
-                typ.is_some_and(|t| t == "at+jwt" || media_type_matches(t, "at+jwt"))
+                typ.is_some_and(|t| t == b"at+jwt" || media_type_matches(t, b"at+jwt"))
             }
-            TypeCheck::Exactly(w) => typ.is_some_and(|t| t == w || media_type_matches(t, w)),
+            TypeCheck::Exactly(w) => {
+                let w = w.as_bytes();
+                typ.is_some_and(|t| t == w || media_type_matches(t, w))
+            }
         };
         if ok {
             Ok(())
@@ -440,7 +443,7 @@ mod tests {
             "application/at+jwt",
             "Application/At+Jwt",
         ] {
-            assert_eq!(v.check_typ(Some(ok)), Ok(()), "{ok}");
+            assert_eq!(v.check_typ(Some(ok.as_bytes())), Ok(()), "{ok}");
         }
         for bad in [
             None,
@@ -450,13 +453,17 @@ mod tests {
             Some("at+jwt "),
             Some(""),
         ] {
-            assert_eq!(v.check_typ(bad), Err(TokenError::WrongType), "{bad:?}");
+            assert_eq!(
+                v.check_typ(bad.map(str::as_bytes)),
+                Err(TokenError::WrongType),
+                "{bad:?}"
+            );
         }
         assert_eq!(v.clone().typ(TypeCheck::DangerAny).check_typ(None), Ok(()));
         assert_eq!(
             v.clone()
                 .typ(TypeCheck::Exactly("JWT".into()))
-                .check_typ(Some("jwt")),
+                .check_typ(Some(b"jwt")),
             Ok(())
         );
         // The prefix is optional on the configured side too, and only stands for itself
@@ -482,7 +489,7 @@ mod tests {
                 Err(TokenError::WrongType)
             };
             assert_eq!(
-                rules.check_typ(Some(header)),
+                rules.check_typ(Some(header.as_bytes())),
                 expected,
                 "{configured} {header}"
             );
