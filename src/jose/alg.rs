@@ -131,6 +131,7 @@ impl Algorithm {
     }
 
     /// [`from_name`](Self::from_name) of a name given as its bytes.
+    #[must_use]
     pub(crate) fn from_name_bytes(name: &[u8]) -> Option<Self> {
         Self::available()
             .iter()

@@ -93,7 +93,8 @@ fn bytes(s: CowStr<'_>) -> Cow<'_, [u8]> {
     }
 }
 
-/// Parse a decoded protected header: [`scan`] for the usual shapes, serde_json for the rest.
+/// Parse a decoded protected header: [`scan_flat`] for compact ones, [`scan`] for the other
+/// flat ones, serde_json for the rest.
 /// Either way the result is the same, and nothing is allocated unless a string has escapes.
 #[inline]
 pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, TokenError> {
@@ -116,7 +117,7 @@ fn parse_with_serde(json: &[u8]) -> Result<Header<'_>, TokenError> {
     header.map_err(|_| reason.get())
 }
 
-/// Most members [`scan`] takes; a header with more goes to serde_json.
+/// Most members [`scan_flat`] and [`scan`] take; a header with more goes to serde_json.
 const SCAN_MEMBERS: usize = 8;
 
 /// JSON's insignificant whitespace skipped from the front of `s`.
@@ -304,7 +305,7 @@ impl<'a> Members<'a> {
     }
 }
 
-/// The fast parser: a flat JSON object of at most [`SCAN_MEMBERS`] distinct members whose
+/// The general one-pass parser: a flat JSON object of at most [`SCAN_MEMBERS`] distinct members whose
 /// names are plain strings and whose values are plain strings or `true`/`false`/`null`, with
 /// `alg` (and `kid`, `typ` if present) a string. Returns `None` for anything else (text that is
 /// not UTF-8 included), never an error: serde_json then parses it. For every input it
@@ -424,6 +425,7 @@ mod tests {
             b"{\"alg\":\"HS256\",\"kid\":\"abcdefgh\xffijklmnop\"}",
             b"{\"alg\":\"HS256\",\"\xc3\":\"x\"}",
             b"{\"\xc3abcdefghij\":\"x\",\"alg\":\"HS256\"}",
+            b"{\"abcdefghi\xff\":\"x\",\"alg\":\"HS256\"}",
         ] {
             assert_eq!(
                 parse_header(bad).unwrap_err(),
@@ -493,6 +495,8 @@ mod tests {
             "{\"alg\":\"HS\t256\"}",
             r#"{"alg":"HS256","alg":"none"}"#,
             r#"{"abcdefgh":"1","abcdefgh":"2","alg":"HS256"}"#,
+            // The last `a` is keyed from a tail shorter than a word, the first from a word.
+            r#"{"a":"1","alg":"HS256","a":""}"#,
             r#"{"a":"","b":"","c":"","d":"","e":"","f":"","g":"","h":"","alg":"HS256"}"#,
             r#"{"alg":"HS256",}"#,
             r#"{"alg":"HS256"}x"#,
@@ -597,7 +601,7 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
         #[test]
-        fn string_end_finds_the_first_stop_byte(bytes in proptest::collection::vec(
+        fn first_stop_finds_the_first_stop_byte(bytes in proptest::collection::vec(
             proptest::prop_oneof![
                 4 => 0x20u8..0x7f,
                 1 => proptest::sample::select(vec![b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff]),
@@ -606,6 +610,10 @@ mod tests {
         )) {
             let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
             proptest::prop_assert_eq!(string_end(&bytes), naive);
+            let ascii = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b));
+            proptest::prop_assert_eq!(first_stop::<true>(&bytes), ascii);
         }
     }
 
