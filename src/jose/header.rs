@@ -305,11 +305,12 @@ impl<'a> Members<'a> {
     }
 }
 
-/// The general one-pass parser: a flat JSON object of at most [`SCAN_MEMBERS`] distinct members whose
-/// names are plain strings and whose values are plain strings or `true`/`false`/`null`, with
-/// `alg` (and `kid`, `typ` if present) a string. Returns `None` for anything else (text that is
-/// not UTF-8 included), never an error: serde_json then parses it. For every input it
-/// accepts, the result equals serde_json's (a property test holds it to that).
+/// The general one-pass parser: a flat JSON object of at most [`SCAN_MEMBERS`] distinct
+/// members whose names are plain strings and whose values are plain strings or
+/// `true`/`false`/`null`, with `alg` (and `kid`, `typ` if present) a string. Returns `None` for
+/// anything else (text that is not UTF-8 included), never an error: serde_json then parses it.
+/// For every input it accepts, the result equals serde_json's (a property test holds it to
+/// that).
 fn scan(json: &[u8]) -> Option<Header<'_>> {
     // One check for the whole text (serde_json refuses text that is not UTF-8).
     core::str::from_utf8(json).ok()?;
